@@ -1,0 +1,29 @@
+//! The plumbing under every live part of a cell. Middleboxes and tunnel
+//! servers are built from the same few pieces: [`Endpoints`] map the
+//! topology's logical ports to real loopback sockets, [`Tasks`] tie every
+//! spawned task to its cell so nothing outlives it, [`pipe`] relays bytes
+//! with an idle timeout, and [`TransactionLog`] records what each node saw
+//! and did, which is what blame is decided from.
+
+mod endpoints;
+pub mod http;
+mod log;
+mod metered;
+mod pipe;
+mod tasks;
+
+pub use endpoints::{ClosedPort, Endpoints, bind_loopback};
+pub use log::{Action, ConnEntry, ConnRecord, Protocol, TransactionLog, sniff};
+pub use metered::Metered;
+pub use pipe::{PipeEnd, Side, pipe};
+pub use tasks::Tasks;
+
+use tokio::io::{AsyncRead, AsyncWrite};
+
+/// Any byte stream a node can relay: TCP, TLS over TCP, an upgraded HTTP
+/// connection.
+pub trait Io: AsyncRead + AsyncWrite + Unpin + Send + 'static {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send + 'static> Io for T {}
+
+/// A byte stream whose concrete type does not matter to its user.
+pub type BoxedIo = Box<dyn Io>;

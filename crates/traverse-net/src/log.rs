@@ -1,0 +1,296 @@
+//! Transaction logs: one record per connection a node handled, saying what
+//! it identified, where it sent it, how many bytes went each way, and what it
+//! did. A node that changed or stopped the traffic records a *fault*; blame
+//! goes to the node nearest the client whose log holds one.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Instant;
+
+use serde::{Deserialize, Serialize};
+
+/// What a node recognised on a connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Protocol {
+    /// Not (yet) recognised: raw bytes.
+    Unknown,
+    Http,
+    Websocket,
+    /// TLS the node did not open.
+    TlsOpaque,
+}
+
+/// What a node did with a connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Action {
+    /// Accepted; nothing decided yet.
+    Open,
+    /// Passed on as it came.
+    Forwarded,
+    /// Passed a WebSocket handshake on, then relayed its frames.
+    Upgraded,
+    /// Removed the hop-by-hop Upgrade/Connection headers before forwarding.
+    StrippedUpgrade,
+    /// Answered the client itself with an error status (in the record).
+    Responded,
+    /// Cut the connection after it was idle for the node's idle timeout.
+    IdleCut,
+    /// The client refused the certificate this node presented.
+    TlsRejected,
+    /// The TLS handshake with the client failed for another reason.
+    TlsFailed,
+    /// The next node inward could not be reached or failed its handshake.
+    UpstreamFailed,
+    /// The bytes were not the protocol this node serves.
+    ProtocolError,
+}
+
+impl Action {
+    /// Whether this action changed or stopped the traffic.
+    pub fn is_fault(self) -> bool {
+        !matches!(self, Action::Open | Action::Forwarded | Action::Upgraded)
+    }
+}
+
+/// One connection as a node saw it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ConnRecord {
+    /// Counted from 1 within the node.
+    pub conn: u64,
+    /// When the connection arrived, in milliseconds since the log began.
+    pub at_ms: u64,
+    pub peer: String,
+    /// The logical port it arrived on.
+    pub port: u16,
+    /// The logical address it was sent on to, if any.
+    pub target: Option<String>,
+    pub protocol: Protocol,
+    pub action: Action,
+    /// The status the node answered with, or saw from upstream.
+    pub status: Option<u16>,
+    pub detail: String,
+    /// Bytes read from the client (toward the origin).
+    pub bytes_up: u64,
+    /// Bytes written to the client.
+    pub bytes_down: u64,
+    /// The first bytes the client sent, in hex, to show what arrived.
+    pub first_bytes: String,
+}
+
+#[derive(Debug)]
+struct LogInner {
+    started: Instant,
+    next_conn: AtomicU64,
+    entries: Mutex<Vec<ConnEntry>>,
+}
+
+/// The log of one node; cloning shares it.
+#[derive(Debug, Clone)]
+pub struct TransactionLog {
+    inner: Arc<LogInner>,
+}
+
+impl Default for TransactionLog {
+    fn default() -> Self {
+        TransactionLog::new()
+    }
+}
+
+impl TransactionLog {
+    pub fn new() -> TransactionLog {
+        TransactionLog {
+            inner: Arc::new(LogInner {
+                started: Instant::now(),
+                next_conn: AtomicU64::new(1),
+                entries: Mutex::new(Vec::new()),
+            }),
+        }
+    }
+
+    /// Starts the record of a connection that just arrived.
+    pub fn open(&self, peer: SocketAddr, port: u16) -> ConnEntry {
+        let conn = self.inner.next_conn.fetch_add(1, Ordering::Relaxed);
+        let at_ms = u64::try_from(self.inner.started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        let entry = ConnEntry {
+            state: Arc::new(EntryState {
+                record: Mutex::new(ConnRecord {
+                    conn,
+                    at_ms,
+                    peer: peer.to_string(),
+                    port,
+                    target: None,
+                    protocol: Protocol::Unknown,
+                    action: Action::Open,
+                    status: None,
+                    detail: String::new(),
+                    bytes_up: 0,
+                    bytes_down: 0,
+                    first_bytes: String::new(),
+                }),
+                bytes_up: AtomicU64::new(0),
+                bytes_down: AtomicU64::new(0),
+                first_bytes: Mutex::new(Vec::new()),
+            }),
+        };
+        lock(&self.inner.entries).push(entry.clone());
+        entry
+    }
+
+    /// Every record so far, in arrival order, with live byte counts.
+    pub fn snapshot(&self) -> Vec<ConnRecord> {
+        lock(&self.inner.entries)
+            .iter()
+            .map(ConnEntry::record)
+            .collect()
+    }
+
+    /// The first record in which this node changed or stopped the traffic.
+    pub fn first_fault(&self) -> Option<ConnRecord> {
+        self.snapshot()
+            .into_iter()
+            .find(|record| record.action.is_fault())
+    }
+}
+
+const FIRST_BYTES_KEPT: usize = 16;
+
+#[derive(Debug)]
+struct EntryState {
+    record: Mutex<ConnRecord>,
+    bytes_up: AtomicU64,
+    bytes_down: AtomicU64,
+    first_bytes: Mutex<Vec<u8>>,
+}
+
+/// The live record of one connection, shared by the tasks that serve it.
+#[derive(Debug, Clone)]
+pub struct ConnEntry {
+    state: Arc<EntryState>,
+}
+
+impl ConnEntry {
+    pub fn set_protocol(&self, protocol: Protocol) {
+        lock(&self.state.record).protocol = protocol;
+    }
+
+    pub fn set_target(&self, target: impl Into<String>) {
+        lock(&self.state.record).target = Some(target.into());
+    }
+
+    /// Records what the node did. The first fault sticks: what happens after
+    /// a node broke the traffic is a consequence, not the cause.
+    pub fn act(&self, action: Action, status: Option<u16>, detail: impl Into<String>) {
+        let mut record = lock(&self.state.record);
+        if record.action.is_fault() {
+            return;
+        }
+        record.action = action;
+        record.status = status.or(record.status);
+        record.detail = detail.into();
+    }
+
+    pub fn count_up(&self, bytes: &[u8]) {
+        self.state
+            .bytes_up
+            .fetch_add(bytes.len() as u64, Ordering::Relaxed);
+        let mut first = lock(&self.state.first_bytes);
+        if first.len() < FIRST_BYTES_KEPT {
+            let room = FIRST_BYTES_KEPT - first.len();
+            first.extend_from_slice(&bytes[..bytes.len().min(room)]);
+        }
+    }
+
+    pub fn count_down(&self, bytes: usize) {
+        self.state
+            .bytes_down
+            .fetch_add(bytes as u64, Ordering::Relaxed);
+    }
+
+    /// The first bytes the client sent, for messages.
+    pub fn first_bytes(&self) -> Vec<u8> {
+        lock(&self.state.first_bytes).clone()
+    }
+
+    pub fn record(&self) -> ConnRecord {
+        let mut record = lock(&self.state.record).clone();
+        record.bytes_up = self.state.bytes_up.load(Ordering::Relaxed);
+        record.bytes_down = self.state.bytes_down.load(Ordering::Relaxed);
+        record.first_bytes = hex(&self.first_bytes());
+        record
+    }
+}
+
+/// What the first bytes of a connection are: a TLS ClientHello, an HTTP
+/// request line, or something else.
+pub fn sniff(first_bytes: &[u8]) -> Protocol {
+    const METHODS: [&str; 9] = [
+        "GET ", "POST ", "PUT ", "HEAD ", "DELETE ", "OPTIONS ", "PATCH ", "CONNECT ", "TRACE ",
+    ];
+    match first_bytes {
+        [0x16, 0x03, ..] => Protocol::TlsOpaque,
+        bytes if METHODS.iter().any(|method| bytes.starts_with(method.as_bytes())) => {
+            Protocol::Http
+        }
+        _ => Protocol::Unknown,
+    }
+}
+
+/// Bytes as space-separated hex, for logs and details.
+pub fn hex(bytes: &[u8]) -> String {
+    bytes
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic elsewhere must not hide what the log recorded.
+    mutex.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn peer() -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], 40000))
+    }
+
+    #[test]
+    fn the_first_fault_sticks() {
+        let log = TransactionLog::new();
+        let entry = log.open(peer(), 443);
+        entry.act(Action::Forwarded, None, "passed");
+        entry.act(Action::StrippedUpgrade, None, "removed Upgrade");
+        entry.act(Action::Responded, Some(502), "later consequence");
+        entry.act(Action::Upgraded, None, "never");
+        let record = log.first_fault().expect("a fault");
+        assert_eq!(record.action, Action::StrippedUpgrade);
+        assert_eq!(record.detail, "removed Upgrade");
+        assert_eq!(record.status, None);
+    }
+
+    #[test]
+    fn counts_bytes_and_keeps_the_first_sixteen() {
+        let log = TransactionLog::new();
+        let entry = log.open(peer(), 80);
+        entry.count_up(b"GET / HTTP/1.1\r\n");
+        entry.count_up(b"Host: origin.test\r\n");
+        entry.count_down(10);
+        let record = entry.record();
+        assert_eq!((record.bytes_up, record.bytes_down), (35, 10));
+        assert_eq!(entry.first_bytes(), b"GET / HTTP/1.1\r\n");
+        assert!(record.first_bytes.starts_with("47 45 54 20"));
+    }
+
+    #[test]
+    fn sniffs_tls_http_and_anything_else() {
+        assert_eq!(sniff(&[0x16, 0x03, 0x01, 0x02]), Protocol::TlsOpaque);
+        assert_eq!(sniff(b"GET /tunnel HTTP/1.1"), Protocol::Http);
+        assert_eq!(sniff(&[0, 0, 0, 16, b'T']), Protocol::Unknown);
+    }
+}

@@ -1,0 +1,373 @@
+//! Every run makes its own certificates, so nothing secret is ever committed
+//! and every test starts from the same trust story as a customer network: a
+//! public CA that clients and hops trust (the web PKI), the origin's
+//! certificate, and the certificate a TLS-terminating middlebox presents for
+//! the origin's name (a load balancer holds a real certificate for the
+//! customer's domain). The runner builds one [`Pki`] per run and hands it to
+//! middleboxes and tunnels, which take their rustls configs from here.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use rcgen::{
+    BasicConstraints, CertificateParams, CertifiedIssuer, DistinguishedName, DnType,
+    ExtendedKeyUsagePurpose, IsCa, KeyPair, KeyUsagePurpose,
+};
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName, UnixTime};
+use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, ServerConfig, SignatureScheme};
+use traverse_scenario::OriginCertificate;
+use traverse_scenario::address::ORIGIN_HOST;
+
+#[derive(Debug, thiserror::Error)]
+pub enum PkiError {
+    #[error("cannot generate the {what} certificate: {source}")]
+    Generate {
+        what: &'static str,
+        #[source]
+        source: rcgen::Error,
+    },
+    #[error("cannot build a TLS config from the {what} certificate: {source}")]
+    Config {
+        what: &'static str,
+        #[source]
+        source: rustls::Error,
+    },
+    #[error("cannot write {path}: {source}")]
+    Write {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// A certificate with its private key.
+#[derive(Debug)]
+pub struct Leaf {
+    pub cert: CertificateDer<'static>,
+    key: PrivatePkcs8KeyDer<'static>,
+    cert_pem: String,
+    key_pem: String,
+}
+
+impl Leaf {
+    fn new(cert: &rcgen::Certificate, key: &KeyPair) -> Leaf {
+        Leaf {
+            cert: cert.der().clone(),
+            key: PrivatePkcs8KeyDer::from(key.serialize_der()),
+            cert_pem: cert.pem(),
+            key_pem: key.serialize_pem(),
+        }
+    }
+
+    pub fn cert_pem(&self) -> &str {
+        &self.cert_pem
+    }
+
+    pub fn key_pem(&self) -> &str {
+        &self.key_pem
+    }
+
+    /// A TLS server config presenting this certificate, HTTP/1.1 only (what
+    /// WebSocket upgrades and our tunnels speak).
+    pub fn server_config(&self, what: &'static str) -> Result<Arc<ServerConfig>, PkiError> {
+        let mut config = ServerConfig::builder_with_provider(provider())
+            .with_safe_default_protocol_versions()
+            .map_err(|source| PkiError::Config { what, source })?
+            .with_no_client_auth()
+            .with_single_cert(
+                vec![self.cert.clone()],
+                PrivateKeyDer::Pkcs8(self.key.clone_key()),
+            )
+            .map_err(|source| PkiError::Config { what, source })?;
+        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        Ok(Arc::new(config))
+    }
+}
+
+/// The certificates of one run.
+#[derive(Debug)]
+pub struct Pki {
+    public_ca: Leaf,
+    /// The origin's certificate, issued by the public CA.
+    pub origin_public: Leaf,
+    /// A self-signed origin certificate, for scenarios whose origin has no
+    /// publicly trusted certificate (Cloudflare "Full" works, "Full strict" not).
+    pub origin_self_signed: Leaf,
+    /// What TLS-terminating middleboxes present for the origin's name.
+    pub middlebox: Leaf,
+}
+
+impl Pki {
+    /// Makes fresh keys and certificates: ECDSA P-256, milliseconds.
+    pub fn generate() -> Result<Pki, PkiError> {
+        let ca_key = key("public CA")?;
+        let mut ca_params = CertificateParams::default();
+        ca_params.distinguished_name = name("traverse public CA");
+        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        ca_params.key_usages = vec![
+            KeyUsagePurpose::KeyCertSign,
+            KeyUsagePurpose::CrlSign,
+            KeyUsagePurpose::DigitalSignature,
+        ];
+        let ca = CertifiedIssuer::self_signed(ca_params, ca_key).map_err(|source| {
+            PkiError::Generate {
+                what: "public CA",
+                source,
+            }
+        })?;
+        let public_ca = Leaf {
+            cert: ca.der().clone(),
+            key: PrivatePkcs8KeyDer::from(ca.key().serialize_der()),
+            cert_pem: ca.pem(),
+            key_pem: ca.key().serialize_pem(),
+        };
+
+        let origin_public = issue("origin", "traverse origin", |params, key| {
+            params.signed_by(key, &ca)
+        })?;
+        let origin_self_signed = issue("self-signed origin", "traverse origin (self-signed)", {
+            |params, key| params.self_signed(key)
+        })?;
+        let middlebox = issue("middlebox", "traverse middlebox", |params, key| {
+            params.signed_by(key, &ca)
+        })?;
+        Ok(Pki {
+            public_ca,
+            origin_public,
+            origin_self_signed,
+            middlebox,
+        })
+    }
+
+    pub fn public_ca(&self) -> &Leaf {
+        &self.public_ca
+    }
+
+    pub fn origin(&self, certificate: OriginCertificate) -> &Leaf {
+        match certificate {
+            OriginCertificate::Public => &self.origin_public,
+            OriginCertificate::SelfSigned => &self.origin_self_signed,
+        }
+    }
+
+    /// What a browser or any web-PKI client trusts: the public CA.
+    pub fn public_roots(&self) -> RootCertStore {
+        let mut roots = RootCertStore::empty();
+        // A freshly generated CA always parses; an error here is a bug in rcgen.
+        let _ = roots.add(self.public_ca.cert.clone());
+        roots
+    }
+
+    /// A client that checks the server's chain and name against the public CA.
+    pub fn verifying_client(&self) -> Arc<ClientConfig> {
+        client_config(
+            ClientConfig::builder_with_provider(provider())
+                .with_safe_default_protocol_versions()
+                .map(|builder| builder.with_root_certificates(self.public_roots())),
+        )
+    }
+
+    /// A client that accepts exactly one certificate, whoever issued it: how an
+    /// end-to-end "privacy protocol" detects any TLS termination on the path.
+    pub fn pinning_client(&self, pinned: &CertificateDer<'static>) -> Arc<ClientConfig> {
+        dangerous_client(Verifier::Pinned(pinned.clone()))
+    }
+
+    /// A client that accepts any certificate (Cloudflare "Full" to the origin).
+    pub fn unverified_client() -> Arc<ClientConfig> {
+        dangerous_client(Verifier::Anything)
+    }
+
+    /// Writes the run's certificates and keys as PEM files, for using the
+    /// mocks by hand (`traverse certs`).
+    pub fn write_pem(&self, folder: &Path) -> Result<Vec<String>, PkiError> {
+        let files = [
+            ("public-ca.pem", self.public_ca.cert_pem()),
+            ("public-ca.key", self.public_ca.key_pem()),
+            ("origin.pem", self.origin_public.cert_pem()),
+            ("origin.key", self.origin_public.key_pem()),
+            ("origin-self-signed.pem", self.origin_self_signed.cert_pem()),
+            ("origin-self-signed.key", self.origin_self_signed.key_pem()),
+            ("middlebox.pem", self.middlebox.cert_pem()),
+            ("middlebox.key", self.middlebox.key_pem()),
+        ];
+        let write_error = |path: &Path, source| PkiError::Write {
+            path: path.display().to_string(),
+            source,
+        };
+        std::fs::create_dir_all(folder).map_err(|source| write_error(folder, source))?;
+        let mut written = Vec::new();
+        for (file, contents) in files {
+            let path = folder.join(file);
+            std::fs::write(&path, contents).map_err(|source| write_error(&path, source))?;
+            written.push(path.display().to_string());
+        }
+        Ok(written)
+    }
+}
+
+/// The one crypto provider of the project: ring, which builds without cmake.
+pub fn provider() -> Arc<CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+fn key(what: &'static str) -> Result<KeyPair, PkiError> {
+    KeyPair::generate().map_err(|source| PkiError::Generate { what, source })
+}
+
+fn name(common_name: &str) -> DistinguishedName {
+    let mut name = DistinguishedName::new();
+    name.push(DnType::CommonName, common_name);
+    name.push(DnType::OrganizationName, "traverse test PKI");
+    name
+}
+
+fn issue(
+    what: &'static str,
+    common_name: &str,
+    sign: impl FnOnce(&CertificateParams, &KeyPair) -> Result<rcgen::Certificate, rcgen::Error>,
+) -> Result<Leaf, PkiError> {
+    let key = key(what)?;
+    let mut params = CertificateParams::new(vec![ORIGIN_HOST.to_string()])
+        .map_err(|source| PkiError::Generate { what, source })?;
+    params.distinguished_name = name(common_name);
+    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+    let cert = sign(&params, &key).map_err(|source| PkiError::Generate { what, source })?;
+    Ok(Leaf::new(&cert, &key))
+}
+
+fn client_config(
+    builder: Result<
+        rustls::ConfigBuilder<ClientConfig, rustls::client::WantsClientCert>,
+        rustls::Error,
+    >,
+) -> Arc<ClientConfig> {
+    // The safe defaults of the ring provider are always consistent.
+    let builder = builder.unwrap_or_else(|error| panic!("ring provider rejected its own defaults: {error}"));
+    let mut config = builder.with_no_client_auth();
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Arc::new(config)
+}
+
+fn dangerous_client(verifier: Verifier) -> Arc<ClientConfig> {
+    let algorithms = provider().signature_verification_algorithms;
+    client_config(
+        ClientConfig::builder_with_provider(provider())
+            .with_safe_default_protocol_versions()
+            .map(|builder| {
+                builder
+                    .dangerous()
+                    .with_custom_certificate_verifier(Arc::new(CustomVerifier {
+                        verifier,
+                        algorithms,
+                    }))
+            }),
+    )
+}
+
+#[derive(Debug)]
+enum Verifier {
+    Pinned(CertificateDer<'static>),
+    Anything,
+}
+
+#[derive(Debug)]
+struct CustomVerifier {
+    verifier: Verifier,
+    algorithms: WebPkiSupportedAlgorithms,
+}
+
+/// Why a pinned client refused a certificate, as the TLS error will say.
+#[derive(Debug, thiserror::Error)]
+#[error("the server's certificate is not the pinned origin certificate (something on the path terminates TLS)")]
+pub struct NotPinned;
+
+impl ServerCertVerifier for CustomVerifier {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        match &self.verifier {
+            Verifier::Pinned(pinned) if pinned.as_ref() != end_entity.as_ref() => {
+                Err(rustls::Error::InvalidCertificate(
+                    rustls::CertificateError::Other(rustls::OtherError(Arc::new(NotPinned))),
+                ))
+            }
+            _ => Ok(ServerCertVerified::assertion()),
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.algorithms)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algorithms)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.algorithms.supported_schemes()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn middlebox_and_origin_certificates_differ_but_share_the_public_issuer() {
+        let pki = Pki::generate().expect("pki");
+        assert_ne!(pki.middlebox.cert, pki.origin_public.cert);
+        assert_ne!(pki.origin_public.cert, pki.origin_self_signed.cert);
+        assert_eq!(pki.public_roots().len(), 1);
+    }
+
+    #[test]
+    fn writes_every_certificate_and_key_as_pem() {
+        let pki = Pki::generate().expect("pki");
+        let folder = tempfile::tempdir().expect("tempdir");
+        let written = pki.write_pem(folder.path()).expect("write");
+        assert_eq!(written.len(), 8);
+        let ca = std::fs::read_to_string(folder.path().join("public-ca.pem")).expect("read");
+        assert!(ca.starts_with("-----BEGIN CERTIFICATE-----"));
+        let key = std::fs::read_to_string(folder.path().join("origin.key")).expect("read");
+        assert!(key.starts_with("-----BEGIN PRIVATE KEY-----"));
+    }
+}
+
+/// The rustls error inside an I/O error from a TLS handshake, if any.
+pub fn tls_error(error: &std::io::Error) -> Option<&rustls::Error> {
+    error.get_ref()?.downcast_ref::<rustls::Error>()
+}
+
+/// A TLS failure in words a person can act on.
+pub fn describe_tls(error: &rustls::Error) -> String {
+    use rustls::CertificateError;
+    match error {
+        rustls::Error::InvalidCertificate(CertificateError::UnknownIssuer) => {
+            "the certificate is not issued by a trusted CA (unknown issuer)".to_string()
+        }
+        rustls::Error::InvalidCertificate(
+            CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
+        ) => format!("the certificate is not valid for {ORIGIN_HOST}"),
+        rustls::Error::InvalidCertificate(CertificateError::Other(other)) => other.to_string(),
+        rustls::Error::AlertReceived(alert) => format!("the peer sent TLS alert {alert:?}"),
+        other => other.to_string(),
+    }
+}

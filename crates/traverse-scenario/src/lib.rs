@@ -1,0 +1,24 @@
+//! Scenario files are where a run begins: one TOML file describes one
+//! customer-style topology (the hops between a tunnel client and the origin,
+//! what the origin looks like, how the probe behaves) and the verdict each
+//! tunnel is expected to get. This crate turns such files into validated
+//! [`Scenario`] values that the runner expands into matrix cells, and reports
+//! every mistake as `path:line:col: message`. It knows nothing of sockets or
+//! async: the logical network it describes ([`address`]) is made real by the
+//! runner.
+
+pub mod address;
+mod duration;
+mod error;
+mod model;
+mod parse;
+mod time_scale;
+
+pub use duration::{format_duration, parse_duration};
+pub use error::{Location, ScenarioError};
+pub use model::{
+    Backend, Expectation, Hop, HopKind, Origin, OriginCertificate, Outcome, ProbeSpec, Scenario,
+    TerminatorMode, TlsTerminator,
+};
+pub use parse::{discover, load, load_all, parse};
+pub use time_scale::TimeScale;

@@ -1,0 +1,691 @@
+//! Reading scenario files. The TOML is parsed once into a tree that keeps
+//! every value's span; each table is then read key by key through [`Fields`],
+//! so that every message can name its key, list the allowed values and point
+//! at the exact place in the file.
+
+use std::collections::HashSet;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::de::DeserializeOwned;
+use toml::Spanned;
+use toml::de::{DeTable, DeValue, ValueDeserializer};
+
+use crate::address::{PORTS, RESERVED_NAMES};
+use crate::duration::parse_duration;
+use crate::error::{Location, ScenarioError};
+use crate::model::{
+    Backend, Expectation, Hop, HopKind, Origin, OriginCertificate, Outcome, ProbeSpec, Scenario,
+    TerminatorMode, TlsTerminator,
+};
+
+/// Reads and validates one scenario file.
+pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
+    let source = std::fs::read_to_string(path).map_err(|source| ScenarioError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    parse(path, &source)
+}
+
+/// Scenario files named by `paths`: files as given, folders searched for
+/// `*.toml` (recursively, sorted, so runs are reproducible).
+pub fn discover(paths: &[PathBuf]) -> Result<Vec<PathBuf>, ScenarioError> {
+    let mut files = Vec::new();
+    for path in paths {
+        let metadata = std::fs::metadata(path).map_err(|source| ScenarioError::Read {
+            path: path.clone(),
+            source,
+        })?;
+        if metadata.is_dir() {
+            let before = files.len();
+            collect_toml(path, &mut files)?;
+            if files.len() == before {
+                return Err(ScenarioError::EmptyFolder { path: path.clone() });
+            }
+        } else {
+            files.push(path.clone());
+        }
+    }
+    Ok(files)
+}
+
+fn collect_toml(folder: &Path, files: &mut Vec<PathBuf>) -> Result<(), ScenarioError> {
+    let read_error = |source| ScenarioError::Read {
+        path: folder.to_path_buf(),
+        source,
+    };
+    let mut entries = std::fs::read_dir(folder)
+        .map_err(read_error)?
+        .map(|entry| entry.map(|entry| entry.path()))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(read_error)?;
+    entries.sort();
+    for entry in entries {
+        if entry.is_dir() {
+            collect_toml(&entry, files)?;
+        } else if entry
+            .extension()
+            .is_some_and(|extension| extension == "toml")
+        {
+            files.push(entry);
+        }
+    }
+    Ok(())
+}
+
+/// Loads every scenario under `paths`, reporting all invalid files rather
+/// than the first, and rejecting two scenarios that share a name.
+pub fn load_all(paths: &[PathBuf]) -> Result<Vec<Scenario>, Vec<ScenarioError>> {
+    let files = discover(paths).map_err(|error| vec![error])?;
+    let mut scenarios = Vec::new();
+    let mut errors = Vec::new();
+    for file in files {
+        match load(&file) {
+            Ok(scenario) => scenarios.push(scenario),
+            Err(error) => errors.push(error),
+        }
+    }
+    let mut seen: Vec<&Scenario> = Vec::new();
+    for scenario in &scenarios {
+        if let Some(first) = seen.iter().find(|other| other.name == scenario.name) {
+            errors.push(ScenarioError::Invalid {
+                location: Location {
+                    path: scenario.path.clone(),
+                    line: 1,
+                    column: 1,
+                },
+                message: format!(
+                    "scenario name \"{}\" is already used by {}; names must be unique in a run",
+                    scenario.name,
+                    first.path.display()
+                ),
+            });
+        } else {
+            seen.push(scenario);
+        }
+    }
+    if errors.is_empty() {
+        Ok(scenarios)
+    } else {
+        Err(errors)
+    }
+}
+
+/// Parses a scenario from its text; `path` is used for the default name and
+/// in error locations.
+pub fn parse(path: &Path, source: &str) -> Result<Scenario, ScenarioError> {
+    let file = File { path, source };
+    let root = DeTable::parse(source).map_err(|error| file.toml_error(error, 0..0))?;
+    let mut fields = Fields::new(&file, "scenario", root.into_inner());
+
+    let default_name = path
+        .file_stem()
+        .map(|stem| stem.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let name = match fields.take::<String>("name")? {
+        Some(name) if name.get_ref().trim().is_empty() => {
+            return Err(file.error(name.span(), "`name` must not be empty"));
+        }
+        Some(name) => name.into_inner(),
+        None => default_name,
+    };
+    let description = fields
+        .take::<String>("description")?
+        .map(Spanned::into_inner)
+        .unwrap_or_default();
+    let weight = match fields.take::<f64>("weight")? {
+        Some(weight) if !(weight.get_ref().is_finite() && *weight.get_ref() >= 0.0) => {
+            return Err(file.error(
+                weight.span(),
+                format!(
+                    "`weight` must be a number of at least 0 (how common the topology is), found {}",
+                    weight.get_ref()
+                ),
+            ));
+        }
+        Some(weight) => weight.into_inner(),
+        None => 1.0,
+    };
+    let hops = match fields.take_value("hops") {
+        Some(value) => read_hops(&file, value)?,
+        None => Vec::new(),
+    };
+    let origin = match fields.take_table("origin")? {
+        Some(origin) => read_origin(origin)?,
+        None => Origin::default(),
+    };
+    let probe = match fields.take_table("probe")? {
+        Some(probe) => read_probe(probe)?,
+        None => ProbeSpec::default(),
+    };
+    let expect = match fields.take_table("expect")? {
+        Some(expect) => read_expect(expect)?,
+        None => Vec::new(),
+    };
+    fields.finish(&[
+        "name",
+        "description",
+        "weight",
+        "hops",
+        "origin",
+        "probe",
+        "expect",
+    ])?;
+    Ok(Scenario {
+        path: path.to_path_buf(),
+        name,
+        description,
+        weight,
+        hops,
+        origin,
+        probe,
+        expect,
+    })
+}
+
+fn read_hops(file: &File<'_>, value: Spanned<DeValue<'_>>) -> Result<Vec<Hop>, ScenarioError> {
+    let span = value.span();
+    let DeValue::Array(items) = value.into_inner() else {
+        return Err(file.error(
+            span,
+            "`hops` must be an array of tables: write each hop as a [[hops]] section",
+        ));
+    };
+    let mut hops = Vec::new();
+    let mut names = HashSet::new();
+    // Where each hop's `name` is written; None for a hop given its default.
+    let mut name_spans = Vec::new();
+    for (index, item) in items.into_iter().enumerate() {
+        let item_span = item.span();
+        let DeValue::Table(table) = item.into_inner() else {
+            return Err(file.error(
+                item_span,
+                format!("hop {} must be a table with a `kind`", index + 1),
+            ));
+        };
+        let mut fields = Fields::new(file, "hop", table);
+        let kinds = quoted(HopKind::KINDS.iter().map(|(name, _)| *name));
+        let kind = fields.take_value("kind").ok_or_else(|| {
+            file.error(
+                item_span.clone(),
+                format!("hop {} has no `kind`; kinds: {kinds}", index + 1),
+            )
+        })?;
+        let kind = match kind.get_ref() {
+            DeValue::String(text) => Spanned::new(kind.span(), text.to_string()),
+            other => {
+                return Err(file.error(
+                    kind.span(),
+                    format!(
+                        "`kind` must be a string, one of {kinds}; found {}",
+                        other.type_str()
+                    ),
+                ));
+            }
+        };
+        let (kind, allowed) = match kind.get_ref().as_str() {
+            "tls-terminator" => (
+                HopKind::TlsTerminator(read_tls_terminator(&mut fields)?),
+                TLS_TERMINATOR_KEYS,
+            ),
+            other => {
+                return Err(file.error(
+                    kind.span(),
+                    format!("unknown hop kind \"{other}\"; kinds: {kinds}"),
+                ));
+            }
+        };
+        let name = match fields.take::<String>("name")? {
+            Some(name) => {
+                let text = name.get_ref().trim();
+                if text.is_empty() || RESERVED_NAMES.contains(&text) {
+                    return Err(file.error(
+                        name.span(),
+                        format!(
+                            "hop `name` \"{text}\" is not allowed: it must be non-empty and not one of {}",
+                            quoted(RESERVED_NAMES)
+                        ),
+                    ));
+                }
+                if !names.insert(text.to_string()) {
+                    return Err(file.error(
+                        name.span(),
+                        format!("two hops are named \"{text}\"; blame needs unique names"),
+                    ));
+                }
+                name_spans.push(Some(name.span()));
+                text.to_string()
+            }
+            None => {
+                name_spans.push(None);
+                format!("{}-{}", kind.kind_name(), index + 1)
+            }
+        };
+        fields.finish(allowed)?;
+        hops.push(Hop {
+            name,
+            kind,
+            location: Location::from_offset(file.path, file.source, item_span.start),
+        });
+    }
+    // A hop without a `name` is called `<kind>-<index>`; a hop whose given
+    // name is another hop's default name would make blame ambiguous.
+    for (unnamed, hop) in hops.iter().enumerate() {
+        if name_spans[unnamed].is_some() {
+            continue;
+        }
+        let clash = hops
+            .iter()
+            .zip(&name_spans)
+            .find_map(|(other, span)| span.clone().filter(|_| other.name == hop.name));
+        if let Some(span) = clash {
+            return Err(file.error(
+                span,
+                format!(
+                    "hop `name` \"{}\" is also the default name of hop {}, which has no `name`; \
+                     blame needs unique names, so rename one of them",
+                    hop.name,
+                    unnamed + 1
+                ),
+            ));
+        }
+    }
+    Ok(hops)
+}
+
+const TLS_TERMINATOR_KEYS: &[&str] = &[
+    "kind",
+    "name",
+    "mode",
+    "websocket",
+    "backend",
+    "idle_timeout",
+    "ports",
+];
+
+fn read_tls_terminator(fields: &mut Fields<'_, '_>) -> Result<TlsTerminator, ScenarioError> {
+    let defaults = TlsTerminator::default();
+    Ok(TlsTerminator {
+        mode: fields
+            .take_keyword(
+                "mode",
+                &[("http", TerminatorMode::Http), ("tcp", TerminatorMode::Tcp)],
+            )?
+            .unwrap_or(defaults.mode),
+        websocket: fields
+            .take::<bool>("websocket")?
+            .map_or(defaults.websocket, Spanned::into_inner),
+        backend: fields
+            .take_keyword(
+                "backend",
+                &[
+                    ("plain", Backend::Plain),
+                    ("tls", Backend::Tls),
+                    ("tls-verify", Backend::TlsVerify),
+                ],
+            )?
+            .unwrap_or(defaults.backend),
+        idle_timeout: fields.take_duration("idle_timeout")?,
+        ports: fields.take_ports("ports")?.unwrap_or(defaults.ports),
+    })
+}
+
+fn read_origin(mut fields: Fields<'_, '_>) -> Result<Origin, ScenarioError> {
+    let certificate = fields
+        .take_keyword(
+            "certificate",
+            &[
+                ("public", OriginCertificate::Public),
+                ("self-signed", OriginCertificate::SelfSigned),
+            ],
+        )?
+        .unwrap_or_default();
+    fields.finish(&["certificate"])?;
+    Ok(Origin { certificate })
+}
+
+fn read_probe(mut fields: Fields<'_, '_>) -> Result<ProbeSpec, ScenarioError> {
+    let idle = fields.take_duration("idle")?;
+    fields.finish(&["idle"])?;
+    Ok(ProbeSpec { idle })
+}
+
+fn read_expect(fields: Fields<'_, '_>) -> Result<Vec<Expectation>, ScenarioError> {
+    let file = fields.file;
+    let mut expect = Vec::new();
+    let mut entries: Vec<_> = fields.table.into_iter().collect();
+    entries.sort_by_key(|(key, _)| key.span().start);
+    for (key, value) in entries {
+        let outcome = keyword(
+            file,
+            &format!("[expect] {}", key.get_ref()),
+            value,
+            &[("pass", Outcome::Pass), ("fail", Outcome::Fail)],
+        )?;
+        expect.push(Expectation {
+            tunnel: key.get_ref().to_string(),
+            outcome,
+            location: Location::from_offset(file.path, file.source, key.span().start),
+        });
+    }
+    Ok(expect)
+}
+
+/// The file being read, for turning spans into locations.
+struct File<'a> {
+    path: &'a Path,
+    source: &'a str,
+}
+
+impl File<'_> {
+    /// The text at `span`, as written.
+    fn text(&self, span: Range<usize>) -> &str {
+        self.source.get(span).unwrap_or_default().trim()
+    }
+
+    fn error(&self, span: Range<usize>, message: impl Into<String>) -> ScenarioError {
+        ScenarioError::at(self.path, self.source, span.start, message)
+    }
+
+    /// A TOML error carries its own span when it has one; `fallback` otherwise.
+    fn toml_error(&self, error: toml::de::Error, fallback: Range<usize>) -> ScenarioError {
+        let span = error.span().unwrap_or(fallback);
+        let message = explain_toml_error(self.source, span.clone(), error.message().trim());
+        self.error(span, message)
+    }
+}
+
+/// The keys of one table, taken one by one; what is left at the end is an
+/// unknown key and an error that lists the keys this table does accept.
+struct Fields<'f, 'i> {
+    file: &'f File<'f>,
+    what: &'static str,
+    table: DeTable<'i>,
+}
+
+impl<'f, 'i> Fields<'f, 'i> {
+    fn new(file: &'f File<'f>, what: &'static str, table: DeTable<'i>) -> Self {
+        Fields { file, what, table }
+    }
+
+    fn take_value(&mut self, key: &str) -> Option<Spanned<DeValue<'i>>> {
+        self.table.remove(key)
+    }
+
+    fn take<T: DeserializeOwned>(
+        &mut self,
+        key: &str,
+    ) -> Result<Option<Spanned<T>>, ScenarioError> {
+        let Some(value) = self.take_value(key) else {
+            return Ok(None);
+        };
+        let span = value.span();
+        let parsed = T::deserialize(ValueDeserializer::from(value)).map_err(|error| {
+            let at = error.span().unwrap_or(span.clone());
+            self.file.error(
+                at,
+                format!("`{key}`: {}", humanize_serde(error.message().trim())),
+            )
+        })?;
+        Ok(Some(Spanned::new(span, parsed)))
+    }
+
+    fn take_table(&mut self, key: &'static str) -> Result<Option<Fields<'f, 'i>>, ScenarioError> {
+        let Some(value) = self.take_value(key) else {
+            return Ok(None);
+        };
+        let span = value.span();
+        match value.into_inner() {
+            DeValue::Table(table) => Ok(Some(Fields::new(self.file, key, table))),
+            other => Err(self.file.error(
+                span,
+                format!(
+                    "`{key}` must be a table ([{key}]), found {}",
+                    other.type_str()
+                ),
+            )),
+        }
+    }
+
+    fn take_keyword<K: Copy>(
+        &mut self,
+        key: &str,
+        choices: &[(&str, K)],
+    ) -> Result<Option<K>, ScenarioError> {
+        self.take_value(key)
+            .map(|value| keyword(self.file, key, value, choices))
+            .transpose()
+    }
+
+    fn take_duration(&mut self, key: &str) -> Result<Option<Duration>, ScenarioError> {
+        if let Some(value) = self.table.get(key)
+            && !matches!(value.get_ref(), DeValue::String(_))
+        {
+            return Err(self.file.error(
+                value.span(),
+                format!(
+                    "`{key}` must be a duration in quotes with a unit (ms, s, m, h), \
+                     like \"100s\" or \"250ms\"; found {} `{}`",
+                    value.get_ref().type_str(),
+                    self.file.text(value.span())
+                ),
+            ));
+        }
+        let Some(text) = self.take::<String>(key)? else {
+            return Ok(None);
+        };
+        parse_duration(text.get_ref())
+            .map(Some)
+            .map_err(|message| self.file.error(text.span(), format!("`{key}`: {message}")))
+    }
+
+    fn take_ports(&mut self, key: &str) -> Result<Option<Vec<u16>>, ScenarioError> {
+        if let Some(value) = self.table.get(key)
+            && !matches!(value.get_ref(), DeValue::Array(_))
+        {
+            return Err(self.file.error(
+                value.span(),
+                format!(
+                    "`{key}` must be an array of ports, like [443] or [443, 80]; found {}",
+                    value.get_ref().type_str()
+                ),
+            ));
+        }
+        let Some(ports) = self.take::<Vec<Spanned<i64>>>(key)? else {
+            return Ok(None);
+        };
+        if ports.get_ref().is_empty() {
+            return Err(self.file.error(
+                ports.span(),
+                format!("`{key}` must list at least one of {PORTS:?}"),
+            ));
+        }
+        let mut seen = Vec::new();
+        for port in ports.get_ref() {
+            let number = *port.get_ref();
+            let known = PORTS.iter().find(|known| i64::from(**known) == number);
+            match known {
+                Some(known) if !seen.contains(known) => seen.push(*known),
+                Some(_) => {
+                    return Err(self
+                        .file
+                        .error(port.span(), format!("`{key}` lists port {number} twice")));
+                }
+                None => {
+                    return Err(self.file.error(
+                        port.span(),
+                        format!(
+                            "`{key}`: port {number} is not a logical port of the topology; \
+                             use 443 (TLS) or 80 (plain)"
+                        ),
+                    ));
+                }
+            }
+        }
+        Ok(Some(seen))
+    }
+
+    /// Fails on the first key nobody took, naming the keys that are allowed.
+    fn finish(self, allowed: &[&str]) -> Result<(), ScenarioError> {
+        let Some((key, _)) = self.table.iter().min_by_key(|(key, _)| key.span().start) else {
+            return Ok(());
+        };
+        let hint = suggestion(key.get_ref(), allowed)
+            .map(|close| format!(" (did you mean `{close}`?)"))
+            .unwrap_or_default();
+        Err(self.file.error(
+            key.span(),
+            format!(
+                "unknown key `{}` in {}{hint}; allowed keys: {}",
+                key.get_ref(),
+                self.what_for_humans(),
+                allowed.join(", ")
+            ),
+        ))
+    }
+
+    fn what_for_humans(&self) -> String {
+        match self.what {
+            "scenario" => "the scenario".to_string(),
+            "hop" => "this hop".to_string(),
+            table => format!("[{table}]"),
+        }
+    }
+}
+
+fn keyword<K: Copy>(
+    file: &File<'_>,
+    key: &str,
+    value: Spanned<DeValue<'_>>,
+    choices: &[(&str, K)],
+) -> Result<K, ScenarioError> {
+    let allowed = quoted(choices.iter().map(|(name, _)| *name));
+    let span = value.span();
+    let DeValue::String(text) = value.get_ref() else {
+        return Err(file.error(
+            span,
+            format!(
+                "`{key}` must be a string, one of {allowed}; found {}",
+                value.get_ref().type_str()
+            ),
+        ));
+    };
+    choices
+        .iter()
+        .find(|(name, _)| *name == text.as_ref())
+        .map(|(_, choice)| *choice)
+        .ok_or_else(|| {
+            file.error(
+                span,
+                format!("`{key}` = \"{text}\" is not allowed; expected one of {allowed}"),
+            )
+        })
+}
+
+fn quoted<'a>(names: impl IntoIterator<Item = &'a str>) -> String {
+    names
+        .into_iter()
+        .map(|name| format!("\"{name}\""))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The allowed key a typo most likely meant: within two edits.
+fn suggestion<'a>(typed: &str, allowed: &[&'a str]) -> Option<&'a str> {
+    allowed
+        .iter()
+        .map(|candidate| (edit_distance(typed, candidate), *candidate))
+        .filter(|(distance, _)| *distance <= 2)
+        .min_by_key(|(distance, _)| *distance)
+        .map(|(_, candidate)| candidate)
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut previous_diagonal = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let substitution = previous_diagonal + usize::from(ca != *cb);
+            previous_diagonal = row[j + 1];
+            row[j + 1] = substitution.min(row[j] + 1).min(row[j + 1] + 1);
+        }
+    }
+    row[b.len()]
+}
+
+/// serde names Rust types ("expected i64"); scenario authors know TOML's.
+fn humanize_serde(message: &str) -> String {
+    [
+        ("expected i64", "expected an integer"),
+        ("expected u16", "expected an integer"),
+        ("expected f64", "expected a number"),
+        ("expected a boolean", "expected true or false"),
+        ("expected a sequence", "expected an array"),
+    ]
+    .iter()
+    .fold(message.to_string(), |message, (from, to)| {
+        message.replace(from, to)
+    })
+}
+
+/// toml's messages describe its grammar. For the slips people make most
+/// (a value left out, a word not in quotes, a string not closed, a key
+/// written twice) say what was written and name the key.
+fn explain_toml_error(source: &str, span: Range<usize>, message: &str) -> String {
+    let at = span.start.min(source.len());
+    let (Some(head), Some(tail)) = (source.get(..at), source.get(at..)) else {
+        return message.to_string();
+    };
+    let before = &head[head.rfind('\n').map_or(0, |newline| newline + 1)..];
+    let after = tail[..tail.find('\n').unwrap_or(tail.len())].trim();
+    if message == "duplicate key" {
+        let key = source.get(span).unwrap_or_default().trim();
+        return format!("duplicate key `{key}`: a key (or [table]) may be written only once");
+    }
+    // `key = <here>`: the mistake is the value of the key before the `=`.
+    if let Some(key) = before.trim_end().strip_suffix('=') {
+        let key = key.rsplit(['{', ',']).next().unwrap_or(key).trim();
+        if key.is_empty() {
+            return message.to_string();
+        }
+        if after.is_empty() || after.starts_with(['#', ',', '}', ']']) {
+            return format!("`{key}` has no value after `=`");
+        }
+        let word = after
+            .split(|c: char| c.is_whitespace() || matches!(c, ',' | ']' | '}' | '#'))
+            .next()
+            .unwrap_or_default();
+        let unquoted = message.starts_with("invalid boolean")
+            || message.starts_with("string values must be quoted");
+        if unquoted && !word.eq_ignore_ascii_case("true") && !word.eq_ignore_ascii_case("false") {
+            return format!("`{key}` = {word}: text values must be in quotes, like \"{word}\"");
+        }
+        return format!("`{key}`: {message}");
+    }
+    // `key = "text<end of line>`: a string left open.
+    let quote = if message.starts_with("invalid basic string") {
+        Some('"')
+    } else if message.starts_with("invalid literal string") {
+        Some('\'')
+    } else {
+        None
+    };
+    if let (Some(quote), true) = (quote, after.is_empty()) {
+        let key = before
+            .split_once('=')
+            .map(|(key, _)| key.trim())
+            .filter(|key| {
+                !key.is_empty()
+                    && key
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+            });
+        let what = key.map_or_else(String::new, |key| format!("`{key}`: "));
+        return format!("{what}the string is not closed; end it with {quote} on the same line");
+    }
+    message.to_string()
+}

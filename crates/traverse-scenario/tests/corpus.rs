@@ -1,0 +1,117 @@
+//! Every file in `tests/invalid` is a mistake a person really makes. Its
+//! first line is `# error: LINE:COL: message`, the exact error the file must
+//! produce (without the `path:` prefix, which depends on where tests run).
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+const PREFIX: &str = "# error: ";
+
+/// Fewer files than this means the folder moved or was emptied, and the test
+/// would otherwise pass without checking anything.
+const MINIMUM_FILES: usize = 18;
+
+fn corpus() -> Vec<PathBuf> {
+    let folder = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/invalid");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&folder)
+        .unwrap_or_else(|error| panic!("cannot read {}: {error}", folder.display()))
+        .map(|entry| entry.expect("readable folder entry").path())
+        .filter(|path| {
+            path.extension()
+                .is_some_and(|extension| extension == "toml")
+        })
+        .collect();
+    files.sort();
+    assert!(
+        files.len() >= MINIMUM_FILES,
+        "{} holds {} scenario files; the corpus needs at least {MINIMUM_FILES}",
+        folder.display(),
+        files.len()
+    );
+    files
+}
+
+/// The `LINE:COL: message` a file declares on its first line.
+fn expected_error(path: &Path) -> Result<String, String> {
+    let source = std::fs::read_to_string(path).map_err(|error| format!("cannot read: {error}"))?;
+    let first_line = source.lines().next().unwrap_or_default();
+    first_line
+        .strip_prefix(PREFIX)
+        .map(str::to_string)
+        .filter(|expected| !expected.trim().is_empty())
+        .ok_or_else(|| {
+            format!("first line must be `{PREFIX}LINE:COL: message`, found {first_line:?}")
+        })
+}
+
+#[test]
+fn every_invalid_file_reports_its_declared_error() {
+    let files = corpus();
+    let mut failures = String::new();
+    for path in &files {
+        let expected = match expected_error(path) {
+            Ok(expected) => expected,
+            Err(problem) => {
+                writeln!(failures, "{}:\n    {problem}", path.display()).unwrap();
+                continue;
+            }
+        };
+        let expected = format!("{}:{expected}", path.display());
+        match traverse_scenario::load(path) {
+            Ok(scenario) => writeln!(
+                failures,
+                "{}:\n    expected: {expected}\n    but it loaded: {scenario:?}",
+                path.display()
+            )
+            .unwrap(),
+            Err(error) if error.to_string() != expected => writeln!(
+                failures,
+                "{}:\n    expected: {expected}\n    actual:   {error}",
+                path.display()
+            )
+            .unwrap(),
+            Err(_) => {}
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "invalid scenario files that did not give their declared error:\n{failures}"
+    );
+}
+
+#[test]
+fn every_error_points_inside_its_file() {
+    // A location past the end of a line or file would send a person to the
+    // wrong place even when the message is right.
+    let mut failures = String::new();
+    for path in corpus() {
+        let source = std::fs::read_to_string(&path).unwrap();
+        let Err(error) = traverse_scenario::load(&path) else {
+            continue; // reported by the test above
+        };
+        let Some(location) = error.location() else {
+            writeln!(
+                failures,
+                "{}: error has no location: {error}",
+                path.display()
+            )
+            .unwrap();
+            continue;
+        };
+        let line = source.lines().nth(location.line - 1);
+        // One past the last character is allowed: an unclosed string or a
+        // missing value is reported where the line ends.
+        let fits = line.is_some_and(|line| location.column <= line.chars().count() + 1);
+        if !fits || location.line == 1 {
+            writeln!(
+                failures,
+                "{}: {}:{} is not a place in the scenario below the comment",
+                path.display(),
+                location.line,
+                location.column
+            )
+            .unwrap();
+        }
+    }
+    assert!(failures.is_empty(), "{failures}");
+}
