@@ -40,7 +40,11 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
         .map(|item| item.trim().to_ascii_lowercase())
         .filter(|item| !item.is_empty())
         .collect();
-    for name in HOP_BY_HOP.iter().copied().chain(named.iter().map(String::as_str)) {
+    for name in HOP_BY_HOP
+        .iter()
+        .copied()
+        .chain(named.iter().map(String::as_str))
+    {
         headers.remove(name);
     }
 }

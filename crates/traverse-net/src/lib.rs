@@ -11,12 +11,14 @@ mod log;
 mod metered;
 mod pipe;
 mod tasks;
+mod tls;
 
 pub use endpoints::{ClosedPort, Endpoints, bind_loopback};
-pub use log::{Action, ConnEntry, ConnRecord, Protocol, TransactionLog, sniff};
+pub use log::{Action, ConnEntry, ConnRecord, Protocol, TransactionLog, hex, sniff};
 pub use metered::Metered;
 pub use pipe::{PipeEnd, Side, pipe};
 pub use tasks::Tasks;
+pub use tls::accept_tls;
 
 use tokio::io::{AsyncRead, AsyncWrite};
 

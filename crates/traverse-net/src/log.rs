@@ -6,7 +6,9 @@
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Instant;
+use std::time::{Duration, Instant};
+
+use tokio::sync::Notify;
 
 use serde::{Deserialize, Serialize};
 
@@ -83,6 +85,8 @@ pub struct ConnRecord {
 #[derive(Debug)]
 struct LogInner {
     started: Instant,
+    /// Woken whenever a record changes, for [`TransactionLog::settle`].
+    changed: Arc<Notify>,
     next_conn: AtomicU64,
     entries: Mutex<Vec<ConnEntry>>,
 }
@@ -104,6 +108,7 @@ impl TransactionLog {
         TransactionLog {
             inner: Arc::new(LogInner {
                 started: Instant::now(),
+                changed: Arc::new(Notify::new()),
                 next_conn: AtomicU64::new(1),
                 entries: Mutex::new(Vec::new()),
             }),
@@ -115,6 +120,7 @@ impl TransactionLog {
         let conn = self.inner.next_conn.fetch_add(1, Ordering::Relaxed);
         let at_ms = u64::try_from(self.inner.started.elapsed().as_millis()).unwrap_or(u64::MAX);
         let entry = ConnEntry {
+            changed: self.inner.changed.clone(),
             state: Arc::new(EntryState {
                 record: Mutex::new(ConnRecord {
                     conn,
@@ -147,6 +153,28 @@ impl TransactionLog {
             .collect()
     }
 
+    /// Waits, at most `deadline`, until no connection is still undecided.
+    /// A client that gives up at once (say, on a certificate it refuses)
+    /// can finish before the node has recorded why; judging must wait.
+    pub async fn settle(&self, deadline: Duration) -> bool {
+        let wait = async {
+            loop {
+                let changed = self.inner.changed.notified();
+                tokio::pin!(changed);
+                changed.as_mut().enable();
+                if self
+                    .snapshot()
+                    .iter()
+                    .all(|record| record.action != Action::Open)
+                {
+                    return;
+                }
+                changed.await;
+            }
+        };
+        tokio::time::timeout(deadline, wait).await.is_ok()
+    }
+
     /// The first record in which this node changed or stopped the traffic.
     pub fn first_fault(&self) -> Option<ConnRecord> {
         self.snapshot()
@@ -169,6 +197,7 @@ struct EntryState {
 #[derive(Debug, Clone)]
 pub struct ConnEntry {
     state: Arc<EntryState>,
+    changed: Arc<Notify>,
 }
 
 impl ConnEntry {
@@ -190,6 +219,8 @@ impl ConnEntry {
         record.action = action;
         record.status = status.or(record.status);
         record.detail = detail.into();
+        drop(record);
+        self.changed.notify_waiters();
     }
 
     pub fn count_up(&self, bytes: &[u8]) {
@@ -231,7 +262,11 @@ pub fn sniff(first_bytes: &[u8]) -> Protocol {
     ];
     match first_bytes {
         [0x16, 0x03, ..] => Protocol::TlsOpaque,
-        bytes if METHODS.iter().any(|method| bytes.starts_with(method.as_bytes())) => {
+        bytes
+            if METHODS
+                .iter()
+                .any(|method| bytes.starts_with(method.as_bytes())) =>
+        {
             Protocol::Http
         }
         _ => Protocol::Unknown,
@@ -249,7 +284,9 @@ pub fn hex(bytes: &[u8]) -> String {
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     // A panic elsewhere must not hide what the log recorded.
-    mutex.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 #[cfg(test)]
@@ -285,6 +322,19 @@ mod tests {
         assert_eq!((record.bytes_up, record.bytes_down), (35, 10));
         assert_eq!(entry.first_bytes(), b"GET / HTTP/1.1\r\n");
         assert!(record.first_bytes.starts_with("47 45 54 20"));
+    }
+
+    #[tokio::test]
+    async fn settle_waits_for_a_decision_and_gives_up_at_its_deadline() {
+        let log = TransactionLog::new();
+        let entry = log.open(peer(), 443);
+        assert!(!log.settle(Duration::from_millis(10)).await);
+        let deciding = tokio::spawn({
+            let log = log.clone();
+            async move { log.settle(Duration::from_secs(5)).await }
+        });
+        entry.act(Action::TlsRejected, None, "alert");
+        assert!(deciding.await.expect("join"));
     }
 
     #[test]

@@ -27,7 +27,10 @@ pub enum PipeEnd {
     Closed,
     /// Nothing moved for the idle timeout; both sides were dropped.
     IdleCut(Duration),
-    Failed { side: Side, error: io::Error },
+    Failed {
+        side: Side,
+        error: io::Error,
+    },
 }
 
 /// Relays until both directions close, one fails, or nothing moves for `idle`.

@@ -245,7 +245,8 @@ fn client_config(
     >,
 ) -> Arc<ClientConfig> {
     // The safe defaults of the ring provider are always consistent.
-    let builder = builder.unwrap_or_else(|error| panic!("ring provider rejected its own defaults: {error}"));
+    let builder =
+        builder.unwrap_or_else(|error| panic!("ring provider rejected its own defaults: {error}"));
     let mut config = builder.with_no_client_auth();
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Arc::new(config)
@@ -281,7 +282,9 @@ struct CustomVerifier {
 
 /// Why a pinned client refused a certificate, as the TLS error will say.
 #[derive(Debug, thiserror::Error)]
-#[error("the server's certificate is not the pinned origin certificate (something on the path terminates TLS)")]
+#[error(
+    "the server's certificate is not the pinned origin certificate (something on the path terminates TLS)"
+)]
 pub struct NotPinned;
 
 impl ServerCertVerifier for CustomVerifier {

@@ -1,0 +1,263 @@
+//! L7 HTTP/1.1 proxying as load balancers and reverse proxies do it, built
+//! on hyper: requests are parsed by a real HTTP implementation (bytes that
+//! are not HTTP get hyper's own `400 Bad Request`, as from a real proxy),
+//! hop-by-hop headers are dropped, `X-Forwarded-*` added, and a WebSocket
+//! handshake is either passed on (then both sides are relayed byte for byte
+//! under the idle timeout) or stripped of its `Upgrade`, as a middlebox
+//! without WebSocket support does.
+
+use std::convert::Infallible;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::header::{HeaderName, HeaderValue};
+use http::{Request, Response, StatusCode};
+use http_body_util::combinators::BoxBody;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use traverse_net::http::{is_websocket_upgrade, strip_hop_by_hop};
+use traverse_net::{Action, BoxedIo, ConnEntry, PipeEnd, Protocol, Tasks, hex, pipe};
+use traverse_scenario::format_duration;
+
+use crate::Upstream;
+
+type Body = BoxBody<Bytes, hyper::Error>;
+
+/// How an HTTP-mode hop treats what it parses.
+#[derive(Debug, Clone)]
+pub(crate) struct HttpPolicy {
+    /// Pass WebSocket upgrades on; otherwise strip `Upgrade`/`Connection`.
+    pub websocket: bool,
+    /// Wall-clock idle limit for relayed (upgraded) connections.
+    pub idle: Option<Duration>,
+    /// The idle limit as the scenario wrote it, for messages.
+    pub idle_written: Option<Duration>,
+    /// `https` on a TLS listener, `http` on a plain one.
+    pub scheme: &'static str,
+    pub step_timeout: Duration,
+}
+
+/// Serves one client connection until it closes or is upgraded.
+pub(crate) async fn serve(
+    client: BoxedIo,
+    entry: ConnEntry,
+    upstream: Upstream,
+    policy: HttpPolicy,
+    tasks: Tasks,
+) {
+    let header_timeout = policy.step_timeout;
+    let service = {
+        let entry = entry.clone();
+        service_fn(move |request| {
+            let (entry, upstream, policy, tasks) = (
+                entry.clone(),
+                upstream.clone(),
+                policy.clone(),
+                tasks.clone(),
+            );
+            async move { Ok::<_, Infallible>(forward(request, entry, upstream, policy, tasks).await) }
+        })
+    };
+    let result = hyper::server::conn::http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(header_timeout)
+        .serve_connection(TokioIo::new(client), service)
+        .with_upgrades()
+        .await;
+    if let Err(error) = result {
+        let first = entry.first_bytes();
+        if error.is_parse_too_large() {
+            entry.act(
+                Action::Responded,
+                Some(431),
+                "answered 431: the request head is larger than the hop accepts",
+            );
+        } else if error.is_parse() {
+            entry.set_protocol(traverse_net::sniff(&first));
+            entry.act(
+                Action::Responded,
+                Some(400),
+                format!(
+                    "answered 400 Bad Request: the bytes it received are not HTTP (first bytes {})",
+                    hex(&first)
+                ),
+            );
+        } else if error.is_timeout() {
+            entry.act(
+                Action::Responded,
+                Some(408),
+                "closed: no complete request head arrived in time",
+            );
+        }
+    }
+}
+
+async fn forward(
+    mut request: Request<Incoming>,
+    entry: ConnEntry,
+    upstream: Upstream,
+    policy: HttpPolicy,
+    tasks: Tasks,
+) -> Response<Body> {
+    let wants_websocket = is_websocket_upgrade(request.headers());
+    entry.set_protocol(if wants_websocket {
+        Protocol::Websocket
+    } else {
+        Protocol::Http
+    });
+    entry.set_target(upstream.target());
+    let passes_upgrade = wants_websocket && policy.websocket;
+    let upgrade_headers = passes_upgrade.then(|| {
+        (
+            request.headers().get(http::header::UPGRADE).cloned(),
+            request.headers().get(http::header::CONNECTION).cloned(),
+        )
+    });
+    let client_upgrade = passes_upgrade.then(|| hyper::upgrade::on(&mut request));
+
+    let (mut parts, body) = request.into_parts();
+    strip_hop_by_hop(&mut parts.headers);
+    if let Some((upgrade, connection)) = upgrade_headers {
+        parts.headers.extend(
+            [
+                (http::header::UPGRADE, upgrade),
+                (http::header::CONNECTION, connection),
+            ]
+            .into_iter()
+            .filter_map(|(name, value)| Some((name, value?))),
+        );
+    }
+    add_forwarded(&mut parts.headers, policy.scheme);
+    if wants_websocket && !policy.websocket {
+        entry.act(
+            Action::StrippedUpgrade,
+            None,
+            "removed `Upgrade: websocket` and `Connection: upgrade` before forwarding \
+             (WebSocket support is off on this hop)",
+        );
+    }
+
+    let io = match upstream.connect().await {
+        Ok(io) => io,
+        Err(error) => {
+            let status = error.status();
+            entry.act(
+                Action::UpstreamFailed,
+                Some(status),
+                format!("answered {status}: {error}"),
+            );
+            return local(status, &format!("{error}\n"));
+        }
+    };
+    let (mut sender, connection) =
+        match hyper::client::conn::http1::handshake::<_, Incoming>(TokioIo::new(io)).await {
+            Ok(pair) => pair,
+            Err(error) => return bad_gateway(&entry, &upstream, &error),
+        };
+    tasks.spawn(async move {
+        let _ = connection.with_upgrades().await;
+    });
+    let mut response = match sender.send_request(Request::from_parts(parts, body)).await {
+        Ok(response) => response,
+        Err(error) => return bad_gateway(&entry, &upstream, &error),
+    };
+    let status = response.status().as_u16();
+
+    if let (StatusCode::SWITCHING_PROTOCOLS, Some(client_upgrade)) =
+        (response.status(), client_upgrade)
+    {
+        entry.act(
+            Action::Upgraded,
+            Some(status),
+            format!(
+                "passed the WebSocket upgrade to {}; relaying frames",
+                upstream.target()
+            ),
+        );
+        let upstream_upgrade = hyper::upgrade::on(&mut response);
+        tasks.spawn(relay_upgraded(
+            client_upgrade,
+            upstream_upgrade,
+            entry,
+            policy,
+        ));
+        let (parts, _) = response.into_parts();
+        return Response::from_parts(parts, empty());
+    }
+    if !wants_websocket || policy.websocket {
+        entry.act(
+            Action::Forwarded,
+            Some(status),
+            format!("forwarded to {}; it answered {status}", upstream.target()),
+        );
+    }
+    let (mut parts, body) = response.into_parts();
+    strip_hop_by_hop(&mut parts.headers);
+    Response::from_parts(parts, body.boxed())
+}
+
+async fn relay_upgraded(
+    client: hyper::upgrade::OnUpgrade,
+    upstream: hyper::upgrade::OnUpgrade,
+    entry: ConnEntry,
+    policy: HttpPolicy,
+) {
+    let (Ok(client), Ok(upstream)) = tokio::join!(client, upstream) else {
+        entry.act(
+            Action::ProtocolError,
+            None,
+            "the upgrade did not complete on both sides",
+        );
+        return;
+    };
+    match pipe(TokioIo::new(client), TokioIo::new(upstream), policy.idle).await {
+        PipeEnd::IdleCut(_) => entry.act(
+            Action::IdleCut,
+            None,
+            format!(
+                "cut the WebSocket after {} without traffic (idle_timeout)",
+                policy.idle_written.map(format_duration).unwrap_or_default()
+            ),
+        ),
+        PipeEnd::Closed | PipeEnd::Failed { .. } => {}
+    }
+}
+
+fn add_forwarded(headers: &mut http::HeaderMap, scheme: &'static str) {
+    headers.insert(
+        HeaderName::from_static("x-forwarded-proto"),
+        HeaderValue::from_static(scheme),
+    );
+    headers.append(
+        HeaderName::from_static("x-forwarded-for"),
+        HeaderValue::from_static("127.0.0.1"),
+    );
+}
+
+fn bad_gateway(entry: &ConnEntry, upstream: &Upstream, error: &hyper::Error) -> Response<Body> {
+    let message = format!("{} failed to answer: {error}", upstream.target());
+    entry.act(
+        Action::UpstreamFailed,
+        Some(502),
+        format!("answered 502: {message}"),
+    );
+    local(502, &format!("{message}\n"))
+}
+
+fn local(status: u16, body: &str) -> Response<Body> {
+    let mut response = Response::new(
+        Full::new(Bytes::from(body.to_string()))
+            .map_err(|never| match never {})
+            .boxed(),
+    );
+    *response.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY);
+    response
+}
+
+fn empty() -> Body {
+    Full::new(Bytes::new())
+        .map_err(|never| match never {})
+        .boxed()
+}

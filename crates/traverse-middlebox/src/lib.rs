@@ -1,0 +1,69 @@
+//! Mock middleboxes: the hops of a topology. Each kind lives in its own
+//! module with the same shape, a `start` that takes the kind's options from
+//! the scenario and a [`HopContext`] (the next node inward, the run's PKI,
+//! the time scale, the hop's log and the cell's tasks) and returns the hop's
+//! [`Endpoints`]. Hops are started from the origin outward, so every hop
+//! knows where its traffic goes. What a hop does to each connection goes
+//! into its transaction log, which is how a failing cell finds its culprit.
+
+mod http_proxy;
+mod listen;
+mod tls_terminator;
+mod upstream;
+
+use std::io;
+use std::sync::Arc;
+use std::time::Duration;
+
+use traverse_net::{ClosedPort, Endpoints, Tasks, TransactionLog};
+use traverse_pki::{Pki, PkiError};
+use traverse_scenario::{Hop, HopKind, TimeScale};
+
+pub use upstream::{Upstream, UpstreamError};
+
+/// Everything a hop needs from its cell.
+#[derive(Debug, Clone)]
+pub struct HopContext {
+    /// The hop's name, as blame shows it.
+    pub name: String,
+    /// The next node inward: the next hop, or the origin.
+    pub next: Endpoints,
+    pub pki: Arc<Pki>,
+    pub time_scale: TimeScale,
+    pub log: TransactionLog,
+    /// The cell's tasks: the hop's listeners and connections end with them.
+    pub tasks: Tasks,
+    /// How long one step (connect, handshake, request head) may take.
+    pub step_timeout: Duration,
+}
+
+/// A started hop: where its logical ports are, and the sockets it holds
+/// closed for the ports it does not serve.
+#[derive(Debug)]
+pub struct MiddleboxHandle {
+    pub endpoints: Endpoints,
+    _closed: Vec<ClosedPort>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum MiddleboxError {
+    #[error("hop {hop}: cannot listen on loopback: {source}")]
+    Listen {
+        hop: String,
+        #[source]
+        source: io::Error,
+    },
+    #[error("hop {hop}: {source}")]
+    Pki {
+        hop: String,
+        #[source]
+        source: PkiError,
+    },
+}
+
+/// Starts `hop` in front of `context.next`.
+pub async fn start(hop: &Hop, context: HopContext) -> Result<MiddleboxHandle, MiddleboxError> {
+    match &hop.kind {
+        HopKind::TlsTerminator(options) => tls_terminator::start(options, context).await,
+    }
+}

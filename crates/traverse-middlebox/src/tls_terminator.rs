@@ -1,0 +1,125 @@
+//! `kind = "tls-terminator"`: an HTTPS load balancer or WAF (F5 BIG-IP,
+//! Cloudflare, AWS ALB). It holds a publicly trusted certificate for the
+//! origin's name and terminates TLS on 443, so a client that pins the
+//! origin's own certificate refuses it. In `http` mode (L7) it parses HTTP
+//! after decryption: non-HTTP bytes get `400`, WebSocket upgrades pass only
+//! with `websocket = true` (F5's WebSocket profile, Cloudflare's toggle).
+//! In `tcp` mode (L4 SSL offload) it relays the decrypted bytes. Toward the
+//! origin it speaks per `backend`: plain to port 80 (Cloudflare Flexible),
+//! TLS unchecked (Full) or TLS checked against public roots (Full strict).
+//! Port 80, where it listens, is relayed plain to the origin's port 80.
+
+use std::sync::Arc;
+
+use traverse_net::{Action, BoxedIo, ConnEntry, Metered, PipeEnd, accept_tls, pipe, sniff};
+use traverse_pki::Pki;
+use traverse_scenario::address::{PLAIN_PORT, TLS_PORT};
+use traverse_scenario::{Backend, TerminatorMode, TlsTerminator, format_duration};
+
+use crate::http_proxy::{self, HttpPolicy};
+use crate::listen::listen;
+use crate::{HopContext, MiddleboxError, MiddleboxHandle, Upstream};
+
+pub(crate) async fn start(
+    options: &TlsTerminator,
+    context: HopContext,
+) -> Result<MiddleboxHandle, MiddleboxError> {
+    let tls = context
+        .pki
+        .middlebox
+        .server_config("middlebox")
+        .map_err(|source| MiddleboxError::Pki {
+            hop: context.name.clone(),
+            source,
+        })?;
+    let shared = Arc::new((options.clone(), context.clone(), tls));
+    listen(&context, &options.ports, move |stream, port, entry| {
+        let shared = shared.clone();
+        async move {
+            let (options, context, tls) = &*shared;
+            let client: BoxedIo = if port == TLS_PORT {
+                match accept_tls(stream, tls, &entry, context.step_timeout).await {
+                    Some(tls) => Box::new(Metered::new(tls, entry.clone())),
+                    None => return,
+                }
+            } else {
+                Box::new(Metered::new(stream, entry.clone()))
+            };
+            let upstream = upstream_for(port, options.backend, context);
+            match options.mode {
+                TerminatorMode::Http => {
+                    let idle = options.idle_timeout;
+                    let policy = HttpPolicy {
+                        websocket: options.websocket,
+                        idle: idle.map(|written| context.time_scale.apply(written)),
+                        idle_written: idle,
+                        scheme: if port == TLS_PORT { "https" } else { "http" },
+                        step_timeout: context.step_timeout,
+                    };
+                    http_proxy::serve(client, entry, upstream, policy, context.tasks.clone()).await;
+                }
+                TerminatorMode::Tcp => relay(client, entry, upstream, options, context).await,
+            }
+        }
+    })
+    .await
+}
+
+/// Where a connection that arrived on `port` goes next.
+fn upstream_for(port: u16, backend: Backend, context: &HopContext) -> Upstream {
+    let (port, tls) = match (port, backend) {
+        (TLS_PORT, Backend::Tls) => (TLS_PORT, Some(Pki::unverified_client())),
+        (TLS_PORT, Backend::TlsVerify) => (TLS_PORT, Some(context.pki.verifying_client())),
+        _ => (PLAIN_PORT, None),
+    };
+    Upstream {
+        port,
+        addr: context
+            .next
+            .get(port)
+            .unwrap_or_else(|| ([127, 0, 0, 1], 0).into()),
+        tls,
+        step_timeout: context.step_timeout,
+    }
+}
+
+/// L4 offload: the decrypted bytes go on as they are.
+async fn relay(
+    client: BoxedIo,
+    entry: ConnEntry,
+    upstream: Upstream,
+    options: &TlsTerminator,
+    context: &HopContext,
+) {
+    entry.set_target(upstream.target());
+    let server = match upstream.connect().await {
+        Ok(server) => server,
+        Err(error) => {
+            entry.act(Action::UpstreamFailed, None, format!("closed: {error}"));
+            return;
+        }
+    };
+    entry.act(
+        Action::Forwarded,
+        None,
+        format!("relaying the decrypted bytes to {}", upstream.target()),
+    );
+    let idle = options
+        .idle_timeout
+        .map(|written| context.time_scale.apply(written));
+    let end = pipe(client, server, idle).await;
+    entry.set_protocol(sniff(&entry.first_bytes()));
+    if let PipeEnd::IdleCut(_) = end {
+        entry.act(
+            Action::IdleCut,
+            None,
+            format!(
+                "cut the connection after {} without traffic (idle_timeout)",
+                options
+                    .idle_timeout
+                    .map(format_duration)
+                    .unwrap_or_default()
+            ),
+        );
+    }
+}

@@ -1,0 +1,15 @@
+//! Reports are the last step of the data flow: they turn a run's
+//! [`CellResult`]s into what people and CI read. The terminal matrix puts
+//! scenarios in rows and tunnels in columns with the reason for every
+//! failure underneath; the JSON document is the stable interface for CI and
+//! dashboards; the summary gives each tunnel's success rate, plain and
+//! weighted by how common each topology is.
+
+mod json;
+mod summary;
+mod terminal;
+
+pub use json::{Report, SCHEMA_VERSION};
+pub use summary::{Summary, TunnelSummary};
+pub use terminal::render;
+pub use traverse_runner::CellResult;

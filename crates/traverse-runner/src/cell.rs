@@ -1,0 +1,171 @@
+//! One cell, start to finish: build the topology inside out, open the
+//! tunnel through it, probe, collect the logs, tear everything down.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use traverse_middlebox::HopContext;
+use traverse_net::{Tasks, TransactionLog};
+use traverse_pki::Pki;
+use traverse_tunnel::{ClientPath, OriginContext};
+
+use crate::probe::{ProbePlan, probe};
+use crate::verdict::{Category, Failure, NodeLog, Observation, Verdict, judge};
+use crate::{CellResult, CellSpec, RunOptions};
+
+/// Past this, a cell is stopped whatever it is doing: each probe step has
+/// its own timeout, so reaching it means the harness itself is stuck.
+const CELL_DEADLINE: Duration = Duration::from_secs(60);
+
+/// How long a failing cell waits for nodes to record their last decisions.
+const SETTLE: Duration = Duration::from_secs(1);
+
+/// How long torn-down tasks get to drop their sockets.
+const TEARDOWN: Duration = Duration::from_secs(2);
+
+pub(crate) async fn run_cell(spec: &CellSpec, pki: &Arc<Pki>, options: &RunOptions) -> CellResult {
+    let started = Instant::now();
+    let tasks = Tasks::new();
+    let idle = spec
+        .scenario
+        .probe
+        .idle
+        .map(|written| (options.time_scale.apply(written), written));
+    let deadline = CELL_DEADLINE + idle.map_or(Duration::ZERO, |(wall, _)| wall);
+    let mut logs = Vec::new();
+    let outcome =
+        tokio::time::timeout(deadline, drive(spec, pki, options, &tasks, idle, &mut logs)).await;
+    if !matches!(outcome, Ok(Ok(Ok(())))) {
+        for (_, log) in &logs {
+            log.settle(SETTLE).await;
+        }
+    }
+    let all_ended = tasks.shutdown(TEARDOWN).await;
+    if !all_ended {
+        tracing::warn!(scenario = %spec.scenario.name, tunnel = spec.tunnel.name, "cell tasks outlived teardown");
+    }
+    let logs: Vec<NodeLog> = logs
+        .into_iter()
+        .map(|(node, log): (String, TransactionLog)| NodeLog {
+            node,
+            records: log.snapshot(),
+        })
+        .collect();
+    let failure = match outcome {
+        Ok(Ok(Ok(()))) => None,
+        Ok(Ok(Err(observation))) => Some(judge(observation, &logs)),
+        Ok(Err(harness)) => Some(Failure {
+            category: Category::Harness,
+            status: None,
+            blame: "harness".to_string(),
+            detail: harness,
+        }),
+        Err(_) => Some(Failure {
+            category: Category::Harness,
+            status: None,
+            blame: "harness".to_string(),
+            detail: format!(
+                "the cell did not finish within its {}s deadline",
+                deadline.as_secs()
+            ),
+        }),
+    };
+    CellResult {
+        scenario: spec.scenario.name.clone(),
+        tunnel: spec.tunnel.name.to_string(),
+        verdict: if failure.is_none() {
+            Verdict::Pass
+        } else {
+            Verdict::Fail
+        },
+        expected: spec
+            .scenario
+            .expectation(spec.tunnel.name)
+            .map(Verdict::from),
+        category: failure.as_ref().map(|failure| failure.category),
+        status: failure.as_ref().and_then(|failure| failure.status),
+        blame: failure.as_ref().map(|failure| failure.blame.clone()),
+        detail: failure.map(|failure| failure.detail).unwrap_or_default(),
+        duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+        weight: spec.scenario.weight,
+        logs,
+    }
+}
+
+/// Builds the topology and probes it. The outer error is the harness's own
+/// failure; the inner one is what the tunnel went through.
+async fn drive(
+    spec: &CellSpec,
+    pki: &Arc<Pki>,
+    options: &RunOptions,
+    tasks: &Tasks,
+    idle: Option<(Duration, Duration)>,
+    logs: &mut Vec<(String, TransactionLog)>,
+) -> Result<Result<(), Observation>, String> {
+    let scenario = &spec.scenario;
+    let echo = traverse_tunnel::start_echo(tasks)
+        .await
+        .map_err(|error| format!("cannot start the echo app: {error}"))?;
+    let origin_leaf = pki.origin(scenario.origin.certificate);
+    let origin_log = TransactionLog::new();
+    let mut next = traverse_tunnel::serve_origin(
+        spec.tunnel.protocol,
+        OriginContext {
+            tls: origin_leaf
+                .server_config("origin")
+                .map_err(|error| error.to_string())?,
+            target: echo,
+            log: origin_log.clone(),
+            tasks: tasks.clone(),
+            step_timeout: options.step_timeout,
+        },
+    )
+    .await
+    .map_err(|error| format!("cannot start the origin: {error}"))?;
+
+    // Hops are started from the origin outward so each knows its next node.
+    let mut hop_logs = Vec::new();
+    let mut handles = Vec::new();
+    for hop in scenario.hops.iter().rev() {
+        let log = TransactionLog::new();
+        let handle = traverse_middlebox::start(
+            hop,
+            HopContext {
+                name: hop.name.clone(),
+                next: next.clone(),
+                pki: pki.clone(),
+                time_scale: options.time_scale,
+                log: log.clone(),
+                tasks: tasks.clone(),
+                step_timeout: options.step_timeout,
+            },
+        )
+        .await
+        .map_err(|error| error.to_string())?;
+        next = handle.endpoints.clone();
+        hop_logs.push((hop.name.clone(), log));
+        handles.push(handle);
+    }
+    logs.extend(hop_logs.into_iter().rev());
+    logs.push(("origin".to_string(), origin_log));
+
+    let connect_to = next
+        .get(spec.tunnel.port())
+        .ok_or_else(|| format!("no endpoint for logical port {}", spec.tunnel.port()))?;
+    let path = ClientPath {
+        connect_to,
+        pki: pki.clone(),
+        pinned: origin_leaf.cert.clone(),
+        step_timeout: options.step_timeout,
+    };
+    let plan = ProbePlan {
+        idle,
+        step_timeout: options.step_timeout,
+    };
+    let result = match spec.tunnel.connect(&path).await {
+        Ok(connection) => probe(connection, &plan).await,
+        Err(error) => Err(Observation::from(&error)),
+    };
+    drop(handles);
+    Ok(result)
+}

@@ -1,0 +1,180 @@
+//! The runner turns validated scenarios into results. It expands scenarios
+//! × tunnels into cells, and for each cell builds the topology inside out
+//! (echo app, origin, hops from the origin outward), points the tunnel
+//! client at whatever the origin's name resolves to, runs the probe, reads
+//! every node's transaction log and decides the verdict. Cells run in
+//! parallel, each under a hard deadline, and each cell's tasks and sockets
+//! are gone before its result is reported. Progress goes out as [`Event`]s,
+//! the interface reporters build on.
+
+mod cell;
+mod probe;
+mod verdict;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+use traverse_pki::{Pki, PkiError};
+use traverse_scenario::{Location, Scenario, ScenarioError, TimeScale};
+use traverse_tunnel::Tunnel;
+
+pub use probe::ECHO_SIZES;
+pub use verdict::{Category, Failure, NodeLog, Observation, Verdict, judge};
+
+/// One matrix cell: a scenario with a tunnel.
+#[derive(Debug, Clone)]
+pub struct CellSpec {
+    pub scenario: Arc<Scenario>,
+    pub tunnel: Tunnel,
+}
+
+/// The result of one cell, as JSON results and every reporter show it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CellResult {
+    pub scenario: String,
+    pub tunnel: String,
+    pub verdict: Verdict,
+    /// What the scenario file expects, if it says.
+    pub expected: Option<Verdict>,
+    pub category: Option<Category>,
+    /// The HTTP status seen, for refusals.
+    pub status: Option<u16>,
+    /// `client`, a hop's name, `origin` or `harness`; null on pass.
+    pub blame: Option<String>,
+    pub detail: String,
+    pub duration_ms: u64,
+    /// The scenario's weight, for weighted success rates.
+    pub weight: f64,
+    /// Every node's transaction log, client side first, origin last.
+    pub logs: Vec<NodeLog>,
+}
+
+impl CellResult {
+    /// Whether the verdict is what the scenario expects (true without one).
+    pub fn as_expected(&self) -> bool {
+        self.expected
+            .is_none_or(|expected| expected == self.verdict)
+    }
+
+    /// The log of the node blamed for the failure.
+    pub fn blamed_log(&self) -> Option<&NodeLog> {
+        let blame = self.blame.as_deref()?;
+        self.logs.iter().find(|log| log.node == blame)
+    }
+}
+
+/// How a run behaves; the defaults are what `traverse run` uses.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// Cells running at once.
+    pub jobs: usize,
+    pub time_scale: TimeScale,
+    /// The longest a single step (connect, handshake, one echo) may take.
+    pub step_timeout: Duration,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        RunOptions {
+            jobs: std::thread::available_parallelism().map_or(2, usize::from),
+            time_scale: TimeScale::DEFAULT,
+            step_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// What a run tells its reporters while it goes.
+#[derive(Debug)]
+pub enum Event<'a> {
+    Started {
+        cells: usize,
+    },
+    CellFinished {
+        done: usize,
+        total: usize,
+        result: &'a CellResult,
+    },
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("cannot make the run's certificates: {0}")]
+    Pki(#[from] PkiError),
+}
+
+/// Every cell of `scenarios` × `tunnels`, scenario by scenario.
+pub fn plan(scenarios: &[Scenario], tunnels: &[Tunnel]) -> Vec<CellSpec> {
+    scenarios
+        .iter()
+        .map(|scenario| Arc::new(scenario.clone()))
+        .flat_map(|scenario| {
+            tunnels.iter().map(move |tunnel| CellSpec {
+                scenario: scenario.clone(),
+                tunnel: *tunnel,
+            })
+        })
+        .collect()
+}
+
+/// Expectations that name a tunnel the run does not know, located in the
+/// scenario file so a typo is found before anything runs.
+pub fn check_expectations(scenarios: &[Scenario], known: &[&str]) -> Vec<ScenarioError> {
+    scenarios
+        .iter()
+        .flat_map(|scenario| &scenario.expect)
+        .filter(|expectation| !known.contains(&expectation.tunnel.as_str()))
+        .map(|expectation| ScenarioError::Invalid {
+            location: Location::clone(&expectation.location),
+            message: format!(
+                "[expect] names unknown tunnel \"{}\"; tunnels: {}",
+                expectation.tunnel,
+                known.join(", ")
+            ),
+        })
+        .collect()
+}
+
+/// Runs every cell, at most `options.jobs` at once, and returns the
+/// results in plan order.
+pub async fn run(
+    cells: Vec<CellSpec>,
+    options: &RunOptions,
+    mut on_event: impl FnMut(Event<'_>),
+) -> Result<Vec<CellResult>, RunError> {
+    let pki = Arc::new(Pki::generate()?);
+    let total = cells.len();
+    on_event(Event::Started { cells: total });
+    let permits = Arc::new(Semaphore::new(options.jobs.max(1)));
+    let mut running = JoinSet::new();
+    for (index, spec) in cells.into_iter().enumerate() {
+        let (pki, permits, options) = (pki.clone(), permits.clone(), options.clone());
+        running.spawn(async move {
+            let _permit = permits.acquire_owned().await;
+            (index, cell::run_cell(&spec, &pki, &options).await)
+        });
+    }
+    let mut results: Vec<Option<CellResult>> = vec![None; total];
+    let mut done = 0;
+    while let Some(joined) = running.join_next().await {
+        let (index, result) = match joined {
+            Ok(pair) => pair,
+            // A cell task panicked: that is a bug in the harness, and it
+            // must not take the other cells with it.
+            Err(join) => {
+                tracing::error!(%join, "a cell task failed");
+                continue;
+            }
+        };
+        done += 1;
+        on_event(Event::CellFinished {
+            done,
+            total,
+            result: &result,
+        });
+        results[index] = Some(result);
+    }
+    Ok(results.into_iter().flatten().collect())
+}

@@ -1,0 +1,198 @@
+//! The probe: what every tunnel must carry to pass. Echo round trips of 1
+//! byte, 64 KiB and 1 MiB, each compared byte for byte; optionally an idle
+//! pause and one more echo; then an orderly close, which must end the
+//! stream with nothing extra and the tunnel reporting no error.
+
+use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use traverse_scenario::format_duration;
+use traverse_tunnel::{Connection, OutcomeHandle};
+
+use crate::verdict::{Category, Observation};
+
+/// The echo sizes, smallest first so a refusal shows on the cheapest one.
+pub const ECHO_SIZES: [usize; 3] = [1, 64 * 1024, 1024 * 1024];
+
+#[derive(Debug, Clone)]
+pub struct ProbePlan {
+    /// The idle pause in wall time, and as the scenario wrote it.
+    pub idle: Option<(Duration, Duration)>,
+    /// The longest one echo or the close may take.
+    pub step_timeout: Duration,
+}
+
+pub async fn probe(connection: Connection, plan: &ProbePlan) -> Result<(), Observation> {
+    let Connection {
+        stream,
+        mut outcome,
+    } = connection;
+    let (mut reader, mut writer) = tokio::io::split(stream);
+    let mut steps: Vec<(usize, String)> = ECHO_SIZES
+        .iter()
+        .map(|size| (*size, format!("the {} echo", size_name(*size))))
+        .collect();
+    if plan.idle.is_some() {
+        steps.push((1, "the echo after the idle pause".to_string()));
+    }
+    for (index, (size, step)) in steps.iter().enumerate() {
+        if index == ECHO_SIZES.len()
+            && let Some((pause, written)) = plan.idle
+        {
+            tracing::debug!(idle = %format_duration(written), "probe idles");
+            tokio::time::sleep(pause).await;
+        }
+        let failure = match echo(&mut reader, &mut writer, *size, index, plan.step_timeout).await {
+            Ok(()) => continue,
+            Err(failure) => failure,
+        };
+        // The tunnel's own account of why the stream broke beats ours.
+        return Err(match failure {
+            EchoFailure::Broken(detail) => tunnel_reason(&mut outcome).await.unwrap_or_else(|| {
+                Observation::new(Category::Reset, format!("{detail} during {step}"))
+            }),
+            EchoFailure::Timeout => tunnel_reason(&mut outcome).await.unwrap_or_else(|| {
+                Observation::new(
+                    Category::Timeout,
+                    format!(
+                        "no answer within {} during {step}",
+                        format_duration(plan.step_timeout)
+                    ),
+                )
+            }),
+            EchoFailure::Corrupt(detail) => {
+                Observation::new(Category::Corrupt, format!("{detail} in {step}"))
+            }
+        });
+    }
+    close(reader, writer, outcome, plan.step_timeout).await
+}
+
+enum EchoFailure {
+    Broken(String),
+    Timeout,
+    Corrupt(String),
+}
+
+async fn echo(
+    reader: &mut (impl AsyncRead + Unpin),
+    writer: &mut (impl AsyncWrite + Unpin),
+    size: usize,
+    seed: usize,
+    deadline: Duration,
+) -> Result<(), EchoFailure> {
+    let sent = pattern(size, seed);
+    let mut received = vec![0_u8; size];
+    let send = async {
+        writer.write_all(&sent).await?;
+        writer.flush().await
+    };
+    let round_trip = async { tokio::try_join!(send, reader.read_exact(&mut received)) };
+    match tokio::time::timeout(deadline, round_trip).await {
+        Err(_) => return Err(EchoFailure::Timeout),
+        Ok(Err(error)) if error.kind() == std::io::ErrorKind::UnexpectedEof => {
+            return Err(EchoFailure::Broken("the tunnel closed".to_string()));
+        }
+        Ok(Err(error)) => return Err(EchoFailure::Broken(error.to_string())),
+        Ok(Ok(_)) => {}
+    }
+    match sent.iter().zip(&received).position(|(a, b)| a != b) {
+        None => Ok(()),
+        Some(offset) => Err(EchoFailure::Corrupt(format!(
+            "byte {offset} came back as {:#04x} instead of {:#04x}",
+            received[offset], sent[offset]
+        ))),
+    }
+}
+
+async fn close(
+    mut reader: impl AsyncRead + Unpin,
+    mut writer: impl AsyncWrite + Unpin,
+    mut outcome: OutcomeHandle,
+    deadline: Duration,
+) -> Result<(), Observation> {
+    let _ = writer.shutdown().await;
+    let mut rest = Vec::new();
+    match tokio::time::timeout(deadline, reader.read_to_end(&mut rest)).await {
+        Err(_) => {
+            return Err(Observation::new(
+                Category::Timeout,
+                format!(
+                    "the tunnel did not close within {} after the client closed",
+                    format_duration(deadline)
+                ),
+            ));
+        }
+        Ok(Err(error)) => {
+            return Err(tunnel_reason(&mut outcome).await.unwrap_or_else(|| {
+                Observation::new(Category::Reset, format!("{error} during the close"))
+            }));
+        }
+        Ok(Ok(_)) if !rest.is_empty() => {
+            return Err(Observation::new(
+                Category::Corrupt,
+                format!(
+                    "{} unexpected bytes arrived after the last echo",
+                    rest.len()
+                ),
+            ));
+        }
+        Ok(Ok(_)) => {}
+    }
+    match tokio::time::timeout(deadline, &mut outcome).await {
+        Ok(Ok(Ok(()))) => Ok(()),
+        Ok(Ok(Err(error))) => Err(Observation::from(&error)),
+        Ok(Err(join)) => Err(Observation::new(
+            Category::Harness,
+            format!("the tunnel task failed: {join}"),
+        )),
+        Err(_) => Err(Observation::new(
+            Category::Timeout,
+            "the tunnel did not finish its closing handshake",
+        )),
+    }
+}
+
+/// Waits briefly for the tunnel task to say why it stopped.
+async fn tunnel_reason(outcome: &mut OutcomeHandle) -> Option<Observation> {
+    match tokio::time::timeout(Duration::from_secs(1), outcome).await {
+        Ok(Ok(Err(error))) => Some(Observation::from(&error)),
+        _ => None,
+    }
+}
+
+/// Deterministic bytes, different per step, so a misplaced chunk shows.
+fn pattern(size: usize, seed: usize) -> Vec<u8> {
+    let mut state =
+        0x9E37_79B9_7F4A_7C15_u64 ^ (seed as u64 + 1).wrapping_mul(0x2545_F491_4F6C_DD1D);
+    (0..size)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 24) as u8
+        })
+        .collect()
+}
+
+fn size_name(size: usize) -> String {
+    match size {
+        size if size >= 1024 * 1024 => format!("{} MiB", size / (1024 * 1024)),
+        size if size >= 1024 => format!("{} KiB", size / 1024),
+        1 => "1 byte".to_string(),
+        size => format!("{size} bytes"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn patterns_differ_between_steps_and_repeat_within_one() {
+        assert_eq!(pattern(64, 1), pattern(64, 1));
+        assert_ne!(pattern(64, 1), pattern(64, 2));
+        assert_eq!(size_name(64 * 1024), "64 KiB");
+        assert_eq!(size_name(1024 * 1024), "1 MiB");
+    }
+}

@@ -1,0 +1,223 @@
+//! What a cell comes to: pass, or a failure with a category, the side to
+//! blame and a line a person can act on. The client's observation gives the
+//! category; the transaction logs give the culprit: the node nearest the
+//! client that changed or stopped the traffic.
+
+use serde::{Deserialize, Serialize};
+use traverse_net::{Action, ConnRecord};
+use traverse_tunnel::TunnelError;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Verdict {
+    Pass,
+    Fail,
+}
+
+impl Verdict {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Pass => "pass",
+            Verdict::Fail => "fail",
+        }
+    }
+}
+
+impl From<traverse_scenario::Outcome> for Verdict {
+    fn from(outcome: traverse_scenario::Outcome) -> Verdict {
+        match outcome {
+            traverse_scenario::Outcome::Pass => Verdict::Pass,
+            traverse_scenario::Outcome::Fail => Verdict::Fail,
+        }
+    }
+}
+
+/// Why a cell failed, as a class a matrix can show in one word.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Category {
+    /// Refused: an HTTP status instead of the tunnel, or connection refused.
+    Refused,
+    Tls,
+    Reset,
+    Timeout,
+    /// Bytes came back different, or the peer spoke another protocol.
+    Corrupt,
+    IdleCut,
+    Blocked,
+    /// The harness itself failed; the cell says nothing about the tunnel.
+    Harness,
+}
+
+impl Category {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Category::Refused => "refused",
+            Category::Tls => "tls",
+            Category::Reset => "reset",
+            Category::Timeout => "timeout",
+            Category::Corrupt => "corrupt",
+            Category::IdleCut => "idle-cut",
+            Category::Blocked => "blocked",
+            Category::Harness => "harness",
+        }
+    }
+}
+
+/// A failure before blame: what the tunnel client or the probe saw.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Observation {
+    pub category: Category,
+    pub status: Option<u16>,
+    pub detail: String,
+}
+
+impl Observation {
+    pub fn new(category: Category, detail: impl Into<String>) -> Observation {
+        Observation {
+            category,
+            status: None,
+            detail: detail.into(),
+        }
+    }
+}
+
+impl From<&TunnelError> for Observation {
+    fn from(error: &TunnelError) -> Observation {
+        let category = match error {
+            TunnelError::ConnectRefused { .. } | TunnelError::Refused { .. } => Category::Refused,
+            TunnelError::Tls { .. } => Category::Tls,
+            TunnelError::Reset { .. } | TunnelError::Closed { .. } => Category::Reset,
+            TunnelError::Timeout { .. } => Category::Timeout,
+            TunnelError::Protocol(_) => Category::Corrupt,
+        };
+        let status = match error {
+            TunnelError::Refused { status, .. } => Some(*status),
+            _ => None,
+        };
+        Observation {
+            category,
+            status,
+            detail: error.to_string(),
+        }
+    }
+}
+
+/// A failure with its culprit.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Failure {
+    pub category: Category,
+    pub status: Option<u16>,
+    /// `client`, a hop's name, `origin` or `harness`.
+    pub blame: String,
+    pub detail: String,
+}
+
+/// The logs of one node, from the client side inward.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NodeLog {
+    pub node: String,
+    pub records: Vec<ConnRecord>,
+}
+
+/// Decides who is to blame for `observation` from the nodes' logs, ordered
+/// from the client inward with the origin last.
+pub fn judge(observation: Observation, logs: &[NodeLog]) -> Failure {
+    let culprit = logs.iter().find_map(|log| {
+        log.records
+            .iter()
+            .find(|record| record.action.is_fault())
+            .map(|fault| (log.node.as_str(), fault))
+    });
+    let Some((node, fault)) = culprit else {
+        return Failure {
+            category: observation.category,
+            status: observation.status,
+            blame: "client".to_string(),
+            detail: observation.detail,
+        };
+    };
+    let category = match fault.action {
+        Action::IdleCut => Category::IdleCut,
+        _ => observation.category,
+    };
+    Failure {
+        category,
+        status: observation.status,
+        blame: node.to_string(),
+        detail: format!("{}; {node}: {}", observation.detail, fault.detail),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use traverse_net::Protocol;
+
+    fn record(action: Action, detail: &str) -> ConnRecord {
+        ConnRecord {
+            conn: 1,
+            at_ms: 0,
+            peer: "127.0.0.1:1".to_string(),
+            port: 443,
+            target: None,
+            protocol: Protocol::Websocket,
+            action,
+            status: None,
+            detail: detail.to_string(),
+            bytes_up: 0,
+            bytes_down: 0,
+            first_bytes: String::new(),
+        }
+    }
+
+    fn log(node: &str, records: Vec<ConnRecord>) -> NodeLog {
+        NodeLog {
+            node: node.to_string(),
+            records,
+        }
+    }
+
+    #[test]
+    fn blames_the_faulty_node_nearest_the_client() {
+        let logs = [
+            log("corp", vec![record(Action::Forwarded, "ok")]),
+            log(
+                "f5",
+                vec![record(Action::StrippedUpgrade, "removed Upgrade")],
+            ),
+            log("origin", vec![record(Action::Responded, "answered 426")]),
+        ];
+        let failure = judge(
+            Observation {
+                category: Category::Refused,
+                status: Some(426),
+                detail: "answered HTTP 426".to_string(),
+            },
+            &logs,
+        );
+        assert_eq!(failure.blame, "f5");
+        assert_eq!(failure.category, Category::Refused);
+        assert_eq!(failure.status, Some(426));
+        assert_eq!(failure.detail, "answered HTTP 426; f5: removed Upgrade");
+    }
+
+    #[test]
+    fn an_idle_cut_in_a_log_explains_a_closed_connection() {
+        let logs = [log(
+            "cloudflare",
+            vec![record(Action::IdleCut, "cut after 100s")],
+        )];
+        let failure = judge(Observation::new(Category::Reset, "closed"), &logs);
+        assert_eq!(
+            (failure.category, failure.blame.as_str()),
+            (Category::IdleCut, "cloudflare")
+        );
+    }
+
+    #[test]
+    fn with_no_fault_on_the_path_the_client_is_blamed() {
+        let failure = judge(Observation::new(Category::Corrupt, "garbage"), &[]);
+        assert_eq!(failure.blame, "client");
+    }
+}

@@ -1,0 +1,24 @@
+//! The application behind every tunnel: it sends back what it receives and
+//! closes when its peer does, so the probe can check every byte end to end.
+
+use std::io;
+use std::net::SocketAddr;
+
+use traverse_net::{Tasks, bind_loopback};
+
+/// Starts the echo app; it lives as long as `tasks`.
+pub async fn start_echo(tasks: &Tasks) -> io::Result<SocketAddr> {
+    let listener = bind_loopback().await?;
+    let addr = listener.local_addr()?;
+    let connections = tasks.clone();
+    tasks.spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            connections.spawn(async move {
+                let (mut reader, mut writer) = stream.split();
+                let _ = tokio::io::copy(&mut reader, &mut writer).await;
+                let _ = tokio::io::AsyncWriteExt::shutdown(&mut writer).await;
+            });
+        }
+    });
+    Ok(addr)
+}

@@ -1,0 +1,185 @@
+//! The `tcp` and `tls` tunnels' protocol, a stand-in for a product's own
+//! "privacy protocol": the client sends a hello frame, the server answers
+//! with a welcome frame, then both sides exchange frames of a 4-byte
+//! big-endian length and that many bytes. An empty frame ends the stream.
+//! Nothing about it is HTTP, so an HTTP-parsing middlebox must refuse it.
+
+use bytes::Bytes;
+use futures_util::future::BoxFuture;
+use futures_util::stream::{SplitSink, SplitStream};
+use futures_util::{SinkExt, StreamExt};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio_util::codec::{Framed, LengthDelimitedCodec};
+use traverse_net::{Action, BoxedIo, ConnEntry, Io, hex};
+
+use crate::bridge::{self, CHUNK, FrameSink, FrameSource};
+use crate::{Connection, TunnelError};
+
+const HELLO: &[u8] = b"TRAVERSE/1 HELLO";
+const WELCOME: &[u8] = b"TRAVERSE/1 OK";
+/// Frames carry at most a bridge chunk; anything larger is not our protocol.
+const MAX_FRAME: usize = CHUNK;
+
+fn codec() -> LengthDelimitedCodec {
+    LengthDelimitedCodec::builder()
+        .length_field_length(4)
+        .max_frame_length(MAX_FRAME)
+        .new_codec()
+}
+
+async fn write_frame(io: &mut BoxedIo, payload: &[u8]) -> std::io::Result<()> {
+    let length = u32::try_from(payload.len()).unwrap_or(u32::MAX);
+    io.write_all(&length.to_be_bytes()).await?;
+    io.write_all(payload).await?;
+    io.flush().await
+}
+
+/// Client half: hello, welcome, then the probe's stream over frames.
+pub(crate) async fn connect(mut io: BoxedIo) -> Result<Connection, TunnelError> {
+    write_frame(&mut io, HELLO)
+        .await
+        .map_err(|error| TunnelError::from_io(&error, "sending the tunnel hello"))?;
+    let mut head = [0_u8; 4];
+    io.read_exact(&mut head)
+        .await
+        .map_err(|error| TunnelError::from_io(&error, "waiting for the tunnel welcome"))?;
+    if &head == b"HTTP" {
+        return Err(read_http_refusal(io, head).await);
+    }
+    let length = u32::from_be_bytes(head) as usize;
+    if length != WELCOME.len() {
+        return Err(TunnelError::Protocol(format!(
+            "the server's first bytes ({}) are not the tunnel's welcome",
+            hex(&head)
+        )));
+    }
+    let mut welcome = vec![0_u8; length];
+    io.read_exact(&mut welcome)
+        .await
+        .map_err(|error| TunnelError::from_io(&error, "reading the tunnel welcome"))?;
+    if welcome != WELCOME {
+        return Err(TunnelError::Protocol(format!(
+            "the server answered {:?} instead of the tunnel's welcome",
+            String::from_utf8_lossy(&welcome)
+        )));
+    }
+    let (sink, source) = Framed::new(io, codec()).split();
+    let (stream, tunnel_side) = tokio::io::duplex(64 * 1024);
+    let outcome = tokio::spawn(bridge::bridge(
+        tunnel_side,
+        FramedSink(sink),
+        FramedSource(source),
+        "the probe's stream",
+    ));
+    Ok(Connection {
+        stream,
+        outcome: tokio_util::task::AbortOnDropHandle::new(outcome),
+    })
+}
+
+/// An HTTP-speaking middlebox answered our hello: read its status line.
+async fn read_http_refusal(mut io: BoxedIo, head: [u8; 4]) -> TunnelError {
+    let mut response = head.to_vec();
+    let mut buffer = [0_u8; 1024];
+    while !response.windows(4).any(|window| window == b"\r\n\r\n") && response.len() < 16 * 1024 {
+        match io.read(&mut buffer).await {
+            Ok(0) | Err(_) => break,
+            Ok(read) => response.extend_from_slice(&buffer[..read]),
+        }
+    }
+    let mut headers = [httparse::EMPTY_HEADER; 64];
+    let mut parsed = httparse::Response::new(&mut headers);
+    match parsed.parse(&response) {
+        Ok(_) if parsed.code.is_some() => TunnelError::Refused {
+            status: parsed.code.unwrap_or_default(),
+            reason: parsed.reason.unwrap_or_default().to_string(),
+            handshake: "the tunnel's hello (an HTTP server is on the path)",
+        },
+        _ => TunnelError::Protocol(format!(
+            "the server answered {:?} instead of the tunnel's welcome",
+            String::from_utf8_lossy(&response[..response.len().min(40)])
+        )),
+    }
+}
+
+/// Origin half: expects the hello, answers, then relays to the echo app.
+pub(crate) async fn serve(
+    mut io: BoxedIo,
+    entry: &ConnEntry,
+    target: std::net::SocketAddr,
+) -> Result<(), TunnelError> {
+    let mut head = [0_u8; 4];
+    io.read_exact(&mut head)
+        .await
+        .map_err(|error| TunnelError::from_io(&error, "waiting for the tunnel hello"))?;
+    let length = u32::from_be_bytes(head) as usize;
+    let mut hello = vec![0_u8; length.min(MAX_FRAME)];
+    if length == HELLO.len() {
+        io.read_exact(&mut hello)
+            .await
+            .map_err(|error| TunnelError::from_io(&error, "reading the tunnel hello"))?;
+    }
+    if hello != HELLO {
+        let detail = format!(
+            "expected the tunnel hello, received bytes starting {}",
+            hex(&entry.first_bytes())
+        );
+        entry.set_protocol(traverse_net::sniff(&entry.first_bytes()));
+        entry.act(Action::ProtocolError, None, detail.clone());
+        return Err(TunnelError::Protocol(detail));
+    }
+    write_frame(&mut io, WELCOME)
+        .await
+        .map_err(|error| TunnelError::from_io(&error, "sending the tunnel welcome"))?;
+    entry.act(
+        Action::Forwarded,
+        None,
+        "tunnel open; relaying to the echo app",
+    );
+    let echo = crate::origin::connect_target(target).await?;
+    let (sink, source) = Framed::new(io, codec()).split();
+    bridge::bridge(echo, FramedSink(sink), FramedSource(source), "the echo app").await
+}
+
+struct FramedSink<S>(SplitSink<Framed<S, LengthDelimitedCodec>, Bytes>);
+struct FramedSource<S>(SplitStream<Framed<S, LengthDelimitedCodec>>);
+
+impl<S: Io> FrameSink for FramedSink<S> {
+    fn send(&mut self, data: Bytes) -> BoxFuture<'_, Result<(), TunnelError>> {
+        Box::pin(async move {
+            self.0
+                .send(data)
+                .await
+                .map_err(|error| TunnelError::from_io(&error, "sending a frame"))
+        })
+    }
+
+    fn finish(&mut self) -> BoxFuture<'_, Result<(), TunnelError>> {
+        Box::pin(async move {
+            self.0
+                .send(Bytes::new())
+                .await
+                .map_err(|error| TunnelError::from_io(&error, "sending the end frame"))
+        })
+    }
+}
+
+impl<S: Io> FrameSource for FramedSource<S> {
+    fn next(&mut self) -> BoxFuture<'_, Result<Option<Bytes>, TunnelError>> {
+        Box::pin(async move {
+            match self.0.next().await {
+                Some(Ok(frame)) if frame.is_empty() => Ok(None),
+                Some(Ok(frame)) => Ok(Some(frame.freeze())),
+                Some(Err(error)) if error.kind() == std::io::ErrorKind::InvalidData => {
+                    Err(TunnelError::Protocol(format!(
+                        "received bytes that are not a tunnel frame ({error})"
+                    )))
+                }
+                Some(Err(error)) => Err(TunnelError::from_io(&error, "receiving a frame")),
+                None => Err(TunnelError::Closed {
+                    during: "the tunnel, before its end frame".to_string(),
+                }),
+            }
+        })
+    }
+}

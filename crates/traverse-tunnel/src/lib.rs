@@ -1,0 +1,156 @@
+//! Tunnels are what a matrix compares. Each built-in tunnel is a protocol
+//! (how bytes are framed end to end) over a transport security (plain, TLS
+//! checked against the public CA, or TLS pinned to the origin's certificate).
+//! Its origin half runs on the topology's origin, serving both logical ports
+//! like a real gateway does, and forwards every stream to the echo app; its
+//! client half dials the path the client sees and hands the probe a plain
+//! byte stream. When that stream breaks, [`Connection::outcome`] says why in
+//! the tunnel's own terms (an HTTP status, a TLS error, a reset), which is
+//! what the verdict's category is made from.
+
+mod bridge;
+mod dial;
+mod echo;
+mod error;
+mod framed;
+mod origin;
+mod websocket;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rustls::pki_types::CertificateDer;
+use tokio::io::DuplexStream;
+use tokio_util::task::AbortOnDropHandle;
+use traverse_pki::Pki;
+use traverse_scenario::address::{PLAIN_PORT, TLS_PORT};
+
+pub use echo::start_echo;
+pub use error::TunnelError;
+pub use origin::{OriginContext, serve_origin};
+
+/// How a tunnel frames bytes end to end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protocol {
+    /// A small custom protocol: a hello, then length-prefixed frames; any
+    /// middlebox that expects HTTP refuses it.
+    Framed,
+    /// RFC 6455 WebSocket, binary messages, masked client frames.
+    WebSocket,
+}
+
+/// How the client protects the bytes on the wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Security {
+    Plain,
+    /// TLS with the certificate checked against the public CA, as browsers do.
+    TlsVerified,
+    /// TLS accepting only the origin's own certificate: any termination on
+    /// the path makes the handshake fail.
+    TlsPinned,
+}
+
+/// A built-in tunnel, by name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Tunnel {
+    pub name: &'static str,
+    pub description: &'static str,
+    pub protocol: Protocol,
+    pub security: Security,
+}
+
+/// Every built-in tunnel, in the order matrices show them.
+pub const BUILTIN: [Tunnel; 4] = [
+    Tunnel {
+        name: "tcp",
+        description: "custom length-prefixed protocol straight over TCP, port 80",
+        protocol: Protocol::Framed,
+        security: Security::Plain,
+    },
+    Tunnel {
+        name: "tls",
+        description: "the same protocol inside TLS pinned to the origin's certificate, port 443",
+        protocol: Protocol::Framed,
+        security: Security::TlsPinned,
+    },
+    Tunnel {
+        name: "ws",
+        description: "RFC 6455 WebSocket over plain HTTP (ws://), port 80",
+        protocol: Protocol::WebSocket,
+        security: Security::Plain,
+    },
+    Tunnel {
+        name: "wss",
+        description: "RFC 6455 WebSocket over TLS checked against public roots (wss://), port 443",
+        protocol: Protocol::WebSocket,
+        security: Security::TlsVerified,
+    },
+];
+
+/// The built-in tunnel called `name`.
+pub fn find(name: &str) -> Option<Tunnel> {
+    BUILTIN.iter().copied().find(|tunnel| tunnel.name == name)
+}
+
+/// The path as the tunnel client sees it.
+#[derive(Debug, Clone)]
+pub struct ClientPath {
+    /// Where the client's lookup of the origin's name and port leads: the
+    /// first hop that owns the name, or the origin itself.
+    pub connect_to: SocketAddr,
+    pub pki: Arc<Pki>,
+    /// The origin's certificate, for clients that pin it.
+    pub pinned: CertificateDer<'static>,
+    /// The longest any single step (connect, handshake) may take.
+    pub step_timeout: Duration,
+}
+
+/// An open tunnel: the probe reads and writes `stream`; the task behind it
+/// carries the bytes and ends with the reason the tunnel stopped.
+#[derive(Debug)]
+pub struct Connection {
+    pub stream: DuplexStream,
+    pub outcome: OutcomeHandle,
+}
+
+/// The task carrying a connection's bytes; it is aborted when dropped.
+pub type OutcomeHandle = AbortOnDropHandle<Result<(), TunnelError>>;
+
+impl Tunnel {
+    /// The logical port the client dials.
+    pub fn port(&self) -> u16 {
+        match self.security {
+            Security::Plain => PLAIN_PORT,
+            Security::TlsVerified | Security::TlsPinned => TLS_PORT,
+        }
+    }
+
+    /// The URL a person would configure the client with.
+    pub fn url(&self) -> String {
+        let host = traverse_scenario::address::ORIGIN_HOST;
+        match (self.protocol, self.security) {
+            (Protocol::Framed, Security::Plain) => format!("tcp://{host}:{PLAIN_PORT}"),
+            (Protocol::Framed, _) => format!("tls://{host}:{TLS_PORT}"),
+            (Protocol::WebSocket, Security::Plain) => format!("ws://{host}/tunnel"),
+            (Protocol::WebSocket, _) => format!("wss://{host}/tunnel"),
+        }
+    }
+
+    /// Opens the tunnel through the path and hands back its byte stream.
+    pub async fn connect(&self, path: &ClientPath) -> Result<Connection, TunnelError> {
+        let io = dial::dial(path, self.security, self.port()).await?;
+        let handshake = async {
+            match self.protocol {
+                Protocol::Framed => framed::connect(io).await,
+                Protocol::WebSocket => websocket::connect(io, &self.url()).await,
+            }
+        };
+        tokio::time::timeout(path.step_timeout, handshake)
+            .await
+            .map_err(|_| TunnelError::Timeout {
+                during: "the tunnel handshake".to_string(),
+                after: path.step_timeout,
+            })?
+    }
+}

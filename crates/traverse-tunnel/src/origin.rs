@@ -1,0 +1,86 @@
+//! The origin of a topology: the tunnel's server half listening on both
+//! logical ports, TLS on 443 with the origin's certificate and plain on 80,
+//! as a real gateway does, each stream relayed to the echo app. Its
+//! transaction log lets blame fall on the origin when it is the origin that
+//! refused (an untrusted certificate, a request it cannot serve).
+
+use std::collections::BTreeMap;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rustls::ServerConfig;
+use tokio::net::TcpStream;
+use traverse_net::{
+    BoxedIo, ConnEntry, Endpoints, Metered, Tasks, TransactionLog, accept_tls, bind_loopback,
+};
+use traverse_scenario::address::{PLAIN_PORT, TLS_PORT};
+
+use crate::{Protocol, TunnelError, framed, websocket};
+
+/// What the origin half needs from the cell.
+#[derive(Debug, Clone)]
+pub struct OriginContext {
+    /// The origin's certificate, for the TLS port.
+    pub tls: Arc<ServerConfig>,
+    /// The echo app every stream is relayed to.
+    pub target: SocketAddr,
+    pub log: TransactionLog,
+    pub tasks: Tasks,
+    /// How long a peer may take to finish a handshake.
+    pub step_timeout: Duration,
+}
+
+/// Starts the origin for `protocol`; it lives as long as the context's tasks.
+pub async fn serve_origin(protocol: Protocol, context: OriginContext) -> io::Result<Endpoints> {
+    let mut ports = BTreeMap::new();
+    for port in [TLS_PORT, PLAIN_PORT] {
+        let listener = bind_loopback().await?;
+        ports.insert(port, listener.local_addr()?);
+        let context = context.clone();
+        context.tasks.clone().spawn(async move {
+            while let Ok((stream, peer)) = listener.accept().await {
+                let entry = context.log.open(peer, port);
+                let context = context.clone();
+                context.tasks.clone().spawn(async move {
+                    serve_one(protocol, stream, port, entry, context).await;
+                });
+            }
+        });
+    }
+    Ok(Endpoints::new(ports))
+}
+
+async fn serve_one(
+    protocol: Protocol,
+    stream: TcpStream,
+    port: u16,
+    entry: ConnEntry,
+    context: OriginContext,
+) {
+    let _ = stream.set_nodelay(true);
+    let io: BoxedIo = if port == TLS_PORT {
+        match accept_tls(stream, &context.tls, &entry, context.step_timeout).await {
+            Some(tls) => Box::new(Metered::new(tls, entry.clone())),
+            None => return,
+        }
+    } else {
+        Box::new(Metered::new(stream, entry.clone()))
+    };
+    let result = match protocol {
+        Protocol::Framed => framed::serve(io, &entry, context.target).await,
+        Protocol::WebSocket => {
+            websocket::serve(io, entry.clone(), context.target, context.tasks.clone()).await
+        }
+    };
+    if let Err(error) = result {
+        tracing::debug!(%error, "origin connection ended with an error");
+    }
+}
+
+pub(crate) async fn connect_target(target: SocketAddr) -> Result<TcpStream, TunnelError> {
+    TcpStream::connect(target)
+        .await
+        .map_err(|error| TunnelError::from_io(&error, "connecting to the echo app"))
+}

@@ -1,0 +1,227 @@
+//! The `ws` and `wss` tunnels: RFC 6455 with tokio-tungstenite, the byte
+//! stream carried in binary messages, client frames masked as the RFC
+//! requires. The origin half is a real HTTP/1.1 server (hyper) that answers
+//! a request without `Upgrade: websocket` with `426 Upgrade Required`, as a
+//! WebSocket endpoint behind a header-stripping proxy would.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+
+use bytes::Bytes;
+use futures_util::future::BoxFuture;
+use futures_util::stream::{SplitSink, SplitStream};
+use futures_util::{SinkExt, StreamExt};
+use http::{Request, Response, StatusCode, header};
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
+use tokio_tungstenite::tungstenite::protocol::{Role, frame::coding::CloseCode};
+use tokio_tungstenite::tungstenite::{self, Message, client::IntoClientRequest};
+use traverse_net::{Action, BoxedIo, ConnEntry, Io, Protocol, Tasks, http::is_websocket_upgrade};
+
+use crate::bridge::{self, FrameSink, FrameSource};
+use crate::{Connection, TunnelError};
+
+/// Client half: the opening handshake, then the probe's stream as messages.
+pub(crate) async fn connect(io: BoxedIo, url: &str) -> Result<Connection, TunnelError> {
+    let request = url
+        .into_client_request()
+        .map_err(|error| TunnelError::Protocol(format!("bad WebSocket URL {url}: {error}")))?;
+    let (socket, _response) = tokio_tungstenite::client_async(request, io)
+        .await
+        .map_err(|error| from_ws(error, "the WebSocket handshake"))?;
+    let (sink, source) = socket.split();
+    let (stream, tunnel_side) = tokio::io::duplex(64 * 1024);
+    let outcome = tokio::spawn(bridge::bridge(
+        tunnel_side,
+        WsSink(sink),
+        WsSource(source),
+        "the probe's stream",
+    ));
+    Ok(Connection {
+        stream,
+        outcome: tokio_util::task::AbortOnDropHandle::new(outcome),
+    })
+}
+
+fn from_ws(error: tungstenite::Error, during: &str) -> TunnelError {
+    match error {
+        tungstenite::Error::Http(response) => TunnelError::Refused {
+            status: response.status().as_u16(),
+            reason: response
+                .status()
+                .canonical_reason()
+                .unwrap_or_default()
+                .to_string(),
+            handshake: "the WebSocket handshake",
+        },
+        tungstenite::Error::Io(error) => TunnelError::from_io(&error, during),
+        tungstenite::Error::ConnectionClosed | tungstenite::Error::AlreadyClosed => {
+            TunnelError::Closed {
+                during: during.to_string(),
+            }
+        }
+        tungstenite::Error::Protocol(tungstenite::error::ProtocolError::HandshakeIncomplete) => {
+            TunnelError::Closed {
+                during: during.to_string(),
+            }
+        }
+        other => TunnelError::Protocol(format!("{other} during {during}")),
+    }
+}
+
+/// Origin half: an HTTP server that upgrades `/tunnel` (or any path) to
+/// WebSocket and relays it to the echo app.
+pub(crate) async fn serve(
+    io: BoxedIo,
+    entry: ConnEntry,
+    target: SocketAddr,
+    tasks: Tasks,
+) -> Result<(), TunnelError> {
+    let service = service_fn(move |request| {
+        let entry = entry.clone();
+        let tasks = tasks.clone();
+        async move { Ok::<_, Infallible>(answer(request, entry, target, &tasks)) }
+    });
+    hyper::server::conn::http1::Builder::new()
+        .serve_connection(TokioIo::new(io), service)
+        .with_upgrades()
+        .await
+        .map_err(|error| TunnelError::Protocol(format!("HTTP error at the origin: {error}")))
+}
+
+fn answer(
+    mut request: Request<Incoming>,
+    entry: ConnEntry,
+    target: SocketAddr,
+    tasks: &Tasks,
+) -> Response<Full<Bytes>> {
+    let key = request.headers().get(header::SEC_WEBSOCKET_KEY).cloned();
+    let (true, Some(key)) = (is_websocket_upgrade(request.headers()), key) else {
+        entry.set_protocol(Protocol::Http);
+        entry.act(
+            Action::Responded,
+            Some(426),
+            "answered 426: the request reached the origin without `Upgrade: websocket`",
+        );
+        return plain(
+            StatusCode::UPGRADE_REQUIRED,
+            "this endpoint speaks WebSocket; the request arrived without `Upgrade: websocket`\n",
+        );
+    };
+    entry.set_protocol(Protocol::Websocket);
+    let accept = derive_accept_key(key.as_bytes());
+    let upgrade = hyper::upgrade::on(&mut request);
+    tasks.spawn(async move {
+        let Ok(upgraded) = upgrade.await else {
+            entry.act(Action::ProtocolError, None, "the upgrade never completed");
+            return;
+        };
+        let socket =
+            WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, None).await;
+        let echo = match crate::origin::connect_target(target).await {
+            Ok(echo) => echo,
+            Err(error) => {
+                entry.act(Action::UpstreamFailed, None, error.to_string());
+                return;
+            }
+        };
+        entry.act(
+            Action::Upgraded,
+            Some(101),
+            "WebSocket open; relaying to the echo app",
+        );
+        let (sink, source) = socket.split();
+        if let Err(error) =
+            bridge::bridge(echo, WsSink(sink), WsSource(source), "the echo app").await
+        {
+            tracing::debug!(%error, "origin WebSocket relay ended");
+        }
+    });
+    let mut response = plain(StatusCode::SWITCHING_PROTOCOLS, "");
+    let headers = response.headers_mut();
+    headers.insert(
+        header::UPGRADE,
+        header::HeaderValue::from_static("websocket"),
+    );
+    headers.insert(
+        header::CONNECTION,
+        header::HeaderValue::from_static("Upgrade"),
+    );
+    if let Ok(value) = header::HeaderValue::from_str(&accept) {
+        headers.insert(header::SEC_WEBSOCKET_ACCEPT, value);
+    }
+    response
+}
+
+fn plain(status: StatusCode, body: &'static str) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(Bytes::from_static(body.as_bytes())));
+    *response.status_mut() = status;
+    response
+}
+
+struct WsSink<S>(SplitSink<WebSocketStream<S>, Message>);
+struct WsSource<S>(SplitStream<WebSocketStream<S>>);
+
+impl<S: Io> FrameSink for WsSink<S> {
+    fn send(&mut self, data: Bytes) -> BoxFuture<'_, Result<(), TunnelError>> {
+        Box::pin(async move {
+            self.0
+                .send(Message::Binary(data))
+                .await
+                .map_err(|error| from_ws(error, "sending a WebSocket message"))
+        })
+    }
+
+    fn finish(&mut self) -> BoxFuture<'_, Result<(), TunnelError>> {
+        Box::pin(async move {
+            // Sends our Close, or flushes the reply to the peer's Close.
+            match self.0.close().await {
+                Ok(())
+                | Err(tungstenite::Error::ConnectionClosed | tungstenite::Error::AlreadyClosed) => {
+                    Ok(())
+                }
+                Err(error) => Err(from_ws(error, "closing the WebSocket")),
+            }
+        })
+    }
+}
+
+impl<S: Io> FrameSource for WsSource<S> {
+    fn next(&mut self) -> BoxFuture<'_, Result<Option<Bytes>, TunnelError>> {
+        Box::pin(async move {
+            loop {
+                match self.0.next().await {
+                    Some(Ok(Message::Binary(data))) => return Ok(Some(data)),
+                    Some(Ok(Message::Close(frame))) => {
+                        return match frame {
+                            Some(frame) if frame.code != CloseCode::Normal => {
+                                Err(TunnelError::Protocol(format!(
+                                    "the peer closed the WebSocket with {} {}",
+                                    u16::from(frame.code),
+                                    frame.reason
+                                )))
+                            }
+                            _ => Ok(None),
+                        };
+                    }
+                    Some(Ok(Message::Text(_))) => {
+                        return Err(TunnelError::Protocol(
+                            "received a text message where the tunnel sends binary".to_string(),
+                        ));
+                    }
+                    Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => {}
+                    Some(Err(error)) => return Err(from_ws(error, "receiving WebSocket messages")),
+                    None => {
+                        return Err(TunnelError::Closed {
+                            during: "the WebSocket, before its Close frame".to_string(),
+                        });
+                    }
+                }
+            }
+        })
+    }
+}

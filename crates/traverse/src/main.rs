@@ -1,0 +1,219 @@
+//! The `traverse` command: the edge where files and flags become a run and
+//! results become output and an exit code. `run` reads scenarios, runs the
+//! matrix and prints it; `validate` checks scenario files; `list` shows the
+//! tunnels and middlebox kinds; `certs` writes a run's certificates for
+//! using the mocks by hand.
+//!
+//! Exit codes: 0 every cell met its expectation, 1 one did not, 2 invalid
+//! input (nothing ran).
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use traverse_report::Report;
+use traverse_runner::{Event, RunOptions};
+use traverse_scenario::{HopKind, Scenario, ScenarioError, TimeScale, parse_duration};
+use traverse_tunnel::BUILTIN;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "traverse",
+    version,
+    about = "Runs tunnels through mock middleboxes and reports which get through, and why not"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run scenarios × tunnels and print the matrix.
+    Run(RunArgs),
+    /// Check scenario files without running them.
+    Validate {
+        /// Scenario files or folders.
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+    },
+    /// List the built-in tunnels and the middlebox kinds with their options.
+    List,
+    /// Write a fresh set of test certificates and keys as PEM files.
+    Certs {
+        /// Folder to write into.
+        #[arg(long, default_value = "certs/out")]
+        out: PathBuf,
+    },
+}
+
+#[derive(Debug, clap::Args)]
+struct RunArgs {
+    /// Scenario files or folders (searched for *.toml).
+    #[arg(default_value = "scenarios")]
+    paths: Vec<PathBuf>,
+    /// Only these tunnels (repeatable); default: all built-in tunnels.
+    #[arg(long = "tunnel", value_name = "NAME")]
+    tunnels: Vec<String>,
+    /// Also write the results as JSON to FILE.
+    #[arg(long, value_name = "FILE")]
+    json: Option<PathBuf>,
+    /// Cells run at once; default: the number of cores.
+    #[arg(long)]
+    jobs: Option<usize>,
+    /// Factor applied to scenario durations (0.01: 100 s take 1 s).
+    #[arg(long, default_value_t = TimeScale::DEFAULT.factor())]
+    time_scale: f64,
+    /// The longest one step (connect, handshake, one echo) may take.
+    #[arg(long, default_value = "5s", value_parser = parse_duration)]
+    step_timeout: Duration,
+    /// Print only the matrix, no progress.
+    #[arg(long, short)]
+    quiet: bool,
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("TRAVERSE_LOG")
+                .unwrap_or_else(|_| "warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match dispatch(Cli::parse()) {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Run(args) => run(args),
+        Command::Validate { paths } => Ok(match load(&paths) {
+            Ok(scenarios) => {
+                for scenario in &scenarios {
+                    println!("{}: ok ({})", scenario.path.display(), scenario.name);
+                }
+                ExitCode::SUCCESS
+            }
+            Err(code) => code,
+        }),
+        Command::List => {
+            print!("{}", listing());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Certs { out } => {
+            let pki = traverse_pki::Pki::generate()?;
+            for file in pki.write_pem(&out)? {
+                println!("{file}");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// Loads and validates scenarios, printing every error; on any, exit 2.
+fn load(paths: &[PathBuf]) -> Result<Vec<Scenario>, ExitCode> {
+    let report = |errors: Vec<ScenarioError>| {
+        for error in &errors {
+            eprintln!("{error}");
+        }
+        ExitCode::from(2)
+    };
+    let scenarios = traverse_scenario::load_all(paths).map_err(report)?;
+    // Expectations may name any known tunnel, whichever ones this run uses.
+    let known: Vec<&str> = BUILTIN.iter().map(|tunnel| tunnel.name).collect();
+    let errors = traverse_runner::check_expectations(&scenarios, &known);
+    if errors.is_empty() {
+        Ok(scenarios)
+    } else {
+        Err(report(errors))
+    }
+}
+
+fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
+    let mut tunnels = Vec::new();
+    for name in &args.tunnels {
+        let tunnel = traverse_tunnel::find(name).with_context(|| {
+            let known: Vec<&str> = BUILTIN.iter().map(|tunnel| tunnel.name).collect();
+            format!("unknown tunnel \"{name}\"; tunnels: {}", known.join(", "))
+        })?;
+        tunnels.push(tunnel);
+    }
+    if tunnels.is_empty() {
+        tunnels = BUILTIN.to_vec();
+    }
+    let time_scale = TimeScale::new(args.time_scale).with_context(|| {
+        format!(
+            "--time-scale {} must be above 0 and at most 1000",
+            args.time_scale
+        )
+    })?;
+    let scenarios = match load(&args.paths) {
+        Ok(scenarios) => scenarios,
+        Err(code) => return Ok(code),
+    };
+    let defaults = RunOptions::default();
+    let options = RunOptions {
+        jobs: args.jobs.unwrap_or(defaults.jobs).max(1),
+        time_scale,
+        step_timeout: args.step_timeout,
+    };
+    let cells = traverse_runner::plan(&scenarios, &tunnels);
+    let progress = !args.quiet && std::io::stderr().is_terminal();
+    let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    let results = runtime.block_on(traverse_runner::run(cells, &options, |event| {
+        if let (
+            true,
+            Event::CellFinished {
+                done,
+                total,
+                result,
+            },
+        ) = (progress, event)
+        {
+            eprintln!(
+                "[{done}/{total}] {} × {}: {}",
+                result.scenario,
+                result.tunnel,
+                result.verdict.as_str()
+            );
+        }
+    }))?;
+    print!("{}", traverse_report::render(&results));
+    let report = Report::new(results, time_scale.factor());
+    if let Some(path) = &args.json {
+        std::fs::write(path, report.to_json())
+            .with_context(|| format!("cannot write JSON results to {}", path.display()))?;
+    }
+    Ok(if report.summary.unexpected == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+fn listing() -> String {
+    let mut out = String::from("Tunnels:\n");
+    for tunnel in BUILTIN {
+        out += &format!("  {:<5} {}\n", tunnel.name, tunnel.description);
+    }
+    out += "\nMiddlebox kinds (`kind` in [[hops]]):\n";
+    for (kind, description) in HopKind::KINDS {
+        out += &format!("  {kind}: {description}\n");
+    }
+    out += "\n  tls-terminator options:\n";
+    out += "    name          label used in blame (default: kind-index)\n";
+    out += "    mode          \"http\" (L7, parses HTTP) | \"tcp\" (L4 SSL offload); default \"http\"\n";
+    out += "    websocket     pass WebSocket upgrades in http mode; default false\n";
+    out += "    backend       \"plain\" | \"tls\" | \"tls-verify\" toward the origin; default \"tls\"\n";
+    out += "    idle_timeout  cut connections idle this long, e.g. \"100s\"; default none\n";
+    out += "    ports         logical ports it listens on, [443, 80] by default\n";
+    out
+}
