@@ -329,6 +329,27 @@ impl ServerCertVerifier for CustomVerifier {
     }
 }
 
+/// The rustls error inside an I/O error from a TLS handshake, if any.
+pub fn tls_error(error: &std::io::Error) -> Option<&rustls::Error> {
+    error.get_ref()?.downcast_ref::<rustls::Error>()
+}
+
+/// A TLS failure in words a person can act on.
+pub fn describe_tls(error: &rustls::Error) -> String {
+    use rustls::CertificateError;
+    match error {
+        rustls::Error::InvalidCertificate(CertificateError::UnknownIssuer) => {
+            "the certificate is not issued by a trusted CA (unknown issuer)".to_string()
+        }
+        rustls::Error::InvalidCertificate(
+            CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
+        ) => format!("the certificate is not valid for {ORIGIN_HOST}"),
+        rustls::Error::InvalidCertificate(CertificateError::Other(other)) => other.to_string(),
+        rustls::Error::AlertReceived(alert) => format!("the peer sent TLS alert {alert:?}"),
+        other => other.to_string(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -351,26 +372,5 @@ mod tests {
         assert!(ca.starts_with("-----BEGIN CERTIFICATE-----"));
         let key = std::fs::read_to_string(folder.path().join("origin.key")).expect("read");
         assert!(key.starts_with("-----BEGIN PRIVATE KEY-----"));
-    }
-}
-
-/// The rustls error inside an I/O error from a TLS handshake, if any.
-pub fn tls_error(error: &std::io::Error) -> Option<&rustls::Error> {
-    error.get_ref()?.downcast_ref::<rustls::Error>()
-}
-
-/// A TLS failure in words a person can act on.
-pub fn describe_tls(error: &rustls::Error) -> String {
-    use rustls::CertificateError;
-    match error {
-        rustls::Error::InvalidCertificate(CertificateError::UnknownIssuer) => {
-            "the certificate is not issued by a trusted CA (unknown issuer)".to_string()
-        }
-        rustls::Error::InvalidCertificate(
-            CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
-        ) => format!("the certificate is not valid for {ORIGIN_HOST}"),
-        rustls::Error::InvalidCertificate(CertificateError::Other(other)) => other.to_string(),
-        rustls::Error::AlertReceived(alert) => format!("the peer sent TLS alert {alert:?}"),
-        other => other.to_string(),
     }
 }

@@ -92,6 +92,26 @@ pub(crate) async fn run_cell(spec: &CellSpec, pki: &Arc<Pki>, options: &RunOptio
     }
 }
 
+/// The result of a cell the harness itself could not run.
+pub(crate) fn harness_failure(spec: &CellSpec, why: &str) -> CellResult {
+    CellResult {
+        scenario: spec.scenario.name.clone(),
+        tunnel: spec.tunnel.name.to_string(),
+        verdict: Verdict::Fail,
+        expected: spec
+            .scenario
+            .expectation(spec.tunnel.name)
+            .map(Verdict::from),
+        category: Some(Category::Harness),
+        status: None,
+        blame: Some("harness".to_string()),
+        detail: format!("the harness failed while running this cell: {why}"),
+        duration_ms: 0,
+        weight: spec.scenario.weight,
+        logs: Vec::new(),
+    }
+}
+
 /// Builds the topology and probes it. The outer error is the harness's own
 /// failure; the inner one is what the tunnel went through.
 async fn drive(

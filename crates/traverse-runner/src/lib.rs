@@ -11,9 +11,12 @@ mod cell;
 mod probe;
 mod verdict;
 
+use std::any::Any;
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures_util::FutureExt;
 use serde::{Deserialize, Serialize};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
@@ -153,20 +156,21 @@ pub async fn run(
         let (pki, permits, options) = (pki.clone(), permits.clone(), options.clone());
         running.spawn(async move {
             let _permit = permits.acquire_owned().await;
-            (index, cell::run_cell(&spec, &pki, &options).await)
+            let cell = AssertUnwindSafe(cell::run_cell(&spec, &pki, &options)).catch_unwind();
+            // A panic is a harness bug; it becomes this cell's verdict
+            // instead of a hole in the matrix or the end of the run.
+            let result = cell
+                .await
+                .unwrap_or_else(|panic| cell::harness_failure(&spec, &panic_message(&panic)));
+            (index, result)
         });
     }
     let mut results: Vec<Option<CellResult>> = vec![None; total];
     let mut done = 0;
     while let Some(joined) = running.join_next().await {
-        let (index, result) = match joined {
-            Ok(pair) => pair,
-            // A cell task panicked: that is a bug in the harness, and it
-            // must not take the other cells with it.
-            Err(join) => {
-                tracing::error!(%join, "a cell task failed");
-                continue;
-            }
+        // Cell tasks catch their own panics and are never aborted here.
+        let Ok((index, result)) = joined else {
+            continue;
         };
         done += 1;
         on_event(Event::CellFinished {
@@ -177,4 +181,13 @@ pub async fn run(
         results[index] = Some(result);
     }
     Ok(results.into_iter().flatten().collect())
+}
+
+fn panic_message(panic: &Box<dyn Any + Send>) -> String {
+    panic
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| panic.downcast_ref::<&str>().copied())
+        .unwrap_or("unknown panic")
+        .to_string()
 }

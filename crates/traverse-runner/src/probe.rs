@@ -187,6 +187,103 @@ fn size_name(size: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tokio::io::DuplexStream;
+    use tokio_util::task::AbortOnDropHandle;
+
+    /// A tunnel whose far end is `far`, running in a task like a real one.
+    fn connection<F, Fut>(far: F) -> Connection
+    where
+        F: FnOnce(DuplexStream) -> Fut,
+        Fut: std::future::Future<Output = ()> + Send + 'static,
+    {
+        let (stream, far_side) = tokio::io::duplex(64 * 1024);
+        let task = far(far_side);
+        Connection {
+            stream,
+            outcome: AbortOnDropHandle::new(tokio::spawn(async move {
+                task.await;
+                Ok(())
+            })),
+        }
+    }
+
+    fn plan() -> ProbePlan {
+        ProbePlan {
+            idle: None,
+            step_timeout: Duration::from_millis(500),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_faithful_echo_passes() {
+        let echo = connection(|far| async move {
+            let (mut reader, mut writer) = tokio::io::split(far);
+            let _ = tokio::io::copy(&mut reader, &mut writer).await;
+            let _ = writer.shutdown().await;
+        });
+        assert_eq!(probe(echo, &plan()).await, Ok(()));
+    }
+
+    #[tokio::test]
+    async fn a_changed_byte_is_reported_with_its_offset() {
+        let flips = connection(|far| async move {
+            let (mut reader, mut writer) = tokio::io::split(far);
+            let mut seen = 0_usize;
+            let mut buffer = vec![0_u8; 4096];
+            while let Ok(read) = reader.read(&mut buffer).await {
+                if read == 0 {
+                    break;
+                }
+                for (index, byte) in buffer[..read].iter_mut().enumerate() {
+                    if seen + index == 100 {
+                        *byte ^= 0xff;
+                    }
+                }
+                seen += read;
+                if writer.write_all(&buffer[..read]).await.is_err() {
+                    break;
+                }
+            }
+        });
+        let failure = probe(flips, &plan()).await.expect_err("corrupted");
+        assert_eq!(failure.category, Category::Corrupt);
+        assert!(
+            failure.detail.starts_with("byte 99 came back as"),
+            "{}",
+            failure.detail
+        );
+        assert!(
+            failure.detail.ends_with("in the 64 KiB echo"),
+            "{}",
+            failure.detail
+        );
+    }
+
+    #[tokio::test]
+    async fn a_silent_tunnel_times_out_on_the_first_echo() {
+        let silent = connection(|far| async move {
+            std::future::pending::<()>().await;
+            drop(far);
+        });
+        let failure = probe(silent, &plan()).await.expect_err("silent");
+        assert_eq!(failure.category, Category::Timeout);
+        assert_eq!(
+            failure.detail,
+            "no answer within 500ms during the 1 byte echo"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_tunnel_that_hangs_up_is_a_reset() {
+        let hangs_up = connection(|far| async move { drop(far) });
+        let failure = probe(hangs_up, &plan()).await.expect_err("closed");
+        assert_eq!(failure.category, Category::Reset);
+        assert!(
+            failure.detail.contains("the 1 byte echo"),
+            "{}",
+            failure.detail
+        );
+    }
 
     #[test]
     fn patterns_differ_between_steps_and_repeat_within_one() {

@@ -130,10 +130,18 @@ pub fn judge(observation: Observation, logs: &[NodeLog]) -> Failure {
             .map(|fault| (log.node.as_str(), fault))
     });
     let Some((node, fault)) = culprit else {
+        // A refused connection leaves no record anywhere: the node the
+        // client dials has no listener for that port.
+        let refused_connect =
+            observation.category == Category::Refused && observation.status.is_none();
+        let blame = match logs.first() {
+            Some(first) if refused_connect => first.node.clone(),
+            _ => "client".to_string(),
+        };
         return Failure {
             category: observation.category,
             status: observation.status,
-            blame: "client".to_string(),
+            blame,
             detail: observation.detail,
         };
     };
@@ -213,6 +221,16 @@ mod tests {
             (failure.category, failure.blame.as_str()),
             (Category::IdleCut, "cloudflare")
         );
+    }
+
+    #[test]
+    fn a_refused_connection_blames_the_node_the_client_dials() {
+        let logs = [log("f5", vec![]), log("origin", vec![])];
+        let failure = judge(
+            Observation::new(Category::Refused, "connection refused"),
+            &logs,
+        );
+        assert_eq!(failure.blame, "f5");
     }
 
     #[test]

@@ -27,10 +27,13 @@ fn codec() -> LengthDelimitedCodec {
         .new_codec()
 }
 
+/// One write per frame, so a peer sees the whole hello in one segment, as
+/// it would from any real client.
 async fn write_frame(io: &mut BoxedIo, payload: &[u8]) -> std::io::Result<()> {
     let length = u32::try_from(payload.len()).unwrap_or(u32::MAX);
-    io.write_all(&length.to_be_bytes()).await?;
-    io.write_all(payload).await?;
+    let mut frame = length.to_be_bytes().to_vec();
+    frame.extend_from_slice(payload);
+    io.write_all(&frame).await?;
     io.flush().await
 }
 

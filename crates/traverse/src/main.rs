@@ -213,7 +213,7 @@ fn listing() -> String {
     out += "    mode          \"http\" (L7, parses HTTP) | \"tcp\" (L4 SSL offload); default \"http\"\n";
     out += "    websocket     pass WebSocket upgrades in http mode; default false\n";
     out += "    backend       \"plain\" | \"tls\" | \"tls-verify\" toward the origin; default \"tls\"\n";
-    out += "    idle_timeout  cut connections idle this long, e.g. \"100s\"; default none\n";
+    out += "    idle_timeout  cut relayed connections (upgraded WebSockets, tcp mode) idle this long,\n                  e.g. \"100s\"; default none\n";
     out += "    ports         logical ports it listens on, [443, 80] by default\n";
     out
 }

@@ -1,0 +1,185 @@
+//! The `traverse` command as users and CI call it: exit codes, located
+//! errors, JSON results.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+use crate::support::repo_root;
+
+fn traverse(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_traverse"))
+        .args(args)
+        .current_dir(repo_root())
+        .output()
+        .expect("the traverse binary runs")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn invalid_corpus() -> Vec<PathBuf> {
+    let folder = repo_root().join("crates/traverse-scenario/tests/invalid");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&folder)
+        .unwrap_or_else(|error| panic!("{}: {error}", folder.display()))
+        .map(|entry| entry.expect("entry").path())
+        .filter(|path| {
+            path.extension()
+                .is_some_and(|extension| extension == "toml")
+        })
+        .collect();
+    files.sort();
+    assert!(files.len() >= 10, "the corpus of bad scenarios is missing");
+    files
+}
+
+/// `# error: LINE:COL: message` on the corpus file's first line.
+fn expected_error(path: &PathBuf) -> String {
+    let source = std::fs::read_to_string(path).expect("read");
+    let first = source.lines().next().unwrap_or_default();
+    let expected = first
+        .strip_prefix("# error: ")
+        .unwrap_or_else(|| panic!("{} lacks its # error: line", path.display()));
+    format!("{}:{expected}", path.display())
+}
+
+#[test]
+fn every_bad_scenario_is_located_and_exits_2_without_running() {
+    let mut wrong = Vec::new();
+    for file in invalid_corpus() {
+        let path = file.to_string_lossy().into_owned();
+        let expected = expected_error(&file);
+        for command in ["validate", "run"] {
+            let output = traverse(&[command, &path]);
+            let stderr = text(&output.stderr);
+            if output.status.code() != Some(2)
+                || stderr.trim() != expected
+                || !output.stdout.is_empty()
+            {
+                wrong.push(format!(
+                    "traverse {command} {path}: exit {:?}\n  stderr: {}\n  expected: {expected}\n  stdout: {}",
+                    output.status.code(),
+                    stderr.trim(),
+                    text(&output.stdout)
+                ));
+            }
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
+
+#[test]
+fn bundled_scenarios_validate() {
+    let output = traverse(&["validate", "scenarios"]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    assert!(text(&output.stdout).contains("f5-websocket-profile.toml: ok"));
+}
+
+#[test]
+fn an_expectation_for_an_unknown_tunnel_is_located() {
+    let folder = tempfile::tempdir().expect("tempdir");
+    let file = folder.path().join("typo.toml");
+    std::fs::write(
+        &file,
+        "description = \"typo\"\n\n[expect]\nwss = \"pass\"\nwsss = \"pass\"\n",
+    )
+    .expect("write");
+    let output = traverse(&["run", &file.to_string_lossy()]);
+    assert_eq!(output.status.code(), Some(2));
+    assert_eq!(
+        text(&output.stderr).trim(),
+        format!(
+            "{}:5:1: [expect] names unknown tunnel \"wsss\"; tunnels: tcp, tls, ws, wss",
+            file.display()
+        )
+    );
+}
+
+#[test]
+fn an_unknown_tunnel_flag_exits_2() {
+    let output = traverse(&["run", "--tunnel", "quic"]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        text(&output.stderr).contains("unknown tunnel \"quic\"; tunnels: tcp, tls, ws, wss"),
+        "{}",
+        text(&output.stderr)
+    );
+}
+
+#[test]
+fn a_missed_expectation_exits_1_and_says_which() {
+    let folder = tempfile::tempdir().expect("tempdir");
+    let file = folder.path().join("wrong.toml");
+    std::fs::write(&file, "[expect]\ntcp = \"fail\"\n").expect("write");
+    let output = traverse(&["run", "-q", "--tunnel", "tcp", &file.to_string_lossy()]);
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output.stderr));
+    assert!(
+        text(&output.stdout).contains("wrong × tcp: expected fail, got pass"),
+        "{}",
+        text(&output.stdout)
+    );
+}
+
+#[test]
+fn json_results_carry_the_documented_fields() {
+    let folder = tempfile::tempdir().expect("tempdir");
+    let json = folder.path().join("results.json");
+    let output = traverse(&[
+        "run",
+        "-q",
+        "--tunnel",
+        "tcp",
+        "--tunnel",
+        "wss",
+        "--json",
+        &json.to_string_lossy(),
+        "scenarios/f5-no-websocket-profile.toml",
+    ]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    let document: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).expect("read")).expect("json");
+    let cells = document["cells"].as_array().expect("cells");
+    assert_eq!(cells.len(), 2);
+    let tcp = &cells[0];
+    assert_eq!(tcp["scenario"], "f5-no-websocket-profile");
+    assert_eq!(tcp["tunnel"], "tcp");
+    assert_eq!(tcp["verdict"], "fail");
+    assert_eq!(tcp["expected"], "fail");
+    assert_eq!(tcp["category"], "refused");
+    assert_eq!(tcp["status"], 400);
+    assert_eq!(tcp["blame"], "f5");
+    assert!(tcp["duration_ms"].is_u64());
+    assert!(
+        tcp["detail"]
+            .as_str()
+            .is_some_and(|detail| detail.contains("400"))
+    );
+    assert_eq!(tcp["logs"][0]["node"], "f5");
+    assert_eq!(tcp["logs"][0]["records"][0]["action"], "responded");
+    let summary = &document["summary"];
+    assert_eq!(summary["cells"], 2);
+    assert_eq!(summary["unexpected"], 0);
+    assert_eq!(summary["tunnels"]["wss"]["passed"], 0);
+    assert_eq!(summary["tunnels"]["wss"]["weighted_success_rate"], 0.0);
+}
+
+#[test]
+fn list_names_every_tunnel_and_option() {
+    let output = traverse(&["list"]);
+    let stdout = text(&output.stdout);
+    for needle in [
+        "tcp",
+        "tls",
+        "ws",
+        "wss",
+        "tls-terminator",
+        "websocket",
+        "backend",
+        "idle_timeout",
+    ] {
+        assert!(
+            stdout.contains(needle),
+            "`traverse list` lacks {needle}:\n{stdout}"
+        );
+    }
+}

@@ -1,0 +1,43 @@
+//! Helpers that keep the tests reading like data.
+
+use std::path::{Path, PathBuf};
+
+use traverse_runner::{CellResult, RunOptions};
+use traverse_scenario::Scenario;
+
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+pub fn scenario(toml: &str) -> Scenario {
+    traverse_scenario::parse(Path::new("inline.toml"), toml)
+        .unwrap_or_else(|error| panic!("test scenario is invalid: {error}\n{toml}"))
+}
+
+/// Runs every named tunnel through the topology and returns the results in
+/// tunnel order.
+pub async fn run(toml: &str, tunnels: &[&str]) -> Vec<CellResult> {
+    let tunnels: Vec<_> = tunnels
+        .iter()
+        .map(|name| traverse_tunnel::find(name).unwrap_or_else(|| panic!("no tunnel {name}")))
+        .collect();
+    let cells = traverse_runner::plan(&[scenario(toml)], &tunnels);
+    traverse_runner::run(cells, &RunOptions::default(), |_| {})
+        .await
+        .expect("run")
+}
+
+/// A cell as a short line: verdict, category with status, blame.
+pub fn summary(cell: &CellResult) -> String {
+    let mut line = format!("{} {}", cell.tunnel, cell.verdict.as_str());
+    if let Some(category) = cell.category {
+        line += &format!(" {}", category.as_str());
+    }
+    if let Some(status) = cell.status {
+        line += &format!(" {status}");
+    }
+    if let Some(blame) = &cell.blame {
+        line += &format!(" blame={blame}");
+    }
+    line
+}
