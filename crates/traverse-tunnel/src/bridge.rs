@@ -9,7 +9,7 @@ use bytes::Bytes;
 use futures_util::future::BoxFuture;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
-use crate::TunnelError;
+use crate::{Connection, TunnelError};
 
 /// Sending half of a tunnel.
 pub(crate) trait FrameSink: Send {
@@ -57,4 +57,18 @@ pub(crate) async fn bridge(
         Ok(())
     };
     tokio::try_join!(outbound, inbound).map(|_| ())
+}
+
+/// The client half's hand-over to the probe: a byte stream whose far end
+/// the bridge carries over the tunnel, in a task that ends with the reason.
+pub(crate) fn client_connection(
+    sink: impl FrameSink + 'static,
+    source: impl FrameSource + 'static,
+) -> Connection {
+    let (stream, tunnel_side) = tokio::io::duplex(64 * 1024);
+    let outcome = tokio::spawn(bridge(tunnel_side, sink, source, "the probe's stream"));
+    Connection {
+        stream,
+        outcome: tokio_util::task::AbortOnDropHandle::new(outcome),
+    }
 }

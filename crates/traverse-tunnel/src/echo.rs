@@ -13,6 +13,8 @@ pub async fn start_echo(tasks: &Tasks) -> io::Result<SocketAddr> {
     let connections = tasks.clone();
     tasks.spawn(async move {
         while let Ok((mut stream, _)) = listener.accept().await {
+            // Echoed chunks must not wait for Nagle behind a delayed ACK.
+            let _ = stream.set_nodelay(true);
             connections.spawn(async move {
                 let (mut reader, mut writer) = stream.split();
                 let _ = tokio::io::copy(&mut reader, &mut writer).await;

@@ -67,17 +67,10 @@ pub(crate) async fn connect(mut io: BoxedIo) -> Result<Connection, TunnelError> 
         )));
     }
     let (sink, source) = Framed::new(io, codec()).split();
-    let (stream, tunnel_side) = tokio::io::duplex(64 * 1024);
-    let outcome = tokio::spawn(bridge::bridge(
-        tunnel_side,
+    Ok(bridge::client_connection(
         FramedSink(sink),
         FramedSource(source),
-        "the probe's stream",
-    ));
-    Ok(Connection {
-        stream,
-        outcome: tokio_util::task::AbortOnDropHandle::new(outcome),
-    })
+    ))
 }
 
 /// An HTTP-speaking middlebox answered our hello: read its status line.

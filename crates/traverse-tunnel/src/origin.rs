@@ -80,7 +80,9 @@ async fn serve_one(
 }
 
 pub(crate) async fn connect_target(target: SocketAddr) -> Result<TcpStream, TunnelError> {
-    TcpStream::connect(target)
+    let stream = TcpStream::connect(target)
         .await
-        .map_err(|error| TunnelError::from_io(&error, "connecting to the echo app"))
+        .map_err(|error| TunnelError::from_io(&error, "connecting to the echo app"))?;
+    let _ = stream.set_nodelay(true);
+    Ok(stream)
 }

@@ -34,17 +34,7 @@ pub(crate) async fn connect(io: BoxedIo, url: &str) -> Result<Connection, Tunnel
         .await
         .map_err(|error| from_ws(error, "the WebSocket handshake"))?;
     let (sink, source) = socket.split();
-    let (stream, tunnel_side) = tokio::io::duplex(64 * 1024);
-    let outcome = tokio::spawn(bridge::bridge(
-        tunnel_side,
-        WsSink(sink),
-        WsSource(source),
-        "the probe's stream",
-    ));
-    Ok(Connection {
-        stream,
-        outcome: tokio_util::task::AbortOnDropHandle::new(outcome),
-    })
+    Ok(bridge::client_connection(WsSink(sink), WsSource(source)))
 }
 
 fn from_ws(error: tungstenite::Error, during: &str) -> TunnelError {
