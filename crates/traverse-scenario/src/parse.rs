@@ -48,6 +48,9 @@ pub fn discover(paths: &[PathBuf]) -> Result<Vec<PathBuf>, ScenarioError> {
             files.push(path.clone());
         }
     }
+    // A file named twice, or a folder and a file inside it, is one scenario.
+    let mut seen = HashSet::new();
+    files.retain(|file| seen.insert(std::fs::canonicalize(file).unwrap_or_else(|_| file.clone())));
     Ok(files)
 }
 
@@ -592,12 +595,14 @@ fn quoted<'a>(names: impl IntoIterator<Item = &'a str>) -> String {
         .join(", ")
 }
 
-/// The allowed key a typo most likely meant: within two edits.
+/// The allowed key a typo most likely meant: one edit away for short keys,
+/// two for longer ones.
 fn suggestion<'a>(typed: &str, allowed: &[&'a str]) -> Option<&'a str> {
     allowed
         .iter()
         .map(|candidate| (edit_distance(typed, candidate), *candidate))
-        .filter(|(distance, _)| *distance <= 2)
+        // Short keys are a letter or two from each other (`mode`, `name`).
+        .filter(|(distance, candidate)| *distance <= if candidate.len() <= 5 { 1 } else { 2 })
         .min_by_key(|(distance, _)| *distance)
         .map(|(_, candidate)| candidate)
 }
@@ -688,4 +693,18 @@ fn explain_toml_error(source: &str, span: Range<usize>, message: &str) -> String
         return format!("{what}the string is not closed; end it with {quote} on the same line");
     }
     message.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn suggests_the_key_a_typo_meant_but_not_a_different_short_key() {
+        let keys = ["name", "mode", "websocket", "idle_timeout"];
+        assert_eq!(suggestion("modee", &keys), Some("mode"));
+        assert_eq!(suggestion("websockt", &keys), Some("websocket"));
+        assert_eq!(suggestion("idle_timout", &keys), Some("idle_timeout"));
+        assert_eq!(suggestion("mane", &keys), None);
+    }
 }

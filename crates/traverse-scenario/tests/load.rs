@@ -54,6 +54,22 @@ fn files_are_taken_as_given_and_paths_in_the_order_given() {
 }
 
 #[test]
+fn a_file_named_twice_is_one_scenario() {
+    let dir = TempDir::new().unwrap();
+    let root = dir.path();
+    let file = write(root, "only.toml", HOP);
+
+    let found = discover(&[file.clone(), root.to_path_buf(), file.clone()]).unwrap();
+    assert_eq!(found, [file]);
+    assert_eq!(
+        load_all(&[root.to_path_buf(), root.join("only.toml")])
+            .unwrap()
+            .len(),
+        1
+    );
+}
+
+#[test]
 fn a_folder_without_scenarios_is_an_error() {
     let dir = TempDir::new().unwrap();
     write(dir.path(), "README.md", "scenarios go here");

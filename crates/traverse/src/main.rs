@@ -165,6 +165,15 @@ fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         time_scale,
         step_timeout: args.step_timeout,
     };
+    // A results file that cannot be written is invalid input: find out
+    // before running, so exit 2 keeps meaning that nothing ran.
+    let json_file = match &args.json {
+        Some(path) => Some(
+            std::fs::File::create(path)
+                .with_context(|| format!("cannot write JSON results to {}", path.display()))?,
+        ),
+        None => None,
+    };
     let cells = traverse_runner::plan(&scenarios, &tunnels);
     let progress = !args.quiet && std::io::stderr().is_terminal();
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
@@ -188,8 +197,8 @@ fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     }))?;
     print!("{}", traverse_report::render(&results));
     let report = Report::new(results, time_scale.factor());
-    if let Some(path) = &args.json {
-        std::fs::write(path, report.to_json())
+    if let (Some(mut file), Some(path)) = (json_file, &args.json) {
+        std::io::Write::write_all(&mut file, report.to_json().as_bytes())
             .with_context(|| format!("cannot write JSON results to {}", path.display()))?;
     }
     Ok(if report.summary.unexpected == 0 {
