@@ -2,9 +2,9 @@
 //! on hyper: requests are parsed by a real HTTP implementation (bytes that
 //! are not HTTP get hyper's own `400 Bad Request`, as from a real proxy),
 //! hop-by-hop headers are dropped, `X-Forwarded-*` added, and a WebSocket
-//! handshake is either passed on (then both sides are relayed byte for byte
-//! under the idle timeout) or stripped of its `Upgrade`, as a middlebox
-//! without WebSocket support does.
+//! handshake is passed on (then both sides are relayed byte for byte under
+//! the idle timeout), stripped of its `Upgrade` as a middlebox without
+//! WebSocket support does, refused, or blocked by a per-host policy.
 
 use std::convert::Infallible;
 use std::time::Duration;
@@ -19,17 +19,25 @@ use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use traverse_net::http::{is_websocket_upgrade, strip_hop_by_hop};
 use traverse_net::{Action, BoxedIo, ConnEntry, PipeEnd, Protocol, Tasks, hex, pipe};
-use traverse_scenario::format_duration;
+use traverse_scenario::{UpgradePolicy, format_duration};
 
 use crate::Upstream;
 
-type Body = BoxBody<Bytes, hyper::Error>;
+pub(crate) type Body = BoxBody<Bytes, hyper::Error>;
 
 /// How an HTTP-mode hop treats what it parses.
 #[derive(Debug, Clone)]
 pub(crate) struct HttpPolicy {
-    /// Pass WebSocket upgrades on; otherwise strip `Upgrade`/`Connection`.
-    pub websocket: bool,
+    /// What happens to a WebSocket handshake.
+    pub upgrade: UpgradePolicy,
+    /// Speak HTTP/1.0 upstream (nginx's default `proxy_http_version`): no
+    /// Upgrade can pass.
+    pub http10: bool,
+    /// Hosts WebSocket may reach (empty: all) and may not.
+    pub websocket_allow: Vec<String>,
+    pub websocket_block: Vec<String>,
+    /// Whether this hop decrypted TLS the client meant for the origin.
+    pub inspected: bool,
     /// Wall-clock idle limit for relayed (upgraded) connections.
     pub idle: Option<Duration>,
     /// The idle limit as the scenario wrote it, for messages.
@@ -94,7 +102,7 @@ pub(crate) async fn serve(
     }
 }
 
-async fn forward(
+pub(crate) async fn forward(
     mut request: Request<Incoming>,
     entry: ConnEntry,
     upstream: Upstream,
@@ -102,13 +110,34 @@ async fn forward(
     tasks: Tasks,
 ) -> Response<Body> {
     let wants_websocket = is_websocket_upgrade(request.headers());
-    entry.set_protocol(if wants_websocket {
-        Protocol::Websocket
-    } else {
-        Protocol::Http
+    entry.set_protocol(match (wants_websocket, policy.inspected) {
+        (true, true) => Protocol::WebsocketTls,
+        (true, false) => Protocol::Websocket,
+        (false, _) => Protocol::Http,
     });
     entry.set_target(upstream.target());
-    let passes_upgrade = wants_websocket && policy.websocket;
+    if wants_websocket {
+        let host = request_host(&request);
+        if blocks_websocket(&policy, &host) {
+            let detail = format!("blocked by policy: WebSocket to {host} is not allowed");
+            entry.act(
+                Action::Blocked,
+                Some(403),
+                format!("answered 403: {detail}"),
+            );
+            return local(403, &format!("{detail}\n"));
+        }
+        if policy.upgrade == UpgradePolicy::Reject {
+            entry.act(
+                Action::Responded,
+                Some(400),
+                "answered 400: this hop refuses WebSocket handshakes (upgrade = reject)",
+            );
+            return local(400, "WebSocket handshakes are not accepted here\n");
+        }
+    }
+    let passes_upgrade =
+        wants_websocket && policy.upgrade == UpgradePolicy::Forward && !policy.http10;
     let upgrade_headers = passes_upgrade.then(|| {
         (
             request.headers().get(http::header::UPGRADE).cloned(),
@@ -129,13 +158,21 @@ async fn forward(
             .filter_map(|(name, value)| Some((name, value?))),
         );
     }
+    if policy.http10 {
+        parts.version = http::Version::HTTP_10;
+    }
     add_forwarded(&mut parts.headers, policy.scheme);
-    if wants_websocket && !policy.websocket {
+    if wants_websocket && !passes_upgrade {
         entry.act(
             Action::StrippedUpgrade,
             None,
-            "removed `Upgrade: websocket` and `Connection: upgrade` before forwarding \
-             (WebSocket support is off on this hop)",
+            if policy.http10 {
+                "forwarded the WebSocket handshake as HTTP/1.0, which cannot carry \
+                 `Upgrade`: the headers were dropped"
+            } else {
+                "removed `Upgrade: websocket` and `Connection: upgrade` before forwarding \
+                 (WebSocket support is off on this hop)"
+            },
         );
     }
 
@@ -186,7 +223,7 @@ async fn forward(
         let (parts, _) = response.into_parts();
         return Response::from_parts(parts, empty());
     }
-    if !wants_websocket || policy.websocket {
+    if !wants_websocket || passes_upgrade {
         entry.act(
             Action::Forwarded,
             Some(status),
@@ -195,6 +232,9 @@ async fn forward(
     }
     let (mut parts, body) = response.into_parts();
     strip_hop_by_hop(&mut parts.headers);
+    // A proxy answers its client in its own HTTP version, whatever it
+    // spoke upstream (nginx with proxy_http_version 1.0 still answers 1.1).
+    parts.version = http::Version::HTTP_11;
     Response::from_parts(parts, body.boxed())
 }
 
@@ -225,6 +265,25 @@ async fn relay_upgraded(
     }
 }
 
+/// The Host a request names, without its port, as policy rules match it.
+fn request_host(request: &Request<Incoming>) -> String {
+    let host = request
+        .headers()
+        .get(http::header::HOST)
+        .and_then(|value| value.to_str().ok())
+        .or_else(|| request.uri().host())
+        .unwrap_or_default();
+    host.rsplit_once(':')
+        .map_or(host, |(name, _)| name)
+        .to_ascii_lowercase()
+}
+
+fn blocks_websocket(policy: &HttpPolicy, host: &str) -> bool {
+    policy.websocket_block.iter().any(|blocked| blocked == host)
+        || (!policy.websocket_allow.is_empty()
+            && !policy.websocket_allow.iter().any(|allowed| allowed == host))
+}
+
 fn add_forwarded(headers: &mut http::HeaderMap, scheme: &'static str) {
     headers.insert(
         HeaderName::from_static("x-forwarded-proto"),
@@ -246,7 +305,7 @@ fn bad_gateway(entry: &ConnEntry, upstream: &Upstream, error: &hyper::Error) -> 
     local(502, &format!("{message}\n"))
 }
 
-fn local(status: u16, body: &str) -> Response<Body> {
+pub(crate) fn local(status: u16, body: &str) -> Response<Body> {
     let mut response = Response::new(
         Full::new(Bytes::from(body.to_string()))
             .map_err(|never| match never {})

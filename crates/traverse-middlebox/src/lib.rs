@@ -6,9 +6,12 @@
 //! knows where its traffic goes. What a hop does to each connection goes
 //! into its transaction log, which is how a failing cell finds its culprit.
 
+mod connect_proxy;
 mod http_proxy;
 mod listen;
+mod relay;
 mod tls_terminator;
+mod transparent;
 mod upstream;
 
 use std::io;
@@ -65,5 +68,7 @@ pub enum MiddleboxError {
 pub async fn start(hop: &Hop, context: HopContext) -> Result<MiddleboxHandle, MiddleboxError> {
     match &hop.kind {
         HopKind::TlsTerminator(options) => tls_terminator::start(options, context).await,
+        HopKind::Transparent(options) => transparent::start(options, context).await,
+        HopKind::ConnectProxy(options) => connect_proxy::start(options, context).await,
     }
 }

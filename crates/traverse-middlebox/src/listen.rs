@@ -28,7 +28,10 @@ where
     };
     let mut endpoints = BTreeMap::new();
     let mut closed = Vec::new();
-    for port in PORTS {
+    // Every origin port gets an address, refusing where the hop does not
+    // serve it; other served ports (an explicit proxy's) are added.
+    let extra = ports.iter().copied().filter(|port| !PORTS.contains(port));
+    for port in PORTS.into_iter().chain(extra) {
         if !ports.contains(&port) {
             let refuser = ClosedPort::new().map_err(listen_error)?;
             endpoints.insert(port, refuser.addr());

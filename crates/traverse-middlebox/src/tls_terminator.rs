@@ -11,13 +11,14 @@
 
 use std::sync::Arc;
 
-use traverse_net::{Action, BoxedIo, ConnEntry, Metered, PipeEnd, accept_tls, pipe, sniff};
+use traverse_net::{BoxedIo, Metered, accept_tls};
 use traverse_pki::Pki;
 use traverse_scenario::address::{PLAIN_PORT, TLS_PORT};
-use traverse_scenario::{Backend, TerminatorMode, TlsTerminator, format_duration};
+use traverse_scenario::{Backend, TerminatorMode, TlsTerminator, UpgradePolicy};
 
 use crate::http_proxy::{self, HttpPolicy};
 use crate::listen::listen;
+use crate::relay::{self, relay};
 use crate::{HopContext, MiddleboxError, MiddleboxHandle, Upstream};
 
 pub(crate) async fn start(
@@ -50,7 +51,15 @@ pub(crate) async fn start(
                 TerminatorMode::Http => {
                     let idle = options.idle_timeout;
                     let policy = HttpPolicy {
-                        websocket: options.websocket,
+                        upgrade: if options.websocket {
+                            UpgradePolicy::Forward
+                        } else {
+                            UpgradePolicy::Strip
+                        },
+                        http10: false,
+                        websocket_allow: Vec::new(),
+                        websocket_block: Vec::new(),
+                        inspected: false,
                         idle: idle.map(|written| context.time_scale.apply(written)),
                         idle_written: idle,
                         scheme: if port == TLS_PORT { "https" } else { "http" },
@@ -58,7 +67,11 @@ pub(crate) async fn start(
                     };
                     http_proxy::serve(client, entry, upstream, policy, context.tasks.clone()).await;
                 }
-                TerminatorMode::Tcp => relay(client, entry, upstream, options, context).await,
+                TerminatorMode::Tcp => {
+                    let idle = relay::idle(options.idle_timeout, context);
+                    relay(client, entry.clone(), upstream, idle, "the decrypted bytes").await;
+                    relay::identify(&entry);
+                }
             }
         }
     })
@@ -69,7 +82,7 @@ pub(crate) async fn start(
 fn upstream_for(port: u16, backend: Backend, context: &HopContext) -> Upstream {
     let (port, tls) = match (port, backend) {
         (TLS_PORT, Backend::Tls) => (TLS_PORT, Some(Pki::unverified_client())),
-        (TLS_PORT, Backend::TlsVerify) => (TLS_PORT, Some(context.pki.verifying_client())),
+        (TLS_PORT, Backend::TlsVerify) => (TLS_PORT, Some(context.pki.public_client())),
         _ => (PLAIN_PORT, None),
     };
     Upstream {
@@ -80,46 +93,5 @@ fn upstream_for(port: u16, backend: Backend, context: &HopContext) -> Upstream {
             .unwrap_or_else(|| ([127, 0, 0, 1], 0).into()),
         tls,
         step_timeout: context.step_timeout,
-    }
-}
-
-/// L4 offload: the decrypted bytes go on as they are.
-async fn relay(
-    client: BoxedIo,
-    entry: ConnEntry,
-    upstream: Upstream,
-    options: &TlsTerminator,
-    context: &HopContext,
-) {
-    entry.set_target(upstream.target());
-    let server = match upstream.connect().await {
-        Ok(server) => server,
-        Err(error) => {
-            entry.act(Action::UpstreamFailed, None, format!("closed: {error}"));
-            return;
-        }
-    };
-    entry.act(
-        Action::Forwarded,
-        None,
-        format!("relaying the decrypted bytes to {}", upstream.target()),
-    );
-    let idle = options
-        .idle_timeout
-        .map(|written| context.time_scale.apply(written));
-    let end = pipe(client, server, idle).await;
-    entry.set_protocol(sniff(&entry.first_bytes()));
-    if let PipeEnd::IdleCut(_) = end {
-        entry.act(
-            Action::IdleCut,
-            None,
-            format!(
-                "cut the connection after {} without traffic (idle_timeout)",
-                options
-                    .idle_timeout
-                    .map(format_duration)
-                    .unwrap_or_default()
-            ),
-        );
     }
 }

@@ -20,6 +20,8 @@ pub enum Protocol {
     Unknown,
     Http,
     Websocket,
+    /// A WebSocket seen inside TLS the node decrypted (inspection).
+    WebsocketTls,
     /// TLS the node did not open.
     TlsOpaque,
 }
@@ -38,6 +40,8 @@ pub enum Action {
     StrippedUpgrade,
     /// Answered the client itself with an error status (in the record).
     Responded,
+    /// Refused by policy: a blocked host or protocol.
+    Blocked,
     /// Cut the connection after it was idle for the node's idle timeout.
     IdleCut,
     /// The client refused the certificate this node presented.

@@ -97,33 +97,16 @@ pub struct Pki {
     pub origin_self_signed: Leaf,
     /// What TLS-terminating middleboxes present for the origin's name.
     pub middlebox: Leaf,
+    inspection_ca: Leaf,
+    /// What a TLS-inspecting gateway presents for the origin's name,
+    /// issued by the enterprise inspection CA.
+    pub inspection: Leaf,
 }
 
 impl Pki {
     /// Makes fresh keys and certificates: ECDSA P-256, milliseconds.
     pub fn generate() -> Result<Pki, PkiError> {
-        let ca_key = key("public CA")?;
-        let mut ca_params = CertificateParams::default();
-        ca_params.distinguished_name = name("traverse public CA");
-        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        ca_params.key_usages = vec![
-            KeyUsagePurpose::KeyCertSign,
-            KeyUsagePurpose::CrlSign,
-            KeyUsagePurpose::DigitalSignature,
-        ];
-        let ca = CertifiedIssuer::self_signed(ca_params, ca_key).map_err(|source| {
-            PkiError::Generate {
-                what: "public CA",
-                source,
-            }
-        })?;
-        let public_ca = Leaf {
-            cert: ca.der().clone(),
-            key: PrivatePkcs8KeyDer::from(ca.key().serialize_der()),
-            cert_pem: ca.pem(),
-            key_pem: ca.key().serialize_pem(),
-        };
-
+        let ca = certificate_authority("public CA", "traverse public CA")?;
         let origin_public = issue("origin", "traverse origin", |params, key| {
             params.signed_by(key, &ca)
         })?;
@@ -133,11 +116,18 @@ impl Pki {
         let middlebox = issue("middlebox", "traverse middlebox", |params, key| {
             params.signed_by(key, &ca)
         })?;
+        let enterprise =
+            certificate_authority("inspection CA", "traverse enterprise inspection CA")?;
+        let inspection = issue("inspection", "traverse inspected origin", |params, key| {
+            params.signed_by(key, &enterprise)
+        })?;
         Ok(Pki {
-            public_ca,
+            public_ca: authority_leaf(&ca),
             origin_public,
             origin_self_signed,
             middlebox,
+            inspection_ca: authority_leaf(&enterprise),
+            inspection,
         })
     }
 
@@ -152,21 +142,25 @@ impl Pki {
         }
     }
 
-    /// What a browser or any web-PKI client trusts: the public CA.
-    pub fn public_roots(&self) -> RootCertStore {
-        let mut roots = RootCertStore::empty();
-        // A freshly generated CA always parses; an error here is a bug in rcgen.
-        let _ = roots.add(self.public_ca.cert.clone());
-        roots
+    pub fn inspection_ca(&self) -> &Leaf {
+        &self.inspection_ca
     }
 
-    /// A client that checks the server's chain and name against the public CA.
+    /// What the public web trusts: the public CA.
+    pub fn public_roots(&self) -> RootCertStore {
+        roots(&[&self.public_ca])
+    }
+
+    /// A hop checking its upstream (Cloudflare Full strict, an inspecting
+    /// gateway re-encrypting): the public CA only.
+    pub fn public_client(&self) -> Arc<ClientConfig> {
+        verifying(self.public_roots())
+    }
+
+    /// A tunnel client on a managed device: the public CA and the
+    /// enterprise inspection CA that device management installs.
     pub fn verifying_client(&self) -> Arc<ClientConfig> {
-        client_config(
-            ClientConfig::builder_with_provider(provider())
-                .with_safe_default_protocol_versions()
-                .map(|builder| builder.with_root_certificates(self.public_roots())),
-        )
+        verifying(roots(&[&self.public_ca, &self.inspection_ca]))
     }
 
     /// A client that accepts exactly one certificate, whoever issued it: how an
@@ -192,6 +186,10 @@ impl Pki {
             ("origin-self-signed.key", self.origin_self_signed.key_pem()),
             ("middlebox.pem", self.middlebox.cert_pem()),
             ("middlebox.key", self.middlebox.key_pem()),
+            ("inspection-ca.pem", self.inspection_ca.cert_pem()),
+            ("inspection-ca.key", self.inspection_ca.key_pem()),
+            ("inspection.pem", self.inspection.cert_pem()),
+            ("inspection.key", self.inspection.key_pem()),
         ];
         let write_error = |path: &Path, source| PkiError::Write {
             path: path.display().to_string(),
@@ -222,6 +220,48 @@ fn name(common_name: &str) -> DistinguishedName {
     name.push(DnType::CommonName, common_name);
     name.push(DnType::OrganizationName, "traverse test PKI");
     name
+}
+
+fn certificate_authority(
+    what: &'static str,
+    common_name: &str,
+) -> Result<CertifiedIssuer<'static, KeyPair>, PkiError> {
+    let mut params = CertificateParams::default();
+    params.distinguished_name = name(common_name);
+    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    params.key_usages = vec![
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::CrlSign,
+        KeyUsagePurpose::DigitalSignature,
+    ];
+    CertifiedIssuer::self_signed(params, key(what)?)
+        .map_err(|source| PkiError::Generate { what, source })
+}
+
+fn authority_leaf(authority: &CertifiedIssuer<'static, KeyPair>) -> Leaf {
+    Leaf {
+        cert: authority.der().clone(),
+        key: PrivatePkcs8KeyDer::from(authority.key().serialize_der()),
+        cert_pem: authority.pem(),
+        key_pem: authority.key().serialize_pem(),
+    }
+}
+
+fn roots(authorities: &[&Leaf]) -> RootCertStore {
+    let mut roots = RootCertStore::empty();
+    for authority in authorities {
+        // A freshly generated CA always parses; an error here is a bug in rcgen.
+        let _ = roots.add(authority.cert.clone());
+    }
+    roots
+}
+
+fn verifying(roots: RootCertStore) -> Arc<ClientConfig> {
+    client_config(
+        ClientConfig::builder_with_provider(provider())
+            .with_safe_default_protocol_versions()
+            .map(|builder| builder.with_root_certificates(roots)),
+    )
 }
 
 fn issue(
@@ -367,7 +407,7 @@ mod tests {
         let pki = Pki::generate().expect("pki");
         let folder = tempfile::tempdir().expect("tempdir");
         let written = pki.write_pem(folder.path()).expect("write");
-        assert_eq!(written.len(), 8);
+        assert_eq!(written.len(), 12);
         let ca = std::fs::read_to_string(folder.path().join("public-ca.pem")).expect("read");
         assert!(ca.starts_with("-----BEGIN CERTIFICATE-----"));
         let key = std::fs::read_to_string(folder.path().join("origin.key")).expect("read");

@@ -7,7 +7,9 @@ use std::time::{Duration, Instant};
 use traverse_middlebox::HopContext;
 use traverse_net::{Tasks, TransactionLog};
 use traverse_pki::Pki;
-use traverse_tunnel::{ClientPath, OriginContext};
+use traverse_scenario::HopKind;
+use traverse_scenario::address::PROXY_PORT;
+use traverse_tunnel::{ClientPath, ExplicitProxy, OriginContext};
 
 use crate::probe::{ProbePlan, probe};
 use crate::verdict::{Category, Failure, NodeLog, Observation, Verdict, judge};
@@ -146,6 +148,7 @@ async fn drive(
     // Hops are started from the origin outward so each knows its next node.
     let mut hop_logs = Vec::new();
     let mut handles = Vec::new();
+    let mut proxy = None;
     for hop in scenario.hops.iter().rev() {
         let log = TransactionLog::new();
         let handle = traverse_middlebox::start(
@@ -162,7 +165,21 @@ async fn drive(
         )
         .await
         .map_err(|error| error.to_string())?;
-        next = handle.endpoints.clone();
+        if let HopKind::ConnectProxy(options) = &hop.kind {
+            // Clients are configured with an explicit proxy; the names on
+            // the path still lead where they did.
+            let addr = handle
+                .endpoints
+                .get(PROXY_PORT)
+                .ok_or_else(|| format!("hop {} has no proxy listener", hop.name))?;
+            let credentials = match &scenario.client.proxy_auth {
+                Some(configured) => configured.clone(),
+                None => options.auth.clone(),
+            };
+            proxy = Some(ExplicitProxy { addr, credentials });
+        } else {
+            next = handle.endpoints.clone();
+        }
         hop_logs.push((hop.name.clone(), log));
         handles.push(handle);
     }
@@ -177,6 +194,7 @@ async fn drive(
         pki: pki.clone(),
         pinned: origin_leaf.cert.clone(),
         step_timeout: options.step_timeout,
+        proxy,
     };
     let plan = ProbePlan {
         idle,

@@ -147,6 +147,7 @@ pub fn judge(observation: Observation, logs: &[NodeLog]) -> Failure {
     };
     let category = match fault.action {
         Action::IdleCut => Category::IdleCut,
+        Action::Blocked => Category::Blocked,
         _ => observation.category,
     };
     Failure {

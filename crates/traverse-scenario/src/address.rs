@@ -12,6 +12,10 @@ pub const TLS_PORT: u16 = 443;
 /// Logical port of plain transports (`http`, `ws`, raw TCP tunnels).
 pub const PLAIN_PORT: u16 = 80;
 
+/// Where an explicit proxy listens (Squid's default); clients dial it
+/// directly, since they are configured with it.
+pub const PROXY_PORT: u16 = 3128;
+
 /// Every logical port a node of a topology may serve, TLS first.
 pub const PORTS: [u16; 2] = [TLS_PORT, PLAIN_PORT];
 

@@ -19,6 +19,8 @@ pub struct Scenario {
     pub hops: Vec<Hop>,
     pub origin: Origin,
     pub probe: ProbeSpec,
+    /// How the tunnel clients are configured.
+    pub client: ClientSpec,
     /// Expected verdicts by tunnel name, in file order.
     pub expect: Vec<Expectation>,
 }
@@ -46,25 +48,47 @@ pub struct Hop {
 #[derive(Debug, Clone, PartialEq)]
 pub enum HopKind {
     TlsTerminator(TlsTerminator),
+    Transparent(Transparent),
+    ConnectProxy(ConnectProxy),
 }
 
 impl HopKind {
     /// The names scenario files use for `kind`, with a line on what each models.
-    pub const KINDS: [(&'static str, &'static str); 1] = [(
-        "tls-terminator",
-        "HTTPS load balancer or WAF that terminates TLS (F5 BIG-IP, Cloudflare, AWS ALB)",
-    )];
+    pub const KINDS: [(&'static str, &'static str); 3] = [
+        (
+            "tls-terminator",
+            "HTTPS load balancer or WAF that terminates TLS (F5 BIG-IP, Cloudflare, AWS ALB)",
+        ),
+        (
+            "transparent",
+            "intercepting proxy on the path, invisible to the client; may inspect TLS (ISP cache, Zscaler-style gateway)",
+        ),
+        (
+            "connect-proxy",
+            "explicit forward proxy the client is configured with: CONNECT tunnels, Basic auth (Squid)",
+        ),
+    ];
 
     pub fn kind_name(&self) -> &'static str {
         match self {
             HopKind::TlsTerminator(_) => "tls-terminator",
+            HopKind::Transparent(_) => "transparent",
+            HopKind::ConnectProxy(_) => "connect-proxy",
         }
     }
 
     pub fn idle_timeout(&self) -> Option<Duration> {
         match self {
             HopKind::TlsTerminator(options) => options.idle_timeout,
+            HopKind::Transparent(options) => options.idle_timeout,
+            HopKind::ConnectProxy(options) => options.idle_timeout,
         }
+    }
+
+    /// Whether clients are configured with this hop (an explicit proxy)
+    /// rather than meeting it on the way to the origin's name.
+    pub fn is_explicit_proxy(&self) -> bool {
+        matches!(self, HopKind::ConnectProxy(_))
     }
 }
 
@@ -108,6 +132,100 @@ pub enum Backend {
     Tls,
     /// TLS to port 443, certificate checked against public roots (Full strict).
     TlsVerify,
+}
+
+/// An intercepting proxy: the client's lookup of the origin lands on it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Transparent {
+    /// What it does with a WebSocket handshake.
+    pub upgrade: UpgradePolicy,
+    /// What it does with TLS.
+    pub tls: TlsPolicy,
+    /// The HTTP version it speaks upstream; 1.0 cannot carry an Upgrade.
+    pub http_version: HttpVersion,
+    pub idle_timeout: Option<Duration>,
+    /// Hosts WebSocket may reach; empty: every host not blocked.
+    pub websocket_allow: Vec<String>,
+    /// Hosts WebSocket may not reach (answered 403).
+    pub websocket_block: Vec<String>,
+    /// Logical ports it intercepts.
+    pub ports: Vec<u16>,
+}
+
+impl Default for Transparent {
+    fn default() -> Self {
+        Transparent {
+            upgrade: UpgradePolicy::Strip,
+            tls: TlsPolicy::Passthrough,
+            http_version: HttpVersion::Http11,
+            idle_timeout: None,
+            websocket_allow: Vec::new(),
+            websocket_block: Vec::new(),
+            ports: crate::address::PORTS.to_vec(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UpgradePolicy {
+    /// Pass the handshake on, then relay both ways.
+    Forward,
+    /// Drop `Upgrade`/`Connection`: the origin answers as plain HTTP.
+    Strip,
+    /// Answer the handshake with `400` itself.
+    Reject,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TlsPolicy {
+    /// Relay TLS untouched.
+    Passthrough,
+    /// Terminate with a certificate from the enterprise inspection CA,
+    /// apply the HTTP rules inside, re-encrypt to the origin.
+    Inspect,
+    /// Reset TLS connections.
+    Block,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HttpVersion {
+    Http10,
+    Http11,
+}
+
+/// An explicit forward proxy (Squid and friends).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConnectProxy {
+    /// Ports CONNECT may reach; others get `403`.
+    pub allowed_ports: Vec<u16>,
+    /// Basic credentials it requires, `407` without them.
+    pub auth: Option<Credentials>,
+    pub idle_timeout: Option<Duration>,
+}
+
+impl Default for ConnectProxy {
+    fn default() -> Self {
+        ConnectProxy {
+            allowed_ports: vec![crate::address::TLS_PORT],
+            auth: None,
+            idle_timeout: None,
+        }
+    }
+}
+
+/// A user name and password, written `"user:password"`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Credentials {
+    pub user: String,
+    pub password: String,
+}
+
+/// How the tunnel clients are set up, where a scenario needs it said.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ClientSpec {
+    /// Credentials for the explicit proxy. `None`: the proxy's own (the
+    /// client is configured right); `Some(None)`: none at all.
+    pub proxy_auth: Option<Option<Credentials>>,
 }
 
 /// The far end: where every tunnel's server half runs.

@@ -16,8 +16,9 @@ use crate::address::{PORTS, RESERVED_NAMES};
 use crate::duration::parse_duration;
 use crate::error::{Location, ScenarioError};
 use crate::model::{
-    Backend, Expectation, Hop, HopKind, Origin, OriginCertificate, Outcome, ProbeSpec, Scenario,
-    TerminatorMode, TlsTerminator,
+    Backend, ClientSpec, ConnectProxy, Credentials, Expectation, Hop, HopKind, HttpVersion, Origin,
+    OriginCertificate, Outcome, ProbeSpec, Scenario, TerminatorMode, TlsPolicy, TlsTerminator,
+    Transparent, UpgradePolicy,
 };
 
 /// Reads and validates one scenario file.
@@ -163,6 +164,10 @@ pub fn parse(path: &Path, source: &str) -> Result<Scenario, ScenarioError> {
         Some(probe) => read_probe(probe)?,
         None => ProbeSpec::default(),
     };
+    let client = match fields.take_table("client")? {
+        Some(client) => read_client(&file, client, &hops)?,
+        None => ClientSpec::default(),
+    };
     let expect = match fields.take_table("expect")? {
         Some(expect) => read_expect(expect)?,
         None => Vec::new(),
@@ -174,6 +179,7 @@ pub fn parse(path: &Path, source: &str) -> Result<Scenario, ScenarioError> {
         "hops",
         "origin",
         "probe",
+        "client",
         "expect",
     ])?;
     Ok(Scenario {
@@ -184,6 +190,7 @@ pub fn parse(path: &Path, source: &str) -> Result<Scenario, ScenarioError> {
         hops,
         origin,
         probe,
+        client,
         expect,
     })
 }
@@ -233,6 +240,23 @@ fn read_hops(file: &File<'_>, value: Spanned<DeValue<'_>>) -> Result<Vec<Hop>, S
                 HopKind::TlsTerminator(read_tls_terminator(&mut fields)?),
                 TLS_TERMINATOR_KEYS,
             ),
+            "transparent" => (
+                HopKind::Transparent(read_transparent(&mut fields)?),
+                TRANSPARENT_KEYS,
+            ),
+            "connect-proxy" => {
+                if index > 0 {
+                    return Err(file.error(
+                        kind.span(),
+                        "a connect-proxy must be the first hop: clients are configured to \
+                         use it, so it sits between them and every other hop",
+                    ));
+                }
+                (
+                    HopKind::ConnectProxy(read_connect_proxy(&mut fields)?),
+                    CONNECT_PROXY_KEYS,
+                )
+            }
             other => {
                 return Err(file.error(
                     kind.span(),
@@ -266,7 +290,8 @@ fn read_hops(file: &File<'_>, value: Spanned<DeValue<'_>>) -> Result<Vec<Hop>, S
                 format!("{}-{}", kind.kind_name(), index + 1)
             }
         };
-        fields.finish(allowed)?;
+        let kind_name = kind.kind_name();
+        fields.finish_with(allowed, |key| other_kinds_taking(kind_name, key))?;
         hops.push(Hop {
             name,
             kind,
@@ -296,6 +321,25 @@ fn read_hops(file: &File<'_>, value: Spanned<DeValue<'_>>) -> Result<Vec<Hop>, S
         }
     }
     Ok(hops)
+}
+
+/// For a key this hop's kind does not take: the kinds that do, if any.
+fn other_kinds_taking(kind: &str, key: &str) -> Option<String> {
+    let others: Vec<&str> = [
+        ("tls-terminator", TLS_TERMINATOR_KEYS),
+        ("transparent", TRANSPARENT_KEYS),
+        ("connect-proxy", CONNECT_PROXY_KEYS),
+    ]
+    .into_iter()
+    .filter(|(other, keys)| *other != kind && keys.contains(&key))
+    .map(|(other, _)| other)
+    .collect();
+    (!others.is_empty()).then(|| {
+        format!(
+            "`{key}` is an option of {} hops, not of {kind} hops",
+            others.join(" and ")
+        )
+    })
 }
 
 const TLS_TERMINATOR_KEYS: &[&str] = &[
@@ -333,6 +377,84 @@ fn read_tls_terminator(fields: &mut Fields<'_, '_>) -> Result<TlsTerminator, Sce
         idle_timeout: fields.take_duration("idle_timeout")?,
         ports: fields.take_ports("ports")?.unwrap_or(defaults.ports),
     })
+}
+
+const TRANSPARENT_KEYS: &[&str] = &[
+    "kind",
+    "name",
+    "upgrade",
+    "tls",
+    "http_version",
+    "idle_timeout",
+    "websocket_allow",
+    "websocket_block",
+    "ports",
+];
+
+fn read_transparent(fields: &mut Fields<'_, '_>) -> Result<Transparent, ScenarioError> {
+    let defaults = Transparent::default();
+    Ok(Transparent {
+        upgrade: fields
+            .take_keyword(
+                "upgrade",
+                &[
+                    ("forward", UpgradePolicy::Forward),
+                    ("strip", UpgradePolicy::Strip),
+                    ("reject", UpgradePolicy::Reject),
+                ],
+            )?
+            .unwrap_or(defaults.upgrade),
+        tls: fields
+            .take_keyword(
+                "tls",
+                &[
+                    ("passthrough", TlsPolicy::Passthrough),
+                    ("inspect", TlsPolicy::Inspect),
+                    ("block", TlsPolicy::Block),
+                ],
+            )?
+            .unwrap_or(defaults.tls),
+        http_version: fields
+            .take_keyword(
+                "http_version",
+                &[("1.0", HttpVersion::Http10), ("1.1", HttpVersion::Http11)],
+            )?
+            .unwrap_or(defaults.http_version),
+        idle_timeout: fields.take_duration("idle_timeout")?,
+        websocket_allow: fields.take_hosts("websocket_allow")?.unwrap_or_default(),
+        websocket_block: fields.take_hosts("websocket_block")?.unwrap_or_default(),
+        ports: fields.take_ports("ports")?.unwrap_or(defaults.ports),
+    })
+}
+
+const CONNECT_PROXY_KEYS: &[&str] = &["kind", "name", "allowed_ports", "auth", "idle_timeout"];
+
+fn read_connect_proxy(fields: &mut Fields<'_, '_>) -> Result<ConnectProxy, ScenarioError> {
+    let defaults = ConnectProxy::default();
+    Ok(ConnectProxy {
+        allowed_ports: fields
+            .take_port_numbers("allowed_ports")?
+            .unwrap_or(defaults.allowed_ports),
+        auth: fields.take_credentials("auth", false)?.flatten(),
+        idle_timeout: fields.take_duration("idle_timeout")?,
+    })
+}
+
+fn read_client(
+    file: &File<'_>,
+    mut fields: Fields<'_, '_>,
+    hops: &[Hop],
+) -> Result<ClientSpec, ScenarioError> {
+    let span = fields.table.get("proxy_auth").map(Spanned::span);
+    let proxy_auth = fields.take_credentials("proxy_auth", true)?;
+    fields.finish(&["proxy_auth"])?;
+    if let (Some(span), false) = (span, hops.iter().any(|hop| hop.kind.is_explicit_proxy())) {
+        return Err(file.error(
+            span,
+            "`proxy_auth` has no effect: the topology has no connect-proxy hop",
+        ));
+    }
+    Ok(ClientSpec { proxy_auth })
 }
 
 fn read_origin(mut fields: Fields<'_, '_>) -> Result<Origin, ScenarioError> {
@@ -484,18 +606,23 @@ impl<'f, 'i> Fields<'f, 'i> {
             .map_err(|message| self.file.error(text.span(), format!("`{key}`: {message}")))
     }
 
-    fn take_ports(&mut self, key: &str) -> Result<Option<Vec<u16>>, ScenarioError> {
-        if let Some(value) = self.table.get(key)
-            && !matches!(value.get_ref(), DeValue::Array(_))
-        {
-            return Err(self.file.error(
+    /// Fails when `key` is given but not an array; `what` names the items
+    /// and shows an example, like "ports, like [443]".
+    fn require_array(&self, key: &str, what: &str) -> Result<(), ScenarioError> {
+        match self.table.get(key) {
+            Some(value) if !matches!(value.get_ref(), DeValue::Array(_)) => Err(self.file.error(
                 value.span(),
                 format!(
-                    "`{key}` must be an array of ports, like [443] or [443, 80]; found {}",
+                    "`{key}` must be an array of {what}; found {}",
                     value.get_ref().type_str()
                 ),
-            ));
+            )),
+            _ => Ok(()),
         }
+    }
+
+    fn take_ports(&mut self, key: &str) -> Result<Option<Vec<u16>>, ScenarioError> {
+        self.require_array(key, "ports, like [443] or [443, 80]")?;
         let Some(ports) = self.take::<Vec<Spanned<i64>>>(key)? else {
             return Ok(None);
         };
@@ -530,13 +657,113 @@ impl<'f, 'i> Fields<'f, 'i> {
         Ok(Some(seen))
     }
 
+    /// Ports of any service, 1 to 65535, each once.
+    fn take_port_numbers(&mut self, key: &str) -> Result<Option<Vec<u16>>, ScenarioError> {
+        self.require_array(key, "ports, like [443] or [443, 8443]")?;
+        let Some(ports) = self.take::<Vec<Spanned<i64>>>(key)? else {
+            return Ok(None);
+        };
+        let mut seen = Vec::new();
+        for port in ports.get_ref() {
+            let number = *port.get_ref();
+            let Some(valid) = u16::try_from(number).ok().filter(|port| *port > 0) else {
+                return Err(self.file.error(
+                    port.span(),
+                    format!("`{key}`: {number} is not a port; ports are 1 to 65535"),
+                ));
+            };
+            if seen.contains(&valid) {
+                return Err(self
+                    .file
+                    .error(port.span(), format!("`{key}` lists port {number} twice")));
+            }
+            seen.push(valid);
+        }
+        Ok(Some(seen))
+    }
+
+    /// Host names, as Host headers carry them (no port).
+    fn take_hosts(&mut self, key: &str) -> Result<Option<Vec<String>>, ScenarioError> {
+        self.require_array(key, "host names, like [\"origin.test\"]")?;
+        let Some(hosts) = self.take::<Vec<Spanned<String>>>(key)? else {
+            return Ok(None);
+        };
+        hosts
+            .into_inner()
+            .into_iter()
+            .map(|host| {
+                let text = host.get_ref().trim().to_ascii_lowercase();
+                if text.is_empty() || text.contains([':', '/', ' ']) {
+                    Err(self.file.error(
+                        host.span(),
+                        format!(
+                            "`{key}`: \"{}\" is not a host name; write names like \"origin.test\"",
+                            host.get_ref()
+                        ),
+                    ))
+                } else {
+                    Ok(text)
+                }
+            })
+            .collect::<Result<_, _>>()
+            .map(Some)
+    }
+
+    /// `"user:password"`; with `allow_empty`, `""` means no credentials.
+    fn take_credentials(
+        &mut self,
+        key: &str,
+        allow_empty: bool,
+    ) -> Result<Option<Option<Credentials>>, ScenarioError> {
+        // How to say "no credentials" differs: `""` for a client, leaving the
+        // key out for a proxy.
+        let form = if allow_empty {
+            format!("`{key}` must be \"user:password\", or \"\" for none")
+        } else {
+            format!("`{key}` must be \"user:password\", or left out for none")
+        };
+        if let Some(value) = self.table.get(key)
+            && !matches!(value.get_ref(), DeValue::String(_))
+        {
+            return Err(self.file.error(
+                value.span(),
+                format!("{form}; found {}", value.get_ref().type_str()),
+            ));
+        }
+        let Some(text) = self.take::<String>(key)? else {
+            return Ok(None);
+        };
+        if allow_empty && text.get_ref().is_empty() {
+            return Ok(Some(None));
+        }
+        match text.get_ref().split_once(':') {
+            Some((user, password)) if !user.is_empty() => Ok(Some(Some(Credentials {
+                user: user.to_string(),
+                password: password.to_string(),
+            }))),
+            _ => Err(self.file.error(text.span(), form)),
+        }
+    }
+
     /// Fails on the first key nobody took, naming the keys that are allowed.
     fn finish(self, allowed: &[&str]) -> Result<(), ScenarioError> {
+        self.finish_with(allowed, |_| None)
+    }
+
+    /// [`Fields::finish`], with `explain` saying more about a key that is not
+    /// a typo (for a hop: which kinds do take it).
+    fn finish_with(
+        self,
+        allowed: &[&str],
+        explain: impl Fn(&str) -> Option<String>,
+    ) -> Result<(), ScenarioError> {
         let Some((key, _)) = self.table.iter().min_by_key(|(key, _)| key.span().start) else {
             return Ok(());
         };
         let hint = suggestion(key.get_ref(), allowed)
-            .map(|close| format!(" (did you mean `{close}`?)"))
+            .map(|close| format!("did you mean `{close}`?"))
+            .or_else(|| explain(key.get_ref()))
+            .map(|hint| format!(" ({hint})"))
             .unwrap_or_default();
         Err(self.file.error(
             key.span(),
@@ -567,6 +794,14 @@ fn keyword<K: Copy>(
     let allowed = quoted(choices.iter().map(|(name, _)| *name));
     let span = value.span();
     let DeValue::String(text) = value.get_ref() else {
+        // `http_version = 1.0`: the right word, written as a number.
+        let written = file.text(span.clone());
+        if choices.iter().any(|(name, _)| *name == written) {
+            return Err(file.error(
+                span,
+                format!("`{key}` = {written} must be a string: write \"{written}\""),
+            ));
+        }
         return Err(file.error(
             span,
             format!(

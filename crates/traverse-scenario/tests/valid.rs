@@ -4,7 +4,9 @@ use std::path::Path;
 use std::time::Duration;
 
 use traverse_scenario::{
-    Backend, HopKind, Location, OriginCertificate, Outcome, Scenario, TerminatorMode, TlsTerminator,
+    Backend, ClientSpec, ConnectProxy, Credentials, HopKind, HttpVersion, Location,
+    OriginCertificate, Outcome, Scenario, TerminatorMode, TlsPolicy, TlsTerminator, Transparent,
+    UpgradePolicy,
 };
 
 fn parse(source: &str) -> Scenario {
@@ -12,10 +14,11 @@ fn parse(source: &str) -> Scenario {
         .unwrap_or_else(|error| panic!("scenario should parse: {error}\n{source}"))
 }
 
-/// The options of the only hop, which must be a TLS terminator.
+/// The options of hop `index`, which must be a TLS terminator.
 fn terminator(scenario: &Scenario, index: usize) -> &TlsTerminator {
     match &scenario.hops[index].kind {
         HopKind::TlsTerminator(options) => options,
+        other => panic!("hop {index} should be a tls-terminator, found {other:?}"),
     }
 }
 
@@ -23,6 +26,49 @@ fn one_terminator(options: &str) -> TlsTerminator {
     let scenario = parse(&format!("[[hops]]\nkind = \"tls-terminator\"\n{options}\n"));
     assert_eq!(scenario.hops.len(), 1);
     terminator(&scenario, 0).clone()
+}
+
+/// The options of hop `index`, which must be a transparent proxy.
+fn transparent(scenario: &Scenario, index: usize) -> &Transparent {
+    match &scenario.hops[index].kind {
+        HopKind::Transparent(options) => options,
+        other => panic!("hop {index} should be transparent, found {other:?}"),
+    }
+}
+
+fn one_transparent(options: &str) -> Transparent {
+    let scenario = parse(&format!("[[hops]]\nkind = \"transparent\"\n{options}\n"));
+    assert_eq!(scenario.hops.len(), 1);
+    transparent(&scenario, 0).clone()
+}
+
+/// The options of hop `index`, which must be a connect-proxy.
+fn connect_proxy(scenario: &Scenario, index: usize) -> &ConnectProxy {
+    match &scenario.hops[index].kind {
+        HopKind::ConnectProxy(options) => options,
+        other => panic!("hop {index} should be a connect-proxy, found {other:?}"),
+    }
+}
+
+fn one_connect_proxy(options: &str) -> ConnectProxy {
+    let scenario = parse(&format!("[[hops]]\nkind = \"connect-proxy\"\n{options}\n"));
+    assert_eq!(scenario.hops.len(), 1);
+    connect_proxy(&scenario, 0).clone()
+}
+
+fn credentials(user: &str, password: &str) -> Credentials {
+    Credentials {
+        user: user.to_string(),
+        password: password.to_string(),
+    }
+}
+
+/// A scenario with a connect-proxy hop and the given `[client]` body.
+fn client_with_proxy(client: &str) -> ClientSpec {
+    parse(&format!(
+        "[[hops]]\nkind = \"connect-proxy\"\nauth = \"alice:secret\"\n\n[client]\n{client}\n"
+    ))
+    .client
 }
 
 #[test]
@@ -35,6 +81,8 @@ fn an_empty_file_is_a_direct_topology_with_every_default() {
     assert!(scenario.hops.is_empty());
     assert_eq!(scenario.origin.certificate, OriginCertificate::Public);
     assert_eq!(scenario.probe.idle, None);
+    assert_eq!(scenario.client, ClientSpec::default());
+    assert_eq!(scenario.client.proxy_auth, None);
     assert!(scenario.expect.is_empty());
 }
 
@@ -383,4 +431,260 @@ wss = "fail"
     );
     assert_eq!(scenario.origin.certificate, OriginCertificate::SelfSigned);
     assert_eq!(scenario.expectation("wss"), Some(Outcome::Fail));
+}
+
+#[test]
+fn a_transparent_hop_has_its_defaults() {
+    assert_eq!(
+        Transparent::default(),
+        Transparent {
+            upgrade: UpgradePolicy::Strip,
+            tls: TlsPolicy::Passthrough,
+            http_version: HttpVersion::Http11,
+            idle_timeout: None,
+            websocket_allow: Vec::new(),
+            websocket_block: Vec::new(),
+            ports: vec![443, 80],
+        }
+    );
+    assert_eq!(one_transparent(""), Transparent::default());
+}
+
+#[test]
+fn every_transparent_option_is_read() {
+    let options = one_transparent(
+        r#"
+upgrade = "forward"
+tls = "inspect"
+http_version = "1.0"
+idle_timeout = "30s"
+websocket_allow = ["origin.test", "api.example"]
+websocket_block = ["ads.example"]
+ports = [80]
+"#,
+    );
+    assert_eq!(
+        options,
+        Transparent {
+            upgrade: UpgradePolicy::Forward,
+            tls: TlsPolicy::Inspect,
+            http_version: HttpVersion::Http10,
+            idle_timeout: Some(Duration::from_secs(30)),
+            websocket_allow: vec!["origin.test".to_string(), "api.example".to_string()],
+            websocket_block: vec!["ads.example".to_string()],
+            ports: vec![80],
+        }
+    );
+}
+
+#[test]
+fn every_value_of_each_transparent_keyword_is_accepted() {
+    let upgrade = |text: &str| one_transparent(&format!("upgrade = \"{text}\"")).upgrade;
+    assert_eq!(upgrade("forward"), UpgradePolicy::Forward);
+    assert_eq!(upgrade("strip"), UpgradePolicy::Strip);
+    assert_eq!(upgrade("reject"), UpgradePolicy::Reject);
+    let tls = |text: &str| one_transparent(&format!("tls = \"{text}\"")).tls;
+    assert_eq!(tls("passthrough"), TlsPolicy::Passthrough);
+    assert_eq!(tls("inspect"), TlsPolicy::Inspect);
+    assert_eq!(tls("block"), TlsPolicy::Block);
+    let version = |text: &str| one_transparent(&format!("http_version = \"{text}\"")).http_version;
+    assert_eq!(version("1.0"), HttpVersion::Http10);
+    assert_eq!(version("1.1"), HttpVersion::Http11);
+    assert_eq!(one_transparent("ports = [443]").ports, vec![443]);
+    assert_eq!(one_transparent("ports = [80, 443]").ports, vec![80, 443]);
+}
+
+#[test]
+fn host_names_are_lowercased_and_trimmed_in_written_order() {
+    let options = one_transparent(
+        r#"
+websocket_allow = [" Origin.TEST ", "API.Example.com", "origin.test"]
+websocket_block = ["\tAds.Example"]
+"#,
+    );
+    assert_eq!(
+        options.websocket_allow,
+        ["origin.test", "api.example.com", "origin.test"]
+    );
+    assert_eq!(options.websocket_block, ["ads.example"]);
+    // An empty array is the same as leaving the key out.
+    assert!(
+        one_transparent("websocket_allow = []")
+            .websocket_allow
+            .is_empty()
+    );
+}
+
+#[test]
+fn a_connect_proxy_has_its_defaults() {
+    assert_eq!(
+        ConnectProxy::default(),
+        ConnectProxy {
+            allowed_ports: vec![443],
+            auth: None,
+            idle_timeout: None,
+        }
+    );
+    assert_eq!(one_connect_proxy(""), ConnectProxy::default());
+}
+
+#[test]
+fn every_connect_proxy_option_is_read() {
+    let options = one_connect_proxy(
+        r#"
+allowed_ports = [8443, 443, 1, 65535]
+auth = "alice:secret"
+idle_timeout = "5m"
+"#,
+    );
+    assert_eq!(
+        options,
+        ConnectProxy {
+            allowed_ports: vec![8443, 443, 1, 65535],
+            auth: Some(credentials("alice", "secret")),
+            idle_timeout: Some(Duration::from_secs(300)),
+        }
+    );
+}
+
+#[test]
+fn credentials_split_at_the_first_colon() {
+    // Basic auth user names cannot hold a colon; passwords can, or be empty.
+    let auth = |text: &str| one_connect_proxy(&format!("auth = \"{text}\"")).auth;
+    assert_eq!(
+        auth("alice:s3:cr:et"),
+        Some(credentials("alice", "s3:cr:et"))
+    );
+    assert_eq!(auth("alice:"), Some(credentials("alice", "")));
+}
+
+#[test]
+fn client_proxy_auth_is_credentials_none_or_absent() {
+    assert_eq!(
+        client_with_proxy("proxy_auth = \"bob:hunter2\"").proxy_auth,
+        Some(Some(credentials("bob", "hunter2")))
+    );
+    assert_eq!(
+        client_with_proxy("proxy_auth = \"\"").proxy_auth,
+        Some(None)
+    );
+    // An empty [client] table, like none at all, leaves the proxy's own.
+    assert_eq!(client_with_proxy("").proxy_auth, None);
+    assert_eq!(client_with_proxy(""), ClientSpec::default());
+    assert_eq!(
+        parse("[[hops]]\nkind = \"connect-proxy\"\n")
+            .client
+            .proxy_auth,
+        None
+    );
+}
+
+#[test]
+fn idle_timeouts_of_every_kind_are_read() {
+    let scenario = parse(
+        r#"
+[[hops]]
+kind = "connect-proxy"
+idle_timeout = "10s"
+
+[[hops]]
+kind = "transparent"
+idle_timeout = "20s"
+
+[[hops]]
+kind = "tls-terminator"
+idle_timeout = "30s"
+"#,
+    );
+    let timeouts: Vec<Option<Duration>> = scenario
+        .hops
+        .iter()
+        .map(|hop| hop.kind.idle_timeout())
+        .collect();
+    assert_eq!(
+        timeouts,
+        [10, 20, 30].map(|seconds| Some(Duration::from_secs(seconds)))
+    );
+}
+
+#[test]
+fn a_proxy_chain_is_read_in_order_with_default_names() {
+    let scenario = parse(
+        r#"name = "corporate-chain"
+description = "Squid, then a TLS-inspecting gateway, then Cloudflare"
+
+[[hops]]
+kind = "connect-proxy"
+auth = "alice:secret"
+
+[[hops]]
+kind = "transparent"
+tls = "inspect"
+upgrade = "reject"
+
+[[hops]]
+kind = "tls-terminator"
+websocket = true
+
+[client]
+proxy_auth = ""
+"#,
+    );
+    let names: Vec<&str> = scenario.hops.iter().map(|hop| hop.name.as_str()).collect();
+    assert_eq!(
+        names,
+        ["connect-proxy-1", "transparent-2", "tls-terminator-3"]
+    );
+    let kinds: Vec<&str> = scenario
+        .hops
+        .iter()
+        .map(|hop| hop.kind.kind_name())
+        .collect();
+    assert_eq!(kinds, ["connect-proxy", "transparent", "tls-terminator"]);
+    let explicit: Vec<bool> = scenario
+        .hops
+        .iter()
+        .map(|hop| hop.kind.is_explicit_proxy())
+        .collect();
+    assert_eq!(explicit, [true, false, false]);
+    let lines: Vec<usize> = scenario.hops.iter().map(|hop| hop.location.line).collect();
+    assert_eq!(lines, [4, 8, 13]);
+
+    assert_eq!(
+        connect_proxy(&scenario, 0),
+        &ConnectProxy {
+            auth: Some(credentials("alice", "secret")),
+            ..ConnectProxy::default()
+        }
+    );
+    assert_eq!(
+        transparent(&scenario, 1),
+        &Transparent {
+            tls: TlsPolicy::Inspect,
+            upgrade: UpgradePolicy::Reject,
+            ..Transparent::default()
+        }
+    );
+    assert_eq!(
+        terminator(&scenario, 2),
+        &TlsTerminator {
+            websocket: true,
+            ..TlsTerminator::default()
+        }
+    );
+    assert_eq!(scenario.client.proxy_auth, Some(None));
+}
+
+#[test]
+fn every_listed_kind_can_be_written_and_names_itself() {
+    for (name, description) in HopKind::KINDS {
+        assert!(!description.is_empty(), "{name}");
+        let scenario = parse(&format!("hops = [{{ kind = \"{name}\" }}]"));
+        assert_eq!(scenario.hops[0].kind.kind_name(), name);
+        assert_eq!(scenario.hops[0].name, format!("{name}-1"));
+        assert_eq!(
+            scenario.hops[0].kind.is_explicit_proxy(),
+            name == "connect-proxy"
+        );
+    }
 }

@@ -1,15 +1,18 @@
-//! The client's first steps: TCP to wherever the origin's name leads, then
-//! TLS as the tunnel's security asks.
+//! The client's first steps: TCP to wherever the origin's name leads (or to
+//! the explicit proxy, asking it to `CONNECT` there, as RFC 6455 §4.1 says
+//! clients behind a proxy do), then TLS as the tunnel's security asks.
 
 use std::io;
 
+use base64::Engine as _;
 use rustls::pki_types::ServerName;
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 use traverse_net::BoxedIo;
 use traverse_scenario::address::ORIGIN_HOST;
 
-use crate::{ClientPath, Security, TunnelError};
+use crate::{ClientPath, ExplicitProxy, Security, TunnelError};
 
 pub(crate) async fn dial(
     path: &ClientPath,
@@ -17,19 +20,31 @@ pub(crate) async fn dial(
     port: u16,
 ) -> Result<BoxedIo, TunnelError> {
     let target = format!("{ORIGIN_HOST}:{port}");
-    let tcp = tokio::time::timeout(path.step_timeout, TcpStream::connect(path.connect_to))
+    let (addr, first_hop) = match &path.proxy {
+        Some(proxy) => (proxy.addr, "the explicit proxy".to_string()),
+        None => (path.connect_to, target.clone()),
+    };
+    let mut tcp = tokio::time::timeout(path.step_timeout, TcpStream::connect(addr))
         .await
         .map_err(|_| TunnelError::Timeout {
-            during: format!("the TCP connect to {target}"),
+            during: format!("the TCP connect to {first_hop}"),
             after: path.step_timeout,
         })?
         .map_err(|error| match error.kind() {
             io::ErrorKind::ConnectionRefused => TunnelError::ConnectRefused {
-                target: target.clone(),
+                target: first_hop.clone(),
             },
-            _ => TunnelError::from_io(&error, &format!("the TCP connect to {target}")),
+            _ => TunnelError::from_io(&error, &format!("the TCP connect to {first_hop}")),
         })?;
     let _ = tcp.set_nodelay(true);
+    if let Some(proxy) = &path.proxy {
+        tokio::time::timeout(path.step_timeout, connect_through(&mut tcp, proxy, &target))
+            .await
+            .map_err(|_| TunnelError::Timeout {
+                during: format!("CONNECT {target} through the proxy"),
+                after: path.step_timeout,
+            })??;
+    }
     let config = match security {
         Security::Plain => return Ok(Box::new(tcp)),
         Security::TlsVerified => path.pki.verifying_client(),
@@ -51,4 +66,34 @@ pub(crate) async fn dial(
             _ => TunnelError::from_io(&error, "the TLS handshake"),
         })?;
     Ok(Box::new(tls))
+}
+
+/// Asks the proxy for a tunnel to `target`; anything but 2xx is a refusal.
+async fn connect_through(
+    tcp: &mut TcpStream,
+    proxy: &ExplicitProxy,
+    target: &str,
+) -> Result<(), TunnelError> {
+    let mut request = format!("CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n");
+    if let Some(credentials) = &proxy.credentials {
+        let token = base64::engine::general_purpose::STANDARD
+            .encode(format!("{}:{}", credentials.user, credentials.password));
+        request += &format!("Proxy-Authorization: Basic {token}\r\n");
+    }
+    request += "\r\n";
+    tcp.write_all(request.as_bytes())
+        .await
+        .map_err(|error| TunnelError::from_io(&error, "sending CONNECT to the proxy"))?;
+    let status = crate::http_head::read_status(tcp, b"")
+        .await
+        .map_err(|what| TunnelError::Protocol(format!("the proxy answered CONNECT with {what}")))?;
+    if (200..300).contains(&status.code) {
+        Ok(())
+    } else {
+        Err(TunnelError::Refused {
+            status: status.code,
+            reason: status.reason,
+            handshake: "CONNECT through the explicit proxy",
+        })
+    }
 }

@@ -75,25 +75,14 @@ pub(crate) async fn connect(mut io: BoxedIo) -> Result<Connection, TunnelError> 
 
 /// An HTTP-speaking middlebox answered our hello: read its status line.
 async fn read_http_refusal(mut io: BoxedIo, head: [u8; 4]) -> TunnelError {
-    let mut response = head.to_vec();
-    let mut buffer = [0_u8; 1024];
-    while !response.windows(4).any(|window| window == b"\r\n\r\n") && response.len() < 16 * 1024 {
-        match io.read(&mut buffer).await {
-            Ok(0) | Err(_) => break,
-            Ok(read) => response.extend_from_slice(&buffer[..read]),
-        }
-    }
-    let mut headers = [httparse::EMPTY_HEADER; 64];
-    let mut parsed = httparse::Response::new(&mut headers);
-    match parsed.parse(&response) {
-        Ok(_) if parsed.code.is_some() => TunnelError::Refused {
-            status: parsed.code.unwrap_or_default(),
-            reason: parsed.reason.unwrap_or_default().to_string(),
+    match crate::http_head::read_status(&mut io, &head).await {
+        Ok(status) => TunnelError::Refused {
+            status: status.code,
+            reason: status.reason,
             handshake: "the tunnel's hello (an HTTP server is on the path)",
         },
-        _ => TunnelError::Protocol(format!(
-            "the server answered {:?} instead of the tunnel's welcome",
-            String::from_utf8_lossy(&response[..response.len().min(40)])
+        Err(what) => TunnelError::Protocol(format!(
+            "the server answered {what} instead of the tunnel's welcome"
         )),
     }
 }

@@ -13,6 +13,7 @@ mod dial;
 mod echo;
 mod error;
 mod framed;
+mod http_head;
 mod origin;
 mod websocket;
 
@@ -97,13 +98,24 @@ pub fn find(name: &str) -> Option<Tunnel> {
 #[derive(Debug, Clone)]
 pub struct ClientPath {
     /// Where the client's lookup of the origin's name and port leads: the
-    /// first hop that owns the name, or the origin itself.
+    /// first hop that owns the name, or the origin itself. Unused when the
+    /// client goes through an explicit proxy, which does its own lookup.
     pub connect_to: SocketAddr,
     pub pki: Arc<Pki>,
     /// The origin's certificate, for clients that pin it.
     pub pinned: CertificateDer<'static>,
     /// The longest any single step (connect, handshake) may take.
     pub step_timeout: Duration,
+    /// The explicit proxy the client is configured with, if any: it then
+    /// dials the proxy and asks it to `CONNECT` to the origin's name.
+    pub proxy: Option<ExplicitProxy>,
+}
+
+/// An explicit proxy as a client's settings name it.
+#[derive(Debug, Clone)]
+pub struct ExplicitProxy {
+    pub addr: SocketAddr,
+    pub credentials: Option<traverse_scenario::Credentials>,
 }
 
 /// An open tunnel: the probe reads and writes `stream`; the task behind it

@@ -70,6 +70,10 @@ struct RunArgs {
     /// The longest one step (connect, handshake, one echo) may take.
     #[arg(long, default_value = "5s", value_parser = parse_duration)]
     step_timeout: Duration,
+    /// Write every node's transaction log, one JSON line per connection,
+    /// to DIR/<scenario>--<tunnel>.jsonl.
+    #[arg(long, value_name = "DIR")]
+    logs: Option<PathBuf>,
     /// Print only the matrix, no progress.
     #[arg(long, short)]
     quiet: bool,
@@ -196,6 +200,9 @@ fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         }
     }))?;
     print!("{}", traverse_report::render(&results));
+    if let Some(folder) = &args.logs {
+        write_logs(folder, &results)?;
+    }
     let report = Report::new(results, time_scale.factor());
     if let (Some(mut file), Some(path)) = (json_file, &args.json) {
         std::io::Write::write_all(&mut file, report.to_json().as_bytes())
@@ -206,6 +213,30 @@ fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::from(1)
     })
+}
+
+/// One file per cell, one JSON object per line: the node, then the record.
+fn write_logs(
+    folder: &std::path::Path,
+    results: &[traverse_report::CellResult],
+) -> anyhow::Result<()> {
+    std::fs::create_dir_all(folder)
+        .with_context(|| format!("cannot create the logs folder {}", folder.display()))?;
+    for cell in results {
+        let path = folder.join(format!("{}--{}.jsonl", cell.scenario, cell.tunnel));
+        let mut lines = String::new();
+        for log in &cell.logs {
+            for record in &log.records {
+                let mut line = serde_json::to_value(record)?;
+                if let Some(object) = line.as_object_mut() {
+                    object.insert("node".to_string(), log.node.clone().into());
+                }
+                lines += &format!("{line}\n");
+            }
+        }
+        std::fs::write(&path, lines).with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    Ok(())
 }
 
 fn listing() -> String {
@@ -224,5 +255,20 @@ fn listing() -> String {
     out += "    backend       \"plain\" | \"tls\" | \"tls-verify\" toward the origin; default \"tls\"\n";
     out += "    idle_timeout  cut relayed connections (upgraded WebSockets, tcp mode) idle this long,\n                  e.g. \"100s\"; default none\n";
     out += "    ports         logical ports it listens on, [443, 80] by default\n";
+    out += "\n  transparent options:\n";
+    out += "    name            label used in blame\n";
+    out += "    upgrade         \"forward\" | \"strip\" | \"reject\" for WebSocket handshakes; default \"strip\"\n";
+    out += "    tls             \"passthrough\" | \"inspect\" (enterprise CA) | \"block\"; default \"passthrough\"\n";
+    out += "    http_version    \"1.1\" | \"1.0\" upstream (1.0 cannot carry Upgrade); default \"1.1\"\n";
+    out += "    idle_timeout    cut relayed connections idle this long; default none\n";
+    out += "    websocket_allow hosts WebSocket may reach, e.g. [\"origin.test\"]; default all\n";
+    out += "    websocket_block hosts WebSocket may not reach (403); default none\n";
+    out += "    ports           logical ports it intercepts, [443, 80] by default\n";
+    out += "\n  connect-proxy options (must be the first hop; clients are configured with it):\n";
+    out += "    name            label used in blame\n";
+    out += "    allowed_ports   ports CONNECT may reach, others get 403; default [443]\n";
+    out += "    auth            \"user:password\" required as Basic Proxy-Authorization (407); default none\n";
+    out += "    idle_timeout    cut CONNECT tunnels idle this long; default none\n";
+    out += "\n  [client] proxy_auth = \"user:password\" | \"\" overrides the credentials clients use\n";
     out
 }

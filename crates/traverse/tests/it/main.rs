@@ -2,6 +2,9 @@
 //! loopback, driven through the runner and the `traverse` command.
 
 mod bundled;
+mod chains;
 mod cli;
+mod connect_proxy;
 mod support;
 mod tls_terminator;
+mod transparent;

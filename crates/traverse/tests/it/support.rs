@@ -41,3 +41,19 @@ pub fn summary(cell: &CellResult) -> String {
     }
     line
 }
+
+/// Runs `tunnels` through `topology` and compares each cell's summary.
+pub async fn assert_cells(topology: &str, tunnels: &[&str], expected: &[&str]) {
+    let results = run(topology, tunnels).await;
+    let got: Vec<String> = results.iter().map(summary).collect();
+    assert_eq!(
+        got,
+        expected,
+        "topology:\n{topology}\ndetails:\n{}",
+        results
+            .iter()
+            .map(|cell| format!("  {}: {}", cell.tunnel, cell.detail))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+}

@@ -2,24 +2,9 @@
 //! through it, and the verdicts expected: `tunnel verdict [category status]
 //! blame=node`.
 
-use crate::support::{run, summary};
+use crate::support::{assert_cells, run};
 
 const ALL: [&str; 4] = ["tcp", "tls", "ws", "wss"];
-
-async fn assert_cells(topology: &str, tunnels: &[&str], expected: &[&str]) {
-    let results = run(topology, tunnels).await;
-    let got: Vec<String> = results.iter().map(summary).collect();
-    assert_eq!(
-        got,
-        expected,
-        "topology:\n{topology}\ndetails:\n{}",
-        results
-            .iter()
-            .map(|cell| format!("  {}: {}", cell.tunnel, cell.detail))
-            .collect::<Vec<_>>()
-            .join("\n")
-    );
-}
 
 #[tokio::test]
 async fn direct_path_passes_every_tunnel() {

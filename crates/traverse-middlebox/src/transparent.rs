@@ -1,0 +1,125 @@
+//! `kind = "transparent"`: an intercepting proxy on the path, invisible to
+//! the client, whose lookup of the origin's name lands on it (an ISP or
+//! campus cache behind a port-80/443 redirect, a Zscaler-style secure web
+//! gateway). It tells TLS from everything else by the first byte. TLS is
+//! relayed untouched, reset, or inspected: terminated with a certificate
+//! from the enterprise inspection CA (which managed clients trust), the HTTP
+//! rules applied to what is inside, and re-encrypted to the origin, whose
+//! certificate must validate. Everything else is parsed as HTTP: non-HTTP
+//! bytes get `400`, WebSocket handshakes are forwarded, stripped (as an
+//! HTTP/1.0 proxy or nginx's defaults do) or refused, per host policy.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpStream;
+use traverse_net::{Action, Metered, Protocol, accept_tls};
+use traverse_scenario::{HttpVersion, TlsPolicy, Transparent};
+
+use crate::http_proxy::{self, HttpPolicy};
+use crate::listen::listen;
+use crate::relay::{self, relay};
+use crate::{HopContext, MiddleboxError, MiddleboxHandle, Upstream};
+
+/// The first byte of every TLS connection: a handshake record.
+const TLS_HANDSHAKE: u8 = 0x16;
+
+pub(crate) async fn start(
+    options: &Transparent,
+    context: HopContext,
+) -> Result<MiddleboxHandle, MiddleboxError> {
+    let inspection = context
+        .pki
+        .inspection
+        .server_config("inspection")
+        .map_err(|source| MiddleboxError::Pki {
+            hop: context.name.clone(),
+            source,
+        })?;
+    let shared = Arc::new((options.clone(), context.clone(), inspection));
+    listen(&context, &options.ports, move |stream, port, entry| {
+        let shared = shared.clone();
+        async move {
+            let (options, context, inspection) = &*shared;
+            let Some(first) = first_byte(&stream, context.step_timeout).await else {
+                entry.act(Action::Forwarded, None, "the client sent nothing");
+                return;
+            };
+            let idle = relay::idle(options.idle_timeout, context);
+            let next = |tls| Upstream {
+                port,
+                addr: context
+                    .next
+                    .get(port)
+                    .unwrap_or_else(|| ([127, 0, 0, 1], 0).into()),
+                tls,
+                step_timeout: context.step_timeout,
+            };
+            if first != TLS_HANDSHAKE {
+                let client = Box::new(Metered::new(stream, entry.clone()));
+                let policy = http_policy(options, context, "http", false);
+                http_proxy::serve(client, entry, next(None), policy, context.tasks.clone()).await;
+                return;
+            }
+            entry.set_protocol(Protocol::TlsOpaque);
+            match options.tls {
+                TlsPolicy::Block => {
+                    entry.act(
+                        Action::Blocked,
+                        None,
+                        "reset a TLS connection: TLS is blocked here (tls = block)",
+                    );
+                    // An abortive close: the client sees a reset, as from
+                    // a firewall, not an orderly end.
+                    let _ = stream.set_zero_linger();
+                }
+                TlsPolicy::Passthrough => {
+                    let client = Metered::new(stream, entry.clone());
+                    relay(client, entry, next(None), idle, "TLS untouched").await;
+                }
+                TlsPolicy::Inspect => {
+                    let Some(tls) =
+                        accept_tls(stream, inspection, &entry, context.step_timeout).await
+                    else {
+                        return;
+                    };
+                    let client = Box::new(Metered::new(tls, entry.clone()));
+                    let upstream = next(Some(context.pki.public_client()));
+                    let policy = http_policy(options, context, "https", true);
+                    http_proxy::serve(client, entry, upstream, policy, context.tasks.clone()).await;
+                }
+            }
+        }
+    })
+    .await
+}
+
+fn http_policy(
+    options: &Transparent,
+    context: &HopContext,
+    scheme: &'static str,
+    inspected: bool,
+) -> HttpPolicy {
+    HttpPolicy {
+        upgrade: options.upgrade,
+        http10: options.http_version == HttpVersion::Http10,
+        websocket_allow: options.websocket_allow.clone(),
+        websocket_block: options.websocket_block.clone(),
+        inspected,
+        idle: options
+            .idle_timeout
+            .map(|written| context.time_scale.apply(written)),
+        idle_written: options.idle_timeout,
+        scheme,
+        step_timeout: context.step_timeout,
+    }
+}
+
+/// Waits for the client's first byte without consuming it.
+async fn first_byte(stream: &TcpStream, deadline: Duration) -> Option<u8> {
+    let mut byte = [0_u8; 1];
+    match tokio::time::timeout(deadline, stream.peek(&mut byte)).await {
+        Ok(Ok(1)) => Some(byte[0]),
+        _ => None,
+    }
+}
