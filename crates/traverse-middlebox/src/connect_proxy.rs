@@ -17,14 +17,14 @@ use http::{Method, Request, Response, header};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use traverse_net::{Action, ConnEntry, Metered, Protocol};
+use traverse_net::{Action, ConnEntry, Metered, Protocol, Sniffing};
 use traverse_scenario::address::{ORIGIN_HOST, PLAIN_PORT, PROXY_PORT};
 use traverse_scenario::{ConnectProxy, Credentials, UpgradePolicy};
 
 use crate::http_proxy::{self, Body, HttpPolicy, local};
 use crate::listen::listen;
 use crate::relay::{self, relay};
-use crate::{HopContext, MiddleboxError, MiddleboxHandle, Upstream};
+use crate::{HopContext, MiddleboxError, MiddleboxHandle};
 
 pub(crate) async fn start(
     options: &ConnectProxy,
@@ -108,7 +108,7 @@ async fn answer(
             || "/".parse().unwrap_or_default(),
             |path| path.as_str().parse().unwrap_or_default(),
         );
-        let upstream = upstream(context, port);
+        let upstream = context.upstream(port, None);
         let policy = HttpPolicy {
             upgrade: UpgradePolicy::Strip,
             http10: false,
@@ -147,14 +147,14 @@ async fn answer(
         return local(502, &format!("{detail}\n"));
     }
     let upgrade = hyper::upgrade::on(&mut request);
-    let upstream = upstream(context, port);
+    let upstream = context.upstream(port, None);
     let idle = relay::idle(options.idle_timeout, context);
     let tasks = context.tasks.clone();
     tasks.spawn(async move {
         match upgrade.await {
             Ok(upgraded) => {
                 relay(
-                    TokioIo::new(upgraded),
+                    Sniffing::new(TokioIo::new(upgraded), entry.clone()),
                     entry.clone(),
                     upstream,
                     idle,
@@ -170,18 +170,6 @@ async fn answer(
         }
     });
     local(200, "")
-}
-
-fn upstream(context: &HopContext, port: u16) -> Upstream {
-    Upstream {
-        port,
-        addr: context
-            .next
-            .get(port)
-            .unwrap_or_else(|| ([127, 0, 0, 1], 0).into()),
-        tls: None,
-        step_timeout: context.step_timeout,
-    }
 }
 
 /// Checks `Proxy-Authorization: Basic …` against the proxy's credentials.

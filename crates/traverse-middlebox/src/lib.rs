@@ -40,6 +40,36 @@ pub struct HopContext {
     pub step_timeout: Duration,
 }
 
+impl HopContext {
+    /// How this hop reaches the next node's logical `port`, over TLS with
+    /// `tls` if given.
+    pub fn upstream(&self, port: u16, tls: Option<Arc<rustls::ClientConfig>>) -> Upstream {
+        Upstream {
+            port,
+            // A port the next node lacks fails at connect time, as it should.
+            addr: self
+                .next
+                .get(port)
+                .unwrap_or_else(|| ([127, 0, 0, 1], 0).into()),
+            tls,
+            step_timeout: self.step_timeout,
+        }
+    }
+
+    /// A TLS server config presenting `leaf`, or an error naming this hop.
+    pub fn server_tls(
+        &self,
+        leaf: &traverse_pki::Leaf,
+        what: &'static str,
+    ) -> Result<Arc<rustls::ServerConfig>, MiddleboxError> {
+        leaf.server_config(what)
+            .map_err(|source| MiddleboxError::Pki {
+                hop: self.name.clone(),
+                source,
+            })
+    }
+}
+
 /// A started hop: where its logical ports are, and the sockets it holds
 /// closed for the ports it does not serve.
 #[derive(Debug)]

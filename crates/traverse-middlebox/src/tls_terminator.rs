@@ -25,14 +25,7 @@ pub(crate) async fn start(
     options: &TlsTerminator,
     context: HopContext,
 ) -> Result<MiddleboxHandle, MiddleboxError> {
-    let tls = context
-        .pki
-        .middlebox
-        .server_config("middlebox")
-        .map_err(|source| MiddleboxError::Pki {
-            hop: context.name.clone(),
-            source,
-        })?;
+    let tls = context.server_tls(&context.pki.middlebox, "middlebox")?;
     let shared = Arc::new((options.clone(), context.clone(), tls));
     listen(&context, &options.ports, move |stream, port, entry| {
         let shared = shared.clone();
@@ -85,13 +78,5 @@ fn upstream_for(port: u16, backend: Backend, context: &HopContext) -> Upstream {
         (TLS_PORT, Backend::TlsVerify) => (TLS_PORT, Some(context.pki.public_client())),
         _ => (PLAIN_PORT, None),
     };
-    Upstream {
-        port,
-        addr: context
-            .next
-            .get(port)
-            .unwrap_or_else(|| ([127, 0, 0, 1], 0).into()),
-        tls,
-        step_timeout: context.step_timeout,
-    }
+    context.upstream(port, tls)
 }

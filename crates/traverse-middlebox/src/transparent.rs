@@ -19,7 +19,7 @@ use traverse_scenario::{HttpVersion, TlsPolicy, Transparent};
 use crate::http_proxy::{self, HttpPolicy};
 use crate::listen::listen;
 use crate::relay::{self, relay};
-use crate::{HopContext, MiddleboxError, MiddleboxHandle, Upstream};
+use crate::{HopContext, MiddleboxError, MiddleboxHandle};
 
 /// The first byte of every TLS connection: a handshake record.
 const TLS_HANDSHAKE: u8 = 0x16;
@@ -28,14 +28,7 @@ pub(crate) async fn start(
     options: &Transparent,
     context: HopContext,
 ) -> Result<MiddleboxHandle, MiddleboxError> {
-    let inspection = context
-        .pki
-        .inspection
-        .server_config("inspection")
-        .map_err(|source| MiddleboxError::Pki {
-            hop: context.name.clone(),
-            source,
-        })?;
+    let inspection = context.server_tls(&context.pki.inspection, "inspection")?;
     let shared = Arc::new((options.clone(), context.clone(), inspection));
     listen(&context, &options.ports, move |stream, port, entry| {
         let shared = shared.clone();
@@ -46,15 +39,7 @@ pub(crate) async fn start(
                 return;
             };
             let idle = relay::idle(options.idle_timeout, context);
-            let next = |tls| Upstream {
-                port,
-                addr: context
-                    .next
-                    .get(port)
-                    .unwrap_or_else(|| ([127, 0, 0, 1], 0).into()),
-                tls,
-                step_timeout: context.step_timeout,
-            };
+            let next = |tls| context.upstream(port, tls);
             if first != TLS_HANDSHAKE {
                 let client = Box::new(Metered::new(stream, entry.clone()));
                 let policy = http_policy(options, context, "http", false);

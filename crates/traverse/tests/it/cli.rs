@@ -183,3 +183,32 @@ fn list_names_every_tunnel_and_option() {
         );
     }
 }
+
+#[test]
+fn logs_are_written_as_json_lines_per_cell() {
+    let folder = tempfile::tempdir().expect("tempdir");
+    let output = traverse(&[
+        "run",
+        "-q",
+        "--tunnel",
+        "wss",
+        "--logs",
+        &folder.path().to_string_lossy(),
+        "scenarios/corporate-squid-no-credentials.toml",
+    ]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    let lines = std::fs::read_to_string(
+        folder
+            .path()
+            .join("corporate-squid-no-credentials--wss.jsonl"),
+    )
+    .expect("the cell's log file");
+    let records: Vec<serde_json::Value> = lines
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("one JSON object per line"))
+        .collect();
+    assert_eq!(records.len(), 1, "{lines}");
+    assert_eq!(records[0]["node"], "squid");
+    assert_eq!(records[0]["action"], "responded");
+    assert_eq!(records[0]["status"], 407);
+}

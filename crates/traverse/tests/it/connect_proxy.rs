@@ -160,3 +160,30 @@ async fn the_proxy_is_no_open_relay() {
     assert!(record.detail.contains("no open relay"), "{}", record.detail);
     tasks.shutdown(std::time::Duration::from_secs(2)).await;
 }
+
+#[tokio::test]
+async fn the_log_says_what_went_through_each_tunnel() {
+    let topology = r#"
+        [[hops]]
+        kind = "connect-proxy"
+        name = "squid"
+        allowed_ports = [443, 80]
+    "#;
+    let results = run(topology, &["wss", "ws", "tcp"]).await;
+    let protocols: Vec<serde_json::Value> = results
+        .iter()
+        .map(|cell| {
+            let record = &cell.logs[0].records[0];
+            assert_eq!(
+                record.target.as_deref(),
+                Some(if cell.tunnel == "wss" {
+                    "origin.test:443"
+                } else {
+                    "origin.test:80"
+                })
+            );
+            serde_json::to_value(record.protocol).expect("json")
+        })
+        .collect();
+    assert_eq!(protocols, ["tls-opaque", "http", "unknown"]);
+}
