@@ -18,12 +18,12 @@ use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use traverse_net::{Action, ConnEntry, Metered, Protocol, Sniffing};
-use traverse_scenario::address::{ORIGIN_HOST, PLAIN_PORT, PROXY_PORT};
+use traverse_scenario::address::{ORIGIN_HOST, PLAIN_PORT, PROXY_PORT, TLS_PORT};
 use traverse_scenario::{ConnectProxy, Credentials, UpgradePolicy};
 
 use crate::http_proxy::{self, Body, HttpPolicy, local};
 use crate::listen::listen;
-use crate::relay::{self, relay};
+use crate::relay::{self, relay_connected};
 use crate::{HopContext, MiddleboxError, MiddleboxHandle};
 
 pub(crate) async fn start(
@@ -86,10 +86,10 @@ async fn answer(
         return local(400, "use CONNECT or an absolute URL\n");
     };
     let host = authority.host().to_ascii_lowercase();
-    let default_port = if request.method() == Method::CONNECT {
-        0
-    } else {
-        PLAIN_PORT
+    let default_port = match (request.method(), request.uri().scheme_str()) {
+        (&Method::CONNECT, _) => 0,
+        (_, Some("https")) => TLS_PORT,
+        _ => PLAIN_PORT,
     };
     let port = authority.port_u16().unwrap_or(default_port);
     entry.set_target(format!("{host}:{port}"));
@@ -128,7 +128,11 @@ async fn answer(
         let allowed: Vec<String> = options.allowed_ports.iter().map(u16::to_string).collect();
         let detail = format!(
             "CONNECT to port {port} is denied; allowed ports: {}",
-            allowed.join(", ")
+            if allowed.is_empty() {
+                "none".to_string()
+            } else {
+                allowed.join(", ")
+            }
         );
         entry.act(
             Action::Responded,
@@ -146,21 +150,28 @@ async fn answer(
         );
         return local(502, &format!("{detail}\n"));
     }
-    let upgrade = hyper::upgrade::on(&mut request);
+    // Squid connects before it answers: a client is told 503, not handed a
+    // tunnel that is already dead.
     let upstream = context.upstream(port, None);
+    let server = match upstream.connect().await {
+        Ok(server) => server,
+        Err(error) => {
+            entry.act(
+                Action::UpstreamFailed,
+                Some(503),
+                format!("answered 503: {error}"),
+            );
+            return local(503, &format!("{error}\n"));
+        }
+    };
+    let upgrade = hyper::upgrade::on(&mut request);
     let idle = relay::idle(options.idle_timeout, context);
-    let tasks = context.tasks.clone();
-    tasks.spawn(async move {
+    let target = upstream.target();
+    context.tasks.spawn(async move {
         match upgrade.await {
             Ok(upgraded) => {
-                relay(
-                    Sniffing::new(TokioIo::new(upgraded), entry.clone()),
-                    entry.clone(),
-                    upstream,
-                    idle,
-                    "a CONNECT tunnel",
-                )
-                .await;
+                let tunnel = Sniffing::new(TokioIo::new(upgraded), entry.clone());
+                relay_connected(tunnel, server, entry, &target, idle, "a CONNECT tunnel").await;
             }
             Err(error) => entry.act(
                 Action::ProtocolError,

@@ -34,10 +34,22 @@ pub(crate) async fn relay(
             return;
         }
     };
+    relay_connected(client, server, entry, &upstream.target(), idle, what).await;
+}
+
+/// Relays between a client and an upstream already connected to `target`.
+pub(crate) async fn relay_connected(
+    client: impl Io,
+    server: impl Io,
+    entry: ConnEntry,
+    target: &str,
+    idle: Idle,
+    what: &str,
+) {
     entry.act(
         Action::Forwarded,
         None,
-        format!("relayed {what} to {}", upstream.target()),
+        format!("relayed {what} to {target}"),
     );
     let end = pipe(client, server, idle.map(|(wall, _)| wall)).await;
     if let PipeEnd::IdleCut(_) = end {

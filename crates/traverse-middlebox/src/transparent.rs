@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use tokio::net::TcpStream;
 use traverse_net::{Action, Metered, Protocol, accept_tls};
+use traverse_scenario::address::PORTS;
 use traverse_scenario::{HttpVersion, TlsPolicy, Transparent};
 
 use crate::http_proxy::{self, HttpPolicy};
@@ -30,10 +31,26 @@ pub(crate) async fn start(
 ) -> Result<MiddleboxHandle, MiddleboxError> {
     let inspection = context.server_tls(&context.pki.inspection, "inspection")?;
     let shared = Arc::new((options.clone(), context.clone(), inspection));
-    listen(&context, &options.ports, move |stream, port, entry| {
+    // It sits on the path for every port; the ones it does not intercept
+    // are routed on untouched, as a redirect rule for port 80 alone does.
+    listen(&context, &PORTS, move |stream, port, entry| {
         let shared = shared.clone();
         async move {
             let (options, context, inspection) = &*shared;
+            if !options.ports.contains(&port) {
+                let client = Metered::new(stream, entry.clone());
+                let upstream = context.upstream(port, None);
+                relay(
+                    client,
+                    entry.clone(),
+                    upstream,
+                    None,
+                    "a connection it does not intercept",
+                )
+                .await;
+                relay::identify(&entry);
+                return;
+            }
             let Some(first) = first_byte(&stream, context.step_timeout).await else {
                 entry.act(Action::Forwarded, None, "the client sent nothing");
                 return;

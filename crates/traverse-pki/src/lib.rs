@@ -3,7 +3,9 @@
 //! public CA that clients and hops trust (the web PKI), the origin's
 //! certificate, and the certificate a TLS-terminating middlebox presents for
 //! the origin's name (a load balancer holds a real certificate for the
-//! customer's domain). The runner builds one [`Pki`] per run and hands it to
+//! customer's domain), and an enterprise inspection CA whose certificates a
+//! TLS-inspecting gateway forges: managed client devices trust it, hops and
+//! the public web do not. The runner builds one [`Pki`] per run and hands it to
 //! middleboxes and tunnels, which take their rustls configs from here.
 
 use std::path::Path;

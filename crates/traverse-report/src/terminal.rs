@@ -109,8 +109,12 @@ pub fn render(cells: &[CellResult]) -> String {
     }
     let _ = writeln!(
         out,
-        "\n{} cells: {} passed, {} failed, {} not as expected",
-        summary.cells, summary.passed, summary.failed, summary.unexpected
+        "\n{} {}: {} passed, {} failed, {} not as expected",
+        summary.cells,
+        if summary.cells == 1 { "cell" } else { "cells" },
+        summary.passed,
+        summary.failed,
+        summary.unexpected
     );
     out
 }

@@ -83,7 +83,7 @@ pub const BUILTIN: [Tunnel; 4] = [
     },
     Tunnel {
         name: "wss",
-        description: "RFC 6455 WebSocket over TLS checked against public roots (wss://), port 443",
+        description: "RFC 6455 WebSocket over TLS checked against the device's roots (wss://), port 443",
         protocol: Protocol::WebSocket,
         security: Security::TlsVerified,
     },

@@ -178,6 +178,10 @@ fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         ),
         None => None,
     };
+    if let Some(folder) = &args.logs {
+        std::fs::create_dir_all(folder)
+            .with_context(|| format!("cannot create the logs folder {}", folder.display()))?;
+    }
     let cells = traverse_runner::plan(&scenarios, &tunnels);
     let progress = !args.quiet && std::io::stderr().is_terminal();
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
@@ -200,13 +204,13 @@ fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         }
     }))?;
     print!("{}", traverse_report::render(&results));
-    if let Some(folder) = &args.logs {
-        write_logs(folder, &results)?;
-    }
     let report = Report::new(results, time_scale.factor());
     if let (Some(mut file), Some(path)) = (json_file, &args.json) {
         std::io::Write::write_all(&mut file, report.to_json().as_bytes())
             .with_context(|| format!("cannot write JSON results to {}", path.display()))?;
+    }
+    if let Some(folder) = &args.logs {
+        write_logs(folder, &report.cells)?;
     }
     Ok(if report.summary.unexpected == 0 {
         ExitCode::SUCCESS
@@ -220,8 +224,6 @@ fn write_logs(
     folder: &std::path::Path,
     results: &[traverse_report::CellResult],
 ) -> anyhow::Result<()> {
-    std::fs::create_dir_all(folder)
-        .with_context(|| format!("cannot create the logs folder {}", folder.display()))?;
     for cell in results {
         let path = folder.join(format!("{}--{}.jsonl", cell.scenario, cell.tunnel));
         let mut lines = String::new();

@@ -187,3 +187,25 @@ async fn the_log_says_what_went_through_each_tunnel() {
         .collect();
     assert_eq!(protocols, ["tls-opaque", "http", "unknown"]);
 }
+
+#[tokio::test]
+async fn a_dead_upstream_gets_503_not_a_dead_tunnel() {
+    let topology = r#"
+        [[hops]]
+        kind = "connect-proxy"
+        name = "squid"
+        allowed_ports = [443, 80]
+
+        [[hops]]
+        kind = "tls-terminator"
+        name = "lb"
+        websocket = true
+        ports = [443]
+    "#;
+    assert_cells(
+        topology,
+        &["ws", "wss"],
+        &["ws fail refused 503 blame=squid", "wss pass"],
+    )
+    .await;
+}
