@@ -115,6 +115,8 @@ async fn answer(
             websocket_allow: Vec::new(),
             websocket_block: Vec::new(),
             inspected: false,
+            masking: traverse_scenario::Masking::Ignore,
+            cache: false,
             idle: options
                 .idle_timeout
                 .map(|written| context.time_scale.apply(written)),

@@ -18,10 +18,10 @@ use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use traverse_net::http::{is_websocket_upgrade, strip_hop_by_hop};
-use traverse_net::{Action, BoxedIo, ConnEntry, PipeEnd, Protocol, Tasks, hex, pipe};
-use traverse_scenario::{UpgradePolicy, format_duration};
+use traverse_net::{Action, BoxedIo, ConnEntry, PipeEnd, Protocol, Tasks, hex, pipe_with};
+use traverse_scenario::{Masking, UpgradePolicy, format_duration};
 
-use crate::Upstream;
+use crate::{Upstream, websocket_frames};
 
 pub(crate) type Body = BoxBody<Bytes, hyper::Error>;
 
@@ -38,6 +38,10 @@ pub(crate) struct HttpPolicy {
     pub websocket_block: Vec<String>,
     /// Whether this hop decrypted TLS the client meant for the origin.
     pub inspected: bool,
+    /// What happens to client frames after an upgrade.
+    pub masking: Masking,
+    /// Whether it reads relayed bytes as new requests (a poisonable cache).
+    pub cache: bool,
     /// Wall-clock idle limit for relayed (upgraded) connections.
     pub idle: Option<Duration>,
     /// The idle limit as the scenario wrote it, for messages.
@@ -176,6 +180,9 @@ pub(crate) async fn forward(
         );
     }
 
+    if passes_upgrade {
+        note_held_bytes(&entry, &parts.headers, &upstream);
+    }
     let io = match upstream.connect().await {
         Ok(io) => io,
         Err(error) => {
@@ -252,7 +259,20 @@ async fn relay_upgraded(
         );
         return;
     };
-    match pipe(TokioIo::new(client), TokioIo::new(upstream), policy.idle).await {
+    let transforms = websocket_frames::transforms(policy.masking, policy.cache, &entry);
+    match pipe_with(
+        TokioIo::new(client),
+        TokioIo::new(upstream),
+        policy.idle,
+        transforms,
+    )
+    .await
+    {
+        PipeEnd::Rejected(reason) => entry.act(
+            Action::Blocked,
+            None,
+            format!("closed the WebSocket with 1002: {reason} (masking = require)"),
+        ),
         PipeEnd::IdleCut(_) => entry.act(
             Action::IdleCut,
             None,
@@ -262,6 +282,33 @@ async fn relay_upgraded(
             ),
         ),
         PipeEnd::Closed | PipeEnd::Failed { .. } => {}
+    }
+}
+
+/// A WebSocket handshake whose client sent bytes after the headers that no
+/// length declares (hixie-76's key3): hyper, like HAProxy, keeps them until
+/// the upgrade completes, so an origin that waits for them never answers.
+fn note_held_bytes(entry: &ConnEntry, headers: &http::HeaderMap, upstream: &Upstream) {
+    let captured = entry.client_bytes();
+    let Some(head_end) = captured.windows(4).position(|window| window == b"\r\n\r\n") else {
+        return;
+    };
+    let declared = headers
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.parse::<usize>().ok())
+        .unwrap_or(0);
+    let undeclared = (captured.len() - head_end - 4).saturating_sub(declared);
+    if undeclared > 0 {
+        entry.act(
+            Action::Holding,
+            None,
+            format!(
+                "holding {undeclared} bytes that followed the request headers with no \
+                 Content-Length to declare them, until {} answers the handshake",
+                upstream.target()
+            ),
+        );
     }
 }
 

@@ -8,11 +8,13 @@
 
 mod connect_proxy;
 mod http_proxy;
+mod legacy_forwarder;
 mod listen;
 mod relay;
 mod tls_terminator;
 mod transparent;
 mod upstream;
+mod websocket_frames;
 
 use std::io;
 use std::sync::Arc;
@@ -100,5 +102,6 @@ pub async fn start(hop: &Hop, context: HopContext) -> Result<MiddleboxHandle, Mi
         HopKind::TlsTerminator(options) => tls_terminator::start(options, context).await,
         HopKind::Transparent(options) => transparent::start(options, context).await,
         HopKind::ConnectProxy(options) => connect_proxy::start(options, context).await,
+        HopKind::LegacyForwarder(options) => legacy_forwarder::start(options, context).await,
     }
 }

@@ -53,6 +53,8 @@ pub(crate) async fn start(
                         websocket_allow: Vec::new(),
                         websocket_block: Vec::new(),
                         inspected: false,
+                        masking: options.masking,
+                        cache: false,
                         idle: idle.map(|written| context.time_scale.apply(written)),
                         idle_written: idle,
                         scheme: if port == TLS_PORT { "https" } else { "http" },

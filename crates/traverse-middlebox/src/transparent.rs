@@ -108,6 +108,8 @@ fn http_policy(
         websocket_allow: options.websocket_allow.clone(),
         websocket_block: options.websocket_block.clone(),
         inspected,
+        masking: options.masking,
+        cache: options.cache,
         idle: options
             .idle_timeout
             .map(|written| context.time_scale.apply(written)),

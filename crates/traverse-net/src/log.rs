@@ -52,6 +52,12 @@ pub enum Action {
     UpstreamFailed,
     /// The bytes were not the protocol this node serves.
     ProtocolError,
+    /// Holding bytes the client sent after a request's headers, undeclared
+    /// by any length, until the upstream answers. A fault while it lasts:
+    /// a server that waits for those bytes never answers.
+    Holding,
+    /// Forwarded only what HTTP framing declared and dropped what followed.
+    DroppedBytes,
 }
 
 impl Action {
@@ -84,6 +90,10 @@ pub struct ConnRecord {
     pub bytes_down: u64,
     /// The first bytes the client sent, in hex, to show what arrived.
     pub first_bytes: String,
+    /// A caching node that read bytes inside a tunnel as a request of its
+    /// own: the URL it would cache the forged answer under.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache_poisoned: Option<String>,
 }
 
 #[derive(Debug)]
@@ -139,6 +149,7 @@ impl TransactionLog {
                     bytes_up: 0,
                     bytes_down: 0,
                     first_bytes: String::new(),
+                    cache_poisoned: None,
                 }),
                 bytes_up: AtomicU64::new(0),
                 bytes_down: AtomicU64::new(0),
@@ -187,7 +198,12 @@ impl TransactionLog {
     }
 }
 
-const FIRST_BYTES_KEPT: usize = 16;
+/// How many of the client's first bytes a record shows.
+const FIRST_BYTES_SHOWN: usize = 16;
+
+/// How many of the client's first bytes are kept: enough for a request head
+/// and what follows it, to count bytes no header declared.
+const CLIENT_BYTES_KEPT: usize = 16 * 1024;
 
 #[derive(Debug)]
 struct EntryState {
@@ -214,10 +230,12 @@ impl ConnEntry {
     }
 
     /// Records what the node did. The first fault sticks: what happens after
-    /// a node broke the traffic is a consequence, not the cause.
+    /// a node broke the traffic is a consequence, not the cause. Holding
+    /// bytes is the one fault that success can still clear.
     pub fn act(&self, action: Action, status: Option<u16>, detail: impl Into<String>) {
         let mut record = lock(&self.state.record);
-        if record.action.is_fault() {
+        let held_then_recovered = record.action == Action::Holding && !action.is_fault();
+        if record.action.is_fault() && !held_then_recovered {
             return;
         }
         record.action = action;
@@ -232,8 +250,8 @@ impl ConnEntry {
             .bytes_up
             .fetch_add(bytes.len() as u64, Ordering::Relaxed);
         let mut first = lock(&self.state.first_bytes);
-        if first.len() < FIRST_BYTES_KEPT {
-            let room = FIRST_BYTES_KEPT - first.len();
+        if first.len() < CLIENT_BYTES_KEPT {
+            let room = CLIENT_BYTES_KEPT - first.len();
             first.extend_from_slice(&bytes[..bytes.len().min(room)]);
         }
     }
@@ -244,9 +262,20 @@ impl ConnEntry {
             .fetch_add(bytes as u64, Ordering::Relaxed);
     }
 
-    /// The first bytes the client sent, for messages.
+    /// The first bytes the client sent, as records show them.
     pub fn first_bytes(&self) -> Vec<u8> {
+        let kept = lock(&self.state.first_bytes);
+        kept[..kept.len().min(FIRST_BYTES_SHOWN)].to_vec()
+    }
+
+    /// The client's first bytes, up to 16 KiB.
+    pub fn client_bytes(&self) -> Vec<u8> {
         lock(&self.state.first_bytes).clone()
+    }
+
+    /// Records that this node would cache a forged answer under `url`.
+    pub fn note_poisoned(&self, url: impl Into<String>) {
+        lock(&self.state.record).cache_poisoned = Some(url.into());
     }
 
     pub fn record(&self) -> ConnRecord {
@@ -313,6 +342,19 @@ mod tests {
         assert_eq!(record.action, Action::StrippedUpgrade);
         assert_eq!(record.detail, "removed Upgrade");
         assert_eq!(record.status, None);
+    }
+
+    #[test]
+    fn holding_is_cleared_by_success_but_not_by_another_fault() {
+        let log = TransactionLog::new();
+        let recovered = log.open(peer(), 80);
+        recovered.act(Action::Holding, None, "holding 8 bytes");
+        recovered.act(Action::Upgraded, Some(101), "the origin answered");
+        assert_eq!(recovered.record().action, Action::Upgraded);
+        let stuck = log.open(peer(), 80);
+        stuck.act(Action::Holding, None, "holding 8 bytes");
+        stuck.act(Action::UpstreamFailed, Some(502), "teardown");
+        assert_eq!(stuck.record().action, Action::Holding);
     }
 
     #[test]

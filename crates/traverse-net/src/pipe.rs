@@ -1,6 +1,9 @@
 //! The relay between a node's client and its upstream once the node has
 //! decided to pass bytes through: both directions at once, half-closes
 //! passed on, and an idle timer that any byte in either direction resets.
+//! What the client sends may pass through a [`Transform`] on its way up (a
+//! WebSocket frame rewriter, a cache reading requests where there are
+//! none); a transform may reject the stream with a last word to the client.
 
 use std::io;
 use std::sync::Arc;
@@ -31,34 +34,100 @@ pub enum PipeEnd {
         side: Side,
         error: io::Error,
     },
+    /// A transform refused what the client sent.
+    Rejected(String),
+}
+
+/// Rewrites or inspects the client's bytes on their way upstream.
+pub trait Transform: Send {
+    /// Turns `input` into what goes upstream, appended to `output`.
+    fn apply(&mut self, input: &[u8], output: &mut Vec<u8>) -> Result<(), Rejection>;
+}
+
+/// A transform's refusal: why, and the bytes the client is told before the
+/// connection ends (a WebSocket close frame, say).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rejection {
+    pub reason: String,
+    pub reply: Vec<u8>,
+}
+
+/// Transforms applied one after another.
+impl Transform for Vec<Box<dyn Transform>> {
+    fn apply(&mut self, input: &[u8], output: &mut Vec<u8>) -> Result<(), Rejection> {
+        let mut current = input.to_vec();
+        for transform in self.iter_mut() {
+            let mut next = Vec::with_capacity(current.len() + 16);
+            transform.apply(&current, &mut next)?;
+            current = next;
+        }
+        output.extend_from_slice(&current);
+        Ok(())
+    }
 }
 
 /// Relays until both directions close, one fails, or nothing moves for `idle`.
 pub async fn pipe(client: impl Io, upstream: impl Io, idle: Option<Duration>) -> PipeEnd {
+    pipe_with(client, upstream, idle, None).await
+}
+
+/// [`pipe`], with the client's bytes passing through `transform` upstream.
+pub async fn pipe_with(
+    client: impl Io,
+    upstream: impl Io,
+    idle: Option<Duration>,
+    transform: Option<Box<dyn Transform>>,
+) -> PipeEnd {
     let start = Instant::now();
     let last_activity = Arc::new(AtomicU64::new(0));
     let (mut client_read, mut client_write) = tokio::io::split(client);
     let (mut upstream_read, mut upstream_write) = tokio::io::split(upstream);
     let relay = async {
-        let up = copy(
-            &mut client_read,
-            &mut upstream_write,
-            Side::Client,
-            Side::Upstream,
-            start,
-            &last_activity,
-        );
-        let down = copy(
-            &mut upstream_read,
-            &mut client_write,
-            Side::Upstream,
-            Side::Client,
-            start,
-            &last_activity,
-        );
-        match tokio::join!(up, down) {
-            (Err(failure), _) | (_, Err(failure)) => failure,
-            (Ok(()), Ok(())) => PipeEnd::Closed,
+        let outcome = {
+            let up = copy(
+                &mut client_read,
+                &mut upstream_write,
+                (Side::Client, Side::Upstream),
+                start,
+                &last_activity,
+                transform,
+            );
+            let down = copy(
+                &mut upstream_read,
+                &mut client_write,
+                (Side::Upstream, Side::Client),
+                start,
+                &last_activity,
+                None,
+            );
+            tokio::pin!(up, down);
+            let (mut up_done, mut down_done) = (false, false);
+            loop {
+                tokio::select! {
+                    result = &mut up, if !up_done => match result {
+                        Ok(()) => up_done = true,
+                        // Stop relaying down at once: the client gets the
+                        // transform's last word and nothing after it.
+                        Err(end) => break Err(end),
+                    },
+                    result = &mut down, if !down_done => match result {
+                        Ok(()) => down_done = true,
+                        Err(end) => break Err(end),
+                    },
+                }
+                if up_done && down_done {
+                    break Ok(());
+                }
+            }
+        };
+        match outcome {
+            Ok(()) => PipeEnd::Closed,
+            Err(Stop::Rejected(rejection)) => {
+                let _ = client_write.write_all(&rejection.reply).await;
+                let _ = client_write.shutdown().await;
+                PipeEnd::Rejected(rejection.reason)
+            }
+            Err(Stop::Failed(side, error)) => PipeEnd::Failed { side, error },
         }
     };
     match idle {
@@ -70,30 +139,47 @@ pub async fn pipe(client: impl Io, upstream: impl Io, idle: Option<Duration>) ->
     }
 }
 
+enum Stop {
+    Failed(Side, io::Error),
+    Rejected(Rejection),
+}
+
 async fn copy(
     from: &mut (impl AsyncRead + Unpin),
     to: &mut (impl AsyncWrite + Unpin),
-    from_side: Side,
-    to_side: Side,
+    (from_side, to_side): (Side, Side),
     start: Instant,
     last_activity: &AtomicU64,
-) -> Result<(), PipeEnd> {
-    let fail = |side, error| PipeEnd::Failed { side, error };
+    mut transform: Option<Box<dyn Transform>>,
+) -> Result<(), Stop> {
     let mut buffer = vec![0_u8; 16 * 1024];
+    let mut transformed = Vec::new();
     loop {
         let read = from
             .read(&mut buffer)
             .await
-            .map_err(|error| fail(from_side, error))?;
+            .map_err(|error| Stop::Failed(from_side, error))?;
         if read == 0 {
             // A half-close is passed on; the other direction may go on.
             let _ = to.shutdown().await;
             return Ok(());
         }
-        to.write_all(&buffer[..read])
+        let out = match transform.as_mut() {
+            None => &buffer[..read],
+            Some(transform) => {
+                transformed.clear();
+                transform
+                    .apply(&buffer[..read], &mut transformed)
+                    .map_err(Stop::Rejected)?;
+                &transformed[..]
+            }
+        };
+        to.write_all(out)
             .await
-            .map_err(|error| fail(to_side, error))?;
-        to.flush().await.map_err(|error| fail(to_side, error))?;
+            .map_err(|error| Stop::Failed(to_side, error))?;
+        to.flush()
+            .await
+            .map_err(|error| Stop::Failed(to_side, error))?;
         last_activity.store(millis_since(start), Ordering::Relaxed);
     }
 }
@@ -133,6 +219,40 @@ mod tests {
         drop(client_far);
         drop(upstream_far);
         assert!(matches!(relay.await.expect("join"), PipeEnd::Closed));
+    }
+
+    /// Refuses the first byte `!`, and upper-cases everything else.
+    struct Shout;
+
+    impl Transform for Shout {
+        fn apply(&mut self, input: &[u8], output: &mut Vec<u8>) -> Result<(), Rejection> {
+            if input.contains(&b'!') {
+                return Err(Rejection {
+                    reason: "no shouting".to_string(),
+                    reply: b"bye".to_vec(),
+                });
+            }
+            output.extend(input.iter().map(u8::to_ascii_uppercase));
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn a_transform_rewrites_what_goes_up_and_may_end_it_with_a_reply() {
+        let (client, mut client_far) = duplex(1024);
+        let (upstream, mut upstream_far) = duplex(1024);
+        let relay = tokio::spawn(pipe_with(client, upstream, None, Some(Box::new(Shout))));
+        client_far.write_all(b"hello").await.expect("write");
+        let mut got = [0_u8; 5];
+        upstream_far.read_exact(&mut got).await.expect("read");
+        assert_eq!(&got, b"HELLO");
+        client_far.write_all(b"now!").await.expect("write");
+        let mut last_word = Vec::new();
+        client_far.read_to_end(&mut last_word).await.expect("read");
+        assert_eq!(last_word, b"bye");
+        assert!(
+            matches!(relay.await.expect("join"), PipeEnd::Rejected(reason) if reason == "no shouting")
+        );
     }
 
     #[tokio::test(start_paused = true)]

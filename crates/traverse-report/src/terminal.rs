@@ -124,6 +124,11 @@ fn cell_text(cell: &CellResult) -> String {
         Verdict::Pass => "pass".to_string(),
         Verdict::Fail => format!("fail {}", category_text(cell)),
     };
+    let verdict = if cell.poisonable == Some(true) {
+        format!("{verdict} poisonable")
+    } else {
+        verdict
+    };
     if cell.as_expected() {
         verdict
     } else {

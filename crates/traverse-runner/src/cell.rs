@@ -38,9 +38,7 @@ pub(crate) async fn run_cell(spec: &CellSpec, pki: &Arc<Pki>, options: &RunOptio
     let outcome =
         tokio::time::timeout(deadline, drive(spec, pki, options, &tasks, idle, &mut logs)).await;
     if !matches!(outcome, Ok(Ok(Ok(())))) {
-        for (_, log) in &logs {
-            log.settle(SETTLE).await;
-        }
+        settle(&logs).await;
     }
     let all_ended = tasks.shutdown(TEARDOWN).await;
     if !all_ended {
@@ -72,9 +70,20 @@ pub(crate) async fn run_cell(spec: &CellSpec, pki: &Arc<Pki>, options: &RunOptio
             ),
         }),
     };
+    let poisoned = poisoning(&logs);
+    let poisonable = has_cache(&spec.scenario).then_some(poisoned.is_some());
+    let detail = match (
+        failure.as_ref().map(|failure| failure.detail.clone()),
+        poisoned,
+    ) {
+        (Some(detail), Some(poisoned)) => format!("{detail}; {poisoned}"),
+        (Some(detail), None) => detail,
+        (None, poisoned) => poisoned.unwrap_or_default(),
+    };
     CellResult {
         scenario: spec.scenario.name.clone(),
         tunnel: spec.tunnel.name.to_string(),
+        poisonable,
         verdict: if failure.is_none() {
             Verdict::Pass
         } else {
@@ -87,11 +96,50 @@ pub(crate) async fn run_cell(spec: &CellSpec, pki: &Arc<Pki>, options: &RunOptio
         category: failure.as_ref().map(|failure| failure.category),
         status: failure.as_ref().and_then(|failure| failure.status),
         blame: failure.as_ref().map(|failure| failure.blame.clone()),
-        detail: failure.map(|failure| failure.detail).unwrap_or_default(),
+        detail,
         duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
         weight: spec.scenario.weight,
         logs,
     }
+}
+
+/// Lets nodes record their last decisions before blame is judged: from the
+/// client inward, each undecided node gets until the deadline, and once a
+/// node holds a fault, those behind it cannot change the verdict.
+async fn settle(logs: &[(String, TransactionLog)]) {
+    let deadline = tokio::time::Instant::now() + SETTLE;
+    for (_, log) in logs {
+        if log.first_fault().is_some() {
+            return;
+        }
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        log.settle(left).await;
+        if log.first_fault().is_some() {
+            return;
+        }
+    }
+}
+
+/// Whether a hop on the path is a cache that may be poisoned.
+fn has_cache(scenario: &traverse_scenario::Scenario) -> bool {
+    scenario
+        .hops
+        .iter()
+        .any(|hop| matches!(&hop.kind, HopKind::Transparent(options) if options.cache))
+}
+
+/// Which cache, if any, read the attacker's request as its own, and for what.
+fn poisoning(logs: &[NodeLog]) -> Option<String> {
+    logs.iter().find_map(|log| {
+        log.records.iter().find_map(|record| {
+            record.cache_poisoned.as_ref().map(|url| {
+                format!(
+                    "poisonable: {} read bytes inside the tunnel as a request for {url} and would cache the answer",
+                    log.node
+                )
+            })
+        })
+    })
 }
 
 /// The result of a cell the harness itself could not run.
@@ -108,6 +156,7 @@ pub(crate) fn harness_failure(spec: &CellSpec, why: &str) -> CellResult {
         status: None,
         blame: Some("harness".to_string()),
         detail: format!("the harness failed while running this cell: {why}"),
+        poisonable: None,
         duration_ms: 0,
         weight: spec.scenario.weight,
         logs: Vec::new(),
@@ -199,6 +248,7 @@ async fn drive(
     let plan = ProbePlan {
         idle,
         step_timeout: options.step_timeout,
+        poison: has_cache(&spec.scenario),
     };
     let result = match spec.tunnel.connect(&path).await {
         Ok(connection) => probe(connection, &plan).await,

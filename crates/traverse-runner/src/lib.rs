@@ -51,6 +51,9 @@ pub struct CellResult {
     pub duration_ms: u64,
     /// The scenario's weight, for weighted success rates.
     pub weight: f64,
+    /// Whether bytes inside the tunnel could poison a caching hop on the
+    /// path; null where no hop caches. A passing tunnel can be poisonable.
+    pub poisonable: Option<bool>,
     /// Every node's transaction log, client side first, origin last.
     pub logs: Vec<NodeLog>,
 }
@@ -84,7 +87,7 @@ impl Default for RunOptions {
         RunOptions {
             jobs: std::thread::available_parallelism().map_or(2, usize::from),
             time_scale: TimeScale::DEFAULT,
-            step_timeout: Duration::from_secs(5),
+            step_timeout: Duration::from_secs(2),
         }
     }
 }

@@ -20,7 +20,14 @@ pub struct ProbePlan {
     pub idle: Option<(Duration, Duration)>,
     /// The longest one echo or the close may take.
     pub step_timeout: Duration,
+    /// Send an attacker's request inside the tunnel, for a caching hop to
+    /// misread (the W2SP 2011 cache-poisoning test).
+    pub poison: bool,
 }
+
+/// What an attacker in control of the tunnel's payload would send: a
+/// request for a victim's URL, to have a cache store the answer.
+pub const POISON: &[u8] = b"GET /poison HTTP/1.1\r\nHost: victim.test\r\n\r\n";
 
 pub async fn probe(connection: Connection, plan: &ProbePlan) -> Result<(), Observation> {
     let Connection {
@@ -28,21 +35,37 @@ pub async fn probe(connection: Connection, plan: &ProbePlan) -> Result<(), Obser
         mut outcome,
     } = connection;
     let (mut reader, mut writer) = tokio::io::split(stream);
-    let mut steps: Vec<(usize, String)> = ECHO_SIZES
+    let mut steps: Vec<(Vec<u8>, String)> = ECHO_SIZES
         .iter()
-        .map(|size| (*size, format!("the {} echo", size_name(*size))))
+        .enumerate()
+        .map(|(seed, size)| {
+            (
+                pattern(*size, seed),
+                format!("the {} echo", size_name(*size)),
+            )
+        })
         .collect();
-    if plan.idle.is_some() {
-        steps.push((1, "the echo after the idle pause".to_string()));
+    if plan.poison {
+        steps.push((
+            POISON.to_vec(),
+            "the echo of an attacker's request".to_string(),
+        ));
     }
-    for (index, (size, step)) in steps.iter().enumerate() {
-        if index == ECHO_SIZES.len()
+    let before_idle = steps.len();
+    if plan.idle.is_some() {
+        steps.push((
+            pattern(1, steps.len()),
+            "the echo after the idle pause".to_string(),
+        ));
+    }
+    for (index, (payload, step)) in steps.iter().enumerate() {
+        if index == before_idle
             && let Some((pause, written)) = plan.idle
         {
             tracing::debug!(idle = %format_duration(written), "probe idles");
             tokio::time::sleep(pause).await;
         }
-        let failure = match echo(&mut reader, &mut writer, *size, index, plan.step_timeout).await {
+        let failure = match echo(&mut reader, &mut writer, payload, plan.step_timeout).await {
             Ok(()) => continue,
             Err(failure) => failure,
         };
@@ -77,14 +100,12 @@ enum EchoFailure {
 async fn echo(
     reader: &mut (impl AsyncRead + Unpin),
     writer: &mut (impl AsyncWrite + Unpin),
-    size: usize,
-    seed: usize,
+    sent: &[u8],
     deadline: Duration,
 ) -> Result<(), EchoFailure> {
-    let sent = pattern(size, seed);
-    let mut received = vec![0_u8; size];
+    let mut received = vec![0_u8; sent.len()];
     let send = async {
-        writer.write_all(&sent).await?;
+        writer.write_all(sent).await?;
         writer.flush().await
     };
     let round_trip = async { tokio::try_join!(send, reader.read_exact(&mut received)) };
@@ -211,6 +232,7 @@ mod tests {
         ProbePlan {
             idle: None,
             step_timeout: Duration::from_millis(500),
+            poison: false,
         }
     }
 

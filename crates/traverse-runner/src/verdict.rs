@@ -177,6 +177,7 @@ mod tests {
             bytes_up: 0,
             bytes_down: 0,
             first_bytes: String::new(),
+            cache_poisoned: None,
         }
     }
 

@@ -17,9 +17,9 @@ mod time_scale;
 pub use duration::{format_duration, parse_duration};
 pub use error::{Location, ScenarioError};
 pub use model::{
-    Backend, ClientSpec, ConnectProxy, Credentials, Expectation, Hop, HopKind, HttpVersion, Origin,
-    OriginCertificate, Outcome, ProbeSpec, Scenario, TerminatorMode, TlsPolicy, TlsTerminator,
-    Transparent, UpgradePolicy,
+    Backend, BodyPolicy, ClientSpec, ConnectProxy, Credentials, Expectation, Hop, HopKind,
+    HttpVersion, LegacyForwarder, Masking, Origin, OriginCertificate, Outcome, ProbeSpec, Scenario,
+    TerminatorMode, TlsPolicy, TlsTerminator, Transparent, UpgradePolicy,
 };
 pub use parse::{discover, load, load_all, parse};
 pub use time_scale::TimeScale;

@@ -50,11 +50,12 @@ pub enum HopKind {
     TlsTerminator(TlsTerminator),
     Transparent(Transparent),
     ConnectProxy(ConnectProxy),
+    LegacyForwarder(LegacyForwarder),
 }
 
 impl HopKind {
     /// The names scenario files use for `kind`, with a line on what each models.
-    pub const KINDS: [(&'static str, &'static str); 3] = [
+    pub const KINDS: [(&'static str, &'static str); 4] = [
         (
             "tls-terminator",
             "HTTPS load balancer or WAF that terminates TLS (F5 BIG-IP, Cloudflare, AWS ALB)",
@@ -67,6 +68,10 @@ impl HopKind {
             "connect-proxy",
             "explicit forward proxy the client is configured with: CONNECT tunnels, Basic auth (Squid)",
         ),
+        (
+            "legacy-forwarder",
+            "plain HTTP reverse proxy of the hixie-76 era that forwards what HTTP framing declares (nginx, HAProxy 2010)",
+        ),
     ];
 
     pub fn kind_name(&self) -> &'static str {
@@ -74,6 +79,7 @@ impl HopKind {
             HopKind::TlsTerminator(_) => "tls-terminator",
             HopKind::Transparent(_) => "transparent",
             HopKind::ConnectProxy(_) => "connect-proxy",
+            HopKind::LegacyForwarder(_) => "legacy-forwarder",
         }
     }
 
@@ -82,6 +88,7 @@ impl HopKind {
             HopKind::TlsTerminator(options) => options.idle_timeout,
             HopKind::Transparent(options) => options.idle_timeout,
             HopKind::ConnectProxy(options) => options.idle_timeout,
+            HopKind::LegacyForwarder(options) => options.idle_timeout,
         }
     }
 
@@ -102,6 +109,8 @@ pub struct TlsTerminator {
     pub idle_timeout: Option<Duration>,
     /// Logical ports it has a listener (virtual server) on.
     pub ports: Vec<u16>,
+    /// What it does with client frames after a WebSocket upgrade.
+    pub masking: Masking,
 }
 
 impl Default for TlsTerminator {
@@ -112,8 +121,22 @@ impl Default for TlsTerminator {
             backend: Backend::Tls,
             idle_timeout: None,
             ports: crate::address::PORTS.to_vec(),
+            masking: Masking::Ignore,
         }
     }
+}
+
+/// What an HTTP-mode hop does with WebSocket client frames it relays.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Masking {
+    /// Relay frames as they are.
+    #[default]
+    Ignore,
+    /// Close with 1002 on an unmasked client frame, as RFC 6455 §5.1 asks
+    /// of a server (and a conforming intermediary).
+    Require,
+    /// Unmask and mask again with a key of its own (F5 `WS::masking remask`).
+    Remask,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -150,6 +173,10 @@ pub struct Transparent {
     pub websocket_block: Vec<String>,
     /// Logical ports it intercepts.
     pub ports: Vec<u16>,
+    pub masking: Masking,
+    /// A cache that ignores the Upgrade and reads bytes sent after the
+    /// handshake as new requests (the W2SP 2011 cache-poisoning setting).
+    pub cache: bool,
 }
 
 impl Default for Transparent {
@@ -162,8 +189,33 @@ impl Default for Transparent {
             websocket_allow: Vec::new(),
             websocket_block: Vec::new(),
             ports: crate::address::PORTS.to_vec(),
+            masking: Masking::Ignore,
+            cache: false,
         }
     }
+}
+
+/// A plain HTTP reverse proxy of the hixie-76 era, on port 80.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct LegacyForwarder {
+    /// What it does with bytes after the request headers.
+    pub body: BodyPolicy,
+    pub masking: Masking,
+    pub idle_timeout: Option<Duration>,
+}
+
+/// What a forwarder does with bytes that follow a request's headers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum BodyPolicy {
+    /// Forward only what `Content-Length` or chunking declares; anything
+    /// else is lost (nginx, Apache: hixie-76's key3 never arrives).
+    #[default]
+    DeclaredOnly,
+    /// Hold bytes after the headers until the upstream answers (HAProxy
+    /// 2010): a server that waits for them never answers.
+    HoldUntilResponse,
+    /// Pass everything on (a compliant forwarder).
+    Forward,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

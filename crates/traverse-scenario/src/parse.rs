@@ -16,9 +16,9 @@ use crate::address::{PORTS, RESERVED_NAMES};
 use crate::duration::parse_duration;
 use crate::error::{Location, ScenarioError};
 use crate::model::{
-    Backend, ClientSpec, ConnectProxy, Credentials, Expectation, Hop, HopKind, HttpVersion, Origin,
-    OriginCertificate, Outcome, ProbeSpec, Scenario, TerminatorMode, TlsPolicy, TlsTerminator,
-    Transparent, UpgradePolicy,
+    Backend, BodyPolicy, ClientSpec, ConnectProxy, Credentials, Expectation, Hop, HopKind,
+    HttpVersion, LegacyForwarder, Masking, Origin, OriginCertificate, Outcome, ProbeSpec, Scenario,
+    TerminatorMode, TlsPolicy, TlsTerminator, Transparent, UpgradePolicy,
 };
 
 /// Reads and validates one scenario file.
@@ -235,15 +235,10 @@ fn read_hops(file: &File<'_>, value: Spanned<DeValue<'_>>) -> Result<Vec<Hop>, S
                 ));
             }
         };
-        let (kind, allowed) = match kind.get_ref().as_str() {
-            "tls-terminator" => (
-                HopKind::TlsTerminator(read_tls_terminator(&mut fields)?),
-                TLS_TERMINATOR_KEYS,
-            ),
-            "transparent" => (
-                HopKind::Transparent(read_transparent(&mut fields)?),
-                TRANSPARENT_KEYS,
-            ),
+        let kind = match kind.get_ref().as_str() {
+            "tls-terminator" => HopKind::TlsTerminator(read_tls_terminator(&mut fields)?),
+            "transparent" => HopKind::Transparent(read_transparent(&mut fields)?),
+            "legacy-forwarder" => HopKind::LegacyForwarder(read_legacy_forwarder(&mut fields)?),
             "connect-proxy" => {
                 if index > 0 {
                     return Err(file.error(
@@ -252,10 +247,7 @@ fn read_hops(file: &File<'_>, value: Spanned<DeValue<'_>>) -> Result<Vec<Hop>, S
                          use it, so it sits between them and every other hop",
                     ));
                 }
-                (
-                    HopKind::ConnectProxy(read_connect_proxy(&mut fields)?),
-                    CONNECT_PROXY_KEYS,
-                )
+                HopKind::ConnectProxy(read_connect_proxy(&mut fields)?)
             }
             other => {
                 return Err(file.error(
@@ -291,7 +283,7 @@ fn read_hops(file: &File<'_>, value: Spanned<DeValue<'_>>) -> Result<Vec<Hop>, S
             }
         };
         let kind_name = kind.kind_name();
-        fields.finish_with(allowed, |key| other_kinds_taking(kind_name, key))?;
+        fields.finish_with(keys_of(kind_name), |key| other_kinds_taking(kind_name, key))?;
         hops.push(Hop {
             name,
             kind,
@@ -325,21 +317,34 @@ fn read_hops(file: &File<'_>, value: Spanned<DeValue<'_>>) -> Result<Vec<Hop>, S
 
 /// For a key this hop's kind does not take: the kinds that do, if any.
 fn other_kinds_taking(kind: &str, key: &str) -> Option<String> {
-    let others: Vec<&str> = [
-        ("tls-terminator", TLS_TERMINATOR_KEYS),
-        ("transparent", TRANSPARENT_KEYS),
-        ("connect-proxy", CONNECT_PROXY_KEYS),
-    ]
-    .into_iter()
-    .filter(|(other, keys)| *other != kind && keys.contains(&key))
-    .map(|(other, _)| other)
-    .collect();
-    (!others.is_empty()).then(|| {
-        format!(
-            "`{key}` is an option of {} hops, not of {kind} hops",
-            others.join(" and ")
-        )
-    })
+    let others: Vec<&str> = KIND_KEYS
+        .into_iter()
+        .filter(|(other, keys)| *other != kind && keys.contains(&key))
+        .map(|(other, _)| other)
+        .collect();
+    let listed = match others.split_last() {
+        None => return None,
+        Some((only, [])) => (*only).to_string(),
+        Some((last, rest)) => format!("{} and {last}", rest.join(", ")),
+    };
+    Some(format!(
+        "`{key}` is an option of {listed} hops, not of {kind} hops"
+    ))
+}
+
+/// Every kind's keys: the one list reading and error messages both use.
+const KIND_KEYS: [(&str, &[&str]); 4] = [
+    ("tls-terminator", TLS_TERMINATOR_KEYS),
+    ("transparent", TRANSPARENT_KEYS),
+    ("connect-proxy", CONNECT_PROXY_KEYS),
+    ("legacy-forwarder", LEGACY_FORWARDER_KEYS),
+];
+
+fn keys_of(kind: &str) -> &'static [&'static str] {
+    KIND_KEYS
+        .iter()
+        .find(|(name, _)| *name == kind)
+        .map_or(&[], |(_, keys)| keys)
 }
 
 const TLS_TERMINATOR_KEYS: &[&str] = &[
@@ -350,6 +355,7 @@ const TLS_TERMINATOR_KEYS: &[&str] = &[
     "backend",
     "idle_timeout",
     "ports",
+    "masking",
 ];
 
 fn read_tls_terminator(fields: &mut Fields<'_, '_>) -> Result<TlsTerminator, ScenarioError> {
@@ -376,6 +382,39 @@ fn read_tls_terminator(fields: &mut Fields<'_, '_>) -> Result<TlsTerminator, Sce
             .unwrap_or(defaults.backend),
         idle_timeout: fields.take_duration("idle_timeout")?,
         ports: fields.take_ports("ports")?.unwrap_or(defaults.ports),
+        masking: take_masking(fields)?,
+    })
+}
+
+fn take_masking(fields: &mut Fields<'_, '_>) -> Result<Masking, ScenarioError> {
+    Ok(fields
+        .take_keyword(
+            "masking",
+            &[
+                ("ignore", Masking::Ignore),
+                ("require", Masking::Require),
+                ("remask", Masking::Remask),
+            ],
+        )?
+        .unwrap_or_default())
+}
+
+const LEGACY_FORWARDER_KEYS: &[&str] = &["kind", "name", "body", "masking", "idle_timeout"];
+
+fn read_legacy_forwarder(fields: &mut Fields<'_, '_>) -> Result<LegacyForwarder, ScenarioError> {
+    Ok(LegacyForwarder {
+        body: fields
+            .take_keyword(
+                "body",
+                &[
+                    ("declared-only", BodyPolicy::DeclaredOnly),
+                    ("hold-until-response", BodyPolicy::HoldUntilResponse),
+                    ("forward", BodyPolicy::Forward),
+                ],
+            )?
+            .unwrap_or_default(),
+        masking: take_masking(fields)?,
+        idle_timeout: fields.take_duration("idle_timeout")?,
     })
 }
 
@@ -389,6 +428,8 @@ const TRANSPARENT_KEYS: &[&str] = &[
     "websocket_allow",
     "websocket_block",
     "ports",
+    "masking",
+    "cache",
 ];
 
 fn read_transparent(fields: &mut Fields<'_, '_>) -> Result<Transparent, ScenarioError> {
@@ -424,6 +465,10 @@ fn read_transparent(fields: &mut Fields<'_, '_>) -> Result<Transparent, Scenario
         websocket_allow: fields.take_hosts("websocket_allow")?.unwrap_or_default(),
         websocket_block: fields.take_hosts("websocket_block")?.unwrap_or_default(),
         ports: fields.take_ports("ports")?.unwrap_or(defaults.ports),
+        masking: take_masking(fields)?,
+        cache: fields
+            .take::<bool>("cache")?
+            .map_or(defaults.cache, Spanned::into_inner),
     })
 }
 

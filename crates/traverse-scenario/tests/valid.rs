@@ -4,9 +4,9 @@ use std::path::Path;
 use std::time::Duration;
 
 use traverse_scenario::{
-    Backend, ClientSpec, ConnectProxy, Credentials, HopKind, HttpVersion, Location,
-    OriginCertificate, Outcome, Scenario, TerminatorMode, TlsPolicy, TlsTerminator, Transparent,
-    UpgradePolicy,
+    Backend, BodyPolicy, ClientSpec, ConnectProxy, Credentials, HopKind, HttpVersion,
+    LegacyForwarder, Location, Masking, OriginCertificate, Outcome, Scenario, TerminatorMode,
+    TlsPolicy, TlsTerminator, Transparent, UpgradePolicy,
 };
 
 fn parse(source: &str) -> Scenario {
@@ -54,6 +54,22 @@ fn one_connect_proxy(options: &str) -> ConnectProxy {
     let scenario = parse(&format!("[[hops]]\nkind = \"connect-proxy\"\n{options}\n"));
     assert_eq!(scenario.hops.len(), 1);
     connect_proxy(&scenario, 0).clone()
+}
+
+/// The options of hop `index`, which must be a legacy-forwarder.
+fn legacy_forwarder(scenario: &Scenario, index: usize) -> &LegacyForwarder {
+    match &scenario.hops[index].kind {
+        HopKind::LegacyForwarder(options) => options,
+        other => panic!("hop {index} should be a legacy-forwarder, found {other:?}"),
+    }
+}
+
+fn one_legacy_forwarder(options: &str) -> LegacyForwarder {
+    let scenario = parse(&format!(
+        "[[hops]]\nkind = \"legacy-forwarder\"\n{options}\n"
+    ));
+    assert_eq!(scenario.hops.len(), 1);
+    legacy_forwarder(&scenario, 0).clone()
 }
 
 fn credentials(user: &str, password: &str) -> Credentials {
@@ -121,6 +137,7 @@ fn a_tls_terminator_has_its_defaults() {
     assert_eq!(options.backend, Backend::Tls);
     assert_eq!(options.ports, vec![443, 80]);
     assert_eq!(options.idle_timeout, None);
+    assert_eq!(options.masking, Masking::Ignore);
     assert_eq!(options, TlsTerminator::default());
 }
 
@@ -133,6 +150,7 @@ websocket = true
 backend = "plain"
 idle_timeout = "100s"
 ports = [443]
+masking = "remask"
 "#,
     );
     assert_eq!(
@@ -143,6 +161,7 @@ ports = [443]
             backend: Backend::Plain,
             idle_timeout: Some(Duration::from_secs(100)),
             ports: vec![443],
+            masking: Masking::Remask,
         }
     );
 }
@@ -413,6 +432,7 @@ wss = "fail"
             backend: Backend::TlsVerify,
             idle_timeout: Some(Duration::from_secs(100)),
             ports: vec![443, 80],
+            masking: Masking::Ignore,
         }
     );
     assert_eq!(
@@ -427,6 +447,7 @@ wss = "fail"
             backend: Backend::Plain,
             idle_timeout: None,
             ports: vec![443],
+            masking: Masking::Ignore,
         }
     );
     assert_eq!(scenario.origin.certificate, OriginCertificate::SelfSigned);
@@ -445,6 +466,8 @@ fn a_transparent_hop_has_its_defaults() {
             websocket_allow: Vec::new(),
             websocket_block: Vec::new(),
             ports: vec![443, 80],
+            masking: Masking::Ignore,
+            cache: false,
         }
     );
     assert_eq!(one_transparent(""), Transparent::default());
@@ -461,6 +484,8 @@ idle_timeout = "30s"
 websocket_allow = ["origin.test", "api.example"]
 websocket_block = ["ads.example"]
 ports = [80]
+masking = "require"
+cache = true
 "#,
     );
     assert_eq!(
@@ -473,6 +498,8 @@ ports = [80]
             websocket_allow: vec!["origin.test".to_string(), "api.example".to_string()],
             websocket_block: vec!["ads.example".to_string()],
             ports: vec![80],
+            masking: Masking::Require,
+            cache: true,
         }
     );
 }
@@ -594,6 +621,10 @@ idle_timeout = "20s"
 [[hops]]
 kind = "tls-terminator"
 idle_timeout = "30s"
+
+[[hops]]
+kind = "legacy-forwarder"
+idle_timeout = "40s"
 "#,
     );
     let timeouts: Vec<Option<Duration>> = scenario
@@ -603,7 +634,7 @@ idle_timeout = "30s"
         .collect();
     assert_eq!(
         timeouts,
-        [10, 20, 30].map(|seconds| Some(Duration::from_secs(seconds)))
+        [10, 20, 30, 40].map(|seconds| Some(Duration::from_secs(seconds)))
     );
 }
 
@@ -677,6 +708,16 @@ proxy_auth = ""
 
 #[test]
 fn every_listed_kind_can_be_written_and_names_itself() {
+    let names: Vec<&str> = HopKind::KINDS.iter().map(|(name, _)| *name).collect();
+    assert_eq!(
+        names,
+        [
+            "tls-terminator",
+            "transparent",
+            "connect-proxy",
+            "legacy-forwarder"
+        ]
+    );
     for (name, description) in HopKind::KINDS {
         assert!(!description.is_empty(), "{name}");
         let scenario = parse(&format!("hops = [{{ kind = \"{name}\" }}]"));
@@ -687,4 +728,150 @@ fn every_listed_kind_can_be_written_and_names_itself() {
             name == "connect-proxy"
         );
     }
+}
+
+#[test]
+fn a_legacy_forwarder_has_its_defaults() {
+    assert_eq!(
+        LegacyForwarder::default(),
+        LegacyForwarder {
+            body: BodyPolicy::DeclaredOnly,
+            masking: Masking::Ignore,
+            idle_timeout: None,
+        }
+    );
+    assert_eq!(one_legacy_forwarder(""), LegacyForwarder::default());
+}
+
+#[test]
+fn every_legacy_forwarder_option_is_read() {
+    let options = one_legacy_forwarder(
+        r#"
+body = "hold-until-response"
+masking = "require"
+idle_timeout = "75s"
+"#,
+    );
+    assert_eq!(
+        options,
+        LegacyForwarder {
+            body: BodyPolicy::HoldUntilResponse,
+            masking: Masking::Require,
+            idle_timeout: Some(Duration::from_secs(75)),
+        }
+    );
+}
+
+#[test]
+fn every_value_of_body_is_accepted() {
+    let body = |text: &str| one_legacy_forwarder(&format!("body = \"{text}\"")).body;
+    assert_eq!(body("declared-only"), BodyPolicy::DeclaredOnly);
+    assert_eq!(body("hold-until-response"), BodyPolicy::HoldUntilResponse);
+    assert_eq!(body("forward"), BodyPolicy::Forward);
+}
+
+#[test]
+fn every_value_of_masking_is_accepted_on_each_kind_that_takes_it() {
+    let values = [
+        ("ignore", Masking::Ignore),
+        ("require", Masking::Require),
+        ("remask", Masking::Remask),
+    ];
+    for (text, expected) in values {
+        let option = format!("masking = \"{text}\"");
+        assert_eq!(one_terminator(&option).masking, expected, "tls-terminator");
+        assert_eq!(one_transparent(&option).masking, expected, "transparent");
+        assert_eq!(
+            one_legacy_forwarder(&option).masking,
+            expected,
+            "legacy-forwarder"
+        );
+    }
+    // Left out, every kind relays frames as they are.
+    assert_eq!(one_terminator("").masking, Masking::Ignore);
+    assert_eq!(one_transparent("").masking, Masking::Ignore);
+    assert_eq!(one_legacy_forwarder("").masking, Masking::Ignore);
+}
+
+#[test]
+fn a_transparent_cache_is_read_and_off_by_default() {
+    assert!(one_transparent("cache = true").cache);
+    assert!(!one_transparent("cache = false").cache);
+    assert!(!one_transparent("").cache);
+    assert_eq!(
+        one_transparent("upgrade = \"forward\"\ncache = true"),
+        Transparent {
+            upgrade: UpgradePolicy::Forward,
+            cache: true,
+            ..Transparent::default()
+        }
+    );
+}
+
+#[test]
+fn an_unnamed_legacy_forwarder_is_named_after_its_kind_and_position() {
+    let scenario = parse("[[hops]]\nkind = \"legacy-forwarder\"\n");
+    assert_eq!(scenario.hops[0].name, "legacy-forwarder-1");
+    assert_eq!(scenario.hops[0].kind.kind_name(), "legacy-forwarder");
+    assert!(!scenario.hops[0].kind.is_explicit_proxy());
+
+    let scenario = parse(
+        r#"
+[[hops]]
+kind = "tls-terminator"
+
+[[hops]]
+kind = "legacy-forwarder"
+body = "forward"
+"#,
+    );
+    let names: Vec<&str> = scenario.hops.iter().map(|hop| hop.name.as_str()).collect();
+    assert_eq!(names, ["tls-terminator-1", "legacy-forwarder-2"]);
+    assert_eq!(legacy_forwarder(&scenario, 1).body, BodyPolicy::Forward);
+}
+
+#[test]
+fn a_hixie_era_chain_reads_into_the_expected_model() {
+    let scenario = parse(
+        r#"name = "isp-cache-then-haproxy"
+description = "ISP cache on port 80, then HAProxy of 2010 in front of the origin"
+
+[[hops]]
+kind = "transparent"
+name = "isp-cache"
+upgrade = "forward"
+ports = [80]
+cache = true
+
+[[hops]]
+kind = "legacy-forwarder"
+name = "haproxy"
+body = "hold-until-response"
+masking = "remask"
+idle_timeout = "50s"
+
+[expect]
+ws = "fail"
+"#,
+    );
+    assert_eq!(
+        transparent(&scenario, 0),
+        &Transparent {
+            upgrade: UpgradePolicy::Forward,
+            ports: vec![80],
+            cache: true,
+            ..Transparent::default()
+        }
+    );
+    assert_eq!(
+        legacy_forwarder(&scenario, 1),
+        &LegacyForwarder {
+            body: BodyPolicy::HoldUntilResponse,
+            masking: Masking::Remask,
+            idle_timeout: Some(Duration::from_secs(50)),
+        }
+    );
+    assert_eq!(scenario.hops[1].name, "haproxy");
+    assert_eq!(scenario.hops[1].location.line, 11);
+    assert_eq!(scenario.expectation("ws"), Some(Outcome::Fail));
 }

@@ -13,6 +13,7 @@ mod dial;
 mod echo;
 mod error;
 mod framed;
+pub mod hixie76;
 mod http_head;
 mod origin;
 mod websocket;
@@ -39,6 +40,13 @@ pub enum Protocol {
     Framed,
     /// RFC 6455 WebSocket, binary messages, masked client frames.
     WebSocket,
+    /// The same, with client frames sent unmasked (wstunnel's default):
+    /// what a masking-enforcing middlebox or a cache misreading the stream
+    /// tells apart from a compliant client.
+    WebSocketUnmasked,
+    /// The draft-76 WebSocket of 2010: 8 undeclared key bytes after the
+    /// handshake's headers, text frames.
+    Hixie76,
 }
 
 /// How the client protects the bytes on the wire.
@@ -62,7 +70,7 @@ pub struct Tunnel {
 }
 
 /// Every built-in tunnel, in the order matrices show them.
-pub const BUILTIN: [Tunnel; 4] = [
+pub const BUILTIN: [Tunnel; 7] = [
     Tunnel {
         name: "tcp",
         description: "custom length-prefixed protocol straight over TCP, port 80",
@@ -86,6 +94,24 @@ pub const BUILTIN: [Tunnel; 4] = [
         description: "RFC 6455 WebSocket over TLS checked against the device's roots (wss://), port 443",
         protocol: Protocol::WebSocket,
         security: Security::TlsVerified,
+    },
+    Tunnel {
+        name: "ws-unmasked",
+        description: "ws with unmasked client frames, as wstunnel sends by default; port 80",
+        protocol: Protocol::WebSocketUnmasked,
+        security: Security::Plain,
+    },
+    Tunnel {
+        name: "wss-unmasked",
+        description: "wss with unmasked client frames; port 443",
+        protocol: Protocol::WebSocketUnmasked,
+        security: Security::TlsVerified,
+    },
+    Tunnel {
+        name: "hixie76",
+        description: "draft-76 WebSocket (2010): key bytes after the headers, text frames; port 80",
+        protocol: Protocol::Hixie76,
+        security: Security::Plain,
     },
 ];
 
@@ -144,8 +170,8 @@ impl Tunnel {
         match (self.protocol, self.security) {
             (Protocol::Framed, Security::Plain) => format!("tcp://{host}:{PLAIN_PORT}"),
             (Protocol::Framed, _) => format!("tls://{host}:{TLS_PORT}"),
-            (Protocol::WebSocket, Security::Plain) => format!("ws://{host}/tunnel"),
-            (Protocol::WebSocket, _) => format!("wss://{host}/tunnel"),
+            (_, Security::Plain) => format!("ws://{host}/tunnel"),
+            (_, _) => format!("wss://{host}/tunnel"),
         }
     }
 
@@ -155,7 +181,9 @@ impl Tunnel {
         let handshake = async {
             match self.protocol {
                 Protocol::Framed => framed::connect(io).await,
-                Protocol::WebSocket => websocket::connect(io, &self.url()).await,
+                Protocol::WebSocket => websocket::connect(io, &self.url(), true).await,
+                Protocol::WebSocketUnmasked => websocket::connect(io, &self.url(), false).await,
+                Protocol::Hixie76 => hixie76::connect(io).await,
             }
         };
         tokio::time::timeout(path.step_timeout, handshake)

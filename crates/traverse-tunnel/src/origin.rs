@@ -17,7 +17,7 @@ use traverse_net::{
 };
 use traverse_scenario::address::{PLAIN_PORT, TLS_PORT};
 
-use crate::{Protocol, TunnelError, framed, websocket};
+use crate::{Protocol, TunnelError, framed, hixie76, websocket};
 
 /// What the origin half needs from the cell.
 #[derive(Debug, Clone)]
@@ -70,9 +70,10 @@ async fn serve_one(
     };
     let result = match protocol {
         Protocol::Framed => framed::serve(io, &entry, context.target).await,
-        Protocol::WebSocket => {
+        Protocol::WebSocket | Protocol::WebSocketUnmasked => {
             websocket::serve(io, entry.clone(), context.target, context.tasks.clone()).await
         }
+        Protocol::Hixie76 => hixie76::serve(io, &entry, context.target, context.step_timeout).await,
     };
     if let Err(error) = result {
         tracing::debug!(%error, "origin connection ended with an error");

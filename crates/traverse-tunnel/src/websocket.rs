@@ -18,7 +18,7 @@ use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
-use tokio_tungstenite::tungstenite::protocol::{Role, frame::coding::CloseCode};
+use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig, frame::coding::CloseCode};
 use tokio_tungstenite::tungstenite::{self, Message, client::IntoClientRequest};
 use traverse_net::{Action, BoxedIo, ConnEntry, Io, Protocol, Tasks, http::is_websocket_upgrade};
 
@@ -26,13 +26,24 @@ use crate::bridge::{self, FrameSink, FrameSource};
 use crate::{Connection, TunnelError};
 
 /// Client half: the opening handshake, then the probe's stream as messages.
-pub(crate) async fn connect(io: BoxedIo, url: &str) -> Result<Connection, TunnelError> {
+pub(crate) async fn connect(
+    io: BoxedIo,
+    url: &str,
+    masked: bool,
+) -> Result<Connection, TunnelError> {
     let request = url
         .into_client_request()
         .map_err(|error| TunnelError::Protocol(format!("bad WebSocket URL {url}: {error}")))?;
     let (socket, _response) = tokio_tungstenite::client_async(request, io)
         .await
         .map_err(|error| from_ws(error, "the WebSocket handshake"))?;
+    let socket = if masked {
+        socket
+    } else {
+        // tungstenite masks every client frame; a client that does not is,
+        // on the wire, a server-role endpoint after the handshake.
+        WebSocketStream::from_raw_socket(socket.into_inner(), Role::Server, Some(lenient())).await
+    };
     let (sink, source) = socket.split();
     Ok(bridge::client_connection(WsSink(sink), WsSource(source)))
 }
@@ -111,7 +122,8 @@ fn answer(
             return;
         };
         let socket =
-            WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, None).await;
+            WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(lenient()))
+                .await;
         let echo = match crate::origin::connect_target(target).await {
             Ok(echo) => echo,
             Err(error) => {
@@ -145,6 +157,12 @@ fn answer(
         headers.insert(header::SEC_WEBSOCKET_ACCEPT, value);
     }
     response
+}
+
+/// The tunnel's own server half accepts unmasked client frames, as
+/// wstunnel's server does: telling them apart is the middleboxes' business.
+fn lenient() -> WebSocketConfig {
+    WebSocketConfig::default().accept_unmasked_frames(true)
 }
 
 fn plain(status: StatusCode, body: &'static str) -> Response<Full<Bytes>> {

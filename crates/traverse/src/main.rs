@@ -68,7 +68,7 @@ struct RunArgs {
     #[arg(long, default_value_t = TimeScale::DEFAULT.factor())]
     time_scale: f64,
     /// The longest one step (connect, handshake, one echo) may take.
-    #[arg(long, default_value = "5s", value_parser = parse_duration)]
+    #[arg(long, default_value = "2s", value_parser = parse_duration)]
     step_timeout: Duration,
     /// Write every node's transaction log, one JSON line per connection,
     /// to DIR/<scenario>--<tunnel>.jsonl.
@@ -257,6 +257,7 @@ fn listing() -> String {
     out += "    backend       \"plain\" | \"tls\" | \"tls-verify\" toward the origin; default \"tls\"\n";
     out += "    idle_timeout  cut relayed connections (upgraded WebSockets, tcp mode) idle this long,\n                  e.g. \"100s\"; default none\n";
     out += "    ports         logical ports it listens on, [443, 80] by default\n";
+    out += "    masking       \"ignore\" | \"require\" (1002 on unmasked frames) | \"remask\"; default \"ignore\"\n";
     out += "\n  transparent options:\n";
     out += "    name            label used in blame\n";
     out += "    upgrade         \"forward\" | \"strip\" | \"reject\" for WebSocket handshakes; default \"strip\"\n";
@@ -266,11 +267,19 @@ fn listing() -> String {
     out += "    websocket_allow hosts WebSocket may reach, e.g. [\"origin.test\"]; default all\n";
     out += "    websocket_block hosts WebSocket may not reach (403); default none\n";
     out += "    ports           logical ports it intercepts, [443, 80] by default\n";
+    out += "    masking         \"ignore\" | \"require\" | \"remask\" for client frames; default \"ignore\"\n";
+    out += "    cache           reads bytes after the handshake as requests (poisonable); default false\n";
     out += "\n  connect-proxy options (must be the first hop; clients are configured with it):\n";
     out += "    name            label used in blame\n";
     out += "    allowed_ports   ports CONNECT may reach, others get 403; default [443]\n";
     out += "    auth            \"user:password\" required as Basic Proxy-Authorization (407); default none\n";
     out += "    idle_timeout    cut CONNECT tunnels idle this long; default none\n";
+    out += "\n  legacy-forwarder options (plain HTTP on port 80):\n";
+    out += "    name            label used in blame\n";
+    out += "    body            \"declared-only\" | \"hold-until-response\" | \"forward\" for bytes after\n";
+    out += "                    the headers; default \"declared-only\"\n";
+    out += "    masking         \"ignore\" | \"require\" | \"remask\"; default \"ignore\"\n";
+    out += "    idle_timeout    cut upgraded connections idle this long; default none\n";
     out += "\n  [client] proxy_auth = \"user:password\" | \"\" overrides the credentials clients use\n";
     out
 }

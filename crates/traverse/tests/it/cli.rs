@@ -89,7 +89,8 @@ fn an_expectation_for_an_unknown_tunnel_is_located() {
     assert_eq!(
         text(&output.stderr).trim(),
         format!(
-            "{}:5:1: [expect] names unknown tunnel \"wsss\"; tunnels: tcp, tls, ws, wss",
+            "{}:5:1: [expect] names unknown tunnel \"wsss\"; \
+             tunnels: tcp, tls, ws, wss, ws-unmasked, wss-unmasked, hixie76",
             file.display()
         )
     );

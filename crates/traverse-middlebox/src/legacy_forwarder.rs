@@ -1,0 +1,260 @@
+//! `kind = "legacy-forwarder"`: a plain HTTP reverse proxy of the hixie-76
+//! era on port 80, configured to pass `Upgrade` on, that forwards a request
+//! as HTTP framing describes it. Draft-76 clients send 8 bytes of key
+//! material after the headers with no `Content-Length`, so what the
+//! forwarder does with undeclared bytes decides the handshake:
+//! `declared-only` drops them (nginx, Apache: the origin waits forever),
+//! `hold-until-response` keeps them until the origin answers (HAProxy in
+//! 2010: a deadlock), `forward` passes everything (a compliant forwarder).
+//! After a `101` it relays both ways, with the hop's masking rule on client
+//! frames. Port 443 is not its business and is routed on untouched.
+
+use std::sync::Arc;
+
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use traverse_net::{Action, ConnEntry, Metered, PipeEnd, Protocol, pipe_with};
+use traverse_scenario::address::{PLAIN_PORT, PORTS};
+use traverse_scenario::{BodyPolicy, LegacyForwarder, format_duration};
+
+use crate::listen::listen;
+use crate::relay::{self, relay};
+use crate::{HopContext, MiddleboxError, MiddleboxHandle, websocket_frames};
+
+/// Request and response heads larger than this are refused.
+const MAX_HEAD: usize = 16 * 1024;
+
+pub(crate) async fn start(
+    options: &LegacyForwarder,
+    context: HopContext,
+) -> Result<MiddleboxHandle, MiddleboxError> {
+    let shared = Arc::new((options.clone(), context.clone()));
+    listen(&context, &PORTS, move |stream, port, entry| {
+        let shared = shared.clone();
+        async move {
+            let (options, context) = &*shared;
+            let client = Metered::new(stream, entry.clone());
+            if port != PLAIN_PORT {
+                let upstream = context.upstream(port, None);
+                relay(
+                    client,
+                    entry.clone(),
+                    upstream,
+                    None,
+                    "a connection it does not serve",
+                )
+                .await;
+                relay::identify(&entry);
+                return;
+            }
+            forward(client, &entry, options, context).await;
+        }
+    })
+    .await
+}
+
+/// One request (these forwarders did not keep connections alive), then
+/// either its response or, after a 101, a relay in both directions.
+async fn forward(
+    mut client: Metered<TcpStream>,
+    entry: &ConnEntry,
+    options: &LegacyForwarder,
+    context: &HopContext,
+) {
+    let Ok(Ok((head, mut rest))) =
+        tokio::time::timeout(context.step_timeout, read_head(&mut client)).await
+    else {
+        entry.act(
+            Action::Responded,
+            Some(408),
+            "closed: no complete request head arrived in time",
+        );
+        return;
+    };
+    let mut headers = [httparse::EMPTY_HEADER; 64];
+    let mut request = httparse::Request::new(&mut headers);
+    if !matches!(request.parse(&head), Ok(httparse::Status::Complete(_))) {
+        entry.set_protocol(traverse_net::sniff(&entry.first_bytes()));
+        entry.act(
+            Action::Responded,
+            Some(400),
+            format!(
+                "answered 400 Bad Request: the bytes it received are not HTTP (first bytes {})",
+                traverse_net::hex(&entry.first_bytes())
+            ),
+        );
+        let _ = client
+            .write_all(b"HTTP/1.0 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
+            .await;
+        return;
+    }
+    let header = |name: &str| {
+        request
+            .headers
+            .iter()
+            .find(|header| header.name.eq_ignore_ascii_case(name))
+            .and_then(|header| std::str::from_utf8(header.value).ok())
+    };
+    let upgrade = header("upgrade").is_some();
+    entry.set_protocol(if upgrade {
+        Protocol::Websocket
+    } else {
+        Protocol::Http
+    });
+    let declared = header("content-length")
+        .and_then(|value| value.trim().parse::<usize>().ok())
+        .unwrap_or(0);
+    let chunked = header("transfer-encoding").is_some_and(|value| value.contains("chunked"));
+    // Bytes that arrived with the head beyond what it declares.
+    let undeclared = if chunked || options.body == BodyPolicy::Forward {
+        Vec::new()
+    } else {
+        rest.split_off(declared.min(rest.len()))
+    };
+
+    let upstream = context.upstream(PLAIN_PORT, None);
+    entry.set_target(upstream.target());
+    let mut server = match upstream.connect().await {
+        Ok(server) => server,
+        Err(error) => {
+            entry.act(
+                Action::UpstreamFailed,
+                Some(502),
+                format!("answered 502: {error}"),
+            );
+            let _ = client
+                .write_all(b"HTTP/1.0 502 Bad Gateway\r\nContent-Length: 0\r\n\r\n")
+                .await;
+            return;
+        }
+    };
+    let mut request_out = head.clone();
+    request_out.extend_from_slice(&rest);
+    if server.write_all(&request_out).await.is_err() {
+        return;
+    }
+    let undeclared_note = |verb: &str| {
+        format!(
+            "{verb} {} bytes that followed the request headers with no Content-Length to \
+             declare them",
+            undeclared.len()
+        )
+    };
+    match options.body {
+        BodyPolicy::DeclaredOnly if !undeclared.is_empty() => entry.act(
+            Action::DroppedBytes,
+            None,
+            format!(
+                "{}: it forwards only what HTTP framing declares",
+                undeclared_note("dropped")
+            ),
+        ),
+        BodyPolicy::HoldUntilResponse if !undeclared.is_empty() => entry.act(
+            Action::Holding,
+            None,
+            format!(
+                "{}, until {} answers",
+                undeclared_note("holding"),
+                upstream.target()
+            ),
+        ),
+        _ => {}
+    }
+
+    let Ok((response_head, response_rest)) = read_head(&mut server).await else {
+        return;
+    };
+    if options.body == BodyPolicy::HoldUntilResponse && !undeclared.is_empty() {
+        let _ = server.write_all(&undeclared).await;
+    }
+    let status = response_status(&response_head);
+    if client.write_all(&response_head).await.is_err()
+        || client.write_all(&response_rest).await.is_err()
+    {
+        return;
+    }
+    if status == Some(101) {
+        entry.act(
+            Action::Upgraded,
+            Some(101),
+            format!(
+                "passed the upgrade to {}; relaying frames",
+                upstream.target()
+            ),
+        );
+        let idle = relay::idle(options.idle_timeout, context);
+        let transforms = websocket_frames::transforms(options.masking, false, entry);
+        match pipe_with(client, server, idle.map(|(wall, _)| wall), transforms).await {
+            PipeEnd::Rejected(reason) => entry.act(
+                Action::Blocked,
+                None,
+                format!("closed the WebSocket with 1002: {reason} (masking = require)"),
+            ),
+            PipeEnd::IdleCut(_) => entry.act(
+                Action::IdleCut,
+                None,
+                format!(
+                    "cut the WebSocket after {} without traffic (idle_timeout)",
+                    idle.map(|(_, written)| format_duration(written))
+                        .unwrap_or_default()
+                ),
+            ),
+            PipeEnd::Closed | PipeEnd::Failed { .. } => {}
+        }
+        return;
+    }
+    entry.act(
+        Action::Forwarded,
+        status,
+        format!(
+            "forwarded to {}; it answered {}",
+            upstream.target(),
+            status.map_or("something else".to_string(), |code| code.to_string())
+        ),
+    );
+    let _ = tokio::io::copy(&mut server, &mut client).await;
+    let _ = client.shutdown().await;
+}
+
+/// Reads up to the blank line; returns the head and whatever came after it
+/// in the same reads. Bytes that cannot begin an HTTP message end it at
+/// once, as a real parser answers them without waiting for more.
+async fn read_head(io: &mut (impl AsyncRead + Unpin)) -> std::io::Result<(Vec<u8>, Vec<u8>)> {
+    let mut buffer = Vec::new();
+    let mut chunk = [0_u8; 4096];
+    loop {
+        if let Some(end) = buffer.windows(4).position(|window| window == b"\r\n\r\n") {
+            let rest = buffer.split_off(end + 4);
+            return Ok((buffer, rest));
+        }
+        if !buffer.is_empty() && !could_be_http(&buffer) {
+            return Ok((buffer, Vec::new()));
+        }
+        if buffer.len() > MAX_HEAD {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                "head too large",
+            ));
+        }
+        let read = io.read(&mut chunk).await?;
+        if read == 0 {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+        buffer.extend_from_slice(&chunk[..read]);
+    }
+}
+
+/// Whether `bytes` may still become a request or response head.
+fn could_be_http(bytes: &[u8]) -> bool {
+    let mut headers = [httparse::EMPTY_HEADER; 64];
+    let parses_as_request = httparse::Request::new(&mut headers).parse(bytes).is_ok();
+    let mut headers = [httparse::EMPTY_HEADER; 64];
+    parses_as_request || httparse::Response::new(&mut headers).parse(bytes).is_ok()
+}
+
+fn response_status(head: &[u8]) -> Option<u16> {
+    let mut headers = [httparse::EMPTY_HEADER; 64];
+    let mut response = httparse::Response::new(&mut headers);
+    response.parse(head).ok()?;
+    response.code
+}

@@ -1,0 +1,345 @@
+//! What HTTP-mode hops can do to a WebSocket's client frames once they
+//! relay it, as transforms on the client's bytes: enforce RFC 6455 masking
+//! (close with 1002 on an unmasked frame), unmask and mask again with a key
+//! of their own (F5 `WS::masking remask`), or, as a cache that never
+//! understood the Upgrade, read the bytes as new HTTP requests and so be
+//! poisoned by whatever a client can make appear on the wire in clear.
+
+use std::hash::{BuildHasher, RandomState};
+
+use traverse_net::{ConnEntry, Rejection, Transform};
+use traverse_scenario::Masking;
+
+/// The transforms a hop applies to a relayed WebSocket's client bytes.
+pub(crate) fn transforms(
+    masking: Masking,
+    cache: bool,
+    entry: &ConnEntry,
+) -> Option<Box<dyn Transform>> {
+    let mut chain: Vec<Box<dyn Transform>> = Vec::new();
+    if masking != Masking::Ignore {
+        chain.push(Box::new(MaskingRule::new(masking)));
+    }
+    if cache {
+        chain.push(Box::new(CacheReader::new(entry.clone())));
+    }
+    match chain.len() {
+        0 => None,
+        1 => chain.pop(),
+        _ => Some(Box::new(chain)),
+    }
+}
+
+/// A close frame as a server (or intermediary) sends it: unmasked.
+pub(crate) fn close_frame(code: u16, reason: &str) -> Vec<u8> {
+    let reason = &reason.as_bytes()[..reason.len().min(123)];
+    let mut frame = vec![0x88, 2 + reason.len() as u8];
+    frame.extend_from_slice(&code.to_be_bytes());
+    frame.extend_from_slice(reason);
+    frame
+}
+
+/// Enforces or rewrites client-frame masking, one frame at a time.
+struct MaskingRule {
+    masking: Masking,
+    state: FrameState,
+    keys: KeySource,
+}
+
+enum FrameState {
+    /// Collecting a frame header, which may arrive in pieces.
+    Header(Vec<u8>),
+    Payload {
+        remaining: u64,
+        offset: usize,
+        unmask: Option<[u8; 4]>,
+        mask: Option<[u8; 4]>,
+    },
+}
+
+impl MaskingRule {
+    fn new(masking: Masking) -> MaskingRule {
+        MaskingRule {
+            masking,
+            state: FrameState::Header(Vec::with_capacity(14)),
+            keys: KeySource::new(),
+        }
+    }
+
+    /// Handles a complete header; returns what goes upstream for it.
+    fn header(&mut self, header: &[u8]) -> Result<(Vec<u8>, FrameState), Rejection> {
+        let masked = header[1] & 0x80 != 0;
+        let extended = header_extension(header[1]);
+        let length = match extended {
+            0 => u64::from(header[1] & 0x7f),
+            2 => u64::from(u16::from_be_bytes([header[2], header[3]])),
+            _ => u64::from_be_bytes(header[2..10].try_into().unwrap_or_default()),
+        };
+        let old_key: Option<[u8; 4]> = masked.then(|| {
+            header[2 + extended..6 + extended]
+                .try_into()
+                .unwrap_or_default()
+        });
+        if !masked && self.masking == Masking::Require {
+            return Err(Rejection {
+                reason: "the client sent an unmasked frame".to_string(),
+                reply: close_frame(1002, "client frames must be masked"),
+            });
+        }
+        let (out, unmask, mask) = match self.masking {
+            Masking::Remask => {
+                let key = self.keys.next();
+                let mut out = header[..2 + extended].to_vec();
+                out[1] |= 0x80;
+                out.extend_from_slice(&key);
+                (out, old_key, Some(key))
+            }
+            _ => (header.to_vec(), None, None),
+        };
+        Ok((
+            out,
+            FrameState::Payload {
+                remaining: length,
+                offset: 0,
+                unmask,
+                mask,
+            },
+        ))
+    }
+}
+
+/// Bytes of extended length a header has, from its second byte.
+fn header_extension(second: u8) -> usize {
+    match second & 0x7f {
+        126 => 2,
+        127 => 8,
+        _ => 0,
+    }
+}
+
+impl Transform for MaskingRule {
+    fn apply(&mut self, mut input: &[u8], output: &mut Vec<u8>) -> Result<(), Rejection> {
+        while !input.is_empty() {
+            match &mut self.state {
+                FrameState::Header(collected) => {
+                    collected.push(input[0]);
+                    input = &input[1..];
+                    let complete = collected.len() >= 2 && {
+                        let masked = collected[1] & 0x80 != 0;
+                        let need = 2 + header_extension(collected[1]) + if masked { 4 } else { 0 };
+                        collected.len() == need
+                    };
+                    if complete {
+                        let header = std::mem::take(collected);
+                        let (out, next) = self.header(&header)?;
+                        output.extend_from_slice(&out);
+                        self.state = match next {
+                            FrameState::Payload { remaining: 0, .. } => {
+                                FrameState::Header(Vec::with_capacity(14))
+                            }
+                            payload => payload,
+                        };
+                    }
+                }
+                FrameState::Payload {
+                    remaining,
+                    offset,
+                    unmask,
+                    mask,
+                } => {
+                    let take = input
+                        .len()
+                        .min(usize::try_from(*remaining).unwrap_or(usize::MAX));
+                    for &byte in &input[..take] {
+                        let clear = unmask.map_or(byte, |key| byte ^ key[*offset % 4]);
+                        output.push(mask.map_or(clear, |key| clear ^ key[*offset % 4]));
+                        *offset += 1;
+                    }
+                    *remaining -= take as u64;
+                    input = &input[take..];
+                    if *remaining == 0 {
+                        self.state = FrameState::Header(Vec::with_capacity(14));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Fresh masking keys, as unpredictable as RFC 6455 asks of a client.
+struct KeySource(u64);
+
+impl KeySource {
+    fn new() -> KeySource {
+        KeySource(RandomState::new().hash_one(std::time::SystemTime::now()) | 1)
+    }
+
+    fn next(&mut self) -> [u8; 4] {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        let [a, b, c, d, ..] = self.0.to_be_bytes();
+        [a, b, c, d]
+    }
+}
+
+/// A cache that ignores the Upgrade and keeps parsing the client's bytes as
+/// HTTP requests: any complete request in clear would be forwarded and its
+/// answer cached under the request's Host and path.
+struct CacheReader {
+    entry: ConnEntry,
+    window: Vec<u8>,
+    poisoned: bool,
+}
+
+/// How much of the stream the cache keeps looking back over.
+const WINDOW: usize = 8 * 1024;
+
+impl CacheReader {
+    fn new(entry: ConnEntry) -> CacheReader {
+        CacheReader {
+            entry,
+            window: Vec::new(),
+            poisoned: false,
+        }
+    }
+
+    /// The URL of the first complete request with a Host in the window.
+    fn find_request(&self) -> Option<String> {
+        const METHODS: [&[u8]; 4] = [b"GET ", b"POST ", b"HEAD ", b"PUT "];
+        (0..self.window.len()).find_map(|start| {
+            let rest = &self.window[start..];
+            if !METHODS.iter().any(|method| rest.starts_with(method)) {
+                return None;
+            }
+            let mut headers = [httparse::EMPTY_HEADER; 32];
+            let mut request = httparse::Request::new(&mut headers);
+            match request.parse(rest) {
+                Ok(httparse::Status::Complete(_)) => {
+                    let host = request
+                        .headers
+                        .iter()
+                        .find(|header| header.name.eq_ignore_ascii_case("host"))
+                        .and_then(|header| std::str::from_utf8(header.value).ok())?;
+                    Some(format!("http://{host}{}", request.path.unwrap_or("/")))
+                }
+                _ => None,
+            }
+        })
+    }
+}
+
+impl Transform for CacheReader {
+    fn apply(&mut self, input: &[u8], output: &mut Vec<u8>) -> Result<(), Rejection> {
+        output.extend_from_slice(input);
+        if self.poisoned {
+            return Ok(());
+        }
+        self.window.extend_from_slice(input);
+        if self.window.len() > WINDOW {
+            let excess = self.window.len() - WINDOW;
+            self.window.drain(..excess);
+        }
+        if let Some(url) = self.find_request() {
+            self.poisoned = true;
+            self.entry.note_poisoned(url);
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A client frame: FIN + binary, with `key` if masked.
+    fn frame(payload: &[u8], key: Option<[u8; 4]>) -> Vec<u8> {
+        let mut out = vec![0x82];
+        let mask_bit = if key.is_some() { 0x80 } else { 0 };
+        if payload.len() < 126 {
+            out.push(mask_bit | payload.len() as u8);
+        } else {
+            out.push(mask_bit | 126);
+            out.extend_from_slice(&(payload.len() as u16).to_be_bytes());
+        }
+        if let Some(key) = key {
+            out.extend_from_slice(&key);
+            out.extend(payload.iter().enumerate().map(|(i, b)| b ^ key[i % 4]));
+        } else {
+            out.extend_from_slice(payload);
+        }
+        out
+    }
+
+    /// Reads a masked frame back to its payload.
+    fn unmask(frame: &[u8]) -> Vec<u8> {
+        assert_eq!(frame[1] & 0x80, 0x80, "the frame is masked");
+        let extension = header_extension(frame[1]);
+        let key = &frame[2 + extension..6 + extension];
+        frame[6 + extension..]
+            .iter()
+            .enumerate()
+            .map(|(i, b)| b ^ key[i % 4])
+            .collect()
+    }
+
+    fn run(rule: &mut dyn Transform, input: &[u8], piece: usize) -> Result<Vec<u8>, Rejection> {
+        let mut output = Vec::new();
+        for chunk in input.chunks(piece) {
+            rule.apply(chunk, &mut output)?;
+        }
+        Ok(output)
+    }
+
+    #[test]
+    fn require_passes_masked_frames_untouched() {
+        let masked = frame(b"hello", Some([1, 2, 3, 4]));
+        let mut rule = MaskingRule::new(Masking::Require);
+        assert_eq!(run(&mut rule, &masked, 3).expect("masked"), masked);
+    }
+
+    #[test]
+    fn require_closes_with_1002_on_an_unmasked_frame() {
+        let mut rule = MaskingRule::new(Masking::Require);
+        let refusal = run(&mut rule, &frame(b"hello", None), 64).expect_err("unmasked");
+        assert_eq!(
+            &refusal.reply[..4],
+            &[0x88, refusal.reply.len() as u8 - 2, 0x03, 0xEA]
+        );
+    }
+
+    #[test]
+    fn remask_masks_unmasked_frames_and_changes_masked_keys() {
+        let payload: Vec<u8> = (0..300).map(|i| (i % 251) as u8).collect();
+        for key in [None, Some([9, 8, 7, 6])] {
+            let input = frame(&payload, key);
+            let mut rule = MaskingRule::new(Masking::Remask);
+            let output = run(&mut rule, &input, 7).expect("remask");
+            assert_eq!(unmask(&output), payload, "payload survives with {key:?}");
+            assert_ne!(&output[4..8], &[9, 8, 7, 6], "a fresh key");
+        }
+    }
+
+    #[test]
+    fn the_cache_reads_a_request_in_clear_but_not_in_masked_frames() {
+        let attack = b"GET /poison HTTP/1.1\r\nHost: victim.test\r\n\r\n";
+        let log = traverse_net::TransactionLog::new();
+        let clear = log.open(([127, 0, 0, 1], 1).into(), 80);
+        let mut cache = CacheReader::new(clear.clone());
+        run(&mut cache, &frame(attack, None), 5).expect("pass");
+        assert_eq!(
+            clear.record().cache_poisoned.as_deref(),
+            Some("http://victim.test/poison")
+        );
+        let masked = log.open(([127, 0, 0, 1], 2).into(), 80);
+        let mut cache = CacheReader::new(masked.clone());
+        run(
+            &mut cache,
+            &frame(attack, Some([0x5a, 0x11, 0xc3, 0x7e])),
+            5,
+        )
+        .expect("pass");
+        assert_eq!(masked.record().cache_poisoned, None);
+    }
+}
