@@ -168,16 +168,26 @@ fn json_results_carry_the_documented_fields() {
 fn list_names_every_tunnel_and_option() {
     let output = traverse(&["list"]);
     let stdout = text(&output.stdout);
-    for needle in [
-        "tcp",
-        "tls",
-        "ws",
-        "wss",
-        "tls-terminator",
+    let kinds = traverse_scenario::HopKind::KINDS.map(|(kind, _)| kind);
+    let tunnels = traverse_tunnel::BUILTIN.map(|tunnel| tunnel.name);
+    let options = [
+        "mode",
         "websocket",
         "backend",
         "idle_timeout",
-    ] {
+        "ports",
+        "masking",
+        "upgrade",
+        "http_version",
+        "websocket_allow",
+        "websocket_block",
+        "cache",
+        "allowed_ports",
+        "auth",
+        "body",
+        "proxy_auth",
+    ];
+    for needle in kinds.iter().chain(&tunnels).chain(&options) {
         assert!(
             stdout.contains(needle),
             "`traverse list` lacks {needle}:\n{stdout}"

@@ -39,6 +39,9 @@ pub fn summary(cell: &CellResult) -> String {
     if let Some(blame) = &cell.blame {
         line += &format!(" blame={blame}");
     }
+    if cell.poisonable == Some(true) {
+        line += " poisonable";
+    }
     line
 }
 
