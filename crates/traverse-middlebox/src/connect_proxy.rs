@@ -117,10 +117,7 @@ async fn answer(
             inspected: false,
             masking: traverse_scenario::Masking::Ignore,
             cache: false,
-            idle: options
-                .idle_timeout
-                .map(|written| context.time_scale.apply(written)),
-            idle_written: options.idle_timeout,
+            idle: relay::idle(options.idle_timeout, context),
             scheme: "http",
             step_timeout: context.step_timeout,
         };

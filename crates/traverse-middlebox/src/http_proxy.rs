@@ -18,10 +18,11 @@ use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use traverse_net::http::{is_websocket_upgrade, strip_hop_by_hop};
-use traverse_net::{Action, BoxedIo, ConnEntry, PipeEnd, Protocol, Tasks, hex, pipe_with};
-use traverse_scenario::{Masking, UpgradePolicy, format_duration};
+use traverse_net::{Action, BoxedIo, ConnEntry, Protocol, Tasks, hex};
+use traverse_scenario::{Masking, UpgradePolicy};
 
-use crate::{Upstream, websocket_frames};
+use crate::Upstream;
+use crate::relay::{Idle, relay_websocket};
 
 pub(crate) type Body = BoxBody<Bytes, hyper::Error>;
 
@@ -42,10 +43,8 @@ pub(crate) struct HttpPolicy {
     pub masking: Masking,
     /// Whether it reads relayed bytes as new requests (a poisonable cache).
     pub cache: bool,
-    /// Wall-clock idle limit for relayed (upgraded) connections.
-    pub idle: Option<Duration>,
-    /// The idle limit as the scenario wrote it, for messages.
-    pub idle_written: Option<Duration>,
+    /// The idle limit for relayed (upgraded) connections.
+    pub idle: Idle,
     /// `https` on a TLS listener, `http` on a plain one.
     pub scheme: &'static str,
     pub step_timeout: Duration,
@@ -259,30 +258,15 @@ async fn relay_upgraded(
         );
         return;
     };
-    let transforms = websocket_frames::transforms(policy.masking, policy.cache, &entry);
-    match pipe_with(
+    relay_websocket(
         TokioIo::new(client),
         TokioIo::new(upstream),
+        &entry,
         policy.idle,
-        transforms,
+        policy.masking,
+        policy.cache,
     )
-    .await
-    {
-        PipeEnd::Rejected(reason) => entry.act(
-            Action::Blocked,
-            None,
-            format!("closed the WebSocket with 1002: {reason} (masking = require)"),
-        ),
-        PipeEnd::IdleCut(_) => entry.act(
-            Action::IdleCut,
-            None,
-            format!(
-                "cut the WebSocket after {} without traffic (idle_timeout)",
-                policy.idle_written.map(format_duration).unwrap_or_default()
-            ),
-        ),
-        PipeEnd::Closed | PipeEnd::Failed { .. } => {}
-    }
+    .await;
 }
 
 /// A WebSocket handshake whose client sent bytes after the headers that no

@@ -13,13 +13,13 @@ use std::sync::Arc;
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use traverse_net::{Action, ConnEntry, Metered, PipeEnd, Protocol, pipe_with};
+use traverse_net::{Action, ConnEntry, Metered, Protocol};
 use traverse_scenario::address::{PLAIN_PORT, PORTS};
-use traverse_scenario::{BodyPolicy, LegacyForwarder, format_duration};
+use traverse_scenario::{BodyPolicy, LegacyForwarder};
 
 use crate::listen::listen;
-use crate::relay::{self, relay};
-use crate::{HopContext, MiddleboxError, MiddleboxHandle, websocket_frames};
+use crate::relay;
+use crate::{HopContext, MiddleboxError, MiddleboxHandle};
 
 /// Request and response heads larger than this are refused.
 const MAX_HEAD: usize = 16 * 1024;
@@ -35,16 +35,14 @@ pub(crate) async fn start(
             let (options, context) = &*shared;
             let client = Metered::new(stream, entry.clone());
             if port != PLAIN_PORT {
-                let upstream = context.upstream(port, None);
-                relay(
+                relay::route_untouched(
                     client,
-                    entry.clone(),
-                    upstream,
-                    None,
+                    entry,
+                    context,
+                    port,
                     "a connection it does not serve",
                 )
                 .await;
-                relay::identify(&entry);
                 return;
             }
             forward(client, &entry, options, context).await;
@@ -183,24 +181,7 @@ async fn forward(
             ),
         );
         let idle = relay::idle(options.idle_timeout, context);
-        let transforms = websocket_frames::transforms(options.masking, false, entry);
-        match pipe_with(client, server, idle.map(|(wall, _)| wall), transforms).await {
-            PipeEnd::Rejected(reason) => entry.act(
-                Action::Blocked,
-                None,
-                format!("closed the WebSocket with 1002: {reason} (masking = require)"),
-            ),
-            PipeEnd::IdleCut(_) => entry.act(
-                Action::IdleCut,
-                None,
-                format!(
-                    "cut the WebSocket after {} without traffic (idle_timeout)",
-                    idle.map(|(_, written)| format_duration(written))
-                        .unwrap_or_default()
-                ),
-            ),
-            PipeEnd::Closed | PipeEnd::Failed { .. } => {}
-        }
+        relay::relay_websocket(client, server, entry, idle, options.masking, false).await;
         return;
     }
     entry.act(

@@ -1,14 +1,15 @@
 //! The byte relay behind every hop that passes a connection on without
-//! reading it: L4 offload, TLS passthrough, CONNECT tunnels. It connects
-//! upstream, records what it did, relays under the idle timeout and records
-//! an idle cut.
+//! reading it (L4 offload, TLS passthrough, CONNECT tunnels, ports a hop
+//! does not serve) and behind every upgraded WebSocket: it connects
+//! upstream, records what it did, relays under the idle timeout, applies
+//! the hop's frame rules, and records how the relay ended.
 
 use std::time::Duration;
 
-use traverse_net::{Action, ConnEntry, Io, PipeEnd, pipe, sniff};
-use traverse_scenario::format_duration;
+use traverse_net::{Action, ConnEntry, Io, PipeEnd, pipe, pipe_with, sniff};
+use traverse_scenario::{Masking, format_duration};
 
-use crate::Upstream;
+use crate::{Upstream, websocket_frames};
 
 /// An idle limit in wall time, and as the scenario wrote it (for messages).
 pub(crate) type Idle = Option<(Duration, Duration)>;
@@ -52,17 +53,61 @@ pub(crate) async fn relay_connected(
         format!("relayed {what} to {target}"),
     );
     let end = pipe(client, server, idle.map(|(wall, _)| wall)).await;
-    if let PipeEnd::IdleCut(_) = end {
-        entry.act(
+    record_end(&entry, end, idle, "connection");
+}
+
+/// Relays an upgraded WebSocket with the hop's frame rules on client bytes.
+pub(crate) async fn relay_websocket(
+    client: impl Io,
+    server: impl Io,
+    entry: &ConnEntry,
+    idle: Idle,
+    masking: Masking,
+    cache: bool,
+) {
+    let transforms = websocket_frames::transforms(masking, cache, entry);
+    let end = pipe_with(client, server, idle.map(|(wall, _)| wall), transforms).await;
+    record_end(entry, end, idle, "WebSocket");
+}
+
+/// Records a relay that the hop itself ended.
+fn record_end(entry: &ConnEntry, end: PipeEnd, idle: Idle, what: &str) {
+    match end {
+        PipeEnd::Rejected(reason) => entry.act(
+            Action::Blocked,
+            None,
+            format!("closed the {what} with 1002: {reason} (masking = require)"),
+        ),
+        PipeEnd::IdleCut(_) => entry.act(
             Action::IdleCut,
             None,
             format!(
-                "cut the connection after {} without traffic (idle_timeout)",
+                "cut the {what} after {} without traffic (idle_timeout)",
                 idle.map(|(_, written)| format_duration(written))
                     .unwrap_or_default()
             ),
-        );
+        ),
+        PipeEnd::Closed | PipeEnd::Failed { .. } => {}
     }
+}
+
+/// A connection to a port the hop does not serve: routed on untouched.
+pub(crate) async fn route_untouched(
+    client: impl Io,
+    entry: ConnEntry,
+    context: &crate::HopContext,
+    port: u16,
+    what: &str,
+) {
+    relay(
+        client,
+        entry.clone(),
+        context.upstream(port, None),
+        None,
+        what,
+    )
+    .await;
+    identify(&entry);
 }
 
 /// What the first bytes through a relay were, once it ended.

@@ -55,8 +55,7 @@ pub(crate) async fn start(
                         inspected: false,
                         masking: options.masking,
                         cache: false,
-                        idle: idle.map(|written| context.time_scale.apply(written)),
-                        idle_written: idle,
+                        idle: relay::idle(idle, context),
                         scheme: if port == TLS_PORT { "https" } else { "http" },
                         step_timeout: context.step_timeout,
                     };

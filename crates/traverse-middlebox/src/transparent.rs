@@ -39,16 +39,14 @@ pub(crate) async fn start(
             let (options, context, inspection) = &*shared;
             if !options.ports.contains(&port) {
                 let client = Metered::new(stream, entry.clone());
-                let upstream = context.upstream(port, None);
-                relay(
+                relay::route_untouched(
                     client,
-                    entry.clone(),
-                    upstream,
-                    None,
+                    entry,
+                    context,
+                    port,
                     "a connection it does not intercept",
                 )
                 .await;
-                relay::identify(&entry);
                 return;
             }
             let Some(first) = first_byte(&stream, context.step_timeout).await else {
@@ -110,10 +108,7 @@ fn http_policy(
         inspected,
         masking: options.masking,
         cache: options.cache,
-        idle: options
-            .idle_timeout
-            .map(|written| context.time_scale.apply(written)),
-        idle_written: options.idle_timeout,
+        idle: relay::idle(options.idle_timeout, context),
         scheme,
         step_timeout: context.step_timeout,
     }
