@@ -113,6 +113,14 @@ pub(crate) async fn forward(
     tasks: Tasks,
 ) -> Response<Body> {
     let wants_websocket = is_websocket_upgrade(request.headers());
+    // Masking rules are RFC 6455's; a hixie-76 stream has no such frames.
+    let rfc6455 = request
+        .headers()
+        .contains_key(http::header::SEC_WEBSOCKET_KEY);
+    let mut policy = policy;
+    if !rfc6455 {
+        policy.masking = Masking::Ignore;
+    }
     entry.set_protocol(match (wants_websocket, policy.inspected) {
         (true, true) => Protocol::WebsocketTls,
         (true, false) => Protocol::Websocket,

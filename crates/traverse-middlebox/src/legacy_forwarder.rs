@@ -6,8 +6,10 @@
 //! `declared-only` drops them (nginx, Apache: the origin waits forever),
 //! `hold-until-response` keeps them until the origin answers (HAProxy in
 //! 2010: a deadlock), `forward` passes everything (a compliant forwarder).
-//! After a `101` it relays both ways, with the hop's masking rule on client
-//! frames. Port 443 is not its business and is routed on untouched.
+//! An origin that never answers gets `504` after `read_timeout` (nginx's
+//! `proxy_read_timeout`). After a `101` it relays both ways, with the hop's
+//! masking rule on client frames. Port 443 is not its business and is
+//! routed on untouched.
 
 use std::sync::Arc;
 
@@ -15,7 +17,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use traverse_net::{Action, ConnEntry, Metered, Protocol};
 use traverse_scenario::address::{PLAIN_PORT, PORTS};
-use traverse_scenario::{BodyPolicy, LegacyForwarder};
+use traverse_scenario::{BodyPolicy, LegacyForwarder, format_duration};
 
 use crate::listen::listen;
 use crate::relay;
@@ -94,6 +96,12 @@ async fn forward(
             .and_then(|header| std::str::from_utf8(header.value).ok())
     };
     let upgrade = header("upgrade").is_some();
+    // Masking rules are RFC 6455's; a hixie-76 stream has no such frames.
+    let masking = if header("sec-websocket-key").is_some() {
+        options.masking
+    } else {
+        traverse_scenario::Masking::Ignore
+    };
     entry.set_protocol(if upgrade {
         Protocol::Websocket
     } else {
@@ -159,9 +167,28 @@ async fn forward(
         _ => {}
     }
 
-    let Ok((response_head, response_rest)) = read_head(&mut server).await else {
-        return;
-    };
+    let read_timeout = context.time_scale.apply(options.read_timeout);
+    let (response_head, response_rest) =
+        match tokio::time::timeout(read_timeout, read_head(&mut server)).await {
+            Ok(Ok(response)) => response,
+            Ok(Err(_)) => return,
+            Err(_) => {
+                // What nginx does when proxy_read_timeout runs out.
+                entry.act(
+                    Action::Responded,
+                    Some(504),
+                    format!(
+                        "answered 504: {} sent no answer within {} (read_timeout)",
+                        upstream.target(),
+                        format_duration(options.read_timeout)
+                    ),
+                );
+                let _ = client
+                    .write_all(b"HTTP/1.0 504 Gateway Timeout\r\nContent-Length: 0\r\n\r\n")
+                    .await;
+                return;
+            }
+        };
     if options.body == BodyPolicy::HoldUntilResponse && !undeclared.is_empty() {
         let _ = server.write_all(&undeclared).await;
     }
@@ -181,7 +208,7 @@ async fn forward(
             ),
         );
         let idle = relay::idle(options.idle_timeout, context);
-        relay::relay_websocket(client, server, entry, idle, options.masking, false).await;
+        relay::relay_websocket(client, server, entry, idle, masking, false).await;
         return;
     }
     entry.act(

@@ -1,7 +1,8 @@
 //! The probe: what every tunnel must carry to pass. Echo round trips of 1
-//! byte, 64 KiB and 1 MiB, each compared byte for byte; optionally an idle
-//! pause and one more echo; then an orderly close, which must end the
-//! stream with nothing extra and the tunnel reporting no error.
+//! byte, 64 KiB and 1 MiB, each compared byte for byte; where a caching hop
+//! is on the path, the echo of an attacker's request (the poison step);
+//! optionally an idle pause and one more echo; then an orderly close, which
+//! must end the stream with nothing extra and the tunnel reporting no error.
 
 use std::time::Duration;
 

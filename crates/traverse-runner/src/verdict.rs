@@ -85,6 +85,11 @@ impl Observation {
 impl From<&TunnelError> for Observation {
     fn from(error: &TunnelError) -> Observation {
         let category = match error {
+            // A gateway's own timeout (504; Cloudflare's 524) is a timeout
+            // on the path, whoever reports it.
+            TunnelError::Refused {
+                status: 504 | 524, ..
+            } => Category::Timeout,
             TunnelError::ConnectRefused { .. } | TunnelError::Refused { .. } => Category::Refused,
             TunnelError::Tls { .. } => Category::Tls,
             TunnelError::Reset { .. } | TunnelError::Closed { .. } => Category::Reset,

@@ -196,12 +196,26 @@ impl Default for Transparent {
 }
 
 /// A plain HTTP reverse proxy of the hixie-76 era, on port 80.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct LegacyForwarder {
     /// What it does with bytes after the request headers.
     pub body: BodyPolicy,
     pub masking: Masking,
     pub idle_timeout: Option<Duration>,
+    /// How long it waits for the upstream's answer before `504` (nginx's
+    /// `proxy_read_timeout`, 60 s by default).
+    pub read_timeout: Duration,
+}
+
+impl Default for LegacyForwarder {
+    fn default() -> Self {
+        LegacyForwarder {
+            body: BodyPolicy::DeclaredOnly,
+            masking: Masking::Ignore,
+            idle_timeout: None,
+            read_timeout: Duration::from_secs(60),
+        }
+    }
 }
 
 /// What a forwarder does with bytes that follow a request's headers.

@@ -360,7 +360,8 @@ const TLS_TERMINATOR_KEYS: &[&str] = &[
 
 fn read_tls_terminator(fields: &mut Fields<'_, '_>) -> Result<TlsTerminator, ScenarioError> {
     let defaults = TlsTerminator::default();
-    Ok(TlsTerminator {
+    let masking_at = fields.span_of("masking");
+    let options = TlsTerminator {
         mode: fields
             .take_keyword(
                 "mode",
@@ -383,7 +384,17 @@ fn read_tls_terminator(fields: &mut Fields<'_, '_>) -> Result<TlsTerminator, Sce
         idle_timeout: fields.take_duration("idle_timeout")?,
         ports: fields.take_ports("ports")?.unwrap_or(defaults.ports),
         masking: take_masking(fields)?,
-    })
+    };
+    let why_not = match (options.masking, options.mode, options.websocket) {
+        (Masking::Ignore, _, _) => None,
+        (_, TerminatorMode::Tcp, _) => {
+            Some("in tcp mode the terminator relays bytes without reading frames")
+        }
+        (_, _, false) => Some("with `websocket = false` no WebSocket gets through to have frames"),
+        _ => None,
+    };
+    fields.no_effect(masking_at, "masking", why_not)?;
+    Ok(options)
 }
 
 fn take_masking(fields: &mut Fields<'_, '_>) -> Result<Masking, ScenarioError> {
@@ -399,7 +410,14 @@ fn take_masking(fields: &mut Fields<'_, '_>) -> Result<Masking, ScenarioError> {
         .unwrap_or_default())
 }
 
-const LEGACY_FORWARDER_KEYS: &[&str] = &["kind", "name", "body", "masking", "idle_timeout"];
+const LEGACY_FORWARDER_KEYS: &[&str] = &[
+    "kind",
+    "name",
+    "body",
+    "masking",
+    "idle_timeout",
+    "read_timeout",
+];
 
 fn read_legacy_forwarder(fields: &mut Fields<'_, '_>) -> Result<LegacyForwarder, ScenarioError> {
     Ok(LegacyForwarder {
@@ -415,6 +433,9 @@ fn read_legacy_forwarder(fields: &mut Fields<'_, '_>) -> Result<LegacyForwarder,
             .unwrap_or_default(),
         masking: take_masking(fields)?,
         idle_timeout: fields.take_duration("idle_timeout")?,
+        read_timeout: fields
+            .take_duration("read_timeout")?
+            .unwrap_or(LegacyForwarder::default().read_timeout),
     })
 }
 
@@ -434,7 +455,9 @@ const TRANSPARENT_KEYS: &[&str] = &[
 
 fn read_transparent(fields: &mut Fields<'_, '_>) -> Result<Transparent, ScenarioError> {
     let defaults = Transparent::default();
-    Ok(Transparent {
+    let masking_at = fields.span_of("masking");
+    let cache_at = fields.span_of("cache");
+    let options = Transparent {
         upgrade: fields
             .take_keyword(
                 "upgrade",
@@ -469,7 +492,21 @@ fn read_transparent(fields: &mut Fields<'_, '_>) -> Result<Transparent, Scenario
         cache: fields
             .take::<bool>("cache")?
             .map_or(defaults.cache, Spanned::into_inner),
-    })
+    };
+    // Both act on an upgraded stream, which only `upgrade = "forward"` over
+    // HTTP/1.1 lets through.
+    let relays_websocket =
+        options.upgrade == UpgradePolicy::Forward && options.http_version == HttpVersion::Http11;
+    let why_not = (!relays_websocket).then_some(
+        "it relays no WebSocket unless `upgrade = \"forward\"` over `http_version = \"1.1\"`",
+    );
+    if options.masking != Masking::Ignore {
+        fields.no_effect(masking_at, "masking", why_not)?;
+    }
+    if options.cache {
+        fields.no_effect(cache_at, "cache", why_not)?;
+    }
+    Ok(options)
 }
 
 const CONNECT_PROXY_KEYS: &[&str] = &["kind", "name", "allowed_ports", "auth", "idle_timeout"];
@@ -700,6 +737,27 @@ impl<'f, 'i> Fields<'f, 'i> {
             }
         }
         Ok(Some(seen))
+    }
+
+    /// Where `key` is written, if it is.
+    fn span_of(&self, key: &str) -> Option<Range<usize>> {
+        self.table.get(key).map(Spanned::span)
+    }
+
+    /// An option that was set but cannot act: an error at the option,
+    /// saying why, rather than a setting that silently does nothing.
+    fn no_effect(
+        &self,
+        at: Option<Range<usize>>,
+        key: &str,
+        why_not: Option<&str>,
+    ) -> Result<(), ScenarioError> {
+        match (at, why_not) {
+            (Some(at), Some(why)) => Err(self
+                .file
+                .error(at, format!("`{key}` has no effect here: {why}"))),
+            _ => Ok(()),
+        }
     }
 
     /// Ports of any service, 1 to 65535, each once.

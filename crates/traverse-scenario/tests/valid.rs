@@ -145,7 +145,7 @@ fn a_tls_terminator_has_its_defaults() {
 fn every_tls_terminator_option_is_read() {
     let options = one_terminator(
         r#"
-mode = "tcp"
+mode = "http"
 websocket = true
 backend = "plain"
 idle_timeout = "100s"
@@ -156,7 +156,7 @@ masking = "remask"
     assert_eq!(
         options,
         TlsTerminator {
-            mode: TerminatorMode::Tcp,
+            mode: TerminatorMode::Http,
             websocket: true,
             backend: Backend::Plain,
             idle_timeout: Some(Duration::from_secs(100)),
@@ -479,7 +479,7 @@ fn every_transparent_option_is_read() {
         r#"
 upgrade = "forward"
 tls = "inspect"
-http_version = "1.0"
+http_version = "1.1"
 idle_timeout = "30s"
 websocket_allow = ["origin.test", "api.example"]
 websocket_block = ["ads.example"]
@@ -493,7 +493,7 @@ cache = true
         Transparent {
             upgrade: UpgradePolicy::Forward,
             tls: TlsPolicy::Inspect,
-            http_version: HttpVersion::Http10,
+            http_version: HttpVersion::Http11,
             idle_timeout: Some(Duration::from_secs(30)),
             websocket_allow: vec!["origin.test".to_string(), "api.example".to_string()],
             websocket_block: vec!["ads.example".to_string()],
@@ -738,6 +738,7 @@ fn a_legacy_forwarder_has_its_defaults() {
             body: BodyPolicy::DeclaredOnly,
             masking: Masking::Ignore,
             idle_timeout: None,
+            read_timeout: Duration::from_secs(60),
         }
     );
     assert_eq!(one_legacy_forwarder(""), LegacyForwarder::default());
@@ -750,6 +751,7 @@ fn every_legacy_forwarder_option_is_read() {
 body = "hold-until-response"
 masking = "require"
 idle_timeout = "75s"
+read_timeout = "30s"
 "#,
     );
     assert_eq!(
@@ -758,6 +760,7 @@ idle_timeout = "75s"
             body: BodyPolicy::HoldUntilResponse,
             masking: Masking::Require,
             idle_timeout: Some(Duration::from_secs(75)),
+            read_timeout: Duration::from_secs(30),
         }
     );
 }
@@ -779,8 +782,19 @@ fn every_value_of_masking_is_accepted_on_each_kind_that_takes_it() {
     ];
     for (text, expected) in values {
         let option = format!("masking = \"{text}\"");
-        assert_eq!(one_terminator(&option).masking, expected, "tls-terminator");
-        assert_eq!(one_transparent(&option).masking, expected, "transparent");
+        // Where frames get through for the rule to act on.
+        let terminator = format!("websocket = true\n{option}");
+        let transparent = format!("upgrade = \"forward\"\n{option}");
+        assert_eq!(
+            one_terminator(&terminator).masking,
+            expected,
+            "tls-terminator"
+        );
+        assert_eq!(
+            one_transparent(&transparent).masking,
+            expected,
+            "transparent"
+        );
         assert_eq!(
             one_legacy_forwarder(&option).masking,
             expected,
@@ -795,7 +809,7 @@ fn every_value_of_masking_is_accepted_on_each_kind_that_takes_it() {
 
 #[test]
 fn a_transparent_cache_is_read_and_off_by_default() {
-    assert!(one_transparent("cache = true").cache);
+    assert!(one_transparent("upgrade = \"forward\"\ncache = true").cache);
     assert!(!one_transparent("cache = false").cache);
     assert!(!one_transparent("").cache);
     assert_eq!(
@@ -869,6 +883,7 @@ ws = "fail"
             body: BodyPolicy::HoldUntilResponse,
             masking: Masking::Remask,
             idle_timeout: Some(Duration::from_secs(50)),
+            ..LegacyForwarder::default()
         }
     );
     assert_eq!(scenario.hops[1].name, "haproxy");

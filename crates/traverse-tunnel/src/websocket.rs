@@ -208,7 +208,7 @@ impl<S: Io> FrameSource for WsSource<S> {
                         return match frame {
                             Some(frame) if frame.code != CloseCode::Normal => {
                                 Err(TunnelError::Protocol(format!(
-                                    "the peer closed the WebSocket with {} {}",
+                                    "the peer closed the WebSocket with {}: {}",
                                     u16::from(frame.code),
                                     frame.reason
                                 )))

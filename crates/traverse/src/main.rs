@@ -243,8 +243,13 @@ fn write_logs(
 
 fn listing() -> String {
     let mut out = String::from("Tunnels:\n");
+    let width = BUILTIN
+        .iter()
+        .map(|tunnel| tunnel.name.len())
+        .max()
+        .unwrap_or(0);
     for tunnel in BUILTIN {
-        out += &format!("  {:<5} {}\n", tunnel.name, tunnel.description);
+        out += &format!("  {:<width$}  {}\n", tunnel.name, tunnel.description);
     }
     out += "\nMiddlebox kinds (`kind` in [[hops]]):\n";
     for (kind, description) in HopKind::KINDS {

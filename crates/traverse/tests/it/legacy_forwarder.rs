@@ -22,7 +22,7 @@ async fn declared_only_drops_the_key_bytes_and_the_handshake_times_out() {
         &[
             "tcp fail refused 400 blame=nginx",
             "ws pass",
-            "hixie76 fail timeout blame=nginx",
+            "hixie76 fail timeout 504 blame=nginx",
         ],
     )
     .await;
@@ -47,7 +47,7 @@ async fn hold_until_response_deadlocks_the_handshake() {
     assert_cells(
         topology,
         &["ws", "hixie76"],
-        &["ws pass", "hixie76 fail timeout blame=haproxy"],
+        &["ws pass", "hixie76 fail timeout 504 blame=haproxy"],
     )
     .await;
     let results = run(topology, &["hixie76"]).await;

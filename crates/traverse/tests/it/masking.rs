@@ -75,3 +75,16 @@ async fn remasked_frames_no_longer_poison_a_cache_behind() {
         remasked[0].detail
     );
 }
+
+#[tokio::test]
+async fn masking_rules_leave_hixie76_alone() {
+    // Its frames are not RFC 6455 frames; a rule for those must not touch them.
+    for masking in ["require", "remask"] {
+        assert_cells(
+            &topology("legacy-forwarder", "body = \"forward\"", masking),
+            &["hixie76"],
+            &["hixie76 pass"],
+        )
+        .await;
+    }
+}
