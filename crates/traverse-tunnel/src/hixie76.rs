@@ -103,10 +103,15 @@ impl Random {
 
 /// Bytes as hixie-76 text: printable ASCII as is, the rest as `%XX`.
 pub fn encode(bytes: &[u8]) -> Vec<u8> {
-    let mut text = Vec::with_capacity(bytes.len());
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    let mut text = Vec::with_capacity(bytes.len() * 2);
     for &byte in bytes {
         if byte == b'%' || byte == 0 || byte >= 0x80 {
-            text.extend_from_slice(format!("%{byte:02X}").as_bytes());
+            text.extend_from_slice(&[
+                b'%',
+                HEX[usize::from(byte >> 4)],
+                HEX[usize::from(byte & 15)],
+            ]);
         } else {
             text.push(byte);
         }
@@ -124,12 +129,13 @@ pub fn decode(text: &[u8]) -> Result<Vec<u8>, String> {
             rest = after;
             continue;
         }
-        let hex = after
-            .get(..2)
-            .and_then(|pair| std::str::from_utf8(pair).ok())
-            .and_then(|pair| u8::from_str_radix(pair, 16).ok())
-            .ok_or("a % in a text frame is not followed by two hex digits")?;
-        bytes.push(hex);
+        let digit = |byte: u8| char::from(byte).to_digit(16);
+        let hex = match after {
+            [high, low, ..] => digit(*high).zip(digit(*low)),
+            _ => None,
+        }
+        .ok_or("a % in a text frame is not followed by two hex digits")?;
+        bytes.push((hex.0 * 16 + hex.1) as u8);
         rest = &after[2..];
     }
     Ok(bytes)
@@ -144,7 +150,11 @@ enum Frame {
 
 /// Frames on the wire; text is decoded, so the codec carries raw bytes.
 #[derive(Debug, Default)]
-struct Codec;
+struct Codec {
+    /// How much of a partial text frame has been searched for its end, so
+    /// a large frame arriving in pieces is scanned once, not once a piece.
+    scanned: usize,
+}
 
 impl Decoder for Codec {
     type Item = Frame;
@@ -155,10 +165,14 @@ impl Decoder for Codec {
         match buffer.first() {
             None => Ok(None),
             Some(0x00) => {
-                let Some(end) = buffer.iter().position(|byte| *byte == 0xFF) else {
+                let from = self.scanned.max(1);
+                let Some(end) = buffer[from..].iter().position(|byte| *byte == 0xFF) else {
+                    self.scanned = buffer.len();
                     return Ok(None);
                 };
-                let frame = buffer.split_to(end + 1);
+                self.scanned = 0;
+                let frame = buffer.split_to(from + end + 1);
+                let end = from + end;
                 let text = decode(&frame[1..end]).map_err(invalid)?;
                 Ok(Some(Frame::Text(Bytes::from(text))))
             }
@@ -226,7 +240,7 @@ pub(crate) async fn connect(mut io: BoxedIo) -> Result<Connection, TunnelError> 
             "the server's answer to the hixie-76 challenge is wrong".to_string(),
         ));
     }
-    let (sink, source) = Framed::new(io, Codec).split();
+    let (sink, source) = Framed::new(io, Codec::default()).split();
     Ok(bridge::client_connection(
         HixieSink(sink),
         HixieSource(source),
@@ -316,7 +330,7 @@ pub(crate) async fn serve(
         "hixie-76 WebSocket open; relaying to the echo app",
     );
     let echo = crate::origin::connect_target(target).await?;
-    let (sink, source) = Framed::new(io, Codec).split();
+    let (sink, source) = Framed::new(io, Codec::default()).split();
     bridge::bridge(echo, HixieSink(sink), HixieSource(source), "the echo app").await
 }
 
@@ -449,7 +463,7 @@ mod tests {
 
     #[test]
     fn frames_are_split_where_they_end() {
-        let mut codec = Codec;
+        let mut codec = Codec::default();
         let mut wire = BytesMut::new();
         codec
             .encode(Frame::Text(Bytes::from_static(b"\x00hi\xff")), &mut wire)
