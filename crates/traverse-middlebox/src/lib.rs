@@ -16,7 +16,9 @@ mod transparent;
 mod upstream;
 mod websocket_frames;
 
+use std::collections::BTreeMap;
 use std::io;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -40,6 +42,9 @@ pub struct HopContext {
     pub tasks: Tasks,
     /// How long one step (connect, handshake, request head) may take.
     pub step_timeout: Duration,
+    /// Addresses to listen on for some logical ports, for running a hop by
+    /// hand (`traverse proxy`); every other port binds 127.0.0.1:0.
+    pub bind: BTreeMap<u16, SocketAddr>,
 }
 
 impl HopContext {

@@ -38,7 +38,11 @@ where
             closed.push(refuser);
             continue;
         }
-        let listener = bind_loopback().await.map_err(listen_error)?;
+        let listener = match context.bind.get(&port) {
+            Some(addr) => tokio::net::TcpListener::bind(addr).await,
+            None => bind_loopback().await,
+        }
+        .map_err(listen_error)?;
         endpoints.insert(port, listener.local_addr().map_err(listen_error)?);
         let tasks = context.tasks.clone();
         let log = context.log.clone();

@@ -157,6 +157,7 @@ impl TransactionLog {
             }),
         };
         lock(&self.inner.entries).push(entry.clone());
+        self.inner.changed.notify_waiters();
         entry
     }
 
@@ -188,6 +189,12 @@ impl TransactionLog {
             }
         };
         tokio::time::timeout(deadline, wait).await.is_ok()
+    }
+
+    /// Resolves when a record changes next; enable it before reading the
+    /// records, so no change between the read and the wait is missed.
+    pub fn notified(&self) -> tokio::sync::futures::Notified<'_> {
+        self.inner.changed.notified()
     }
 
     /// The first record in which this node changed or stopped the traffic.

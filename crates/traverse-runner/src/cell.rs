@@ -210,6 +210,7 @@ async fn drive(
                 log: log.clone(),
                 tasks: tasks.clone(),
                 step_timeout: options.step_timeout,
+                bind: Default::default(),
             },
         )
         .await

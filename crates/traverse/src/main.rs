@@ -1,11 +1,14 @@
 //! The `traverse` command: the edge where files and flags become a run and
 //! results become output and an exit code. `run` reads scenarios, runs the
 //! matrix and prints it; `validate` checks scenario files; `list` shows the
-//! tunnels and middlebox kinds; `certs` writes a run's certificates for
-//! using the mocks by hand.
+//! tunnels and middlebox kinds; `proxy` runs one mock by hand in front of a
+//! real server; `certs` writes a run's certificates for using the mocks by
+//! hand.
 //!
 //! Exit codes: 0 every cell met its expectation, 1 one did not, 2 invalid
 //! input (nothing ran).
+
+mod proxy;
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -42,6 +45,9 @@ enum Command {
     },
     /// List the built-in tunnels and the middlebox kinds with their options.
     List,
+    /// Run one mock middlebox by hand in front of a real server, printing
+    /// its transaction log as it happens.
+    Proxy(proxy::ProxyArgs),
     /// Write a fresh set of test certificates and keys as PEM files.
     Certs {
         /// Folder to write into.
@@ -108,6 +114,10 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             Err(code) => code,
         }),
+        Command::Proxy(args) => {
+            proxy::run(args)?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::List => {
             print!("{}", listing());
             Ok(ExitCode::SUCCESS)

@@ -223,3 +223,126 @@ fn logs_are_written_as_json_lines_per_cell() {
     assert_eq!(records[0]["action"], "responded");
     assert_eq!(records[0]["status"], 407);
 }
+
+/// Reads a child's output lines as they come, for waiting with a deadline.
+fn lines_of(stream: impl std::io::Read + Send + 'static) -> std::sync::mpsc::Receiver<String> {
+    let (sender, receiver) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stream)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if sender.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    receiver
+}
+
+/// The next line that contains `needle`, within `deadline`.
+fn wait_for(
+    lines: &std::sync::mpsc::Receiver<String>,
+    needle: &str,
+    seen: &mut Vec<String>,
+) -> String {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        match lines.recv_timeout(left) {
+            Ok(line) if line.contains(needle) => return line,
+            Ok(line) => seen.push(line),
+            Err(_) => panic!(
+                "no line with {needle:?} within 10 s; output so far:\n{}",
+                seen.join("\n")
+            ),
+        }
+    }
+}
+
+#[test]
+fn proxy_runs_one_mock_in_front_of_a_real_server_and_logs_live() {
+    use std::io::{Read, Write};
+
+    // A real server of the simplest kind: one HTTP answer.
+    let server = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let upstream = server.local_addr().expect("addr");
+    std::thread::spawn(move || {
+        if let Ok((mut stream, _)) = server.accept() {
+            let mut head = Vec::new();
+            let mut byte = [0_u8; 1];
+            while !head.ends_with(b"\r\n\r\n") && stream.read(&mut byte).unwrap_or(0) == 1 {
+                head.push(byte[0]);
+            }
+            let _ = stream
+                .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok");
+        }
+    });
+    let certs = tempfile::tempdir().expect("tempdir");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_traverse"))
+        .args([
+            "proxy",
+            "tls-terminator",
+            "--set",
+            "websocket=true",
+            "--listen",
+            "80=127.0.0.1:0",
+        ])
+        .args(["--upstream", &upstream.to_string(), "--certs"])
+        .arg(certs.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("the traverse binary runs");
+    let lines = lines_of(child.stdout.take().expect("stdout"));
+    let mut seen = Vec::new();
+    let banner = wait_for(&lines, "logical port 80 listens on", &mut seen);
+    let listen = banner.rsplit(' ').next().expect("an address").to_string();
+
+    let mut client = std::net::TcpStream::connect(&listen).expect("connect to the proxy");
+    client
+        .write_all(b"GET / HTTP/1.1\r\nHost: origin.test\r\nConnection: close\r\n\r\n")
+        .expect("write");
+    let mut answer = String::new();
+    client.read_to_string(&mut answer).expect("read");
+    assert!(answer.starts_with("HTTP/1.1 200 OK"), "{answer}");
+    assert!(answer.ends_with("ok"), "{answer}");
+
+    let logged = wait_for(&lines, "http forwarded 200", &mut seen);
+    assert!(logged.contains("-> origin.test:80"), "{logged}");
+    assert!(certs.path().join("public-ca.pem").exists());
+
+    // Ctrl-C ends it cleanly.
+    let interrupted = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(interrupted.success());
+    let (done, finished) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = done.send(child.wait());
+    });
+    let status = finished
+        .recv_timeout(std::time::Duration::from_secs(10))
+        .expect("the proxy stops within 10 s of SIGINT")
+        .expect("wait");
+    assert!(status.success(), "{status}");
+}
+
+#[test]
+fn proxy_options_are_checked_like_scenario_files() {
+    let output = traverse(&[
+        "proxy",
+        "tls-terminator",
+        "--set",
+        "mode=\"l7\"",
+        "--upstream",
+        "127.0.0.1:0",
+    ]);
+    assert_eq!(output.status.code(), Some(2));
+    assert_eq!(
+        text(&output.stderr).trim(),
+        "error: <command line>:3:8: `mode` = \"l7\" is not allowed; expected one of \"http\", \"tcp\""
+    );
+}

@@ -138,6 +138,7 @@ async fn the_proxy_is_no_open_relay() {
             log: log.clone(),
             tasks: tasks.clone(),
             step_timeout: std::time::Duration::from_secs(5),
+            bind: Default::default(),
         },
     )
     .await

@@ -1,0 +1,209 @@
+//! `traverse proxy KIND`: one mock middlebox run by hand, in front of a real
+//! server, for a browser or a real client, its transaction log printed as
+//! it happens. The hop's options are the scenario file's, given as
+//! `--set key=value` (TOML values), so they are checked the same way.
+
+use std::collections::BTreeMap;
+use std::io::Write as _;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use traverse_middlebox::HopContext;
+use traverse_net::{ConnRecord, Endpoints, Tasks, TransactionLog};
+use traverse_scenario::address::{PLAIN_PORT, PORTS, PROXY_PORT, TLS_PORT};
+use traverse_scenario::{HopKind, TimeScale};
+
+#[derive(Debug, clap::Args)]
+pub struct ProxyArgs {
+    /// The middlebox kind (see `traverse list`).
+    kind: String,
+    /// An option of the kind, as in a scenario file: `websocket=true`,
+    /// `mode="tcp"`, `idle_timeout="100s"`. Repeatable.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    options: Vec<String>,
+    /// Where to listen: `ADDR` for the kind's main port, or `PORT=ADDR` for
+    /// a logical port (443, 80, 3128). Unnamed ports get 127.0.0.1:0.
+    #[arg(long, value_name = "[PORT=]ADDR")]
+    listen: Vec<String>,
+    /// The real server behind the hop; every logical port leads there.
+    #[arg(long, value_name = "ADDR")]
+    upstream: SocketAddr,
+    /// Folder for the run's certificates (the public CA to trust, the
+    /// enterprise inspection CA).
+    #[arg(long, default_value = "certs/out")]
+    certs: PathBuf,
+    /// Factor applied to the option's durations; 1 is real time.
+    #[arg(long, default_value_t = TimeScale::REAL.factor())]
+    time_scale: f64,
+}
+
+/// Builds the hop from the command line, runs it until Ctrl-C.
+pub fn run(args: ProxyArgs) -> anyhow::Result<()> {
+    let hop = hop_from_command_line(&args.kind, &args.options)?;
+    let bind = listen_addresses(&hop.kind, &args.listen)?;
+    let time_scale = TimeScale::new(args.time_scale).with_context(|| {
+        format!(
+            "--time-scale {} must be above 0 and at most 1000",
+            args.time_scale
+        )
+    })?;
+    let pki = Arc::new(traverse_pki::Pki::generate()?);
+    pki.write_pem(&args.certs)?;
+    let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    runtime.block_on(async move {
+        let tasks = Tasks::new();
+        let log = TransactionLog::new();
+        let next = Endpoints::new(
+            [TLS_PORT, PLAIN_PORT, PROXY_PORT]
+                .into_iter()
+                .map(|port| (port, args.upstream))
+                .collect(),
+        );
+        let handle = traverse_middlebox::start(
+            &hop,
+            HopContext {
+                name: hop.name.clone(),
+                next,
+                pki,
+                time_scale,
+                log: log.clone(),
+                tasks: tasks.clone(),
+                step_timeout: Duration::from_secs(30),
+                bind,
+            },
+        )
+        .await?;
+        print_banner(&hop, &handle.endpoints, &args.upstream, &args.certs);
+        watch(&log).await;
+        tasks.shutdown(Duration::from_secs(2)).await;
+        Ok(())
+    })
+}
+
+fn hop_from_command_line(kind: &str, options: &[String]) -> anyhow::Result<traverse_scenario::Hop> {
+    let mut source = format!("[[hops]]\nkind = {kind:?}\n");
+    for option in options {
+        let Some((key, value)) = option.split_once('=') else {
+            bail!("--set {option}: write KEY=VALUE, like websocket=true or mode=\"tcp\"");
+        };
+        source += &format!("{} = {}\n", key.trim(), value.trim());
+    }
+    let scenario = traverse_scenario::parse(Path::new("<command line>"), &source)
+        .map_err(|error| anyhow::anyhow!("{error}"))?;
+    scenario
+        .hops
+        .into_iter()
+        .next()
+        .context("no hop was described")
+}
+
+/// The kind's main port: where a client of this kind of middlebox connects.
+fn main_port(kind: &HopKind) -> u16 {
+    match kind {
+        HopKind::TlsTerminator(_) => TLS_PORT,
+        HopKind::Transparent(_) | HopKind::LegacyForwarder(_) => PLAIN_PORT,
+        HopKind::ConnectProxy(_) => PROXY_PORT,
+    }
+}
+
+fn listen_addresses(
+    kind: &HopKind,
+    listen: &[String],
+) -> anyhow::Result<BTreeMap<u16, SocketAddr>> {
+    let mut bind = BTreeMap::new();
+    for item in listen {
+        let (port, addr) = match item.split_once('=') {
+            Some((port, addr)) => (
+                port.parse::<u16>()
+                    .ok()
+                    .filter(|port| PORTS.contains(port) || *port == PROXY_PORT)
+                    .with_context(|| {
+                        format!("--listen {item}: the logical port is 443, 80 or 3128")
+                    })?,
+                addr,
+            ),
+            None => (main_port(kind), item.as_str()),
+        };
+        let addr: SocketAddr = addr.parse().with_context(|| {
+            format!("--listen {item}: {addr} is not an address like 127.0.0.1:8443")
+        })?;
+        bind.insert(port, addr);
+    }
+    Ok(bind)
+}
+
+fn print_banner(
+    hop: &traverse_scenario::Hop,
+    endpoints: &Endpoints,
+    upstream: &SocketAddr,
+    certs: &Path,
+) {
+    println!(
+        "{} ({}) in front of {upstream}",
+        hop.name,
+        hop.kind.kind_name()
+    );
+    for (port, addr) in endpoints.iter() {
+        println!("  logical port {port} listens on {addr}");
+    }
+    println!(
+        "  clients trust {}; press Ctrl-C to stop",
+        certs.join("public-ca.pem").display()
+    );
+    let _ = std::io::stdout().flush();
+}
+
+/// Prints every record that changed, until Ctrl-C.
+async fn watch(log: &TransactionLog) {
+    let mut printed: BTreeMap<u64, ConnRecord> = BTreeMap::new();
+    loop {
+        let changed = log.notified();
+        tokio::pin!(changed);
+        changed.as_mut().enable();
+        for record in log.snapshot() {
+            if printed.get(&record.conn) != Some(&record) {
+                println!("{}", describe(&record));
+                printed.insert(record.conn, record);
+            }
+        }
+        let _ = std::io::stdout().flush();
+        tokio::select! {
+            () = changed => {}
+            _ = tokio::signal::ctrl_c() => return,
+        }
+    }
+}
+
+/// One record as one line.
+pub fn describe(record: &ConnRecord) -> String {
+    let action = serde_json::to_value(record.action)
+        .ok()
+        .and_then(|value| value.as_str().map(str::to_string))
+        .unwrap_or_default();
+    let protocol = serde_json::to_value(record.protocol)
+        .ok()
+        .and_then(|value| value.as_str().map(str::to_string))
+        .unwrap_or_default();
+    let status = record
+        .status
+        .map(|status| format!(" {status}"))
+        .unwrap_or_default();
+    let target = record.target.as_deref().unwrap_or("-");
+    format!(
+        "[{:>6} ms] conn {} from {} on :{} -> {target}: {protocol} {action}{status}, up {} B, down {} B{}",
+        record.at_ms,
+        record.conn,
+        record.peer,
+        record.port,
+        record.bytes_up,
+        record.bytes_down,
+        if record.detail.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", record.detail)
+        }
+    )
+}
