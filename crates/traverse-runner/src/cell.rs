@@ -1,19 +1,21 @@
 //! One cell, start to finish: build the topology inside out, open the
 //! tunnel through it, probe, collect the logs, tear everything down.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use traverse_middlebox::HopContext;
-use traverse_net::{Tasks, TransactionLog};
+use traverse_net::{ClosedPort, Tasks, TransactionLog};
 use traverse_pki::Pki;
 use traverse_scenario::HopKind;
 use traverse_scenario::address::PROXY_PORT;
 use traverse_tunnel::{ClientPath, ExplicitProxy, OriginContext};
 
+use crate::external::ExternalCell;
 use crate::probe::{ProbePlan, probe};
 use crate::verdict::{Category, Failure, NodeLog, Observation, Verdict, judge};
-use crate::{CellResult, CellSpec, RunOptions};
+use crate::{CellResult, CellSpec, RunOptions, TunnelSpec};
 
 /// Past this, a cell is stopped whatever it is doing: each probe step has
 /// its own timeout, so reaching it means the harness itself is stuck.
@@ -35,14 +37,18 @@ pub(crate) async fn run_cell(spec: &CellSpec, pki: &Arc<Pki>, options: &RunOptio
         .map(|written| (options.time_scale.apply(written), written));
     let deadline = CELL_DEADLINE + idle.map_or(Duration::ZERO, |(wall, _)| wall);
     let mut logs = Vec::new();
-    let outcome =
-        tokio::time::timeout(deadline, drive(spec, pki, options, &tasks, idle, &mut logs)).await;
+    let mut outputs = BTreeMap::new();
+    let outcome = tokio::time::timeout(
+        deadline,
+        drive(spec, pki, options, &tasks, idle, &mut logs, &mut outputs),
+    )
+    .await;
     if !matches!(outcome, Ok(Ok(Ok(())))) {
         settle(&logs).await;
     }
     let all_ended = tasks.shutdown(TEARDOWN).await;
     if !all_ended {
-        tracing::warn!(scenario = %spec.scenario.name, tunnel = spec.tunnel.name, "cell tasks outlived teardown");
+        tracing::warn!(scenario = %spec.scenario.name, tunnel = spec.tunnel.name(), "cell tasks outlived teardown");
     }
     let logs: Vec<NodeLog> = logs
         .into_iter()
@@ -53,7 +59,7 @@ pub(crate) async fn run_cell(spec: &CellSpec, pki: &Arc<Pki>, options: &RunOptio
         .collect();
     let failure = match outcome {
         Ok(Ok(Ok(()))) => None,
-        Ok(Ok(Err(observation))) => Some(judge(observation, &logs)),
+        Ok(Ok(Err(observation))) => Some(explain_bypass(judge(observation, &logs), spec, &logs)),
         Ok(Err(harness)) => Some(Failure {
             category: Category::Harness,
             status: None,
@@ -82,7 +88,7 @@ pub(crate) async fn run_cell(spec: &CellSpec, pki: &Arc<Pki>, options: &RunOptio
     };
     CellResult {
         scenario: spec.scenario.name.clone(),
-        tunnel: spec.tunnel.name.to_string(),
+        tunnel: spec.tunnel.name().to_string(),
         poisonable,
         verdict: if failure.is_none() {
             Verdict::Pass
@@ -91,7 +97,7 @@ pub(crate) async fn run_cell(spec: &CellSpec, pki: &Arc<Pki>, options: &RunOptio
         },
         expected: spec
             .scenario
-            .expectation(spec.tunnel.name)
+            .expectation(spec.tunnel.name())
             .map(Verdict::from),
         category: failure.as_ref().map(|failure| failure.category),
         status: failure.as_ref().and_then(|failure| failure.status),
@@ -100,6 +106,7 @@ pub(crate) async fn run_cell(spec: &CellSpec, pki: &Arc<Pki>, options: &RunOptio
         duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
         weight: spec.scenario.weight,
         logs,
+        output: outputs,
     }
 }
 
@@ -118,6 +125,24 @@ async fn settle(logs: &[(String, TransactionLog)]) {
             return;
         }
     }
+}
+
+/// An explicit proxy that saw nothing while the client failed: the client
+/// did not use it, and the network refuses everything else.
+fn explain_bypass(mut failure: Failure, spec: &CellSpec, logs: &[NodeLog]) -> Failure {
+    let proxy = spec
+        .scenario
+        .hops
+        .first()
+        .filter(|hop| hop.kind.is_explicit_proxy());
+    let unused = proxy
+        .and_then(|hop| logs.iter().find(|log| log.node == hop.name))
+        .is_some_and(|log| log.records.is_empty());
+    if unused && failure.blame == "client" {
+        failure.detail += "; the explicit proxy saw no connection: the tunnel's client did not use it, \
+                           and the network refuses direct connections";
+    }
+    failure
 }
 
 /// Whether a hop on the path is a cache that may be poisoned.
@@ -146,11 +171,11 @@ fn poisoning(logs: &[NodeLog]) -> Option<String> {
 pub(crate) fn harness_failure(spec: &CellSpec, why: &str) -> CellResult {
     CellResult {
         scenario: spec.scenario.name.clone(),
-        tunnel: spec.tunnel.name.to_string(),
+        tunnel: spec.tunnel.name().to_string(),
         verdict: Verdict::Fail,
         expected: spec
             .scenario
-            .expectation(spec.tunnel.name)
+            .expectation(spec.tunnel.name())
             .map(Verdict::from),
         category: Some(Category::Harness),
         status: None,
@@ -160,6 +185,7 @@ pub(crate) fn harness_failure(spec: &CellSpec, why: &str) -> CellResult {
         duration_ms: 0,
         weight: spec.scenario.weight,
         logs: Vec::new(),
+        output: BTreeMap::new(),
     }
 }
 
@@ -172,6 +198,7 @@ async fn drive(
     tasks: &Tasks,
     idle: Option<(Duration, Duration)>,
     logs: &mut Vec<(String, TransactionLog)>,
+    outputs: &mut BTreeMap<String, String>,
 ) -> Result<Result<(), Observation>, String> {
     let scenario = &spec.scenario;
     let echo = traverse_tunnel::start_echo(tasks)
@@ -179,20 +206,28 @@ async fn drive(
         .map_err(|error| format!("cannot start the echo app: {error}"))?;
     let origin_leaf = pki.origin(scenario.origin.certificate);
     let origin_log = TransactionLog::new();
-    let mut next = traverse_tunnel::serve_origin(
-        spec.tunnel.protocol,
-        OriginContext {
-            tls: origin_leaf
-                .server_config("origin")
-                .map_err(|error| error.to_string())?,
-            target: echo,
-            log: origin_log.clone(),
-            tasks: tasks.clone(),
-            step_timeout: options.step_timeout,
-        },
-    )
-    .await
-    .map_err(|error| format!("cannot start the origin: {error}"))?;
+    let mut external = None;
+    let mut next = match &spec.tunnel {
+        TunnelSpec::Builtin(tunnel) => traverse_tunnel::serve_origin(
+            tunnel.protocol,
+            OriginContext {
+                tls: origin_leaf
+                    .server_config("origin")
+                    .map_err(|error| error.to_string())?,
+                target: echo,
+                log: origin_log.clone(),
+                tasks: tasks.clone(),
+                step_timeout: options.step_timeout,
+            },
+        )
+        .await
+        .map_err(|error| format!("cannot start the origin: {error}"))?,
+        TunnelSpec::External(definition) => {
+            let (cell, endpoints) = ExternalCell::start(definition, pki, origin_leaf, echo).await?;
+            external = Some(cell);
+            endpoints
+        }
+    };
 
     // Hops are started from the origin outward so each knows its next node.
     let mut hop_logs = Vec::new();
@@ -236,9 +271,18 @@ async fn drive(
     logs.extend(hop_logs.into_iter().rev());
     logs.push(("origin".to_string(), origin_log));
 
-    let connect_to = next
-        .get(spec.tunnel.port())
-        .ok_or_else(|| format!("no endpoint for logical port {}", spec.tunnel.port()))?;
+    // Behind an explicit proxy the network lets nothing else out: a client
+    // that ignores the proxy and dials the origin's name is refused.
+    let firewall = match &proxy {
+        Some(_) => Some(ClosedPort::new().map_err(|error| error.to_string())?),
+        None => None,
+    };
+    let connect_to = match &firewall {
+        Some(refusing) => refusing.addr(),
+        None => next
+            .get(spec.tunnel.port())
+            .ok_or_else(|| format!("no endpoint for logical port {}", spec.tunnel.port()))?,
+    };
     let path = ClientPath {
         connect_to,
         pki: pki.clone(),
@@ -251,10 +295,24 @@ async fn drive(
         step_timeout: options.step_timeout,
         poison: has_cache(&spec.scenario),
     };
-    let result = match spec.tunnel.connect(&path).await {
-        Ok(connection) => probe(connection, &plan).await,
-        Err(error) => Err(Observation::from(&error)),
+    let result = match (&spec.tunnel, external.as_mut()) {
+        (TunnelSpec::External(_), Some(cell)) => {
+            let connection = cell.connect(path.connect_to, path.proxy.as_ref()).await?;
+            probe(connection, &plan).await
+        }
+        (TunnelSpec::Builtin(tunnel), _) => match tunnel.connect(&path).await {
+            Ok(connection) => probe(connection, &plan).await,
+            Err(error) => Err(Observation::from(&error)),
+        },
+        (TunnelSpec::External(_), None) => {
+            return Err("the external tunnel never started".to_string());
+        }
     };
+    if result.is_err()
+        && let Some(cell) = &external
+    {
+        outputs.extend(cell.outputs());
+    }
     drop(handles);
     Ok(result)
 }

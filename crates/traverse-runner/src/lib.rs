@@ -8,10 +8,12 @@
 //! the interface reporters build on.
 
 mod cell;
+mod external;
 mod probe;
 mod verdict;
 
 use std::any::Any;
+use std::collections::BTreeMap;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,7 +23,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use traverse_pki::{Pki, PkiError};
-use traverse_scenario::{Location, Scenario, ScenarioError, TimeScale};
+use traverse_scenario::{Location, Scenario, ScenarioError, TimeScale, TunnelDefinition};
 use traverse_tunnel::Tunnel;
 
 pub use probe::ECHO_SIZES;
@@ -31,7 +33,43 @@ pub use verdict::{Category, Failure, NodeLog, Observation, Verdict, judge};
 #[derive(Debug, Clone)]
 pub struct CellSpec {
     pub scenario: Arc<Scenario>,
-    pub tunnel: Tunnel,
+    pub tunnel: TunnelSpec,
+}
+
+/// A tunnel a run can use: built in, or the user's own commands.
+#[derive(Debug, Clone)]
+pub enum TunnelSpec {
+    Builtin(Tunnel),
+    External(Arc<TunnelDefinition>),
+}
+
+impl TunnelSpec {
+    pub fn name(&self) -> &str {
+        match self {
+            TunnelSpec::Builtin(tunnel) => tunnel.name,
+            TunnelSpec::External(definition) => &definition.name,
+        }
+    }
+
+    /// The logical port its client dials.
+    pub fn port(&self) -> u16 {
+        match self {
+            TunnelSpec::Builtin(tunnel) => tunnel.port(),
+            TunnelSpec::External(definition) => definition.transport.port(),
+        }
+    }
+}
+
+impl From<Tunnel> for TunnelSpec {
+    fn from(tunnel: Tunnel) -> TunnelSpec {
+        TunnelSpec::Builtin(tunnel)
+    }
+}
+
+impl From<TunnelDefinition> for TunnelSpec {
+    fn from(definition: TunnelDefinition) -> TunnelSpec {
+        TunnelSpec::External(Arc::new(definition))
+    }
 }
 
 /// The result of one cell, as JSON results and every reporter show it.
@@ -56,6 +94,9 @@ pub struct CellResult {
     pub poisonable: Option<bool>,
     /// Every node's transaction log, client side first, origin last.
     pub logs: Vec<NodeLog>,
+    /// What an external tunnel's halves printed, for failing cells.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub output: BTreeMap<String, String>,
 }
 
 impl CellResult {
@@ -112,14 +153,15 @@ pub enum RunError {
 }
 
 /// Every cell of `scenarios` × `tunnels`, scenario by scenario.
-pub fn plan(scenarios: &[Scenario], tunnels: &[Tunnel]) -> Vec<CellSpec> {
+pub fn plan<T: Clone + Into<TunnelSpec>>(scenarios: &[Scenario], tunnels: &[T]) -> Vec<CellSpec> {
+    let tunnels: Vec<TunnelSpec> = tunnels.iter().cloned().map(Into::into).collect();
     scenarios
         .iter()
         .map(|scenario| Arc::new(scenario.clone()))
         .flat_map(|scenario| {
             tunnels.iter().map(move |tunnel| CellSpec {
                 scenario: scenario.clone(),
-                tunnel: *tunnel,
+                tunnel: tunnel.clone(),
             })
         })
         .collect()

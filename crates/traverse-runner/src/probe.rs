@@ -87,6 +87,11 @@ pub async fn probe(connection: Connection, plan: &ProbePlan) -> Result<(), Obser
             EchoFailure::Corrupt(detail) => {
                 Observation::new(Category::Corrupt, format!("{detail} in {step}"))
             }
+            EchoFailure::Refused(status, reason) => Observation {
+                category: Category::Refused,
+                status: Some(status),
+                detail: format!("answered HTTP {status} {reason} instead of echoing {step}"),
+            },
         });
     }
     close(reader, writer, outcome, plan.step_timeout).await
@@ -96,6 +101,8 @@ enum EchoFailure {
     Broken(String),
     Timeout,
     Corrupt(String),
+    /// The path answered with an HTTP status instead of echoing.
+    Refused(u16, String),
 }
 
 async fn echo(
@@ -118,13 +125,39 @@ async fn echo(
         Ok(Err(error)) => return Err(EchoFailure::Broken(error.to_string())),
         Ok(Ok(_)) => {}
     }
-    match sent.iter().zip(&received).position(|(a, b)| a != b) {
+    let mismatch = sent.iter().zip(&received).position(|(a, b)| a != b);
+    if mismatch.is_some() && received.first() == Some(&b'H') {
+        // Perhaps a status line: read what else came, briefly, to tell.
+        let mut more = [0_u8; 256];
+        if let Ok(Ok(read)) =
+            tokio::time::timeout(Duration::from_millis(200), reader.read(&mut more)).await
+        {
+            received.extend_from_slice(&more[..read]);
+        }
+    }
+    match mismatch {
         None => Ok(()),
+        Some(_) if let Some((status, reason)) = http_status(&received) => {
+            Err(EchoFailure::Refused(status, reason))
+        }
         Some(offset) => Err(EchoFailure::Corrupt(format!(
             "byte {offset} came back as {:#04x} instead of {:#04x}",
             received[offset], sent[offset]
         ))),
     }
+}
+
+/// An HTTP status line where the echo should have been: a middlebox that
+/// answered the tunnel's bytes itself.
+fn http_status(received: &[u8]) -> Option<(u16, String)> {
+    let line = received.split(|byte| *byte == b'\n').next()?;
+    let line = std::str::from_utf8(line).ok()?.trim_end();
+    let mut words = line.splitn(3, ' ');
+    let version = words.next()?;
+    let status = words.next()?.parse::<u16>().ok()?;
+    version
+        .starts_with("HTTP/1.")
+        .then(|| (status, words.next().unwrap_or_default().to_string()))
 }
 
 async fn close(
@@ -221,7 +254,7 @@ mod tests {
         let (stream, far_side) = tokio::io::duplex(64 * 1024);
         let task = far(far_side);
         Connection {
-            stream,
+            stream: Box::new(stream),
             outcome: AbortOnDropHandle::new(tokio::spawn(async move {
                 task.await;
                 Ok(())

@@ -339,3 +339,80 @@ impl Outcome {
         }
     }
 }
+
+/// A tunnel the user brings: a server command and a client command that
+/// follow the port-forward contract real tunnels use (socat, stunnel,
+/// wstunnel, chisel): the server listens on `{listen}` and forwards each
+/// stream to `{target}`; the client listens on `{local}` and carries each
+/// stream through the path it reaches at `{connect}`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TunnelDefinition {
+    pub path: PathBuf,
+    pub name: String,
+    pub description: String,
+    /// Which logical port it uses: 443 for TLS, 80 for plain.
+    pub transport: Transport,
+    /// The server half's command line, with placeholders.
+    pub server: Vec<String>,
+    /// The client half's command line, with placeholders.
+    pub client: Vec<String>,
+    /// How long each half may take to start listening.
+    pub ready_timeout: Duration,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    Tls,
+    Plain,
+}
+
+impl Transport {
+    pub fn port(self) -> u16 {
+        match self {
+            Transport::Tls => crate::address::TLS_PORT,
+            Transport::Plain => crate::address::PLAIN_PORT,
+        }
+    }
+}
+
+/// What the harness fills into an external tunnel's command lines.
+pub const PLACEHOLDERS: [(&str, &str); 17] = [
+    ("listen", "host:port the server half binds"),
+    ("listen_host", "host part of {listen}"),
+    ("listen_port", "port part of {listen}"),
+    (
+        "target",
+        "host:port the server half forwards each stream to (the echo app)",
+    ),
+    (
+        "local",
+        "host:port the client half binds; the probe connects there",
+    ),
+    ("local_host", "host part of {local}"),
+    ("local_port", "port part of {local}"),
+    (
+        "connect",
+        "host:port the client half dials: the first hop it can see, or the origin",
+    ),
+    ("connect_host", "host part of {connect}"),
+    ("connect_port", "port part of {connect}"),
+    ("server_name", "the origin's logical name, for SNI and Host"),
+    ("port", "the logical port (443 for TLS, 80 for plain)"),
+    ("proxy", "host:port of the explicit proxy, empty if none"),
+    (
+        "proxy_auth",
+        "user:password for the explicit proxy, empty if none",
+    ),
+    (
+        "ca_pem",
+        "file with the CA certificates a client should trust",
+    ),
+    (
+        "cert_pem",
+        "file with the origin's certificate, for the server half",
+    ),
+    (
+        "key_pem",
+        "file with the origin's private key, for the server half",
+    ),
+];

@@ -20,6 +20,7 @@ use crate::model::{
     HttpVersion, LegacyForwarder, Masking, Origin, OriginCertificate, Outcome, ProbeSpec, Scenario,
     TerminatorMode, TlsPolicy, TlsTerminator, Transparent, UpgradePolicy,
 };
+use crate::model::{PLACEHOLDERS, Transport, TunnelDefinition};
 
 /// Reads and validates one scenario file.
 pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
@@ -115,6 +116,75 @@ pub fn load_all(paths: &[PathBuf]) -> Result<Vec<Scenario>, Vec<ScenarioError>> 
     } else {
         Err(errors)
     }
+}
+
+/// Reads and validates one external tunnel definition.
+pub fn load_tunnel(path: &Path) -> Result<TunnelDefinition, ScenarioError> {
+    let source = std::fs::read_to_string(path).map_err(|source| ScenarioError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    parse_tunnel(path, &source)
+}
+
+/// Parses an external tunnel definition: `name`, `description`,
+/// `transport`, and the `server` and `client` command lines, whose
+/// placeholders must all be known.
+pub fn parse_tunnel(path: &Path, source: &str) -> Result<TunnelDefinition, ScenarioError> {
+    let file = File { path, source };
+    let root = DeTable::parse(source).map_err(|error| file.toml_error(error, 0..0))?;
+    let mut fields = Fields::new(&file, "tunnel", root.into_inner());
+    let default_name = path
+        .file_stem()
+        .map(|stem| stem.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let name_at = fields.span_of("name").unwrap_or(0..0);
+    let name = fields
+        .take::<String>("name")?
+        .map_or(default_name, Spanned::into_inner);
+    if name.trim().is_empty() || name.contains(char::is_whitespace) {
+        return Err(file.error(
+            name_at,
+            format!("tunnel `name` \"{name}\" must be one word"),
+        ));
+    }
+    let description = fields
+        .take::<String>("description")?
+        .map(Spanned::into_inner)
+        .unwrap_or_default();
+    let transport = fields
+        .take_keyword(
+            "transport",
+            &[("tls", Transport::Tls), ("plain", Transport::Plain)],
+        )?
+        .ok_or_else(|| {
+            file.error(
+                0..0,
+                "a tunnel needs `transport = \"tls\"` or `transport = \"plain\"`",
+            )
+        })?;
+    let server = fields.take_command("server")?;
+    let client = fields.take_command("client")?;
+    let ready_timeout = fields
+        .take_duration("ready_timeout")?
+        .unwrap_or(Duration::from_secs(10));
+    fields.finish(&[
+        "name",
+        "description",
+        "transport",
+        "server",
+        "client",
+        "ready_timeout",
+    ])?;
+    Ok(TunnelDefinition {
+        path: path.to_path_buf(),
+        name,
+        description,
+        transport,
+        server,
+        client,
+        ready_timeout,
+    })
 }
 
 /// Parses a scenario from its text; `path` is used for the default name and
@@ -739,6 +809,48 @@ impl<'f, 'i> Fields<'f, 'i> {
         Ok(Some(seen))
     }
 
+    /// A command line: a non-empty array of strings whose `{placeholders}`
+    /// are all ones the harness fills in.
+    fn take_command(&mut self, key: &str) -> Result<Vec<String>, ScenarioError> {
+        let span = self.span_of(key);
+        let Some(argv) = self.take::<Vec<Spanned<String>>>(key)? else {
+            return Err(self.file.error(
+                0..0,
+                format!("a tunnel needs `{key}`, its command line as an array of strings"),
+            ));
+        };
+        if argv.get_ref().is_empty() {
+            return Err(self.file.error(
+                span.unwrap_or(0..0),
+                format!("`{key}` must name a program to run"),
+            ));
+        }
+        for word in argv.get_ref() {
+            let mut rest = word.get_ref().as_str();
+            while let Some(open) = rest.find('{') {
+                let after = &rest[open + 1..];
+                let Some(close) = after.find('}') else { break };
+                let placeholder = &after[..close];
+                if !PLACEHOLDERS.iter().any(|(known, _)| *known == placeholder) {
+                    let known: Vec<&str> = PLACEHOLDERS.iter().map(|(name, _)| *name).collect();
+                    return Err(self.file.error(
+                        word.span(),
+                        format!(
+                            "`{key}`: unknown placeholder {{{placeholder}}}; placeholders: {}",
+                            known.join(", ")
+                        ),
+                    ));
+                }
+                rest = &after[close + 1..];
+            }
+        }
+        Ok(argv
+            .into_inner()
+            .into_iter()
+            .map(Spanned::into_inner)
+            .collect())
+    }
+
     /// Where `key` is written, if it is.
     fn span_of(&self, key: &str) -> Option<Range<usize>> {
         self.table.get(key).map(Spanned::span)
@@ -882,6 +994,7 @@ impl<'f, 'i> Fields<'f, 'i> {
     fn what_for_humans(&self) -> String {
         match self.what {
             "scenario" => "the scenario".to_string(),
+            "tunnel" => "the tunnel definition".to_string(),
             "hop" => "this hop".to_string(),
             table => format!("[{table}]"),
         }

@@ -68,7 +68,7 @@ pub(crate) fn client_connection(
     let (stream, tunnel_side) = tokio::io::duplex(64 * 1024);
     let outcome = tokio::spawn(bridge(tunnel_side, sink, source, "the probe's stream"));
     Connection {
-        stream,
+        stream: Box::new(stream),
         outcome: tokio_util::task::AbortOnDropHandle::new(outcome),
     }
 }

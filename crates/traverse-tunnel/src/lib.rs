@@ -12,6 +12,7 @@ mod bridge;
 mod dial;
 mod echo;
 mod error;
+pub mod external;
 mod framed;
 pub mod hixie76;
 mod http_head;
@@ -23,8 +24,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rustls::pki_types::CertificateDer;
-use tokio::io::DuplexStream;
 use tokio_util::task::AbortOnDropHandle;
+use traverse_net::BoxedIo;
 use traverse_pki::Pki;
 use traverse_scenario::address::{PLAIN_PORT, TLS_PORT};
 
@@ -146,10 +147,15 @@ pub struct ExplicitProxy {
 
 /// An open tunnel: the probe reads and writes `stream`; the task behind it
 /// carries the bytes and ends with the reason the tunnel stopped.
-#[derive(Debug)]
 pub struct Connection {
-    pub stream: DuplexStream,
+    pub stream: BoxedIo,
     pub outcome: OutcomeHandle,
+}
+
+impl std::fmt::Debug for Connection {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.debug_struct("Connection").finish_non_exhaustive()
+    }
 }
 
 /// The task carrying a connection's bytes; it is aborted when dropped.

@@ -18,7 +18,7 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use traverse_report::Report;
-use traverse_runner::{Event, RunOptions};
+use traverse_runner::{Event, RunOptions, TunnelSpec};
 use traverse_scenario::{HopKind, Scenario, ScenarioError, TimeScale, parse_duration};
 use traverse_tunnel::BUILTIN;
 
@@ -61,9 +61,14 @@ struct RunArgs {
     /// Scenario files or folders (searched for *.toml).
     #[arg(default_value = "scenarios")]
     paths: Vec<PathBuf>,
-    /// Only these tunnels (repeatable); default: all built-in tunnels.
+    /// Only these tunnels (repeatable); default: every built-in tunnel and
+    /// every tunnel file given.
     #[arg(long = "tunnel", value_name = "NAME")]
     tunnels: Vec<String>,
+    /// An external tunnel's definition file (repeatable): the user's own
+    /// server and client commands, driven through every scenario.
+    #[arg(long = "tunnel-file", value_name = "FILE")]
+    tunnel_files: Vec<PathBuf>,
     /// Also write the results as JSON to FILE.
     #[arg(long, value_name = "FILE")]
     json: Option<PathBuf>,
@@ -105,7 +110,7 @@ fn main() -> ExitCode {
 fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Run(args) => run(args),
-        Command::Validate { paths } => Ok(match load(&paths) {
+        Command::Validate { paths } => Ok(match load(&paths, &builtin()) {
             Ok(scenarios) => {
                 for scenario in &scenarios {
                     println!("{}: ok ({})", scenario.path.display(), scenario.name);
@@ -133,16 +138,22 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
 }
 
 /// Loads and validates scenarios, printing every error; on any, exit 2.
-fn load(paths: &[PathBuf]) -> Result<Vec<Scenario>, ExitCode> {
-    let report = |errors: Vec<ScenarioError>| {
-        for error in &errors {
-            eprintln!("{error}");
-        }
-        ExitCode::from(2)
-    };
+fn builtin() -> Vec<TunnelSpec> {
+    BUILTIN.iter().copied().map(TunnelSpec::from).collect()
+}
+
+fn report(errors: Vec<ScenarioError>) -> ExitCode {
+    for error in &errors {
+        eprintln!("{error}");
+    }
+    ExitCode::from(2)
+}
+
+/// Loads and validates scenarios; expectations may name any tunnel in
+/// `known`, whichever ones this run uses.
+fn load(paths: &[PathBuf], known: &[TunnelSpec]) -> Result<Vec<Scenario>, ExitCode> {
     let scenarios = traverse_scenario::load_all(paths).map_err(report)?;
-    // Expectations may name any known tunnel, whichever ones this run uses.
-    let known: Vec<&str> = BUILTIN.iter().map(|tunnel| tunnel.name).collect();
+    let known: Vec<&str> = known.iter().map(TunnelSpec::name).collect();
     let errors = traverse_runner::check_expectations(&scenarios, &known);
     if errors.is_empty() {
         Ok(scenarios)
@@ -152,16 +163,26 @@ fn load(paths: &[PathBuf]) -> Result<Vec<Scenario>, ExitCode> {
 }
 
 fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
+    let mut known = builtin();
+    for file in &args.tunnel_files {
+        match traverse_scenario::load_tunnel(file) {
+            Ok(definition) => known.push(definition.into()),
+            Err(error) => return Ok(report(vec![error])),
+        }
+    }
     let mut tunnels = Vec::new();
     for name in &args.tunnels {
-        let tunnel = traverse_tunnel::find(name).with_context(|| {
-            let known: Vec<&str> = BUILTIN.iter().map(|tunnel| tunnel.name).collect();
-            format!("unknown tunnel \"{name}\"; tunnels: {}", known.join(", "))
-        })?;
-        tunnels.push(tunnel);
+        let tunnel = known
+            .iter()
+            .find(|tunnel| tunnel.name() == name)
+            .with_context(|| {
+                let names: Vec<&str> = known.iter().map(TunnelSpec::name).collect();
+                format!("unknown tunnel \"{name}\"; tunnels: {}", names.join(", "))
+            })?;
+        tunnels.push(tunnel.clone());
     }
     if tunnels.is_empty() {
-        tunnels = BUILTIN.to_vec();
+        tunnels = known.clone();
     }
     let time_scale = TimeScale::new(args.time_scale).with_context(|| {
         format!(
@@ -169,7 +190,7 @@ fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             args.time_scale
         )
     })?;
-    let scenarios = match load(&args.paths) {
+    let scenarios = match load(&args.paths, &known) {
         Ok(scenarios) => scenarios,
         Err(code) => return Ok(code),
     };
@@ -195,7 +216,7 @@ fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let cells = traverse_runner::plan(&scenarios, &tunnels);
     let progress = !args.quiet && std::io::stderr().is_terminal();
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
-    let results = runtime.block_on(traverse_runner::run(cells, &options, |event| {
+    let on_event = |event: Event<'_>| {
         if let (
             true,
             Event::CellFinished {
@@ -205,14 +226,28 @@ fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             },
         ) = (progress, event)
         {
+            let verdict = result.verdict.as_str();
             eprintln!(
-                "[{done}/{total}] {} × {}: {}",
-                result.scenario,
-                result.tunnel,
-                result.verdict.as_str()
+                "[{done}/{total}] {} × {}: {verdict}",
+                result.scenario, result.tunnel
             );
         }
-    }))?;
+    };
+    let interrupted = runtime.block_on(async {
+        let run = traverse_runner::run(cells, &options, on_event);
+        tokio::select! {
+            results = run => Some(results),
+            _ = tokio::signal::ctrl_c() => None,
+        }
+    });
+    let Some(results) = interrupted else {
+        // Dropping the runtime drops every cell: each external tunnel's
+        // process group is killed with it, so nothing outlives the run.
+        drop(runtime);
+        eprintln!("interrupted: every cell's processes and sockets are gone");
+        return Ok(ExitCode::from(130));
+    };
+    let results = results?;
     print!("{}", traverse_report::render(&results));
     let report = Report::new(results, time_scale.factor());
     if let (Some(mut file), Some(path)) = (json_file, &args.json) {

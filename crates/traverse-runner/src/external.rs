@@ -1,0 +1,172 @@
+//! A cell's side of an external tunnel: the run's certificates written
+//! where the user's commands can read them, the server half started in
+//! front of the echo app, the client half started toward whatever the
+//! origin's name leads to (or its explicit proxy), and their output kept
+//! for the verdict.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use traverse_net::{ClosedPort, Endpoints};
+use traverse_pki::{Leaf, Pki};
+use traverse_scenario::TunnelDefinition;
+use traverse_scenario::address::{ORIGIN_HOST, PORTS};
+use traverse_tunnel::external::{TunnelProcess, fill, reserve_port};
+use traverse_tunnel::{Connection, ExplicitProxy};
+
+/// What an external tunnel holds for the life of its cell.
+#[derive(Debug)]
+pub(crate) struct ExternalCell {
+    definition: Arc<TunnelDefinition>,
+    folder: tempfile::TempDir,
+    processes: Vec<TunnelProcess>,
+    _closed: Vec<ClosedPort>,
+}
+
+impl ExternalCell {
+    /// Writes the certificates and starts the server half listening on the
+    /// origin's logical port, forwarding to `target`.
+    pub(crate) async fn start(
+        definition: &Arc<TunnelDefinition>,
+        pki: &Pki,
+        origin: &Leaf,
+        target: SocketAddr,
+    ) -> Result<(ExternalCell, Endpoints), String> {
+        let folder = tempfile::tempdir().map_err(|error| {
+            format!("cannot make a folder for the tunnel's certificates: {error}")
+        })?;
+        // A managed device's trust: the public CA and the inspection CA.
+        let trusted = format!(
+            "{}{}",
+            pki.public_ca().cert_pem(),
+            pki.inspection_ca().cert_pem()
+        );
+        for (file, contents) in [
+            ("ca.pem", trusted.as_str()),
+            ("cert.pem", origin.cert_pem()),
+            ("key.pem", origin.key_pem()),
+        ] {
+            std::fs::write(folder.path().join(file), contents)
+                .map_err(|error| format!("cannot write {file} for the tunnel: {error}"))?;
+        }
+        let listen = reserve_port()
+            .map_err(|error| format!("no free port for the tunnel server: {error}"))?;
+        let port = definition.transport.port();
+        let mut cell = ExternalCell {
+            definition: definition.clone(),
+            folder,
+            processes: Vec::new(),
+            _closed: Vec::new(),
+        };
+        let mut values = cell.common_values();
+        split(&mut values, "listen", listen);
+        values.insert("target", target.to_string());
+        let argv = fill(&definition.server, &values);
+        let mut server = TunnelProcess::spawn("tunnel server", &argv)?;
+        let ready = server.wait_ready(listen, definition.ready_timeout).await;
+        let output = server.output();
+        cell.processes.push(server);
+        ready.map_err(|why| with_output(&why, &output))?;
+
+        let mut ports = BTreeMap::from([(port, listen)]);
+        for other in PORTS.into_iter().filter(|other| *other != port) {
+            let closed = ClosedPort::new().map_err(|error| error.to_string())?;
+            ports.insert(other, closed.addr());
+            cell._closed.push(closed);
+        }
+        Ok((cell, Endpoints::new(ports)))
+    }
+
+    /// Starts the client half and connects the probe to it.
+    pub(crate) async fn connect(
+        &mut self,
+        connect: SocketAddr,
+        proxy: Option<&ExplicitProxy>,
+    ) -> Result<Connection, String> {
+        let local = reserve_port()
+            .map_err(|error| format!("no free port for the tunnel client: {error}"))?;
+        let mut values = self.common_values();
+        split(&mut values, "local", local);
+        split(&mut values, "connect", connect);
+        values.insert(
+            "proxy",
+            proxy
+                .map(|proxy| proxy.addr.to_string())
+                .unwrap_or_default(),
+        );
+        values.insert(
+            "proxy_auth",
+            proxy
+                .and_then(|proxy| proxy.credentials.as_ref())
+                .map(|credentials| format!("{}:{}", credentials.user, credentials.password))
+                .unwrap_or_default(),
+        );
+        let argv = fill(&self.definition.client, &values);
+        let mut client = TunnelProcess::spawn("tunnel client", &argv)?;
+        let ready = client
+            .wait_ready(local, self.definition.ready_timeout)
+            .await;
+        let output = client.output();
+        self.processes.push(client);
+        ready.map_err(|why| with_output(&why, &output))?;
+        let stream = tokio::net::TcpStream::connect(local)
+            .await
+            .map_err(|error| format!("cannot reach the tunnel client at {local}: {error}"))?;
+        let _ = stream.set_nodelay(true);
+        Ok(Connection {
+            stream: Box::new(stream),
+            // The user's client reports nothing per stream; what broke is
+            // read from the probe and the hops' logs.
+            outcome: tokio_util::task::AbortOnDropHandle::new(tokio::spawn(async { Ok(()) })),
+        })
+    }
+
+    /// What each half printed, for a failing cell.
+    pub(crate) fn outputs(&self) -> BTreeMap<String, String> {
+        self.processes
+            .iter()
+            .map(|process| (process.role().to_string(), process.output()))
+            .filter(|(_, output)| !output.is_empty())
+            .collect()
+    }
+
+    fn common_values(&self) -> BTreeMap<&'static str, String> {
+        let file = |name: &str| -> String { path_text(self.folder.path().join(name)) };
+        BTreeMap::from([
+            ("server_name", ORIGIN_HOST.to_string()),
+            ("port", self.definition.transport.port().to_string()),
+            ("ca_pem", file("ca.pem")),
+            ("cert_pem", file("cert.pem")),
+            ("key_pem", file("key.pem")),
+        ])
+    }
+}
+
+fn path_text(path: PathBuf) -> String {
+    path.to_string_lossy().into_owned()
+}
+
+/// `{name}`, `{name_host}` and `{name_port}` for an address.
+fn split(values: &mut BTreeMap<&'static str, String>, name: &'static str, addr: SocketAddr) {
+    let (host, port) = match name {
+        "listen" => ("listen_host", "listen_port"),
+        "local" => ("local_host", "local_port"),
+        _ => ("connect_host", "connect_port"),
+    };
+    values.insert(name, addr.to_string());
+    values.insert(host, addr.ip().to_string());
+    values.insert(port, addr.port().to_string());
+}
+
+fn with_output(why: &str, output: &str) -> String {
+    if output.is_empty() {
+        why.to_string()
+    } else {
+        format!(
+            "{why}; it printed: {}",
+            output.lines().last().unwrap_or_default()
+        )
+    }
+}

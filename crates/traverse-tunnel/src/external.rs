@@ -1,0 +1,258 @@
+//! External tunnels: the user's own binaries, driven through the port-
+//! forward contract real tunnels use. The harness fills their command lines
+//! (`{listen}`, `{target}`, `{local}`, `{connect}`, …), starts each half in
+//! a process group of its own, waits until it listens (read from the
+//! kernel's socket table, so no probe connection travels the path and
+//! shows up in a hop's log), keeps the last of its output for failing
+//! cells, and kills the whole group, children included, when the cell ends.
+
+use std::collections::BTreeMap;
+use std::io;
+use std::net::{Ipv4Addr, SocketAddr, TcpListener};
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use nix::sys::signal::{Signal, killpg};
+use nix::unistd::Pid;
+use tokio::io::{AsyncRead, AsyncReadExt};
+use tokio::process::{Child, Command};
+use traverse_scenario::format_duration;
+
+/// How much of a process's output is kept: its last words matter most.
+const OUTPUT_KEPT: usize = 8 * 1024;
+
+/// A free loopback port, for a command that must be told where to listen.
+/// The port is released before the command binds it; nothing else on the
+/// machine takes ephemeral ports that fast in practice.
+pub fn reserve_port() -> io::Result<SocketAddr> {
+    TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?.local_addr()
+}
+
+/// Fills `{placeholders}` in each word of a command line.
+pub fn fill(argv: &[String], values: &BTreeMap<&str, String>) -> Vec<String> {
+    argv.iter()
+        .map(|word| {
+            values.iter().fold(word.clone(), |word, (name, value)| {
+                word.replace(&format!("{{{name}}}"), value)
+            })
+        })
+        .collect()
+}
+
+/// One half of an external tunnel, running.
+#[derive(Debug)]
+pub struct TunnelProcess {
+    role: &'static str,
+    child: Child,
+    group: Option<Pid>,
+    output: Arc<Mutex<Vec<u8>>>,
+    collectors: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl TunnelProcess {
+    /// Starts `argv` in a new process group, capturing its output.
+    pub fn spawn(role: &'static str, argv: &[String]) -> Result<TunnelProcess, String> {
+        let (program, args) = argv
+            .split_first()
+            .ok_or_else(|| format!("the {role} has an empty command line"))?;
+        let mut child = Command::new(program)
+            .args(args)
+            .process_group(0)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(|error| match error.kind() {
+                io::ErrorKind::NotFound => {
+                    format!("the {role} command `{program}` is not installed (not found on PATH)")
+                }
+                _ => format!("cannot start the {role} `{program}`: {error}"),
+            })?;
+        let group = child
+            .id()
+            .and_then(|id| i32::try_from(id).ok())
+            .map(Pid::from_raw);
+        let output = Arc::new(Mutex::new(Vec::new()));
+        let mut collectors = Vec::new();
+        if let Some(stdout) = child.stdout.take() {
+            collectors.push(tokio::spawn(collect(stdout, output.clone())));
+        }
+        if let Some(stderr) = child.stderr.take() {
+            collectors.push(tokio::spawn(collect(stderr, output.clone())));
+        }
+        Ok(TunnelProcess {
+            role,
+            child,
+            group,
+            output,
+            collectors,
+        })
+    }
+
+    /// Waits until something listens on `addr`, the process dies, or
+    /// `deadline` passes.
+    pub async fn wait_ready(&mut self, addr: SocketAddr, deadline: Duration) -> Result<(), String> {
+        let role = self.role;
+        let wait = async {
+            loop {
+                if let Ok(Some(status)) = self.child.try_wait() {
+                    return Err(format!(
+                        "the {role} exited ({status}) before listening on {addr}"
+                    ));
+                }
+                if is_listening(addr) {
+                    return Ok(());
+                }
+                // The kernel has no event for "someone started listening";
+                // a short poll is the readiness check tools like this use.
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        };
+        let ready = tokio::time::timeout(deadline, wait)
+            .await
+            .unwrap_or_else(|_| {
+                Err(format!(
+                    "the {role} did not listen on {addr} within {}",
+                    format_duration(deadline)
+                ))
+            });
+        if ready.is_err() {
+            // A process that gave up has its last words still in the pipes.
+            let _ = self.child.start_kill();
+            for collector in &mut self.collectors {
+                let _ = tokio::time::timeout(Duration::from_secs(1), collector).await;
+            }
+        }
+        ready
+    }
+
+    /// The last of what the process printed, stdout and stderr together.
+    pub fn output(&self) -> String {
+        let output = self
+            .output
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        String::from_utf8_lossy(&output).trim().to_string()
+    }
+
+    pub fn role(&self) -> &'static str {
+        self.role
+    }
+}
+
+impl Drop for TunnelProcess {
+    fn drop(&mut self) {
+        for collector in &self.collectors {
+            collector.abort();
+        }
+        // The whole group: forking tunnels (socat fork, stunnel) leave
+        // children that killing the leader alone would orphan.
+        if let Some(group) = self.group {
+            let _ = killpg(group, Signal::SIGKILL);
+        }
+    }
+}
+
+async fn collect(mut stream: impl AsyncRead + Unpin, output: Arc<Mutex<Vec<u8>>>) {
+    let mut buffer = [0_u8; 4096];
+    while let Ok(read) = stream.read(&mut buffer).await {
+        if read == 0 {
+            break;
+        }
+        let mut kept = output
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        kept.extend_from_slice(&buffer[..read]);
+        if kept.len() > OUTPUT_KEPT {
+            let excess = kept.len() - OUTPUT_KEPT;
+            kept.drain(..excess);
+        }
+    }
+}
+
+/// Whether a socket listens on `addr`, from `/proc/net/tcp`: a check that
+/// does not connect.
+pub fn is_listening(addr: SocketAddr) -> bool {
+    const LISTEN: &str = "0A";
+    let SocketAddr::V4(v4) = addr else {
+        return false;
+    };
+    let wanted_port = format!("{:04X}", v4.port());
+    let wanted_ip = format!("{:08X}", u32::from_le_bytes(v4.ip().octets()));
+    let any_ip = "00000000";
+    std::fs::read_to_string("/proc/net/tcp").is_ok_and(|table| {
+        table.lines().skip(1).any(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            let (Some(local), Some(state)) = (fields.get(1), fields.get(3)) else {
+                return false;
+            };
+            let Some((ip, port)) = local.split_once(':') else {
+                return false;
+            };
+            *state == LISTEN && port == wanted_port && (ip == wanted_ip || ip == any_ip)
+        })
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fills_every_placeholder_in_every_word() {
+        let values = BTreeMap::from([
+            ("listen", "127.0.0.1:4000".to_string()),
+            ("target", "127.0.0.1:5000".to_string()),
+        ]);
+        let argv = [
+            "socat".into(),
+            "TCP-LISTEN:{listen}".into(),
+            "TCP:{target}".into(),
+        ];
+        assert_eq!(
+            fill(&argv, &values),
+            ["socat", "TCP-LISTEN:127.0.0.1:4000", "TCP:127.0.0.1:5000"]
+        );
+    }
+
+    #[test]
+    fn sees_a_listener_without_connecting_to_it() {
+        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        assert!(is_listening(addr));
+        drop(listener);
+        assert!(!is_listening(addr));
+    }
+
+    #[tokio::test]
+    async fn a_missing_program_is_named() {
+        let error = TunnelProcess::spawn("tunnel client", &["traverse-no-such-tunnel".into()])
+            .expect_err("not installed");
+        assert_eq!(
+            error,
+            "the tunnel client command `traverse-no-such-tunnel` is not installed (not found on PATH)"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_process_that_dies_early_is_not_ready_and_its_output_is_kept() {
+        let mut process = TunnelProcess::spawn(
+            "tunnel server",
+            &[
+                "sh".into(),
+                "-c".into(),
+                "echo bad certificate >&2; exit 3".into(),
+            ],
+        )
+        .expect("sh runs");
+        let addr = reserve_port().expect("port");
+        let error = process
+            .wait_ready(addr, Duration::from_secs(5))
+            .await
+            .expect_err("it exits");
+        assert!(error.contains("exited"), "{error}");
+        assert_eq!(process.output(), "bad certificate");
+    }
+}

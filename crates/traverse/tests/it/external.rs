@@ -1,0 +1,187 @@
+//! External tunnels: the user's own programs, driven through the bundled
+//! topologies by their definition files, and never outliving their run.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use traverse_runner::{RunOptions, TunnelSpec};
+
+use crate::support::{repo_root, summary};
+
+/// Fails, naming what is missing and what installs it, when a program the
+/// test drives is not installed: a test that cannot run never passes.
+fn require(program: &str) {
+    let found = std::env::var_os("PATH").is_some_and(|path| {
+        std::env::split_paths(&path).any(|folder| folder.join(program).is_file())
+    });
+    assert!(
+        found,
+        "{program} is not installed: `bash ci/install.sh` installs it (apt-get install {program})"
+    );
+}
+
+fn definition(name: &str) -> TunnelSpec {
+    let path = repo_root().join("tunnels").join(format!("{name}.toml"));
+    traverse_scenario::load_tunnel(&path)
+        .unwrap_or_else(|error| panic!("{error}"))
+        .into()
+}
+
+#[tokio::test]
+async fn socat_plain_and_tls_through_the_bundled_scenarios() {
+    require("socat");
+    let scenarios = traverse_scenario::load_all(&[repo_root().join("scenarios")])
+        .unwrap_or_else(|errors| panic!("{errors:?}"));
+    let tunnels = [definition("socat-plain"), definition("socat-tls")];
+    let cells = traverse_runner::plan(&scenarios, &tunnels);
+    let results = traverse_runner::run(cells, &RunOptions::default(), |_| {})
+        .await
+        .expect("run");
+    let harness: Vec<&str> = results
+        .iter()
+        .filter(|cell| cell.blame.as_deref() == Some("harness"))
+        .map(|cell| cell.detail.as_str())
+        .collect();
+    assert!(harness.is_empty(), "the tunnels did not start: {harness:?}");
+    let mut matrix = String::new();
+    for cell in &results {
+        let _ = writeln!(matrix, "{:<46} {}", cell.scenario, summary(cell));
+    }
+    insta::assert_snapshot!("socat_matrix", matrix);
+}
+
+/// Writes a tunnel definition into `folder` and returns its path.
+fn write_definition(folder: &Path, name: &str, body: &str) -> PathBuf {
+    let path = folder.join(format!("{name}.toml"));
+    std::fs::write(&path, body).expect("write");
+    path
+}
+
+#[tokio::test]
+async fn a_server_that_cannot_start_is_a_harness_failure_with_its_output() {
+    let folder = tempfile::tempdir().expect("tempdir");
+    let path = write_definition(
+        folder.path(),
+        "broken",
+        r#"
+transport = "plain"
+server = ["sh", "-c", "echo 'cannot load certificate' >&2; exit 1"]
+client = ["sh", "-c", "exit 1"]
+"#,
+    );
+    let tunnel: TunnelSpec = traverse_scenario::load_tunnel(&path).expect("valid").into();
+    let cells = traverse_runner::plan(&[crate::support::scenario("")], &[tunnel]);
+    let results = traverse_runner::run(cells, &RunOptions::default(), |_| {})
+        .await
+        .expect("run");
+    let cell = &results[0];
+    assert_eq!(cell.blame.as_deref(), Some("harness"), "{}", cell.detail);
+    assert!(
+        cell.detail.contains("the tunnel server exited"),
+        "{}",
+        cell.detail
+    );
+    assert!(
+        cell.detail.contains("cannot load certificate"),
+        "{}",
+        cell.detail
+    );
+}
+
+#[test]
+fn an_unknown_placeholder_is_located() {
+    let folder = tempfile::tempdir().expect("tempdir");
+    let path = write_definition(
+        folder.path(),
+        "typo",
+        "transport = \"plain\"\nserver = [\"socat\", \"TCP-LISTEN:{listen_prot}\", \"TCP:{target}\"]\nclient = [\"socat\"]\n",
+    );
+    let output = Command::new(env!("CARGO_BIN_EXE_traverse"))
+        .args(["run", "--tunnel-file"])
+        .arg(&path)
+        .current_dir(repo_root())
+        .output()
+        .expect("runs");
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.starts_with(&format!(
+            "{}:2:20: `server`: unknown placeholder {{listen_prot}}; placeholders: listen,",
+            path.display()
+        )),
+        "{stderr}"
+    );
+}
+
+/// Processes whose command line contains `marker`.
+fn processes_with(marker: &str) -> Vec<String> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter_map(|entry| std::fs::read(entry.path().join("cmdline")).ok())
+        .map(|cmdline| String::from_utf8_lossy(&cmdline).replace('\0', " "))
+        .filter(|cmdline| cmdline.contains(marker) && !cmdline.contains("traverse "))
+        .collect()
+}
+
+/// Waits until `done` holds, or fails after `deadline` saying `what`.
+fn wait_until(deadline: Duration, what: &str, mut done: impl FnMut() -> bool) {
+    let until = Instant::now() + deadline;
+    while !done() {
+        assert!(Instant::now() < until, "{what} within {deadline:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn interrupting_a_run_leaves_no_tunnel_process_behind() {
+    require("socat");
+    let folder = tempfile::tempdir().expect("tempdir");
+    let marker = format!("traverse-sigint-{}", std::process::id());
+    let tunnel = write_definition(
+        folder.path(),
+        "marked",
+        &format!(
+            "transport = \"plain\"\n\
+             server = [\"socat\", \"-lp\", \"{marker}\", \"TCP-LISTEN:{{listen_port}},bind={{listen_host}},reuseaddr,fork\", \"TCP:{{target}}\"]\n\
+             client = [\"socat\", \"-lp\", \"{marker}\", \"TCP-LISTEN:{{local_port}},bind={{local_host}},reuseaddr,fork\", \"TCP:{{connect}}\"]\n"
+        ),
+    );
+    // A cell that idles long enough to be interrupted in the middle.
+    let scenario = folder.path().join("quiet.toml");
+    std::fs::write(&scenario, "[probe]\nidle = \"6000s\"\n").expect("write");
+    let mut run = Command::new(env!("CARGO_BIN_EXE_traverse"))
+        .args(["run", "-q", "--tunnel", "marked", "--tunnel-file"])
+        .arg(&tunnel)
+        .arg(&scenario)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("runs");
+    wait_until(Duration::from_secs(20), "both tunnel halves start", || {
+        processes_with(&marker).len() >= 2
+    });
+    let sent = Command::new("kill")
+        .args(["-INT", &run.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(sent.success());
+    let (done, finished) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = done.send(run.wait());
+    });
+    let status = finished
+        .recv_timeout(Duration::from_secs(10))
+        .expect("the run stops within 10 s of SIGINT")
+        .expect("wait");
+    assert_eq!(status.code(), Some(130));
+    wait_until(
+        Duration::from_secs(5),
+        "every tunnel process is gone",
+        || processes_with(&marker).is_empty(),
+    );
+}
