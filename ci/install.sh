@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Installs what the tests drive besides the project's own code: the real
-# tunnel programs of the example definitions in tunnels/. Idempotent; on a
-# machine that has them already it does nothing. Needs root (or sudo) and
-# Debian's package registry.
+# tunnel programs of the example definitions in tunnels/ and the real
+# proxies the mocks are judged against. Idempotent; on a machine that has
+# them already it does nothing. Needs root (or sudo) and Debian's package
+# registry.
 set -euo pipefail
 
 packages=()
 command -v socat >/dev/null || packages+=(socat)
+command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || packages+=(nginx-light)
 
 if [ ${#packages[@]} -eq 0 ]; then
   exit 0
@@ -14,5 +16,15 @@ fi
 as_root=()
 [ "$(id -u)" -eq 0 ] || as_root=(sudo)
 echo "installing: ${packages[*]}" >&2
+# The tests start these programs themselves, on loopback ports of their
+# own; the packages' services must not start and take port 80.
+policy=/usr/sbin/policy-rc.d
+added_policy=no
+if [ ! -e "$policy" ]; then
+  printf '#!/bin/sh\nexit 101\n' | "${as_root[@]}" tee "$policy" >/dev/null
+  "${as_root[@]}" chmod +x "$policy"
+  added_policy=yes
+fi
 "${as_root[@]}" apt-get update -qq
 DEBIAN_FRONTEND=noninteractive "${as_root[@]}" apt-get install -y -qq --no-install-recommends "${packages[@]}" >/dev/null
+[ "$added_policy" = no ] || "${as_root[@]}" rm -f "$policy"

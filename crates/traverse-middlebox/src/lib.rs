@@ -7,6 +7,7 @@
 //! into its transaction log, which is how a failing cell finds its culprit.
 
 mod connect_proxy;
+mod external;
 mod http_proxy;
 mod legacy_forwarder;
 mod listen;
@@ -79,10 +80,27 @@ impl HopContext {
 
 /// A started hop: where its logical ports are, and the sockets it holds
 /// closed for the ports it does not serve.
-#[derive(Debug)]
 pub struct MiddleboxHandle {
     pub endpoints: Endpoints,
     _closed: Vec<ClosedPort>,
+    /// What must live as long as the hop: a real proxy's process, its
+    /// working folder.
+    kept: Vec<Box<dyn std::any::Any + Send>>,
+}
+
+impl MiddleboxHandle {
+    fn keep(&mut self, thing: Box<dyn std::any::Any + Send>) {
+        self.kept.push(thing);
+    }
+}
+
+impl std::fmt::Debug for MiddleboxHandle {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter
+            .debug_struct("MiddleboxHandle")
+            .field("endpoints", &self.endpoints)
+            .finish_non_exhaustive()
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -93,6 +111,8 @@ pub enum MiddleboxError {
         #[source]
         source: io::Error,
     },
+    #[error("hop {hop}: {why}")]
+    External { hop: String, why: String },
     #[error("hop {hop}: {source}")]
     Pki {
         hop: String,
@@ -108,5 +128,6 @@ pub async fn start(hop: &Hop, context: HopContext) -> Result<MiddleboxHandle, Mi
         HopKind::Transparent(options) => transparent::start(options, context).await,
         HopKind::ConnectProxy(options) => connect_proxy::start(options, context).await,
         HopKind::LegacyForwarder(options) => legacy_forwarder::start(options, context).await,
+        HopKind::External(options) => external::start(options, context).await,
     }
 }

@@ -58,5 +58,6 @@ where
     Ok(MiddleboxHandle {
         endpoints: Endpoints::new(endpoints),
         _closed: closed,
+        kept: Vec::new(),
     })
 }

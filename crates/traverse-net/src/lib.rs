@@ -10,6 +10,7 @@ pub mod http;
 mod log;
 mod metered;
 mod pipe;
+pub mod process;
 mod tasks;
 mod tls;
 

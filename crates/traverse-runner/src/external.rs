@@ -9,11 +9,11 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use traverse_net::process::{ChildProcess, fill, reserve_port};
 use traverse_net::{ClosedPort, Endpoints};
 use traverse_pki::{Leaf, Pki};
 use traverse_scenario::TunnelDefinition;
 use traverse_scenario::address::{ORIGIN_HOST, PORTS};
-use traverse_tunnel::external::{TunnelProcess, fill, reserve_port};
 use traverse_tunnel::{Connection, ExplicitProxy};
 
 /// What an external tunnel holds for the life of its cell.
@@ -21,7 +21,7 @@ use traverse_tunnel::{Connection, ExplicitProxy};
 pub(crate) struct ExternalCell {
     definition: Arc<TunnelDefinition>,
     folder: tempfile::TempDir,
-    processes: Vec<TunnelProcess>,
+    processes: Vec<ChildProcess>,
     _closed: Vec<ClosedPort>,
 }
 
@@ -64,7 +64,7 @@ impl ExternalCell {
         split(&mut values, "listen", listen);
         values.insert("target", target.to_string());
         let argv = fill(&definition.server, &values);
-        let mut server = TunnelProcess::spawn("tunnel server", &argv)?;
+        let mut server = ChildProcess::spawn("tunnel server", &argv)?;
         let ready = server.wait_ready(listen, definition.ready_timeout).await;
         let output = server.output();
         cell.processes.push(server);
@@ -104,7 +104,7 @@ impl ExternalCell {
                 .unwrap_or_default(),
         );
         let argv = fill(&self.definition.client, &values);
-        let mut client = TunnelProcess::spawn("tunnel client", &argv)?;
+        let mut client = ChildProcess::spawn("tunnel client", &argv)?;
         let ready = client
             .wait_ready(local, self.definition.ready_timeout)
             .await;

@@ -17,10 +17,10 @@ mod time_scale;
 pub use duration::{format_duration, parse_duration};
 pub use error::{Location, ScenarioError};
 pub use model::{
-    Backend, BodyPolicy, ClientSpec, ConnectProxy, Credentials, Expectation, Hop, HopKind,
-    HttpVersion, LegacyForwarder, Masking, Origin, OriginCertificate, Outcome, PLACEHOLDERS,
-    ProbeSpec, Scenario, TerminatorMode, TlsPolicy, TlsTerminator, Transparent, Transport,
-    TunnelDefinition, UpgradePolicy,
+    Backend, BodyPolicy, ClientSpec, ConnectProxy, Credentials, EXTERNAL_PLACEHOLDERS, Expectation,
+    External, Hop, HopKind, HttpVersion, LegacyForwarder, Masking, Origin, OriginCertificate,
+    Outcome, PLACEHOLDERS, ProbeSpec, Scenario, TerminatorMode, TlsPolicy, TlsTerminator,
+    Transparent, Transport, TunnelDefinition, UpgradePolicy,
 };
 pub use parse::{discover, load, load_all, load_tunnel, parse, parse_tunnel};
 pub use time_scale::TimeScale;

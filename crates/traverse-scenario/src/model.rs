@@ -51,11 +51,12 @@ pub enum HopKind {
     Transparent(Transparent),
     ConnectProxy(ConnectProxy),
     LegacyForwarder(LegacyForwarder),
+    External(External),
 }
 
 impl HopKind {
     /// The names scenario files use for `kind`, with a line on what each models.
-    pub const KINDS: [(&'static str, &'static str); 4] = [
+    pub const KINDS: [(&'static str, &'static str); 5] = [
         (
             "tls-terminator",
             "HTTPS load balancer or WAF that terminates TLS (F5 BIG-IP, Cloudflare, AWS ALB)",
@@ -72,6 +73,10 @@ impl HopKind {
             "legacy-forwarder",
             "plain HTTP reverse proxy of the hixie-76 era that forwards what HTTP framing declares (nginx, HAProxy 2010)",
         ),
+        (
+            "external",
+            "a real proxy program (nginx, HAProxy, Squid, ...) run from a config template or a preset",
+        ),
     ];
 
     pub fn kind_name(&self) -> &'static str {
@@ -80,6 +85,7 @@ impl HopKind {
             HopKind::Transparent(_) => "transparent",
             HopKind::ConnectProxy(_) => "connect-proxy",
             HopKind::LegacyForwarder(_) => "legacy-forwarder",
+            HopKind::External(_) => "external",
         }
     }
 
@@ -89,6 +95,7 @@ impl HopKind {
             HopKind::Transparent(options) => options.idle_timeout,
             HopKind::ConnectProxy(options) => options.idle_timeout,
             HopKind::LegacyForwarder(options) => options.idle_timeout,
+            HopKind::External(_) => None,
         }
     }
 
@@ -414,5 +421,39 @@ pub const PLACEHOLDERS: [(&str, &str); 17] = [
     (
         "key_pem",
         "file with the origin's private key, for the server half",
+    ),
+];
+
+/// A real proxy program in the chain: its command line and a config file
+/// made from a template, both with placeholders the harness fills
+/// (`{listen_80}`, `{upstream_443}`, `{config}`, `{dir}`, the PEM files).
+#[derive(Debug, Clone, PartialEq)]
+pub struct External {
+    /// The preset it came from, if any, for messages.
+    pub preset: Option<String>,
+    pub command: Vec<String>,
+    /// The config file's text, written to `{config}` before it starts.
+    pub config: String,
+    /// The logical ports it serves; the others refuse connections.
+    pub ports: Vec<u16>,
+    pub ready_timeout: Duration,
+}
+
+/// Placeholders of an external middlebox's command and config.
+pub const EXTERNAL_PLACEHOLDERS: [(&str, &str); 9] = [
+    ("listen_443", "host:port it listens on for logical port 443"),
+    ("listen_80", "host:port it listens on for logical port 80"),
+    ("upstream_443", "host:port of the next node's port 443"),
+    ("upstream_80", "host:port of the next node's port 80"),
+    ("config", "the file the config template was written to"),
+    ("dir", "a private working folder (pid files, temp paths)"),
+    (
+        "cert_pem",
+        "the middlebox certificate for origin.test, issued by the public CA",
+    ),
+    ("key_pem", "its private key"),
+    (
+        "ca_pem",
+        "the public CA, to check an upstream's certificate",
     ),
 ];

@@ -20,7 +20,7 @@ use crate::model::{
     HttpVersion, LegacyForwarder, Masking, Origin, OriginCertificate, Outcome, ProbeSpec, Scenario,
     TerminatorMode, TlsPolicy, TlsTerminator, Transparent, UpgradePolicy,
 };
-use crate::model::{PLACEHOLDERS, Transport, TunnelDefinition};
+use crate::model::{EXTERNAL_PLACEHOLDERS, External, PLACEHOLDERS, Transport, TunnelDefinition};
 
 /// Reads and validates one scenario file.
 pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
@@ -163,8 +163,8 @@ pub fn parse_tunnel(path: &Path, source: &str) -> Result<TunnelDefinition, Scena
                 "a tunnel needs `transport = \"tls\"` or `transport = \"plain\"`",
             )
         })?;
-    let server = fields.take_command("server")?;
-    let client = fields.take_command("client")?;
+    let server = fields.take_command("server", &PLACEHOLDERS)?;
+    let client = fields.take_command("client", &PLACEHOLDERS)?;
     let ready_timeout = fields
         .take_duration("ready_timeout")?
         .unwrap_or(Duration::from_secs(10));
@@ -309,6 +309,7 @@ fn read_hops(file: &File<'_>, value: Spanned<DeValue<'_>>) -> Result<Vec<Hop>, S
             "tls-terminator" => HopKind::TlsTerminator(read_tls_terminator(&mut fields)?),
             "transparent" => HopKind::Transparent(read_transparent(&mut fields)?),
             "legacy-forwarder" => HopKind::LegacyForwarder(read_legacy_forwarder(&mut fields)?),
+            "external" => HopKind::External(read_external(&mut fields, item_span.clone())?),
             "connect-proxy" => {
                 if index > 0 {
                     return Err(file.error(
@@ -403,11 +404,12 @@ fn other_kinds_taking(kind: &str, key: &str) -> Option<String> {
 }
 
 /// Every kind's keys: the one list reading and error messages both use.
-const KIND_KEYS: [(&str, &[&str]); 4] = [
+const KIND_KEYS: [(&str, &[&str]); 5] = [
     ("tls-terminator", TLS_TERMINATOR_KEYS),
     ("transparent", TRANSPARENT_KEYS),
     ("connect-proxy", CONNECT_PROXY_KEYS),
     ("legacy-forwarder", LEGACY_FORWARDER_KEYS),
+    ("external", EXTERNAL_KEYS),
 ];
 
 fn keys_of(kind: &str) -> &'static [&'static str] {
@@ -506,6 +508,92 @@ fn read_legacy_forwarder(fields: &mut Fields<'_, '_>) -> Result<LegacyForwarder,
         read_timeout: fields
             .take_duration("read_timeout")?
             .unwrap_or(LegacyForwarder::default().read_timeout),
+    })
+}
+
+const EXTERNAL_KEYS: &[&str] = &[
+    "kind",
+    "name",
+    "preset",
+    "command",
+    "config",
+    "ports",
+    "ready_timeout",
+];
+
+/// Real products with the configurations that matter, ready to use:
+/// name, program, config template.
+const PRESETS: [(&str, &str, &str); 2] = [
+    ("nginx", "nginx", include_str!("presets/nginx.conf")),
+    (
+        "nginx-websocket",
+        "nginx",
+        include_str!("presets/nginx-websocket.conf"),
+    ),
+];
+
+fn read_external(
+    fields: &mut Fields<'_, '_>,
+    hop_span: Range<usize>,
+) -> Result<External, ScenarioError> {
+    let choices: Vec<(&str, usize)> = PRESETS
+        .iter()
+        .enumerate()
+        .map(|(index, (name, _, _))| (*name, index))
+        .collect();
+    let preset = fields.take_keyword("preset", &choices)?;
+    let command_at = fields.span_of("command");
+    let command = match command_at {
+        Some(_) => Some(fields.take_command("command", &EXTERNAL_PLACEHOLDERS)?),
+        None => None,
+    };
+    let config_at = fields.span_of("config");
+    let config = fields.take::<String>("config")?;
+    if let Some(config) = &config {
+        fields.check_placeholders(
+            "config",
+            config.get_ref(),
+            config.span(),
+            &EXTERNAL_PLACEHOLDERS,
+        )?;
+    }
+    let ports = fields
+        .take_ports("ports")?
+        .unwrap_or(vec![crate::address::PLAIN_PORT]);
+    let ready_timeout = fields
+        .take_duration("ready_timeout")?
+        .unwrap_or(Duration::from_secs(10));
+    let (preset, command, config) = match (preset, command, config) {
+        (Some(index), None, None) => {
+            let (name, program, text) = PRESETS[index];
+            let command = [program, "-p", "{dir}", "-c", "{config}", "-e", "stderr"]
+                .map(str::to_string)
+                .to_vec();
+            (Some(name.to_string()), command, text.to_string())
+        }
+        (None, Some(command), Some(config)) => (None, command, config.into_inner()),
+        (Some(_), _, _) => {
+            return Err(fields.file.error(
+                command_at.or(config_at).unwrap_or(hop_span),
+                "an external hop takes a `preset` or its own `command` and `config`, not both",
+            ));
+        }
+        (None, _, _) => {
+            return Err(fields.file.error(
+                hop_span,
+                format!(
+                    "an external hop needs a `preset` (one of {}) or both `command` and `config`",
+                    quoted(PRESETS.iter().map(|(name, _, _)| *name))
+                ),
+            ));
+        }
+    };
+    Ok(External {
+        preset,
+        command,
+        config,
+        ports,
+        ready_timeout,
     })
 }
 
@@ -811,7 +899,11 @@ impl<'f, 'i> Fields<'f, 'i> {
 
     /// A command line: a non-empty array of strings whose `{placeholders}`
     /// are all ones the harness fills in.
-    fn take_command(&mut self, key: &str) -> Result<Vec<String>, ScenarioError> {
+    fn take_command(
+        &mut self,
+        key: &str,
+        known: &[(&str, &str)],
+    ) -> Result<Vec<String>, ScenarioError> {
         let span = self.span_of(key);
         let Some(argv) = self.take::<Vec<Spanned<String>>>(key)? else {
             return Err(self.file.error(
@@ -826,29 +918,46 @@ impl<'f, 'i> Fields<'f, 'i> {
             ));
         }
         for word in argv.get_ref() {
-            let mut rest = word.get_ref().as_str();
-            while let Some(open) = rest.find('{') {
-                let after = &rest[open + 1..];
-                let Some(close) = after.find('}') else { break };
-                let placeholder = &after[..close];
-                if !PLACEHOLDERS.iter().any(|(known, _)| *known == placeholder) {
-                    let known: Vec<&str> = PLACEHOLDERS.iter().map(|(name, _)| *name).collect();
-                    return Err(self.file.error(
-                        word.span(),
-                        format!(
-                            "`{key}`: unknown placeholder {{{placeholder}}}; placeholders: {}",
-                            known.join(", ")
-                        ),
-                    ));
-                }
-                rest = &after[close + 1..];
-            }
+            self.check_placeholders(key, word.get_ref(), word.span(), known)?;
         }
         Ok(argv
             .into_inner()
             .into_iter()
             .map(Spanned::into_inner)
             .collect())
+    }
+
+    /// Fails on a `{name}` that is not one of `known`. Only `{` + a word +
+    /// `}` is a placeholder, so config syntax with braces stays literal.
+    fn check_placeholders(
+        &self,
+        key: &str,
+        text: &str,
+        span: Range<usize>,
+        known: &[(&str, &str)],
+    ) -> Result<(), ScenarioError> {
+        let mut rest = text;
+        while let Some(open) = rest.find('{') {
+            let after = &rest[open + 1..];
+            let word_len = after
+                .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                .unwrap_or(after.len());
+            if word_len > 0 && after[word_len..].starts_with('}') {
+                let placeholder = &after[..word_len];
+                if !known.iter().any(|(name, _)| *name == placeholder) {
+                    let names: Vec<&str> = known.iter().map(|(name, _)| *name).collect();
+                    return Err(self.file.error(
+                        span,
+                        format!(
+                            "`{key}`: unknown placeholder {{{placeholder}}}; placeholders: {}",
+                            names.join(", ")
+                        ),
+                    ));
+                }
+            }
+            rest = after;
+        }
+        Ok(())
     }
 
     /// Where `key` is written, if it is.

@@ -715,12 +715,19 @@ fn every_listed_kind_can_be_written_and_names_itself() {
             "tls-terminator",
             "transparent",
             "connect-proxy",
-            "legacy-forwarder"
+            "legacy-forwarder",
+            "external"
         ]
     );
     for (name, description) in HopKind::KINDS {
         assert!(!description.is_empty(), "{name}");
-        let scenario = parse(&format!("hops = [{{ kind = \"{name}\" }}]"));
+        // An external hop has nothing to run without a preset.
+        let needs = if name == "external" {
+            ", preset = \"nginx\""
+        } else {
+            ""
+        };
+        let scenario = parse(&format!("hops = [{{ kind = \"{name}\"{needs} }}]"));
         assert_eq!(scenario.hops[0].kind.kind_name(), name);
         assert_eq!(scenario.hops[0].name, format!("{name}-1"));
         assert_eq!(
@@ -889,4 +896,39 @@ ws = "fail"
     assert_eq!(scenario.hops[1].name, "haproxy");
     assert_eq!(scenario.hops[1].location.line, 11);
     assert_eq!(scenario.expectation("ws"), Some(Outcome::Fail));
+}
+
+#[test]
+fn an_external_preset_fills_in_command_and_config() {
+    let scenario =
+        parse("[[hops]]\nkind = \"external\"\nname = \"nginx\"\npreset = \"nginx-websocket\"\n");
+    let HopKind::External(external) = &scenario.hops[0].kind else {
+        panic!("not external: {:?}", scenario.hops[0].kind);
+    };
+    assert_eq!(external.preset.as_deref(), Some("nginx-websocket"));
+    assert_eq!(
+        external.command,
+        ["nginx", "-p", "{dir}", "-c", "{config}", "-e", "stderr"]
+    );
+    assert!(
+        external
+            .config
+            .contains("proxy_set_header Upgrade $http_upgrade;")
+    );
+    assert!(external.config.contains("listen {listen_80};"));
+    assert_eq!(external.ports, [80]);
+}
+
+#[test]
+fn an_external_command_keeps_config_braces_that_are_not_placeholders() {
+    let scenario = parse(
+        "[[hops]]\nkind = \"external\"\ncommand = [\"nginx\", \"-c\", \"{config}\"]\n\
+         config = \"events { worker_connections 64; }\"\nports = [80, 443]\n",
+    );
+    let HopKind::External(external) = &scenario.hops[0].kind else {
+        panic!("not external");
+    };
+    assert_eq!(external.preset, None);
+    assert_eq!(external.config, "events { worker_connections 64; }");
+    assert_eq!(external.ports, [80, 443]);
 }

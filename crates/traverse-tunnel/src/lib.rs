@@ -12,7 +12,6 @@ mod bridge;
 mod dial;
 mod echo;
 mod error;
-pub mod external;
 mod framed;
 pub mod hixie76;
 mod http_head;

@@ -106,6 +106,7 @@ fn main_port(kind: &HopKind) -> u16 {
         HopKind::TlsTerminator(_) => TLS_PORT,
         HopKind::Transparent(_) | HopKind::LegacyForwarder(_) => PLAIN_PORT,
         HopKind::ConnectProxy(_) => PROXY_PORT,
+        HopKind::External(options) => options.ports.first().copied().unwrap_or(PLAIN_PORT),
     }
 }
 

@@ -8,19 +8,7 @@ use std::time::{Duration, Instant};
 
 use traverse_runner::{RunOptions, TunnelSpec};
 
-use crate::support::{repo_root, summary};
-
-/// Fails, naming what is missing and what installs it, when a program the
-/// test drives is not installed: a test that cannot run never passes.
-fn require(program: &str) {
-    let found = std::env::var_os("PATH").is_some_and(|path| {
-        std::env::split_paths(&path).any(|folder| folder.join(program).is_file())
-    });
-    assert!(
-        found,
-        "{program} is not installed: `bash ci/install.sh` installs it (apt-get install {program})"
-    );
-}
+use crate::support::{repo_root, require, summary};
 
 fn definition(name: &str) -> TunnelSpec {
     let path = repo_root().join("tunnels").join(format!("{name}.toml"));

@@ -8,6 +8,7 @@ mod connect_proxy;
 mod external;
 mod legacy_forwarder;
 mod masking;
+mod parity;
 mod poisoning;
 mod support;
 mod tls_terminator;

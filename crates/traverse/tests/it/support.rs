@@ -60,3 +60,15 @@ pub async fn assert_cells(topology: &str, tunnels: &[&str], expected: &[&str]) {
             .join("\n")
     );
 }
+
+/// Fails, naming what is missing and what installs it, when a program a
+/// test drives is not installed: a test that cannot run never passes.
+pub fn require(program: &str) {
+    let found = std::env::var_os("PATH").is_some_and(|path| {
+        std::env::split_paths(&path).any(|folder| folder.join(program).is_file())
+    }) || Path::new("/usr/sbin").join(program).is_file();
+    assert!(
+        found,
+        "{program} is not installed: `bash ci/install.sh` installs it from Debian's packages"
+    );
+}

@@ -1,10 +1,10 @@
-//! External tunnels: the user's own binaries, driven through the port-
-//! forward contract real tunnels use. The harness fills their command lines
-//! (`{listen}`, `{target}`, `{local}`, `{connect}`, …), starts each half in
-//! a process group of its own, waits until it listens (read from the
-//! kernel's socket table, so no probe connection travels the path and
-//! shows up in a hop's log), keeps the last of its output for failing
-//! cells, and kills the whole group, children included, when the cell ends.
+//! Real programs in a cell: an external tunnel's halves, a real proxy in a
+//! chain. The harness fills their command lines (`{listen}`, `{target}`,
+//! …), starts each in a process group of its own, waits until it listens
+//! (read from the kernel's socket table, so no probe connection travels
+//! the path and shows up in a hop's log), keeps the last of its output for
+//! failing cells, and kills the whole group, children included, when the
+//! cell ends.
 
 use std::collections::BTreeMap;
 use std::io;
@@ -42,7 +42,7 @@ pub fn fill(argv: &[String], values: &BTreeMap<&str, String>) -> Vec<String> {
 
 /// One half of an external tunnel, running.
 #[derive(Debug)]
-pub struct TunnelProcess {
+pub struct ChildProcess {
     role: &'static str,
     child: Child,
     group: Option<Pid>,
@@ -50,9 +50,9 @@ pub struct TunnelProcess {
     collectors: Vec<tokio::task::JoinHandle<()>>,
 }
 
-impl TunnelProcess {
+impl ChildProcess {
     /// Starts `argv` in a new process group, capturing its output.
-    pub fn spawn(role: &'static str, argv: &[String]) -> Result<TunnelProcess, String> {
+    pub fn spawn(role: &'static str, argv: &[String]) -> Result<ChildProcess, String> {
         let (program, args) = argv
             .split_first()
             .ok_or_else(|| format!("the {role} has an empty command line"))?;
@@ -82,7 +82,7 @@ impl TunnelProcess {
         if let Some(stderr) = child.stderr.take() {
             collectors.push(tokio::spawn(collect(stderr, output.clone())));
         }
-        Ok(TunnelProcess {
+        Ok(ChildProcess {
             role,
             child,
             group,
@@ -142,7 +142,7 @@ impl TunnelProcess {
     }
 }
 
-impl Drop for TunnelProcess {
+impl Drop for ChildProcess {
     fn drop(&mut self) {
         for collector in &self.collectors {
             collector.abort();
@@ -228,7 +228,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_missing_program_is_named() {
-        let error = TunnelProcess::spawn("tunnel client", &["traverse-no-such-tunnel".into()])
+        let error = ChildProcess::spawn("tunnel client", &["traverse-no-such-tunnel".into()])
             .expect_err("not installed");
         assert_eq!(
             error,
@@ -238,7 +238,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_process_that_dies_early_is_not_ready_and_its_output_is_kept() {
-        let mut process = TunnelProcess::spawn(
+        let mut process = ChildProcess::spawn(
             "tunnel server",
             &[
                 "sh".into(),

@@ -1,0 +1,198 @@
+//! `kind = "external"`: a real proxy program in the chain (nginx, HAProxy,
+//! Squid from the distribution's packages, or anything else), so the mocks
+//! can be judged against the products they imitate. Its config is made
+//! from a template, it runs in a process group of its own, and the harness
+//! taps its logical ports: a byte relay in front of it whose log records
+//! the real proxy's HTTP error answers, so blame can fall on it too.
+
+use std::collections::BTreeMap;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
+use traverse_net::process::{ChildProcess, fill, reserve_port};
+use traverse_net::{Action, ConnEntry, Metered};
+use traverse_scenario::External;
+
+use crate::listen::listen;
+use crate::relay::relay_connected;
+use crate::{HopContext, MiddleboxError, MiddleboxHandle};
+
+pub(crate) async fn start(
+    options: &External,
+    context: HopContext,
+) -> Result<MiddleboxHandle, MiddleboxError> {
+    let failed = |why: String| MiddleboxError::External {
+        hop: context.name.clone(),
+        why,
+    };
+    let folder =
+        tempfile::tempdir().map_err(|error| failed(format!("no working folder: {error}")))?;
+    let file = |name: &str| folder.path().join(name).to_string_lossy().into_owned();
+    let mut values: BTreeMap<&str, String> = BTreeMap::from([
+        ("dir", folder.path().to_string_lossy().into_owned()),
+        ("config", file("proxy.conf")),
+        ("cert_pem", file("cert.pem")),
+        ("key_pem", file("key.pem")),
+        ("ca_pem", file("ca.pem")),
+    ]);
+    let mut real = BTreeMap::new();
+    for port in &options.ports {
+        let addr = reserve_port().map_err(|error| failed(format!("no free port: {error}")))?;
+        real.insert(*port, addr);
+        values.insert(listen_key(*port), addr.to_string());
+    }
+    for (port, addr) in context.next.iter() {
+        if let Some(key) = upstream_key(port) {
+            values.insert(key, addr.to_string());
+        }
+    }
+    let config = fill(std::slice::from_ref(&options.config), &values).concat();
+    let files = [
+        ("proxy.conf", config.as_str()),
+        ("cert.pem", context.pki.middlebox.cert_pem()),
+        ("key.pem", context.pki.middlebox.key_pem()),
+        ("ca.pem", context.pki.public_ca().cert_pem()),
+    ];
+    for (name, contents) in files {
+        std::fs::write(folder.path().join(name), contents)
+            .map_err(|error| failed(format!("cannot write {name}: {error}")))?;
+    }
+    let mut process = ChildProcess::spawn("external middlebox", &fill(&options.command, &values))
+        .map_err(&failed)?;
+    for addr in real.values() {
+        if let Err(why) = process.wait_ready(*addr, options.ready_timeout).await {
+            let output = process.output();
+            return Err(failed(format!("{why}; it printed: {output}")));
+        }
+    }
+    let program = options
+        .preset
+        .clone()
+        .unwrap_or_else(|| options.command[0].clone());
+    let shared = Arc::new((real, program));
+    let mut handle = listen(&context, &options.ports, move |stream, port, entry| {
+        let shared = shared.clone();
+        async move {
+            let (real, program) = &*shared;
+            let Some(addr) = real.get(&port) else { return };
+            let client = Metered::new(stream, entry.clone());
+            let server = match TcpStream::connect(addr).await {
+                Ok(server) => server,
+                Err(error) => {
+                    entry.act(
+                        Action::UpstreamFailed,
+                        None,
+                        format!("{program} stopped accepting: {error}"),
+                    );
+                    return;
+                }
+            };
+            let _ = server.set_nodelay(true);
+            let server = StatusTap::new(server, entry.clone(), program.clone());
+            let what = format!("the connection to {program}");
+            relay_connected(
+                client,
+                server,
+                entry,
+                &format!("{program} at {addr}"),
+                None,
+                &what,
+            )
+            .await;
+        }
+    })
+    .await?;
+    handle.keep(Box::new(process));
+    handle.keep(Box::new(folder));
+    Ok(handle)
+}
+
+fn listen_key(port: u16) -> &'static str {
+    if port == traverse_scenario::address::TLS_PORT {
+        "listen_443"
+    } else {
+        "listen_80"
+    }
+}
+
+fn upstream_key(port: u16) -> Option<&'static str> {
+    match port {
+        443 => Some("upstream_443"),
+        80 => Some("upstream_80"),
+        _ => None,
+    }
+}
+
+/// Reads the real proxy's first answer: an HTTP error status is what it did
+/// to the traffic, and goes into the log as its fault.
+struct StatusTap<S> {
+    inner: S,
+    entry: ConnEntry,
+    program: String,
+    seen: bool,
+}
+
+impl<S> StatusTap<S> {
+    fn new(inner: S, entry: ConnEntry, program: String) -> StatusTap<S> {
+        StatusTap {
+            inner,
+            entry,
+            program,
+            seen: false,
+        }
+    }
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for StatusTap<S> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let poll = Pin::new(&mut self.inner).poll_read(cx, buf);
+        if let Poll::Ready(Ok(())) = poll
+            && !self.seen
+            && buf.filled().len() > before
+        {
+            self.seen = true;
+            let first = &buf.filled()[before..];
+            let mut headers = [httparse::EMPTY_HEADER; 32];
+            let mut response = httparse::Response::new(&mut headers);
+            if response.parse(first).is_ok()
+                && let Some(status) = response.code.filter(|status| *status >= 400)
+            {
+                // The tap cannot tell the proxy's own answers from those it
+                // relays; either way, it is what the proxy sent back.
+                let detail = format!(
+                    "{} answered {status} {} (its own answer or one it relayed)",
+                    self.program,
+                    response.reason.unwrap_or_default()
+                );
+                self.entry.act(Action::Responded, Some(status), detail);
+            }
+        }
+        poll
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for StatusTap<S> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
