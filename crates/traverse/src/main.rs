@@ -330,6 +330,18 @@ fn listing() -> String {
     out += "                    the headers; default \"declared-only\"\n";
     out += "    masking         \"ignore\" | \"require\" | \"remask\"; default \"ignore\"\n";
     out += "    idle_timeout    cut upgraded connections idle this long; default none\n";
+    out += "\n  external options (a real proxy program; see tunnels/ for tunnel files):\n";
+    out += "    name            label used in blame\n";
+    out += "    preset          \"nginx\" (distribution defaults) | \"nginx-websocket\" (Upgrade headers set)\n";
+    out += "    command         its command line, with placeholders, instead of a preset\n";
+    out += "    config          its config file's text, with placeholders, written to {config}\n";
+    out += "    ports           logical ports it serves, [80] by default\n";
+    out += "    ready_timeout   how long it may take to listen; default 10s\n";
+    out += "    placeholders:   ";
+    out += &traverse_scenario::EXTERNAL_PLACEHOLDERS
+        .map(|(name, _)| format!("{{{name}}}"))
+        .join(" ");
+    out += "\n";
     out += "\n  [client] proxy_auth = \"user:password\" | \"\" overrides the credentials clients use\n";
     out
 }

@@ -186,6 +186,10 @@ fn list_names_every_tunnel_and_option() {
         "auth",
         "body",
         "proxy_auth",
+        "preset",
+        "command",
+        "config",
+        "ready_timeout",
     ];
     for needle in kinds.iter().chain(&tunnels).chain(&options) {
         assert!(
