@@ -9,6 +9,7 @@ set -euo pipefail
 packages=()
 command -v socat >/dev/null || packages+=(socat)
 command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || packages+=(nginx-light)
+command -v haproxy >/dev/null || [ -x /usr/sbin/haproxy ] || packages+=(haproxy)
 
 if [ ${#packages[@]} -eq 0 ]; then
   exit 0

@@ -117,6 +117,7 @@ async fn answer(
             inspected: false,
             masking: traverse_scenario::Masking::Ignore,
             cache: false,
+            undeclared_bytes: traverse_scenario::UndeclaredBytes::Hold,
             idle: relay::idle(options.idle_timeout, context),
             scheme: "http",
             step_timeout: context.step_timeout,

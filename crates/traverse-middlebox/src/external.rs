@@ -36,6 +36,7 @@ pub(crate) async fn start(
         ("config", file("proxy.conf")),
         ("cert_pem", file("cert.pem")),
         ("key_pem", file("key.pem")),
+        ("cert_key_pem", file("cert-key.pem")),
         ("ca_pem", file("ca.pem")),
     ]);
     let mut real = BTreeMap::new();
@@ -50,8 +51,14 @@ pub(crate) async fn start(
         }
     }
     let config = fill(std::slice::from_ref(&options.config), &values).concat();
+    let cert_key = format!(
+        "{}{}",
+        context.pki.middlebox.cert_pem(),
+        context.pki.middlebox.key_pem()
+    );
     let files = [
         ("proxy.conf", config.as_str()),
+        ("cert-key.pem", cert_key.as_str()),
         ("cert.pem", context.pki.middlebox.cert_pem()),
         ("key.pem", context.pki.middlebox.key_pem()),
         ("ca.pem", context.pki.public_ca().cert_pem()),

@@ -19,7 +19,7 @@ use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use traverse_net::http::{is_websocket_upgrade, strip_hop_by_hop};
 use traverse_net::{Action, BoxedIo, ConnEntry, Protocol, Tasks, hex};
-use traverse_scenario::{Masking, UpgradePolicy};
+use traverse_scenario::{Masking, UndeclaredBytes, UpgradePolicy};
 
 use crate::Upstream;
 use crate::relay::{Idle, relay_websocket};
@@ -43,6 +43,9 @@ pub(crate) struct HttpPolicy {
     pub masking: Masking,
     /// Whether it reads relayed bytes as new requests (a poisonable cache).
     pub cache: bool,
+    /// What it does with bytes after a handshake's headers that no length
+    /// declares.
+    pub undeclared_bytes: UndeclaredBytes,
     /// The idle limit for relayed (upgraded) connections.
     pub idle: Idle,
     /// `https` on a TLS listener, `http` on a plain one.
@@ -187,8 +190,34 @@ pub(crate) async fn forward(
         );
     }
 
-    if passes_upgrade {
-        note_held_bytes(&entry, &parts.headers, &upstream);
+    let undeclared = if passes_upgrade {
+        undeclared_bytes(&entry, &parts.headers)
+    } else {
+        0
+    };
+    if undeclared > 0 {
+        match policy.undeclared_bytes {
+            UndeclaredBytes::Hold => entry.act(
+                Action::Holding,
+                None,
+                format!(
+                    "holding {undeclared} bytes that followed the request headers with no \
+                     Content-Length to declare them, until {} answers the handshake",
+                    upstream.target()
+                ),
+            ),
+            UndeclaredBytes::Reject => {
+                entry.act(
+                    Action::Responded,
+                    Some(400),
+                    format!(
+                        "answered 400 Bad Request: {undeclared} bytes followed the request \
+                         headers with no Content-Length to declare them"
+                    ),
+                );
+                return local(400, "bytes after the headers that no length declares\n");
+            }
+        }
     }
     let io = match upstream.connect().await {
         Ok(io) => io,
@@ -277,31 +306,21 @@ async fn relay_upgraded(
     .await;
 }
 
-/// A WebSocket handshake whose client sent bytes after the headers that no
-/// length declares (hixie-76's key3): hyper, like HAProxy, keeps them until
-/// the upgrade completes, so an origin that waits for them never answers.
-fn note_held_bytes(entry: &ConnEntry, headers: &http::HeaderMap, upstream: &Upstream) {
+/// Bytes the client sent after a WebSocket handshake's headers that no
+/// length declares (hixie-76's key3). hyper, like HAProxy in 2010, keeps
+/// them until the upgrade completes, so an origin that waits for them never
+/// answers; HAProxy 2.6 answers 400 instead.
+fn undeclared_bytes(entry: &ConnEntry, headers: &http::HeaderMap) -> usize {
     let captured = entry.client_bytes();
     let Some(head_end) = captured.windows(4).position(|window| window == b"\r\n\r\n") else {
-        return;
+        return 0;
     };
     let declared = headers
         .get(http::header::CONTENT_LENGTH)
         .and_then(|value| value.to_str().ok())
         .and_then(|value| value.parse::<usize>().ok())
         .unwrap_or(0);
-    let undeclared = (captured.len() - head_end - 4).saturating_sub(declared);
-    if undeclared > 0 {
-        entry.act(
-            Action::Holding,
-            None,
-            format!(
-                "holding {undeclared} bytes that followed the request headers with no \
-                 Content-Length to declare them, until {} answers the handshake",
-                upstream.target()
-            ),
-        );
-    }
+    (captured.len() - head_end - 4).saturating_sub(declared)
 }
 
 /// The Host a request names, without its port, as policy rules match it.

@@ -55,6 +55,7 @@ pub(crate) async fn start(
                         inspected: false,
                         masking: options.masking,
                         cache: false,
+                        undeclared_bytes: options.undeclared_bytes,
                         idle: relay::idle(idle, context),
                         scheme: if port == TLS_PORT { "https" } else { "http" },
                         step_timeout: context.step_timeout,

@@ -108,6 +108,7 @@ fn http_policy(
         inspected,
         masking: options.masking,
         cache: options.cache,
+        undeclared_bytes: options.undeclared_bytes,
         idle: relay::idle(options.idle_timeout, context),
         scheme,
         step_timeout: context.step_timeout,

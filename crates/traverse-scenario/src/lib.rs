@@ -20,7 +20,7 @@ pub use model::{
     Backend, BodyPolicy, ClientSpec, ConnectProxy, Credentials, EXTERNAL_PLACEHOLDERS, Expectation,
     External, Hop, HopKind, HttpVersion, LegacyForwarder, Masking, Origin, OriginCertificate,
     Outcome, PLACEHOLDERS, ProbeSpec, Scenario, TerminatorMode, TlsPolicy, TlsTerminator,
-    Transparent, Transport, TunnelDefinition, UpgradePolicy,
+    Transparent, Transport, TunnelDefinition, UndeclaredBytes, UpgradePolicy,
 };
 pub use parse::{discover, load, load_all, load_tunnel, parse, parse_tunnel};
 pub use time_scale::TimeScale;

@@ -118,6 +118,7 @@ pub struct TlsTerminator {
     pub ports: Vec<u16>,
     /// What it does with client frames after a WebSocket upgrade.
     pub masking: Masking,
+    pub undeclared_bytes: UndeclaredBytes,
 }
 
 impl Default for TlsTerminator {
@@ -129,8 +130,20 @@ impl Default for TlsTerminator {
             idle_timeout: None,
             ports: crate::address::PORTS.to_vec(),
             masking: Masking::Ignore,
+            undeclared_bytes: UndeclaredBytes::Hold,
         }
     }
+}
+
+/// What an HTTP-mode hop does with bytes that follow a WebSocket
+/// handshake's headers with no length to declare them (hixie-76's key).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum UndeclaredBytes {
+    /// Keep them until the upstream answers (HAProxy 2010, hyper).
+    #[default]
+    Hold,
+    /// Answer `400`, as HAProxy 2.6 in mode http does (`<BADREQ>`).
+    Reject,
 }
 
 /// What an HTTP-mode hop does with WebSocket client frames it relays.
@@ -184,6 +197,7 @@ pub struct Transparent {
     /// A cache that ignores the Upgrade and reads bytes sent after the
     /// handshake as new requests (the W2SP 2011 cache-poisoning setting).
     pub cache: bool,
+    pub undeclared_bytes: UndeclaredBytes,
 }
 
 impl Default for Transparent {
@@ -198,6 +212,7 @@ impl Default for Transparent {
             ports: crate::address::PORTS.to_vec(),
             masking: Masking::Ignore,
             cache: false,
+            undeclared_bytes: UndeclaredBytes::Hold,
         }
     }
 }
@@ -440,7 +455,7 @@ pub struct External {
 }
 
 /// Placeholders of an external middlebox's command and config.
-pub const EXTERNAL_PLACEHOLDERS: [(&str, &str); 9] = [
+pub const EXTERNAL_PLACEHOLDERS: [(&str, &str); 10] = [
     ("listen_443", "host:port it listens on for logical port 443"),
     ("listen_80", "host:port it listens on for logical port 80"),
     ("upstream_443", "host:port of the next node's port 443"),
@@ -452,6 +467,10 @@ pub const EXTERNAL_PLACEHOLDERS: [(&str, &str); 9] = [
         "the middlebox certificate for origin.test, issued by the public CA",
     ),
     ("key_pem", "its private key"),
+    (
+        "cert_key_pem",
+        "certificate and key in one file (HAProxy's `crt`)",
+    ),
     (
         "ca_pem",
         "the public CA, to check an upstream's certificate",

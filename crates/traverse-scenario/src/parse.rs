@@ -15,6 +15,7 @@ use toml::de::{DeTable, DeValue, ValueDeserializer};
 use crate::address::{PORTS, RESERVED_NAMES};
 use crate::duration::parse_duration;
 use crate::error::{Location, ScenarioError};
+use crate::model::UndeclaredBytes;
 use crate::model::{
     Backend, BodyPolicy, ClientSpec, ConnectProxy, Credentials, Expectation, Hop, HopKind,
     HttpVersion, LegacyForwarder, Masking, Origin, OriginCertificate, Outcome, ProbeSpec, Scenario,
@@ -428,6 +429,7 @@ const TLS_TERMINATOR_KEYS: &[&str] = &[
     "idle_timeout",
     "ports",
     "masking",
+    "undeclared_bytes",
 ];
 
 fn read_tls_terminator(fields: &mut Fields<'_, '_>) -> Result<TlsTerminator, ScenarioError> {
@@ -456,6 +458,7 @@ fn read_tls_terminator(fields: &mut Fields<'_, '_>) -> Result<TlsTerminator, Sce
         idle_timeout: fields.take_duration("idle_timeout")?,
         ports: fields.take_ports("ports")?.unwrap_or(defaults.ports),
         masking: take_masking(fields)?,
+        undeclared_bytes: take_undeclared_bytes(fields)?,
     };
     let why_not = match (options.masking, options.mode, options.websocket) {
         (Masking::Ignore, _, _) => None,
@@ -467,6 +470,18 @@ fn read_tls_terminator(fields: &mut Fields<'_, '_>) -> Result<TlsTerminator, Sce
     };
     fields.no_effect(masking_at, "masking", why_not)?;
     Ok(options)
+}
+
+fn take_undeclared_bytes(fields: &mut Fields<'_, '_>) -> Result<UndeclaredBytes, ScenarioError> {
+    Ok(fields
+        .take_keyword(
+            "undeclared_bytes",
+            &[
+                ("hold", UndeclaredBytes::Hold),
+                ("reject", UndeclaredBytes::Reject),
+            ],
+        )?
+        .unwrap_or_default())
 }
 
 fn take_masking(fields: &mut Fields<'_, '_>) -> Result<Masking, ScenarioError> {
@@ -521,15 +536,42 @@ const EXTERNAL_KEYS: &[&str] = &[
     "ready_timeout",
 ];
 
-/// Real products with the configurations that matter, ready to use:
-/// name, program, config template.
-const PRESETS: [(&str, &str, &str); 2] = [
-    ("nginx", "nginx", include_str!("presets/nginx.conf")),
-    (
-        "nginx-websocket",
-        "nginx",
-        include_str!("presets/nginx-websocket.conf"),
-    ),
+/// A real product with a configuration that matters, ready to use.
+struct Preset {
+    name: &'static str,
+    command: &'static [&'static str],
+    config: &'static str,
+    ports: &'static [u16],
+}
+
+const NGINX: &[&str] = &["nginx", "-p", "{dir}", "-c", "{config}", "-e", "stderr"];
+const HAPROXY: &[&str] = &["haproxy", "-db", "-f", "{config}"];
+
+const PRESETS: [Preset; 4] = [
+    Preset {
+        name: "nginx",
+        command: NGINX,
+        config: include_str!("presets/nginx.conf"),
+        ports: &[80],
+    },
+    Preset {
+        name: "nginx-websocket",
+        command: NGINX,
+        config: include_str!("presets/nginx-websocket.conf"),
+        ports: &[80],
+    },
+    Preset {
+        name: "haproxy-http",
+        command: HAPROXY,
+        config: include_str!("presets/haproxy-http.cfg"),
+        ports: &[443, 80],
+    },
+    Preset {
+        name: "haproxy-tcp",
+        command: HAPROXY,
+        config: include_str!("presets/haproxy-tcp.cfg"),
+        ports: &[443, 80],
+    },
 ];
 
 fn read_external(
@@ -539,7 +581,7 @@ fn read_external(
     let choices: Vec<(&str, usize)> = PRESETS
         .iter()
         .enumerate()
-        .map(|(index, (name, _, _))| (*name, index))
+        .map(|(index, preset)| (preset.name, index))
         .collect();
     let preset = fields.take_keyword("preset", &choices)?;
     let command_at = fields.span_of("command");
@@ -557,21 +599,28 @@ fn read_external(
             &EXTERNAL_PLACEHOLDERS,
         )?;
     }
-    let ports = fields
-        .take_ports("ports")?
-        .unwrap_or(vec![crate::address::PLAIN_PORT]);
+    let ports = fields.take_ports("ports")?;
     let ready_timeout = fields
         .take_duration("ready_timeout")?
         .unwrap_or(Duration::from_secs(10));
-    let (preset, command, config) = match (preset, command, config) {
+    let (preset, command, config, ports) = match (preset, command, config) {
         (Some(index), None, None) => {
-            let (name, program, text) = PRESETS[index];
-            let command = [program, "-p", "{dir}", "-c", "{config}", "-e", "stderr"]
-                .map(str::to_string)
-                .to_vec();
-            (Some(name.to_string()), command, text.to_string())
+            let preset = &PRESETS[index];
+            let command = preset.command.iter().map(|word| word.to_string()).collect();
+            let ports = ports.unwrap_or_else(|| preset.ports.to_vec());
+            (
+                Some(preset.name.to_string()),
+                command,
+                preset.config.to_string(),
+                ports,
+            )
         }
-        (None, Some(command), Some(config)) => (None, command, config.into_inner()),
+        (None, Some(command), Some(config)) => (
+            None,
+            command,
+            config.into_inner(),
+            ports.unwrap_or(vec![crate::address::PLAIN_PORT]),
+        ),
         (Some(_), _, _) => {
             return Err(fields.file.error(
                 command_at.or(config_at).unwrap_or(hop_span),
@@ -583,7 +632,7 @@ fn read_external(
                 hop_span,
                 format!(
                     "an external hop needs a `preset` (one of {}) or both `command` and `config`",
-                    quoted(PRESETS.iter().map(|(name, _, _)| *name))
+                    quoted(PRESETS.iter().map(|preset| preset.name))
                 ),
             ));
         }
@@ -609,6 +658,7 @@ const TRANSPARENT_KEYS: &[&str] = &[
     "ports",
     "masking",
     "cache",
+    "undeclared_bytes",
 ];
 
 fn read_transparent(fields: &mut Fields<'_, '_>) -> Result<Transparent, ScenarioError> {
@@ -650,6 +700,7 @@ fn read_transparent(fields: &mut Fields<'_, '_>) -> Result<Transparent, Scenario
         cache: fields
             .take::<bool>("cache")?
             .map_or(defaults.cache, Spanned::into_inner),
+        undeclared_bytes: take_undeclared_bytes(fields)?,
     };
     // Both act on an upgraded stream, which only `upgrade = "forward"` over
     // HTTP/1.1 lets through.

@@ -6,7 +6,7 @@ use std::time::Duration;
 use traverse_scenario::{
     Backend, BodyPolicy, ClientSpec, ConnectProxy, Credentials, HopKind, HttpVersion,
     LegacyForwarder, Location, Masking, OriginCertificate, Outcome, Scenario, TerminatorMode,
-    TlsPolicy, TlsTerminator, Transparent, UpgradePolicy,
+    TlsPolicy, TlsTerminator, Transparent, UndeclaredBytes, UpgradePolicy,
 };
 
 fn parse(source: &str) -> Scenario {
@@ -162,6 +162,7 @@ masking = "remask"
             idle_timeout: Some(Duration::from_secs(100)),
             ports: vec![443],
             masking: Masking::Remask,
+            undeclared_bytes: UndeclaredBytes::Hold,
         }
     );
 }
@@ -433,6 +434,7 @@ wss = "fail"
             idle_timeout: Some(Duration::from_secs(100)),
             ports: vec![443, 80],
             masking: Masking::Ignore,
+            undeclared_bytes: UndeclaredBytes::Hold,
         }
     );
     assert_eq!(
@@ -448,6 +450,7 @@ wss = "fail"
             idle_timeout: None,
             ports: vec![443],
             masking: Masking::Ignore,
+            undeclared_bytes: UndeclaredBytes::Hold,
         }
     );
     assert_eq!(scenario.origin.certificate, OriginCertificate::SelfSigned);
@@ -468,6 +471,7 @@ fn a_transparent_hop_has_its_defaults() {
             ports: vec![443, 80],
             masking: Masking::Ignore,
             cache: false,
+            undeclared_bytes: UndeclaredBytes::Hold,
         }
     );
     assert_eq!(one_transparent(""), Transparent::default());
@@ -500,6 +504,7 @@ cache = true
             ports: vec![80],
             masking: Masking::Require,
             cache: true,
+            undeclared_bytes: UndeclaredBytes::Hold,
         }
     );
 }
@@ -931,4 +936,17 @@ fn an_external_command_keeps_config_braces_that_are_not_placeholders() {
     assert_eq!(external.preset, None);
     assert_eq!(external.config, "events { worker_connections 64; }");
     assert_eq!(external.ports, [80, 443]);
+}
+
+#[test]
+fn undeclared_bytes_are_held_unless_told_to_reject() {
+    assert_eq!(one_terminator("").undeclared_bytes, UndeclaredBytes::Hold);
+    assert_eq!(
+        one_terminator("undeclared_bytes = \"reject\"").undeclared_bytes,
+        UndeclaredBytes::Reject
+    );
+    assert_eq!(
+        one_transparent("undeclared_bytes = \"reject\"").undeclared_bytes,
+        UndeclaredBytes::Reject
+    );
 }

@@ -9,26 +9,7 @@ use crate::support::{require, run};
 const TUNNELS: [&str; 4] = ["tcp", "ws", "ws-unmasked", "hixie76"];
 
 async fn assert_parity(real: &str, mock: &str) {
-    let verdicts = |cells: Vec<traverse_runner::CellResult>| -> Vec<String> {
-        cells
-            .iter()
-            .map(|cell| {
-                let category = cell.category.map_or("", |category| category.as_str());
-                format!("{} {} {category}", cell.tunnel, cell.verdict.as_str())
-            })
-            .collect()
-    };
-    let real_cells = run(real, &TUNNELS).await;
-    let details: Vec<String> = real_cells
-        .iter()
-        .map(|cell| format!("  {}: {}", cell.tunnel, cell.detail))
-        .collect();
-    assert_eq!(
-        verdicts(real_cells),
-        verdicts(run(mock, &TUNNELS).await),
-        "the mock disagrees with the real product\nreal:\n{real}\nmock:\n{mock}\nreal details:\n{}",
-        details.join("\n")
-    );
+    assert_parity_with(real, mock, &TUNNELS).await;
 }
 
 #[tokio::test]
@@ -68,6 +49,80 @@ async fn nginx_configured_for_websocket_passes_it_and_drops_hixie76_key_bytes() 
         name = "nginx"
         body = "declared-only"
         "#,
+    )
+    .await;
+}
+
+/// Every tunnel: these presets serve both logical ports.
+const ALL: [&str; 7] = [
+    "tcp",
+    "tls",
+    "ws",
+    "wss",
+    "ws-unmasked",
+    "wss-unmasked",
+    "hixie76",
+];
+
+async fn assert_parity_with(real: &str, mock: &str, tunnels: &[&str]) {
+    let verdicts = |cells: &[traverse_runner::CellResult]| -> Vec<String> {
+        cells
+            .iter()
+            .map(|cell| {
+                let category = cell.category.map_or("", |category| category.as_str());
+                format!("{} {} {category}", cell.tunnel, cell.verdict.as_str())
+            })
+            .collect()
+    };
+    let real_cells = run(real, tunnels).await;
+    let mock_cells = run(mock, tunnels).await;
+    assert_eq!(
+        verdicts(&real_cells),
+        verdicts(&mock_cells),
+        "the mock disagrees with the real product\nreal:\n{real}\nmock:\n{mock}\nreal details:\n{}",
+        real_cells
+            .iter()
+            .map(|cell| format!("  {}: {}", cell.tunnel, cell.detail))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+}
+
+#[tokio::test]
+async fn haproxy_in_mode_http_terminates_tls_passes_websocket_and_rejects_hixie76() {
+    require("haproxy");
+    assert_parity_with(
+        r#"
+        [[hops]]
+        kind = "external"
+        name = "haproxy"
+        preset = "haproxy-http"
+        "#,
+        r#"
+        [[hops]]
+        kind = "tls-terminator"
+        name = "haproxy"
+        websocket = true
+        backend = "tls"
+        undeclared_bytes = "reject"
+        "#,
+        &ALL,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn haproxy_in_mode_tcp_is_invisible_to_every_tunnel() {
+    require("haproxy");
+    assert_parity_with(
+        r#"
+        [[hops]]
+        kind = "external"
+        name = "haproxy"
+        preset = "haproxy-tcp"
+        "#,
+        "",
+        &ALL,
     )
     .await;
 }
