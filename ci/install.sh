@@ -8,6 +8,7 @@ set -euo pipefail
 
 packages=()
 command -v socat >/dev/null || packages+=(socat)
+command -v stunnel4 >/dev/null || packages+=(stunnel4)
 command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || packages+=(nginx-light)
 command -v haproxy >/dev/null || [ -x /usr/sbin/haproxy ] || packages+=(haproxy)
 

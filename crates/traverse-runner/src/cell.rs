@@ -297,8 +297,10 @@ async fn drive(
     };
     let result = match (&spec.tunnel, external.as_mut()) {
         (TunnelSpec::External(_), Some(cell)) => {
-            let connection = cell.connect(path.connect_to, path.proxy.as_ref()).await?;
-            probe(connection, &plan).await
+            match cell.connect(path.connect_to, path.proxy.as_ref()).await? {
+                Ok(connection) => probe(connection, &plan).await,
+                Err(observation) => Err(observation),
+            }
         }
         (TunnelSpec::Builtin(tunnel), _) => match tunnel.connect(&path).await {
             Ok(connection) => probe(connection, &plan).await,

@@ -16,6 +16,8 @@ use traverse_scenario::TunnelDefinition;
 use traverse_scenario::address::{ORIGIN_HOST, PORTS};
 use traverse_tunnel::{Connection, ExplicitProxy};
 
+use crate::verdict::{Category, Observation};
+
 /// What an external tunnel holds for the life of its cell.
 #[derive(Debug)]
 pub(crate) struct ExternalCell {
@@ -79,12 +81,14 @@ impl ExternalCell {
         Ok((cell, Endpoints::new(ports)))
     }
 
-    /// Starts the client half and connects the probe to it.
+    /// Starts the client half and connects the probe to it. The outer error
+    /// is the harness's (the client never started); the inner one is the
+    /// tunnel's own behaviour (it refused or reset the probe at once).
     pub(crate) async fn connect(
         &mut self,
         connect: SocketAddr,
         proxy: Option<&ExplicitProxy>,
-    ) -> Result<Connection, String> {
+    ) -> Result<Result<Connection, Observation>, String> {
         let local = reserve_port()
             .map_err(|error| format!("no free port for the tunnel client: {error}"))?;
         let mut values = self.common_values();
@@ -111,16 +115,22 @@ impl ExternalCell {
         let output = client.output();
         self.processes.push(client);
         ready.map_err(|why| with_output(&why, &output))?;
-        let stream = tokio::net::TcpStream::connect(local)
-            .await
-            .map_err(|error| format!("cannot reach the tunnel client at {local}: {error}"))?;
+        let stream = match tokio::net::TcpStream::connect(local).await {
+            Ok(stream) => stream,
+            Err(error) => {
+                return Ok(Err(Observation::new(
+                    Category::Reset,
+                    format!("the tunnel client dropped the connection at once: {error}"),
+                )));
+            }
+        };
         let _ = stream.set_nodelay(true);
-        Ok(Connection {
+        Ok(Ok(Connection {
             stream: Box::new(stream),
             // The user's client reports nothing per stream; what broke is
             // read from the probe and the hops' logs.
             outcome: tokio_util::task::AbortOnDropHandle::new(tokio::spawn(async { Ok(()) })),
-        })
+        }))
     }
 
     /// What each half printed, for a failing cell.

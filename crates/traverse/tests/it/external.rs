@@ -18,11 +18,16 @@ fn definition(name: &str) -> TunnelSpec {
 }
 
 #[tokio::test]
-async fn socat_plain_and_tls_through_the_bundled_scenarios() {
+async fn socat_and_stunnel_through_the_bundled_scenarios() {
     require("socat");
+    require("stunnel4");
     let scenarios = traverse_scenario::load_all(&[repo_root().join("scenarios")])
         .unwrap_or_else(|errors| panic!("{errors:?}"));
-    let tunnels = [definition("socat-plain"), definition("socat-tls")];
+    let tunnels = [
+        definition("socat-plain"),
+        definition("socat-tls"),
+        definition("stunnel"),
+    ];
     let cells = traverse_runner::plan(&scenarios, &tunnels);
     let results = traverse_runner::run(cells, &RunOptions::default(), |_| {})
         .await
@@ -37,7 +42,7 @@ async fn socat_plain_and_tls_through_the_bundled_scenarios() {
     for cell in &results {
         let _ = writeln!(matrix, "{:<46} {}", cell.scenario, summary(cell));
     }
-    insta::assert_snapshot!("socat_matrix", matrix);
+    insta::assert_snapshot!("external_matrix", matrix);
 }
 
 /// Writes a tunnel definition into `folder` and returns its path.
