@@ -36,6 +36,12 @@ pub enum PkiError {
         #[source]
         source: rustls::Error,
     },
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("cannot write {path}: {source}")]
     Write {
         path: String,
@@ -168,7 +174,7 @@ impl Pki {
     /// A client that accepts exactly one certificate, whoever issued it: how an
     /// end-to-end "privacy protocol" detects any TLS termination on the path.
     pub fn pinning_client(&self, pinned: &CertificateDer<'static>) -> Arc<ClientConfig> {
-        dangerous_client(Verifier::Pinned(pinned.clone()))
+        pinning_config(pinned)
     }
 
     /// A client that accepts any certificate (Cloudflare "Full" to the origin).
@@ -256,6 +262,76 @@ fn roots(authorities: &[&Leaf]) -> RootCertStore {
         let _ = roots.add(authority.cert.clone());
     }
     roots
+}
+
+/// A client pinned to `pinned`, as [`Pki::pinning_client`] makes it.
+pub fn pinning_config(pinned: &CertificateDer<'static>) -> Arc<ClientConfig> {
+    dangerous_client(Verifier::Pinned(pinned.clone()))
+}
+
+/// A client trusting the CA certificates of a PEM file.
+pub fn verifying_config_from_pem(path: &Path) -> Result<Arc<ClientConfig>, PkiError> {
+    let mut roots = RootCertStore::empty();
+    for cert in certificates_from_pem(path)? {
+        roots.add(cert).map_err(|source| PkiError::Config {
+            what: "trusted CA",
+            source,
+        })?;
+    }
+    Ok(verifying(roots))
+}
+
+/// The certificates in a PEM file.
+pub fn certificates_from_pem(path: &Path) -> Result<Vec<CertificateDer<'static>>, PkiError> {
+    use rustls::pki_types::pem::PemObject;
+    let read = |source| PkiError::Read {
+        path: path.display().to_string(),
+        source,
+    };
+    let text = std::fs::read(path).map_err(read)?;
+    let certs: Vec<_> = CertificateDer::pem_slice_iter(&text)
+        .collect::<Result<_, _>>()
+        .map_err(|error| {
+            read(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                error.to_string(),
+            ))
+        })?;
+    if certs.is_empty() {
+        return Err(read(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            "no certificate in it",
+        )));
+    }
+    Ok(certs)
+}
+
+impl Leaf {
+    /// A certificate and key from PEM files, for serving TLS by hand.
+    pub fn from_pem_files(cert: &Path, key: &Path) -> Result<Leaf, PkiError> {
+        use rustls::pki_types::pem::PemObject;
+        let read = |path: &Path, source| PkiError::Read {
+            path: path.display().to_string(),
+            source,
+        };
+        let invalid = |path: &Path, what: String| {
+            read(
+                path,
+                std::io::Error::new(std::io::ErrorKind::InvalidData, what),
+            )
+        };
+        let chain = certificates_from_pem(cert)?;
+        let key_pem = std::fs::read_to_string(key).map_err(|source| read(key, source))?;
+        let key_der = PrivatePkcs8KeyDer::from_pem_slice(key_pem.as_bytes())
+            .map_err(|error| invalid(key, format!("not a PKCS#8 private key: {error}")))?;
+        let cert_pem = std::fs::read_to_string(cert).map_err(|source| read(cert, source))?;
+        Ok(Leaf {
+            cert: chain[0].clone(),
+            key: key_der,
+            cert_pem,
+            key_pem,
+        })
+    }
 }
 
 fn verifying(roots: RootCertStore) -> Arc<ClientConfig> {

@@ -285,8 +285,8 @@ async fn drive(
     };
     let path = ClientPath {
         connect_to,
-        pki: pki.clone(),
-        pinned: origin_leaf.cert.clone(),
+        verifying: pki.verifying_client(),
+        pinning: pki.pinning_client(&origin_leaf.cert),
         step_timeout: options.step_timeout,
         proxy,
     };

@@ -47,8 +47,8 @@ pub(crate) async fn dial(
     }
     let config = match security {
         Security::Plain => return Ok(Box::new(tcp)),
-        Security::TlsVerified => path.pki.verifying_client(),
-        Security::TlsPinned => path.pki.pinning_client(&path.pinned),
+        Security::TlsVerified => path.verifying.clone(),
+        Security::TlsPinned => path.pinning.clone(),
     };
     let name = ServerName::try_from(ORIGIN_HOST.to_string())
         .map_err(|error| TunnelError::Protocol(format!("bad server name: {error}")))?;

@@ -22,15 +22,13 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use rustls::pki_types::CertificateDer;
 use tokio_util::task::AbortOnDropHandle;
 use traverse_net::BoxedIo;
-use traverse_pki::Pki;
 use traverse_scenario::address::{PLAIN_PORT, TLS_PORT};
 
 pub use echo::start_echo;
 pub use error::TunnelError;
-pub use origin::{OriginContext, serve_origin};
+pub use origin::{OriginContext, serve_listener, serve_origin};
 
 /// How a tunnel frames bytes end to end.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -127,9 +125,10 @@ pub struct ClientPath {
     /// first hop that owns the name, or the origin itself. Unused when the
     /// client goes through an explicit proxy, which does its own lookup.
     pub connect_to: SocketAddr,
-    pub pki: Arc<Pki>,
-    /// The origin's certificate, for clients that pin it.
-    pub pinned: CertificateDer<'static>,
+    /// How a TLS-verified client checks the server (the device's roots).
+    pub verifying: Arc<rustls::ClientConfig>,
+    /// How a pinning client checks the server (the origin's certificate).
+    pub pinning: Arc<rustls::ClientConfig>,
     /// The longest any single step (connect, handshake) may take.
     pub step_timeout: Duration,
     /// The explicit proxy the client is configured with, if any: it then

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rustls::ServerConfig;
-use tokio::net::TcpStream;
+use tokio::net::{TcpListener, TcpStream};
 use traverse_net::{
     BoxedIo, ConnEntry, Endpoints, Metered, Tasks, TransactionLog, accept_tls, bind_loopback,
 };
@@ -38,18 +38,29 @@ pub async fn serve_origin(protocol: Protocol, context: OriginContext) -> io::Res
     for port in [TLS_PORT, PLAIN_PORT] {
         let listener = bind_loopback().await?;
         ports.insert(port, listener.local_addr()?);
-        let context = context.clone();
-        context.tasks.clone().spawn(async move {
-            while let Ok((stream, peer)) = listener.accept().await {
-                let entry = context.log.open(peer, port);
-                let context = context.clone();
-                context.tasks.clone().spawn(async move {
-                    serve_one(protocol, stream, port, entry, context).await;
-                });
-            }
-        });
+        serve_listener(protocol, listener, port, context.clone());
     }
     Ok(Endpoints::new(ports))
+}
+
+/// Serves the tunnel's server half on one listener: TLS with the context's
+/// certificate when `port` is the TLS port, plain otherwise. Also what
+/// `traverse tunnel serve` runs on its own.
+pub fn serve_listener(
+    protocol: Protocol,
+    listener: TcpListener,
+    port: u16,
+    context: OriginContext,
+) {
+    context.tasks.clone().spawn(async move {
+        while let Ok((stream, peer)) = listener.accept().await {
+            let entry = context.log.open(peer, port);
+            let context = context.clone();
+            context.tasks.clone().spawn(async move {
+                serve_one(protocol, stream, port, entry, context).await;
+            });
+        }
+    });
 }
 
 async fn serve_one(

@@ -9,6 +9,7 @@
 //! input (nothing ran).
 
 mod proxy;
+mod tunnel;
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -48,6 +49,10 @@ enum Command {
     /// Run one mock middlebox by hand in front of a real server, printing
     /// its transaction log as it happens.
     Proxy(proxy::ProxyArgs),
+    /// Run a built-in tunnel's server or client half on its own, as a
+    /// port-forwarder (the contract external tunnels follow).
+    #[command(subcommand)]
+    Tunnel(tunnel::TunnelCommand),
     /// Write a fresh set of test certificates and keys as PEM files.
     Certs {
         /// Folder to write into.
@@ -121,6 +126,10 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         }),
         Command::Proxy(args) => {
             proxy::run(args)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Tunnel(command) => {
+            tunnel::run(command)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::List => {

@@ -158,7 +158,7 @@ fn print_banner(
 }
 
 /// Prints every record that changed, until Ctrl-C.
-async fn watch(log: &TransactionLog) {
+pub(crate) async fn watch(log: &TransactionLog) {
     let mut printed: BTreeMap<u64, ConnRecord> = BTreeMap::new();
     loop {
         let changed = log.notified();

@@ -178,3 +178,62 @@ fn interrupting_a_run_leaves_no_tunnel_process_behind() {
         || processes_with(&marker).is_empty(),
     );
 }
+
+#[tokio::test]
+async fn the_reference_wss_tunnel_as_processes_agrees_with_its_built_in_self() {
+    // The same tunnel twice: in process, and as `traverse tunnel serve` and
+    // `traverse tunnel connect` driven by a definition file. The verdict and
+    // the hop to blame must agree in every bundled topology.
+    let folder = tempfile::tempdir().expect("tempdir");
+    let binary = env!("CARGO_BIN_EXE_traverse");
+    let path = write_definition(
+        folder.path(),
+        "traverse-wss",
+        &format!(
+            "transport = \"tls\"\n\
+             server = [\"{binary}\", \"tunnel\", \"serve\", \"wss\", \"--listen\", \"{{listen}}\", \"--target\", \"{{target}}\", \"--cert\", \"{{cert_pem}}\", \"--key\", \"{{key_pem}}\"]\n\
+             client = [\"{binary}\", \"tunnel\", \"connect\", \"wss\", \"--local\", \"{{local}}\", \"--connect\", \"{{connect}}\", \"--ca\", \"{{ca_pem}}\", \"--proxy\", \"{{proxy}}\", \"--proxy-auth\", \"{{proxy_auth}}\"]\n"
+        ),
+    );
+    let external: TunnelSpec = traverse_scenario::load_tunnel(&path).expect("valid").into();
+    let builtin: TunnelSpec = traverse_tunnel::find("wss").expect("wss").into();
+    // The built-in origin serves TLS on 443 and plain on 80, like a gateway
+    // deployed behind Cloudflare Flexible must; this definition's server
+    // listens on 443 alone, so a hop that sends TLS traffic on to port 80
+    // in plain rightly fails it. Those topologies are a different origin.
+    let scenarios: Vec<_> = traverse_scenario::load_all(&[repo_root().join("scenarios")])
+        .unwrap_or_else(|errors| panic!("{errors:?}"))
+        .into_iter()
+        .filter(|scenario| {
+            !scenario.hops.iter().any(|hop| {
+                matches!(&hop.kind, traverse_scenario::HopKind::TlsTerminator(options)
+                    if options.backend == traverse_scenario::Backend::Plain)
+            })
+        })
+        .collect();
+    assert!(scenarios.len() >= 20, "the bundled scenarios are there");
+    let results = traverse_runner::run(
+        traverse_runner::plan(&scenarios, &[builtin, external]),
+        &RunOptions::default(),
+        |_| {},
+    )
+    .await
+    .expect("run");
+    let mut disagreements = Vec::new();
+    for pair in results.chunks(2) {
+        let (inside, outside) = (&pair[0], &pair[1]);
+        if (inside.verdict, &inside.blame) != (outside.verdict, &outside.blame) {
+            disagreements.push(format!(
+                "{}: built in {} {:?} ({}), as processes {} {:?} ({})",
+                inside.scenario,
+                inside.verdict.as_str(),
+                inside.blame,
+                inside.detail,
+                outside.verdict.as_str(),
+                outside.blame,
+                outside.detail
+            ));
+        }
+    }
+    assert!(disagreements.is_empty(), "{}", disagreements.join("\n"));
+}

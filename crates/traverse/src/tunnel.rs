@@ -1,0 +1,206 @@
+//! `traverse tunnel serve|connect`: the reference tunnels as standalone
+//! port-forwarders, following the same contract as external tunnels, so
+//! they can run on their own, in a container, or be driven by a tunnel
+//! definition file like any user's tunnel.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use tokio::net::TcpListener;
+use traverse_net::{Tasks, TransactionLog};
+use traverse_scenario::Credentials;
+use traverse_tunnel::{ClientPath, ExplicitProxy, OriginContext, Security, Tunnel};
+
+#[derive(Debug, clap::Subcommand)]
+pub enum TunnelCommand {
+    /// Run a built-in tunnel's server half: accept tunnels on --listen and
+    /// forward each stream to --target.
+    Serve {
+        /// The built-in tunnel (see `traverse list`).
+        name: String,
+        #[arg(long)]
+        listen: SocketAddr,
+        #[arg(long)]
+        target: SocketAddr,
+        /// Certificate (PEM) for TLS tunnels.
+        #[arg(long)]
+        cert: Option<PathBuf>,
+        /// Private key (PEM, PKCS#8) for TLS tunnels.
+        #[arg(long)]
+        key: Option<PathBuf>,
+    },
+    /// Run a built-in tunnel's client half: every connection to --local is
+    /// carried through the tunnel to the server reached at --connect.
+    Connect {
+        name: String,
+        #[arg(long)]
+        local: SocketAddr,
+        #[arg(long)]
+        connect: SocketAddr,
+        /// CA certificates (PEM) a verifying TLS client trusts.
+        #[arg(long)]
+        ca: Option<PathBuf>,
+        /// The certificate (PEM) a pinning TLS client accepts.
+        #[arg(long)]
+        pin: Option<PathBuf>,
+        /// An explicit proxy to CONNECT through; empty means none, so a
+        /// tunnel definition can always pass `{proxy}`.
+        #[arg(long, default_value = "")]
+        proxy: String,
+        /// `user:password` for the explicit proxy; empty means none.
+        #[arg(long, default_value = "")]
+        proxy_auth: String,
+    },
+}
+
+pub fn run(command: TunnelCommand) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    runtime.block_on(async move {
+        match command {
+            TunnelCommand::Serve {
+                name,
+                listen,
+                target,
+                cert,
+                key,
+            } => serve(&name, listen, target, cert, key).await,
+            TunnelCommand::Connect {
+                name,
+                local,
+                connect,
+                ca,
+                pin,
+                proxy,
+                proxy_auth,
+            } => forward(&name, local, connect, ca, pin, proxy, proxy_auth).await,
+        }
+    })
+}
+
+fn builtin(name: &str) -> anyhow::Result<Tunnel> {
+    traverse_tunnel::find(name).with_context(|| {
+        let known: Vec<&str> = traverse_tunnel::BUILTIN
+            .iter()
+            .map(|tunnel| tunnel.name)
+            .collect();
+        format!("unknown tunnel \"{name}\"; tunnels: {}", known.join(", "))
+    })
+}
+
+async fn serve(
+    name: &str,
+    listen: SocketAddr,
+    target: SocketAddr,
+    cert: Option<PathBuf>,
+    key: Option<PathBuf>,
+) -> anyhow::Result<()> {
+    let tunnel = builtin(name)?;
+    let tls = match (tunnel.security, cert, key) {
+        (Security::Plain, _, _) => traverse_pki::Pki::generate()?
+            .origin_public
+            .server_config("unused")?,
+        (_, Some(cert), Some(key)) => {
+            traverse_pki::Leaf::from_pem_files(&cert, &key)?.server_config("served")?
+        }
+        _ => bail!("the {name} tunnel is TLS: give --cert and --key"),
+    };
+    let listener = TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("cannot listen on {listen}"))?;
+    println!(
+        "{name} server listening on {}, forwarding to {target}",
+        listener.local_addr()?
+    );
+    let tasks = Tasks::new();
+    let log = TransactionLog::new();
+    traverse_tunnel::serve_listener(
+        tunnel.protocol,
+        listener,
+        tunnel.port(),
+        OriginContext {
+            tls,
+            target,
+            log: log.clone(),
+            tasks: tasks.clone(),
+            step_timeout: Duration::from_secs(30),
+        },
+    );
+    crate::proxy::watch(&log).await;
+    tasks.shutdown(Duration::from_secs(2)).await;
+    Ok(())
+}
+
+async fn forward(
+    name: &str,
+    local: SocketAddr,
+    connect: SocketAddr,
+    ca: Option<PathBuf>,
+    pin: Option<PathBuf>,
+    proxy: String,
+    proxy_auth: String,
+) -> anyhow::Result<()> {
+    let tunnel = builtin(name)?;
+    let verifying = match (&ca, tunnel.security) {
+        (Some(ca), _) => traverse_pki::verifying_config_from_pem(ca)?,
+        (None, Security::TlsVerified) => bail!("the {name} tunnel verifies TLS: give --ca"),
+        (None, _) => traverse_pki::Pki::unverified_client(),
+    };
+    let pinning = match (&pin, tunnel.security) {
+        (Some(pin), _) => {
+            traverse_pki::pinning_config(&traverse_pki::certificates_from_pem(pin)?[0])
+        }
+        (None, Security::TlsPinned) => bail!("the {name} tunnel pins a certificate: give --pin"),
+        (None, _) => traverse_pki::Pki::unverified_client(),
+    };
+    let proxy: Option<SocketAddr> = (!proxy.is_empty())
+        .then(|| proxy.parse())
+        .transpose()
+        .with_context(|| format!("--proxy {proxy} is not an address like 127.0.0.1:3128"))?;
+    let credentials = (!proxy_auth.is_empty())
+        .then_some(proxy_auth)
+        .map(|text| match text.split_once(':') {
+            Some((user, password)) => Ok(Credentials {
+                user: user.to_string(),
+                password: password.to_string(),
+            }),
+            None => Err(anyhow::anyhow!("--proxy-auth must be user:password")),
+        })
+        .transpose()?;
+    let path = ClientPath {
+        connect_to: connect,
+        verifying,
+        pinning,
+        step_timeout: Duration::from_secs(10),
+        proxy: proxy.map(|addr| ExplicitProxy { addr, credentials }),
+    };
+    let listener = TcpListener::bind(local)
+        .await
+        .with_context(|| format!("cannot listen on {local}"))?;
+    println!(
+        "{name} client listening on {}, tunnelling to {connect}",
+        listener.local_addr()?
+    );
+    let tasks = Tasks::new();
+    let accepting = async {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            let path = path.clone();
+            tasks.spawn(async move {
+                match tunnel.connect(&path).await {
+                    Ok(mut connection) => {
+                        let _ = tokio::io::copy_bidirectional(&mut stream, &mut connection.stream)
+                            .await;
+                    }
+                    Err(error) => eprintln!("{}: {error}", tunnel.name),
+                }
+            });
+        }
+    };
+    tokio::select! {
+        () = accepting => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+    tasks.shutdown(Duration::from_secs(2)).await;
+    Ok(())
+}
