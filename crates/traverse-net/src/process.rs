@@ -3,8 +3,8 @@
 //! …), starts each in a process group of its own, waits until it listens
 //! (read from the kernel's socket table, so no probe connection travels
 //! the path and shows up in a hop's log), keeps the last of its output for
-//! failing cells, and kills the whole group, children included, when the
-//! cell ends.
+//! failing cells, and ends the whole group, children included, when the
+//! cell ends: SIGTERM, then SIGKILL after a grace period.
 
 use std::collections::BTreeMap;
 use std::io;
@@ -18,6 +18,9 @@ use nix::unistd::Pid;
 use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::process::{Child, Command};
 use traverse_scenario::format_duration;
+
+/// How long a process group gets after SIGTERM before SIGKILL.
+const KILL_GRACE: Duration = Duration::from_secs(2);
 
 /// How much of a process's output is kept: its last words matter most.
 const OUTPUT_KEPT: usize = 8 * 1024;
@@ -62,7 +65,6 @@ impl ChildProcess {
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
-            .kill_on_drop(true)
             .spawn()
             .map_err(|error| match error.kind() {
                 io::ErrorKind::NotFound => {
@@ -148,9 +150,15 @@ impl Drop for ChildProcess {
             collector.abort();
         }
         // The whole group: forking tunnels (socat fork, stunnel) leave
-        // children that killing the leader alone would orphan.
+        // children that ending the leader alone would orphan. SIGTERM first,
+        // so a wrapper can clean up after itself (remove its container),
+        // then SIGKILL for whatever did not listen.
         if let Some(group) = self.group {
-            let _ = killpg(group, Signal::SIGKILL);
+            let _ = killpg(group, Signal::SIGTERM);
+            std::thread::spawn(move || {
+                std::thread::sleep(KILL_GRACE);
+                let _ = killpg(group, Signal::SIGKILL);
+            });
         }
     }
 }

@@ -5,6 +5,7 @@ mod bundled;
 mod chains;
 mod cli;
 mod connect_proxy;
+mod container;
 mod external;
 mod legacy_forwarder;
 mod masking;
