@@ -22,5 +22,5 @@ pub use model::{
     Outcome, PLACEHOLDERS, ProbeSpec, Scenario, TerminatorMode, TlsPolicy, TlsTerminator,
     Transparent, Transport, TunnelDefinition, UndeclaredBytes, UpgradePolicy,
 };
-pub use parse::{discover, load, load_all, load_tunnel, parse, parse_tunnel};
+pub use parse::{discover, load, load_all, load_tunnel, parse, parse_tunnel, preset_names};
 pub use time_scale::TimeScale;

@@ -75,7 +75,7 @@ impl HopKind {
         ),
         (
             "external",
-            "a real proxy program (nginx, HAProxy, Squid, ...) run from a config template or a preset",
+            "a real proxy program (nginx, HAProxy, ...) run from a config template or a preset",
         ),
     ];
 

@@ -435,6 +435,7 @@ const TLS_TERMINATOR_KEYS: &[&str] = &[
 fn read_tls_terminator(fields: &mut Fields<'_, '_>) -> Result<TlsTerminator, ScenarioError> {
     let defaults = TlsTerminator::default();
     let masking_at = fields.span_of("masking");
+    let undeclared_at = fields.span_of("undeclared_bytes");
     let options = TlsTerminator {
         mode: fields
             .take_keyword(
@@ -469,6 +470,16 @@ fn read_tls_terminator(fields: &mut Fields<'_, '_>) -> Result<TlsTerminator, Sce
         _ => None,
     };
     fields.no_effect(masking_at, "masking", why_not)?;
+    // Undeclared bytes matter only on a WebSocket handshake it passes on.
+    let passes_websocket = options.mode == TerminatorMode::Http && options.websocket;
+    if options.undeclared_bytes == UndeclaredBytes::Reject {
+        fields.no_effect(
+            undeclared_at,
+            "undeclared_bytes",
+            (!passes_websocket)
+                .then_some("it passes no WebSocket handshake on (`websocket = true` in http mode)"),
+        )?;
+    }
     Ok(options)
 }
 
@@ -535,6 +546,11 @@ const EXTERNAL_KEYS: &[&str] = &[
     "ports",
     "ready_timeout",
 ];
+
+/// The presets an external hop can name.
+pub fn preset_names() -> Vec<&'static str> {
+    PRESETS.iter().map(|preset| preset.name).collect()
+}
 
 /// A real product with a configuration that matters, ready to use.
 struct Preset {
@@ -664,6 +680,7 @@ const TRANSPARENT_KEYS: &[&str] = &[
 fn read_transparent(fields: &mut Fields<'_, '_>) -> Result<Transparent, ScenarioError> {
     let defaults = Transparent::default();
     let masking_at = fields.span_of("masking");
+    let undeclared_at = fields.span_of("undeclared_bytes");
     let cache_at = fields.span_of("cache");
     let options = Transparent {
         upgrade: fields
@@ -711,6 +728,9 @@ fn read_transparent(fields: &mut Fields<'_, '_>) -> Result<Transparent, Scenario
     );
     if options.masking != Masking::Ignore {
         fields.no_effect(masking_at, "masking", why_not)?;
+    }
+    if options.undeclared_bytes == UndeclaredBytes::Reject {
+        fields.no_effect(undeclared_at, "undeclared_bytes", why_not)?;
     }
     if options.cache {
         fields.no_effect(cache_at, "cache", why_not)?;

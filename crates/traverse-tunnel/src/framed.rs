@@ -119,7 +119,7 @@ pub(crate) async fn serve(
     entry.act(
         Action::Forwarded,
         None,
-        "tunnel open; relaying to the echo app",
+        "tunnel open; relaying to the target",
     );
     let echo = crate::origin::connect_target(target).await?;
     let (sink, source) = Framed::new(io, codec()).split();

@@ -327,7 +327,7 @@ pub(crate) async fn serve(
     entry.act(
         Action::Upgraded,
         Some(101),
-        "hixie-76 WebSocket open; relaying to the echo app",
+        "hixie-76 WebSocket open; relaying to the target",
     );
     let echo = crate::origin::connect_target(target).await?;
     let (sink, source) = Framed::new(io, Codec::default()).split();

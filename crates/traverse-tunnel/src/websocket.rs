@@ -134,7 +134,7 @@ fn answer(
         entry.act(
             Action::Upgraded,
             Some(101),
-            "WebSocket open; relaying to the echo app",
+            "WebSocket open; relaying to the target",
         );
         let (sink, source) = socket.split();
         if let Err(error) =

@@ -43,6 +43,9 @@ enum Command {
         /// Scenario files or folders.
         #[arg(required = true)]
         paths: Vec<PathBuf>,
+        /// Tunnel definition files, checked too and known to [expect].
+        #[arg(long = "tunnel-file", value_name = "FILE")]
+        tunnel_files: Vec<PathBuf>,
     },
     /// List the built-in tunnels and the middlebox kinds with their options.
     List,
@@ -115,15 +118,20 @@ fn main() -> ExitCode {
 fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Run(args) => run(args),
-        Command::Validate { paths } => Ok(match load(&paths, &builtin()) {
-            Ok(scenarios) => {
-                for scenario in &scenarios {
-                    println!("{}: ok ({})", scenario.path.display(), scenario.name);
+        Command::Validate {
+            paths,
+            tunnel_files,
+        } => Ok(
+            match tunnels_with(&tunnel_files).and_then(|known| load(&paths, &known)) {
+                Ok(scenarios) => {
+                    for scenario in &scenarios {
+                        println!("{}: ok ({})", scenario.path.display(), scenario.name);
+                    }
+                    ExitCode::SUCCESS
                 }
-                ExitCode::SUCCESS
-            }
-            Err(code) => code,
-        }),
+                Err(code) => code,
+            },
+        ),
         Command::Proxy(args) => {
             proxy::run(args)?;
             Ok(ExitCode::SUCCESS)
@@ -147,6 +155,42 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
 }
 
 /// Loads and validates scenarios, printing every error; on any, exit 2.
+/// Ctrl-C or SIGTERM (a CI job being cancelled): either ends the run
+/// cleanly, killing every tunnel and proxy process it started.
+async fn interrupted() {
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        () = terminate => {}
+    }
+}
+
+/// The built-in tunnels and those of `files`, whose names must be new.
+fn tunnels_with(files: &[PathBuf]) -> Result<Vec<TunnelSpec>, ExitCode> {
+    let mut known = builtin();
+    for file in files {
+        let definition =
+            traverse_scenario::load_tunnel(file).map_err(|error| report(vec![error]))?;
+        if known.iter().any(|tunnel| tunnel.name() == definition.name) {
+            eprintln!(
+                "{}: the tunnel name \"{}\" is taken; name the file's tunnel differently (`name = ...`)",
+                file.display(),
+                definition.name
+            );
+            return Err(ExitCode::from(2));
+        }
+        known.push(definition.into());
+    }
+    Ok(known)
+}
+
 fn builtin() -> Vec<TunnelSpec> {
     BUILTIN.iter().copied().map(TunnelSpec::from).collect()
 }
@@ -172,13 +216,10 @@ fn load(paths: &[PathBuf], known: &[TunnelSpec]) -> Result<Vec<Scenario>, ExitCo
 }
 
 fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
-    let mut known = builtin();
-    for file in &args.tunnel_files {
-        match traverse_scenario::load_tunnel(file) {
-            Ok(definition) => known.push(definition.into()),
-            Err(error) => return Ok(report(vec![error])),
-        }
-    }
+    let known = match tunnels_with(&args.tunnel_files) {
+        Ok(known) => known,
+        Err(code) => return Ok(code),
+    };
     let mut tunnels = Vec::new();
     for name in &args.tunnels {
         let tunnel = known
@@ -246,7 +287,7 @@ fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         let run = traverse_runner::run(cells, &options, on_event);
         tokio::select! {
             results = run => Some(results),
-            _ = tokio::signal::ctrl_c() => None,
+            () = interrupted() => None,
         }
     });
     let Some(results) = interrupted else {
@@ -317,6 +358,7 @@ fn listing() -> String {
     out += "    idle_timeout  cut relayed connections (upgraded WebSockets, tcp mode) idle this long,\n                  e.g. \"100s\"; default none\n";
     out += "    ports         logical ports it listens on, [443, 80] by default\n";
     out += "    masking       \"ignore\" | \"require\" (1002 on unmasked frames) | \"remask\"; default \"ignore\"\n";
+    out += "    undeclared_bytes  \"hold\" | \"reject\" (400, HAProxy 2.6) for bytes after the headers; default \"hold\"\n";
     out += "\n  transparent options:\n";
     out += "    name            label used in blame\n";
     out += "    upgrade         \"forward\" | \"strip\" | \"reject\" for WebSocket handshakes; default \"strip\"\n";
@@ -339,12 +381,20 @@ fn listing() -> String {
     out += "                    the headers; default \"declared-only\"\n";
     out += "    masking         \"ignore\" | \"require\" | \"remask\"; default \"ignore\"\n";
     out += "    idle_timeout    cut upgraded connections idle this long; default none\n";
+    out += "    read_timeout    answer 504 when the origin is silent this long; default 60s\n";
     out += "\n  external options (a real proxy program; see tunnels/ for tunnel files):\n";
     out += "    name            label used in blame\n";
-    out += "    preset          \"nginx\" (distribution defaults) | \"nginx-websocket\" (Upgrade headers set)\n";
+    let presets: Vec<String> = traverse_scenario::preset_names()
+        .iter()
+        .map(|name| format!("\"{name}\""))
+        .collect();
+    out += &format!(
+        "    preset          a real product ready to run: {}\n",
+        presets.join(" | ")
+    );
     out += "    command         its command line, with placeholders, instead of a preset\n";
     out += "    config          its config file's text, with placeholders, written to {config}\n";
-    out += "    ports           logical ports it serves, [80] by default\n";
+    out += "    ports           logical ports it serves; the preset's, or [80]\n";
     out += "    ready_timeout   how long it may take to listen; default 10s\n";
     out += "    placeholders:   ";
     out += &traverse_scenario::EXTERNAL_PLACEHOLDERS

@@ -132,9 +132,19 @@ fn wait_until(deadline: Duration, what: &str, mut done: impl FnMut() -> bool) {
 
 #[test]
 fn interrupting_a_run_leaves_no_tunnel_process_behind() {
+    interrupt_with("INT", 130);
+}
+
+#[test]
+fn terminating_a_run_leaves_no_tunnel_process_behind() {
+    // What a CI system sends a job it cancels.
+    interrupt_with("TERM", 130);
+}
+
+fn interrupt_with(signal: &str, exit_code: i32) {
     require("socat");
     let folder = tempfile::tempdir().expect("tempdir");
-    let marker = format!("traverse-sigint-{}", std::process::id());
+    let marker = format!("traverse-sig{signal}-{}", std::process::id());
     let tunnel = write_definition(
         folder.path(),
         "marked",
@@ -159,7 +169,7 @@ fn interrupting_a_run_leaves_no_tunnel_process_behind() {
         processes_with(&marker).len() >= 2
     });
     let sent = Command::new("kill")
-        .args(["-INT", &run.id().to_string()])
+        .args([&format!("-{signal}"), &run.id().to_string()])
         .status()
         .expect("kill runs");
     assert!(sent.success());
@@ -169,9 +179,9 @@ fn interrupting_a_run_leaves_no_tunnel_process_behind() {
     });
     let status = finished
         .recv_timeout(Duration::from_secs(10))
-        .expect("the run stops within 10 s of SIGINT")
+        .expect("the run stops within 10 s of the signal")
         .expect("wait");
-    assert_eq!(status.code(), Some(130));
+    assert_eq!(status.code(), Some(exit_code));
     wait_until(
         Duration::from_secs(5),
         "every tunnel process is gone",
@@ -236,4 +246,54 @@ async fn the_reference_wss_tunnel_as_processes_agrees_with_its_built_in_self() {
         }
     }
     assert!(disagreements.is_empty(), "{}", disagreements.join("\n"));
+}
+
+#[test]
+fn a_tunnel_file_may_not_take_a_built_in_name() {
+    let folder = tempfile::tempdir().expect("tempdir");
+    let path = write_definition(
+        folder.path(),
+        "tcp",
+        "transport = \"plain\"\nserver = [\"socat\"]\nclient = [\"socat\"]\n",
+    );
+    let output = Command::new(env!("CARGO_BIN_EXE_traverse"))
+        .args(["validate", "scenarios", "--tunnel-file"])
+        .arg(&path)
+        .current_dir(repo_root())
+        .output()
+        .expect("runs");
+    assert_eq!(output.status.code(), Some(2));
+    assert_eq!(
+        String::from_utf8_lossy(&output.stderr).trim(),
+        format!(
+            "{}: the tunnel name \"tcp\" is taken; name the file's tunnel differently (`name = ...`)",
+            path.display()
+        )
+    );
+}
+
+#[test]
+fn validate_knows_the_tunnels_of_tunnel_files() {
+    let folder = tempfile::tempdir().expect("tempdir");
+    let tunnel = write_definition(
+        folder.path(),
+        "mine",
+        "transport = \"plain\"\nserver = [\"x\"]\nclient = [\"x\"]\n",
+    );
+    let scenario = folder.path().join("expects-mine.toml");
+    std::fs::write(&scenario, "[expect]\nmine = \"pass\"\n").expect("write");
+    let validate = |with_file: bool| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_traverse"));
+        command.arg("validate").arg(&scenario);
+        if with_file {
+            command.arg("--tunnel-file").arg(&tunnel);
+        }
+        command.output().expect("runs").status.code()
+    };
+    assert_eq!(
+        validate(false),
+        Some(2),
+        "an unknown tunnel without its file"
+    );
+    assert_eq!(validate(true), Some(0), "known with its file");
 }
