@@ -941,12 +941,13 @@ fn an_external_command_keeps_config_braces_that_are_not_placeholders() {
 #[test]
 fn undeclared_bytes_are_held_unless_told_to_reject() {
     assert_eq!(one_terminator("").undeclared_bytes, UndeclaredBytes::Hold);
+    // Where a WebSocket handshake is passed on for the rule to act on.
     assert_eq!(
-        one_terminator("undeclared_bytes = \"reject\"").undeclared_bytes,
+        one_terminator("websocket = true\nundeclared_bytes = \"reject\"").undeclared_bytes,
         UndeclaredBytes::Reject
     );
     assert_eq!(
-        one_transparent("undeclared_bytes = \"reject\"").undeclared_bytes,
+        one_transparent("upgrade = \"forward\"\nundeclared_bytes = \"reject\"").undeclared_bytes,
         UndeclaredBytes::Reject
     );
 }
