@@ -17,7 +17,7 @@ use http::{Method, Request, Response, header};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use traverse_net::{Action, ConnEntry, Metered, Protocol, Sniffing};
+use traverse_net::{Action, ConnEntry, FirstRead, Metered, Protocol};
 use traverse_scenario::address::{ORIGIN_HOST, PLAIN_PORT, PROXY_PORT, TLS_PORT};
 use traverse_scenario::{ConnectProxy, Credentials, UpgradePolicy};
 
@@ -170,7 +170,7 @@ async fn answer(
     context.tasks.spawn(async move {
         match upgrade.await {
             Ok(upgraded) => {
-                let tunnel = Sniffing::new(TokioIo::new(upgraded), entry.clone());
+                let tunnel = FirstRead::sniffing(TokioIo::new(upgraded), entry.clone());
                 relay_connected(tunnel, server, entry, &target, idle, "a CONNECT tunnel").await;
             }
             Err(error) => entry.act(

@@ -6,14 +6,11 @@
 //! the real proxy's HTTP error answers, so blame can fall on it too.
 
 use std::collections::BTreeMap;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use traverse_net::process::{ChildProcess, fill, reserve_port};
-use traverse_net::{Action, ConnEntry, Metered};
+use traverse_net::{Action, ConnEntry, FirstRead, Metered};
 use traverse_scenario::External;
 
 use crate::listen::listen;
@@ -98,7 +95,8 @@ pub(crate) async fn start(
                 }
             };
             let _ = server.set_nodelay(true);
-            let server = StatusTap::new(server, entry.clone(), program.clone());
+            let server =
+                FirstRead::new(server, record_error_status(entry.clone(), program.clone()));
             let what = format!("the connection to {program}");
             relay_connected(
                 client,
@@ -134,72 +132,22 @@ fn upstream_key(port: u16) -> Option<&'static str> {
 }
 
 /// Reads the real proxy's first answer: an HTTP error status is what it did
-/// to the traffic, and goes into the log as its fault.
-struct StatusTap<S> {
-    inner: S,
-    entry: ConnEntry,
-    program: String,
-    seen: bool,
-}
-
-impl<S> StatusTap<S> {
-    fn new(inner: S, entry: ConnEntry, program: String) -> StatusTap<S> {
-        StatusTap {
-            inner,
-            entry,
-            program,
-            seen: false,
-        }
-    }
-}
-
-impl<S: AsyncRead + Unpin> AsyncRead for StatusTap<S> {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<std::io::Result<()>> {
-        let before = buf.filled().len();
-        let poll = Pin::new(&mut self.inner).poll_read(cx, buf);
-        if let Poll::Ready(Ok(())) = poll
-            && !self.seen
-            && buf.filled().len() > before
+/// to the traffic, and goes into the log as its fault. The tap cannot tell
+/// the proxy's own answers from those it relays; either way, it is what the
+/// proxy sent back.
+fn record_error_status(entry: ConnEntry, program: String) -> impl FnOnce(&[u8]) + Send {
+    move |first| {
+        let mut headers = [httparse::EMPTY_HEADER; 32];
+        let mut response = httparse::Response::new(&mut headers);
+        if response.parse(first).is_ok()
+            && let Some(status) = response.code.filter(|status| *status >= 400)
         {
-            self.seen = true;
-            let first = &buf.filled()[before..];
-            let mut headers = [httparse::EMPTY_HEADER; 32];
-            let mut response = httparse::Response::new(&mut headers);
-            if response.parse(first).is_ok()
-                && let Some(status) = response.code.filter(|status| *status >= 400)
-            {
-                // The tap cannot tell the proxy's own answers from those it
-                // relays; either way, it is what the proxy sent back.
-                let detail = format!(
-                    "{} answered {status} {} (its own answer or one it relayed)",
-                    self.program,
-                    response.reason.unwrap_or_default()
-                );
-                self.entry.act(Action::Responded, Some(status), detail);
-            }
+            let reason = response.reason.unwrap_or_default();
+            entry.act(
+                Action::Responded,
+                Some(status),
+                format!("{program} answered {status} {reason} (its own answer or one it relayed)"),
+            );
         }
-        poll
-    }
-}
-
-impl<S: AsyncWrite + Unpin> AsyncWrite for StatusTap<S> {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write(cx, buf)
-    }
-
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.inner).poll_flush(cx)
-    }
-
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.inner).poll_shutdown(cx)
     }
 }

@@ -60,26 +60,39 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Metered<S> {
     }
 }
 
-/// Names the protocol of a relayed stream from its first bytes, for nodes
-/// that pass bytes on without parsing them (a CONNECT tunnel's contents).
-#[derive(Debug)]
-pub struct Sniffing<S> {
+/// Hands the first bytes read from a stream to an observer, once, and
+/// otherwise passes everything through: how a node that relays without
+/// parsing still learns what crossed it (the protocol inside a CONNECT
+/// tunnel, a real proxy's first answer).
+pub struct FirstRead<S> {
     inner: S,
-    entry: ConnEntry,
-    sniffed: bool,
+    observe: Option<Observer>,
 }
 
-impl<S> Sniffing<S> {
-    pub fn new(inner: S, entry: ConnEntry) -> Sniffing<S> {
-        Sniffing {
+/// What is told the first bytes, once.
+type Observer = Box<dyn FnOnce(&[u8]) + Send>;
+
+impl<S> FirstRead<S> {
+    pub fn new(inner: S, observe: impl FnOnce(&[u8]) + Send + 'static) -> FirstRead<S> {
+        FirstRead {
             inner,
-            entry,
-            sniffed: false,
+            observe: Some(Box::new(observe)),
         }
+    }
+
+    /// Records the protocol of the first bytes on `entry`.
+    pub fn sniffing(inner: S, entry: ConnEntry) -> FirstRead<S> {
+        FirstRead::new(inner, move |first| entry.set_protocol(crate::sniff(first)))
     }
 }
 
-impl<S: AsyncRead + Unpin> AsyncRead for Sniffing<S> {
+impl<S> std::fmt::Debug for FirstRead<S> {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.debug_struct("FirstRead").finish_non_exhaustive()
+    }
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for FirstRead<S> {
     fn poll_read(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -88,18 +101,16 @@ impl<S: AsyncRead + Unpin> AsyncRead for Sniffing<S> {
         let before = buf.filled().len();
         let poll = Pin::new(&mut self.inner).poll_read(cx, buf);
         if let Poll::Ready(Ok(())) = poll
-            && !self.sniffed
             && buf.filled().len() > before
+            && let Some(observe) = self.observe.take()
         {
-            self.sniffed = true;
-            let protocol = crate::sniff(&buf.filled()[before..]);
-            self.entry.set_protocol(protocol);
+            observe(&buf.filled()[before..]);
         }
         poll
     }
 }
 
-impl<S: AsyncWrite + Unpin> AsyncWrite for Sniffing<S> {
+impl<S: AsyncWrite + Unpin> AsyncWrite for FirstRead<S> {
     fn poll_write(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
