@@ -11,6 +11,7 @@ command -v socat >/dev/null || packages+=(socat)
 command -v stunnel4 >/dev/null || packages+=(stunnel4)
 command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || packages+=(nginx-light)
 command -v haproxy >/dev/null || [ -x /usr/sbin/haproxy ] || packages+=(haproxy)
+command -v squid >/dev/null || [ -x /usr/sbin/squid ] || packages+=(squid)
 
 if [ ${#packages[@]} -eq 0 ]; then
   exit 0

@@ -6,6 +6,7 @@
 //! the real proxy's HTTP error answers, so blame can fall on it too.
 
 use std::collections::BTreeMap;
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use tokio::net::TcpStream;
@@ -47,6 +48,17 @@ pub(crate) async fn start(
             values.insert(key, addr.to_string());
         }
     }
+    let uses_parent = options.config.contains("{parent_")
+        || options.command.iter().any(|word| word.contains("{parent_"));
+    if uses_parent {
+        let parent = start_parent(&context).await?;
+        values.insert("parent_host", parent.ip().to_string());
+        values.insert("parent_port", parent.port().to_string());
+    }
+    // A real proxy may drop privileges (Squid runs as its own user) and
+    // still needs to write its pid file there.
+    use std::os::unix::fs::PermissionsExt;
+    let _ = std::fs::set_permissions(folder.path(), std::fs::Permissions::from_mode(0o777));
     let config = fill(std::slice::from_ref(&options.config), &values).concat();
     let cert_key = format!(
         "{}{}",
@@ -116,11 +128,41 @@ pub(crate) async fn start(
 }
 
 fn listen_key(port: u16) -> &'static str {
-    if port == traverse_scenario::address::TLS_PORT {
-        "listen_443"
-    } else {
-        "listen_80"
+    match port {
+        traverse_scenario::address::TLS_PORT => "listen_443",
+        traverse_scenario::address::PROXY_PORT => "listen_3128",
+        _ => "listen_80",
     }
+}
+
+/// A parent proxy for a real forward proxy (Squid's `cache_peer`): it
+/// takes every CONNECT and maps origin.test to the next node, so the real
+/// proxy makes its own decisions while the topology keeps its addresses.
+/// It is the harness's plumbing, not a hop: its log counts toward no blame.
+async fn start_parent(context: &HopContext) -> Result<SocketAddr, MiddleboxError> {
+    let parent = traverse_scenario::ConnectProxy {
+        allowed_ports: traverse_scenario::address::PORTS.to_vec(),
+        auth: None,
+        idle_timeout: None,
+    };
+    let plumbing = HopContext {
+        name: format!("{} (parent)", context.name),
+        log: traverse_net::TransactionLog::new(),
+        bind: BTreeMap::new(),
+        ..context.clone()
+    };
+    let handle = crate::connect_proxy::start(&parent, plumbing).await?;
+    let addr = handle
+        .endpoints
+        .get(traverse_scenario::address::PROXY_PORT)
+        .ok_or_else(|| MiddleboxError::External {
+            hop: context.name.clone(),
+            why: "the parent proxy did not listen".to_string(),
+        })?;
+    // The parent lives as long as the cell's tasks; its handle holds no
+    // process, only refusing ports, which can go now.
+    drop(handle);
+    Ok(addr)
 }
 
 fn upstream_key(port: u16) -> Option<&'static str> {

@@ -155,12 +155,63 @@ impl Drop for ChildProcess {
         // then SIGKILL for whatever did not listen.
         if let Some(group) = self.group {
             let _ = killpg(group, Signal::SIGTERM);
+            signalled().push(group);
             std::thread::spawn(move || {
                 std::thread::sleep(KILL_GRACE);
                 let _ = killpg(group, Signal::SIGKILL);
             });
         }
     }
+}
+
+/// Process groups told to stop, not yet seen gone.
+fn signalled() -> std::sync::MutexGuard<'static, Vec<Pid>> {
+    static SIGNALLED: Mutex<Vec<Pid>> = Mutex::new(Vec::new());
+    SIGNALLED
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Waits, at most `grace`, for every process group this program told to
+/// stop to be gone, then kills what is left. A program about to exit calls
+/// it: the escalation threads die with it, and a slow proxy (Squid takes
+/// seconds to stop) must not outlive the run.
+pub fn reap(grace: Duration) {
+    let until = std::time::Instant::now() + grace;
+    loop {
+        let mut groups = signalled();
+        groups.retain(|group| group_alive(*group));
+        if groups.is_empty() || std::time::Instant::now() >= until {
+            for group in groups.drain(..) {
+                let _ = killpg(group, Signal::SIGKILL);
+            }
+            return;
+        }
+        drop(groups);
+        // Process exit has no event to await here; a short poll it is.
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Whether any process of `group` still runs. Signal 0 would also count
+/// zombies, dead members their parent has not reaped yet, so /proc it is.
+fn group_alive(group: Pid) -> bool {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return killpg(group, None).is_ok();
+    };
+    entries.flatten().any(|entry| {
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            return false;
+        };
+        // After the command name, in parentheses: state, ppid, pgrp, ...
+        let Some((_, after_name)) = stat.rsplit_once(") ") else {
+            return false;
+        };
+        let mut fields = after_name.split_whitespace();
+        let state = fields.next();
+        let pgrp = fields.nth(1).and_then(|pgrp| pgrp.parse::<i32>().ok());
+        pgrp == Some(group.as_raw()) && state != Some("Z")
+    })
 }
 
 async fn collect(mut stream: impl AsyncRead + Unpin, output: Arc<Mutex<Vec<u8>>>) {
@@ -207,6 +258,21 @@ pub fn is_listening(addr: SocketAddr) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn reaping_waits_for_a_process_group_to_stop_and_not_for_zombies() {
+        let process = ChildProcess::spawn("test", &["sleep".into(), "30".into()]).expect("sleep");
+        let group = process.group.expect("a group");
+        assert!(group_alive(group));
+        drop(process);
+        let started = std::time::Instant::now();
+        reap(Duration::from_secs(5));
+        assert!(!group_alive(group), "sleep got SIGTERM and is gone");
+        assert!(
+            started.elapsed() < Duration::from_secs(4),
+            "a zombie is not waited for"
+        );
+    }
 
     #[test]
     fn fills_every_placeholder_in_every_word() {

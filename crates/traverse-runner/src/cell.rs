@@ -250,16 +250,20 @@ async fn drive(
         )
         .await
         .map_err(|error| error.to_string())?;
-        if let HopKind::ConnectProxy(options) = &hop.kind {
+        if hop.kind.is_explicit_proxy() {
             // Clients are configured with an explicit proxy; the names on
             // the path still lead where they did.
             let addr = handle
                 .endpoints
                 .get(PROXY_PORT)
                 .ok_or_else(|| format!("hop {} has no proxy listener", hop.name))?;
+            let own = match &hop.kind {
+                HopKind::ConnectProxy(options) => options.auth.clone(),
+                _ => None,
+            };
             let credentials = match &scenario.client.proxy_auth {
                 Some(configured) => configured.clone(),
-                None => options.auth.clone(),
+                None => own,
             };
             proxy = Some(ExplicitProxy { addr, credentials });
         } else {

@@ -102,7 +102,11 @@ impl HopKind {
     /// Whether clients are configured with this hop (an explicit proxy)
     /// rather than meeting it on the way to the origin's name.
     pub fn is_explicit_proxy(&self) -> bool {
-        matches!(self, HopKind::ConnectProxy(_))
+        match self {
+            HopKind::ConnectProxy(_) => true,
+            HopKind::External(external) => external.explicit,
+            _ => false,
+        }
     }
 }
 
@@ -452,12 +456,21 @@ pub struct External {
     /// The logical ports it serves; the others refuse connections.
     pub ports: Vec<u16>,
     pub ready_timeout: Duration,
+    /// An explicit proxy that clients are configured with (Squid), serving
+    /// port 3128, rather than a hop on the way to the origin's name.
+    pub explicit: bool,
 }
 
 /// Placeholders of an external middlebox's command and config.
-pub const EXTERNAL_PLACEHOLDERS: [(&str, &str); 10] = [
+pub const EXTERNAL_PLACEHOLDERS: [(&str, &str); 13] = [
     ("listen_443", "host:port it listens on for logical port 443"),
     ("listen_80", "host:port it listens on for logical port 80"),
+    ("listen_3128", "host:port an explicit proxy listens on"),
+    (
+        "parent_host",
+        "host of a parent proxy that maps origin.test to the next node",
+    ),
+    ("parent_port", "port of that parent proxy"),
     ("upstream_443", "host:port of the next node's port 443"),
     ("upstream_80", "host:port of the next node's port 80"),
     ("config", "the file the config template was written to"),

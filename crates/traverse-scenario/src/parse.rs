@@ -294,6 +294,7 @@ fn read_hops(file: &File<'_>, value: Spanned<DeValue<'_>>) -> Result<Vec<Hop>, S
                 format!("hop {} has no `kind`; kinds: {kinds}", index + 1),
             )
         })?;
+        let kind_at = kind.span();
         let kind = match kind.get_ref() {
             DeValue::String(text) => Spanned::new(kind.span(), text.to_string()),
             other => {
@@ -311,16 +312,7 @@ fn read_hops(file: &File<'_>, value: Spanned<DeValue<'_>>) -> Result<Vec<Hop>, S
             "transparent" => HopKind::Transparent(read_transparent(&mut fields)?),
             "legacy-forwarder" => HopKind::LegacyForwarder(read_legacy_forwarder(&mut fields)?),
             "external" => HopKind::External(read_external(&mut fields, item_span.clone())?),
-            "connect-proxy" => {
-                if index > 0 {
-                    return Err(file.error(
-                        kind.span(),
-                        "a connect-proxy must be the first hop: clients are configured to \
-                         use it, so it sits between them and every other hop",
-                    ));
-                }
-                HopKind::ConnectProxy(read_connect_proxy(&mut fields)?)
-            }
+            "connect-proxy" => HopKind::ConnectProxy(read_connect_proxy(&mut fields)?),
             other => {
                 return Err(file.error(
                     kind.span(),
@@ -328,6 +320,14 @@ fn read_hops(file: &File<'_>, value: Spanned<DeValue<'_>>) -> Result<Vec<Hop>, S
                 ));
             }
         };
+        if kind.is_explicit_proxy() && index > 0 {
+            return Err(file.error(
+                kind_at.clone(),
+                "an explicit proxy (a connect-proxy, or an external hop such as Squid) must be \
+                 the first hop: clients are configured to use it, so it sits between them and \
+                 every other hop",
+            ));
+        }
         let name = match fields.take::<String>("name")? {
             Some(name) => {
                 let text = name.get_ref().trim();
@@ -545,6 +545,7 @@ const EXTERNAL_KEYS: &[&str] = &[
     "config",
     "ports",
     "ready_timeout",
+    "explicit",
 ];
 
 /// The presets an external hop can name.
@@ -558,35 +559,49 @@ struct Preset {
     command: &'static [&'static str],
     config: &'static str,
     ports: &'static [u16],
+    /// Clients are configured with it (a forward proxy).
+    explicit: bool,
 }
 
 const NGINX: &[&str] = &["nginx", "-p", "{dir}", "-c", "{config}", "-e", "stderr"];
 const HAPROXY: &[&str] = &["haproxy", "-db", "-f", "{config}"];
+const SQUID: &[&str] = &["squid", "-N", "-f", "{config}"];
 
-const PRESETS: [Preset; 4] = [
+const PRESETS: [Preset; 5] = [
     Preset {
         name: "nginx",
         command: NGINX,
         config: include_str!("presets/nginx.conf"),
         ports: &[80],
+        explicit: false,
     },
     Preset {
         name: "nginx-websocket",
         command: NGINX,
         config: include_str!("presets/nginx-websocket.conf"),
         ports: &[80],
+        explicit: false,
     },
     Preset {
         name: "haproxy-http",
         command: HAPROXY,
         config: include_str!("presets/haproxy-http.cfg"),
         ports: &[443, 80],
+        explicit: false,
     },
     Preset {
         name: "haproxy-tcp",
         command: HAPROXY,
         config: include_str!("presets/haproxy-tcp.cfg"),
         ports: &[443, 80],
+        explicit: false,
+    },
+    Preset {
+        name: "squid",
+        command: SQUID,
+        config: include_str!("presets/squid.conf"),
+        ports: &[crate::address::PROXY_PORT],
+        explicit: true,
     },
 ];
 
@@ -619,24 +634,31 @@ fn read_external(
     let ready_timeout = fields
         .take_duration("ready_timeout")?
         .unwrap_or(Duration::from_secs(10));
-    let (preset, command, config, ports) = match (preset, command, config) {
+    let explicit = fields.take::<bool>("explicit")?.map(Spanned::into_inner);
+    let (preset, command, config, ports, explicit) = match (preset, command, config) {
         (Some(index), None, None) => {
             let preset = &PRESETS[index];
             let command = preset.command.iter().map(|word| word.to_string()).collect();
             let ports = ports.unwrap_or_else(|| preset.ports.to_vec());
+            let explicit = explicit.unwrap_or(preset.explicit);
             (
                 Some(preset.name.to_string()),
                 command,
                 preset.config.to_string(),
                 ports,
+                explicit,
             )
         }
-        (None, Some(command), Some(config)) => (
-            None,
-            command,
-            config.into_inner(),
-            ports.unwrap_or(vec![crate::address::PLAIN_PORT]),
-        ),
+        (None, Some(command), Some(config)) => {
+            let explicit = explicit.unwrap_or(false);
+            let default_port = if explicit {
+                crate::address::PROXY_PORT
+            } else {
+                crate::address::PLAIN_PORT
+            };
+            let ports = ports.unwrap_or(vec![default_port]);
+            (None, command, config.into_inner(), ports, explicit)
+        }
         (Some(_), _, _) => {
             return Err(fields.file.error(
                 command_at.or(config_at).unwrap_or(hop_span),
@@ -659,6 +681,7 @@ fn read_external(
         config,
         ports,
         ready_timeout,
+        explicit,
     })
 }
 

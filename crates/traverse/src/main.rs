@@ -191,6 +191,9 @@ fn tunnels_with(files: &[PathBuf]) -> Result<Vec<TunnelSpec>, ExitCode> {
     Ok(known)
 }
 
+/// How long the processes a run started get to stop before SIGKILL.
+const REAP_GRACE: Duration = Duration::from_secs(5);
+
 fn builtin() -> Vec<TunnelSpec> {
     BUILTIN.iter().copied().map(TunnelSpec::from).collect()
 }
@@ -294,9 +297,12 @@ fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         // Dropping the runtime drops every cell: each external tunnel's
         // process group is killed with it, so nothing outlives the run.
         drop(runtime);
+        traverse_net::process::reap(REAP_GRACE);
         eprintln!("interrupted: every cell's processes and sockets are gone");
         return Ok(ExitCode::from(130));
     };
+    drop(runtime);
+    traverse_net::process::reap(REAP_GRACE);
     let results = results?;
     print!("{}", traverse_report::render(&results));
     let report = Report::new(results, time_scale.factor());
@@ -396,6 +402,7 @@ fn listing() -> String {
     out += "    config          its config file's text, with placeholders, written to {config}\n";
     out += "    ports           logical ports it serves; the preset's, or [80]\n";
     out += "    ready_timeout   how long it may take to listen; default 10s\n";
+    out += "    explicit        clients are configured with it (a forward proxy, port 3128); the preset's, or false\n";
     out += "    placeholders:   ";
     out += &traverse_scenario::EXTERNAL_PLACEHOLDERS
         .map(|(name, _)| format!("{{{name}}}"))

@@ -190,6 +190,7 @@ fn list_names_every_tunnel_and_option() {
         "command",
         "config",
         "ready_timeout",
+        "explicit",
     ];
     for needle in kinds.iter().chain(&tunnels).chain(&options) {
         assert!(

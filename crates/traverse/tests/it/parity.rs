@@ -126,3 +126,47 @@ async fn haproxy_in_mode_tcp_is_invisible_to_every_tunnel() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn squid_with_the_stock_connect_rule_tunnels_only_to_443() {
+    require("squid");
+    assert_parity_with(
+        r#"
+        [[hops]]
+        kind = "external"
+        name = "squid"
+        preset = "squid"
+        "#,
+        r#"
+        [[hops]]
+        kind = "connect-proxy"
+        name = "squid"
+        allowed_ports = [443]
+        "#,
+        &ALL,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn squid_is_blamed_for_its_own_refusals() {
+    require("squid");
+    let results = run(
+        r#"
+        [[hops]]
+        kind = "external"
+        name = "squid"
+        preset = "squid"
+        "#,
+        &["ws", "wss"],
+    )
+    .await;
+    assert_eq!(
+        results[0].blame.as_deref(),
+        Some("squid"),
+        "{}",
+        results[0].detail
+    );
+    assert_eq!(results[0].status, Some(403));
+    assert_eq!(results[1].verdict.as_str(), "pass", "{}", results[1].detail);
+}
