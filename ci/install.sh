@@ -13,6 +13,14 @@ command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || packages+=(nginx-light)
 command -v haproxy >/dev/null || [ -x /usr/sbin/haproxy ] || packages+=(haproxy)
 command -v squid >/dev/null || [ -x /usr/sbin/squid ] || packages+=(squid)
 
+# websocat is not in Debian's packages: built from crates.io, pinned, without
+# its OpenSSL feature (no libssl-dev needed; the example tunnel is plain ws).
+# About a minute on two cores, once per machine.
+if ! command -v websocat >/dev/null; then
+  echo "installing: websocat (cargo install)" >&2
+  cargo install websocat --locked --quiet --version 1.14.1 --no-default-features
+fi
+
 if [ ${#packages[@]} -eq 0 ]; then
   exit 0
 fi

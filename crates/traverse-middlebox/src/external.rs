@@ -13,6 +13,7 @@ use tokio::net::TcpStream;
 use traverse_net::process::{ChildProcess, fill, reserve_port};
 use traverse_net::{Action, ConnEntry, FirstRead, Metered};
 use traverse_scenario::External;
+use traverse_scenario::address::PLAIN_PORT;
 
 use crate::listen::listen;
 use crate::relay::relay_connected;
@@ -47,6 +48,10 @@ pub(crate) async fn start(
         if let Some(key) = upstream_key(port) {
             values.insert(key, addr.to_string());
         }
+    }
+    let main_port = options.ports.first().copied().unwrap_or(PLAIN_PORT);
+    if let Some(addr) = context.next.get(main_port) {
+        values.insert("upstream", addr.to_string());
     }
     let uses_parent = options.config.contains("{parent_")
         || options.command.iter().any(|word| word.contains("{parent_"));

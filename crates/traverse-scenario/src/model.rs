@@ -462,7 +462,7 @@ pub struct External {
 }
 
 /// Placeholders of an external middlebox's command and config.
-pub const EXTERNAL_PLACEHOLDERS: [(&str, &str); 13] = [
+pub const EXTERNAL_PLACEHOLDERS: [(&str, &str); 14] = [
     ("listen_443", "host:port it listens on for logical port 443"),
     ("listen_80", "host:port it listens on for logical port 80"),
     ("listen_3128", "host:port an explicit proxy listens on"),
@@ -471,6 +471,10 @@ pub const EXTERNAL_PLACEHOLDERS: [(&str, &str); 13] = [
         "host of a parent proxy that maps origin.test to the next node",
     ),
     ("parent_port", "port of that parent proxy"),
+    (
+        "upstream",
+        "host:port of the next node at the hop's first port",
+    ),
     ("upstream_443", "host:port of the next node's port 443"),
     ("upstream_80", "host:port of the next node's port 80"),
     ("config", "the file the config template was written to"),

@@ -18,15 +18,17 @@ fn definition(name: &str) -> TunnelSpec {
 }
 
 #[tokio::test]
-async fn socat_and_stunnel_through_the_bundled_scenarios() {
+async fn socat_stunnel_and_websocat_through_the_bundled_scenarios() {
     require("socat");
     require("stunnel4");
+    require("websocat");
     let scenarios = traverse_scenario::load_all(&[repo_root().join("scenarios")])
         .unwrap_or_else(|errors| panic!("{errors:?}"));
     let tunnels = [
         definition("socat-plain"),
         definition("socat-tls"),
         definition("stunnel"),
+        definition("websocat"),
     ];
     let cells = traverse_runner::plan(&scenarios, &tunnels);
     let results = traverse_runner::run(cells, &RunOptions::default(), |_| {})
