@@ -5,11 +5,19 @@
 //! dashboards; the summary gives each tunnel's success rate, plain and
 //! weighted by how common each topology is.
 
+mod compare;
 mod json;
+mod junit;
+mod markdown;
 mod summary;
 mod terminal;
 
-pub use json::{Report, SCHEMA_VERSION};
+pub use compare::{
+    CellChange, Comparison, TunnelDelta, compare, render_comparison, render_ranking,
+};
+pub use json::{Report, SCHEMA_VERSION, merge};
+pub use junit::render_junit;
+pub use markdown::render_markdown;
 pub use summary::{Summary, TunnelSummary};
 pub use terminal::render;
 pub use traverse_runner::CellResult;

@@ -87,6 +87,7 @@ pub(crate) async fn run_cell(spec: &CellSpec, pki: &Arc<Pki>, options: &RunOptio
         (None, poisoned) => poisoned.unwrap_or_default(),
     };
     CellResult {
+        cell: spec.index,
         scenario: spec.scenario.name.clone(),
         tunnel: spec.tunnel.name().to_string(),
         poisonable,
@@ -170,6 +171,7 @@ fn poisoning(logs: &[NodeLog]) -> Option<String> {
 /// The result of a cell the harness itself could not run.
 pub(crate) fn harness_failure(spec: &CellSpec, why: &str) -> CellResult {
     CellResult {
+        cell: spec.index,
         scenario: spec.scenario.name.clone(),
         tunnel: spec.tunnel.name().to_string(),
         verdict: Verdict::Fail,

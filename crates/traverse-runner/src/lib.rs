@@ -32,6 +32,8 @@ pub use verdict::{Category, Failure, NodeLog, Observation, Verdict, judge};
 /// One matrix cell: a scenario with a tunnel.
 #[derive(Debug, Clone)]
 pub struct CellSpec {
+    /// Its place in the full plan, kept when a shard takes a slice.
+    pub index: usize,
     pub scenario: Arc<Scenario>,
     pub tunnel: TunnelSpec,
 }
@@ -75,6 +77,10 @@ impl From<TunnelDefinition> for TunnelSpec {
 /// The result of one cell, as JSON results and every reporter show it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CellResult {
+    /// The cell's place in the full plan (scenario by scenario, tunnels in
+    /// order), so shards merge back into one run's order.
+    #[serde(default)]
+    pub cell: usize,
     pub scenario: String,
     pub tunnel: String,
     pub verdict: Verdict,
@@ -101,9 +107,13 @@ pub struct CellResult {
 
 impl CellResult {
     /// Whether the verdict is what the scenario expects (true without one).
+    /// A harness failure never is: it says nothing about the tunnel, and a
+    /// run whose harness broke must not pass for one whose tunnel failed.
     pub fn as_expected(&self) -> bool {
-        self.expected
-            .is_none_or(|expected| expected == self.verdict)
+        self.category != Some(Category::Harness)
+            && self
+                .expected
+                .is_none_or(|expected| expected == self.verdict)
     }
 
     /// The log of the node blamed for the failure.
@@ -160,10 +170,23 @@ pub fn plan<T: Clone + Into<TunnelSpec>>(scenarios: &[Scenario], tunnels: &[T]) 
         .map(|scenario| Arc::new(scenario.clone()))
         .flat_map(|scenario| {
             tunnels.iter().map(move |tunnel| CellSpec {
+                index: 0,
                 scenario: scenario.clone(),
                 tunnel: tunnel.clone(),
             })
         })
+        .enumerate()
+        .map(|(index, spec)| CellSpec { index, ..spec })
+        .collect()
+}
+
+/// Shard `number` of `count` (from 1): every `count`-th cell of the plan,
+/// so each shard gets a fair mix of slow and quick cells and the same
+/// plan always splits the same way.
+pub fn shard(cells: Vec<CellSpec>, number: usize, count: usize) -> Vec<CellSpec> {
+    cells
+        .into_iter()
+        .filter(|spec| count > 0 && spec.index % count == number.saturating_sub(1))
         .collect()
 }
 
@@ -235,4 +258,37 @@ fn panic_message(panic: &Box<dyn Any + Send>) -> String {
         .or_else(|| panic.downcast_ref::<&str>().copied())
         .unwrap_or("unknown panic")
         .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cell(category: Option<Category>, verdict: Verdict, expected: Option<Verdict>) -> CellResult {
+        CellResult {
+            cell: 0,
+            scenario: "s".to_string(),
+            tunnel: "t".to_string(),
+            verdict,
+            expected,
+            category,
+            status: None,
+            blame: None,
+            detail: String::new(),
+            duration_ms: 0,
+            weight: 1.0,
+            poisonable: None,
+            logs: Vec::new(),
+            output: BTreeMap::new(),
+        }
+    }
+
+    #[test]
+    fn a_harness_failure_never_meets_an_expectation() {
+        let failed = Some(Verdict::Fail);
+        assert!(cell(Some(Category::Refused), Verdict::Fail, failed).as_expected());
+        assert!(!cell(Some(Category::Harness), Verdict::Fail, failed).as_expected());
+        assert!(!cell(Some(Category::Harness), Verdict::Fail, None).as_expected());
+        assert!(cell(None, Verdict::Pass, None).as_expected());
+    }
 }

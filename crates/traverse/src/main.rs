@@ -56,6 +56,25 @@ enum Command {
     /// port-forwarder (the contract external tunnels follow).
     #[command(subcommand)]
     Tunnel(tunnel::TunnelCommand),
+    /// Join the JSON results of shards into the results of one run.
+    Merge {
+        /// The shards' JSON results.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Where to write the merged results.
+        #[arg(long, value_name = "FILE")]
+        json: PathBuf,
+    },
+    /// Compare two runs' JSON results (exit 1 on any regression), or rank
+    /// the tunnels of one run by how much they traverse.
+    Compare {
+        /// OLD.json NEW.json, or one run's results.
+        #[arg(required = true, num_args = 1..=2)]
+        files: Vec<PathBuf>,
+        /// Also write the comparison as JSON to FILE.
+        #[arg(long, value_name = "FILE")]
+        json: Option<PathBuf>,
+    },
     /// Write a fresh set of test certificates and keys as PEM files.
     Certs {
         /// Folder to write into.
@@ -80,6 +99,12 @@ struct RunArgs {
     /// Also write the results as JSON to FILE.
     #[arg(long, value_name = "FILE")]
     json: Option<PathBuf>,
+    /// Also write the results as JUnit XML to FILE, for CI systems.
+    #[arg(long, value_name = "FILE")]
+    junit: Option<PathBuf>,
+    /// Also write the results as Markdown to FILE, for a pull-request comment.
+    #[arg(long, value_name = "FILE")]
+    markdown: Option<PathBuf>,
     /// Cells run at once; default: the number of cores.
     #[arg(long)]
     jobs: Option<usize>,
@@ -93,6 +118,10 @@ struct RunArgs {
     /// to DIR/<scenario>--<tunnel>.jsonl.
     #[arg(long, value_name = "DIR")]
     logs: Option<PathBuf>,
+    /// Run only shard K of N (from 1): every N-th cell of the plan, for
+    /// spreading a matrix over CI jobs; `traverse merge` joins the results.
+    #[arg(long, value_name = "K/N", value_parser = parse_shard)]
+    shard: Option<(usize, usize)>,
     /// Print only the matrix, no progress.
     #[arg(long, short)]
     quiet: bool,
@@ -139,6 +168,43 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Tunnel(command) => {
             tunnel::run(command)?;
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Merge { files, json } => {
+            let reports = files
+                .iter()
+                .map(|file| read_report(file))
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            let merged = traverse_report::merge(reports).map_err(|why| anyhow::anyhow!(why))?;
+            print!("{}", traverse_report::render(&merged.cells));
+            std::fs::write(&json, merged.to_json())
+                .with_context(|| format!("cannot write {}", json.display()))?;
+            Ok(if merged.summary.unexpected == 0 {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
+        }
+        Command::Compare { files, json } => {
+            let reports = files
+                .iter()
+                .map(|file| read_report(file))
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            if let [run] = reports.as_slice() {
+                print!("{}", traverse_report::render_ranking(run));
+                return Ok(ExitCode::SUCCESS);
+            }
+            let comparison = traverse_report::compare(&reports[0], &reports[1]);
+            print!("{}", traverse_report::render_comparison(&comparison));
+            if let Some(path) = json {
+                let text = serde_json::to_string_pretty(&comparison).unwrap_or_default();
+                std::fs::write(&path, text)
+                    .with_context(|| format!("cannot write {}", path.display()))?;
+            }
+            Ok(if comparison.has_regressions() {
+                ExitCode::from(1)
+            } else {
+                ExitCode::SUCCESS
+            })
         }
         Command::List => {
             print!("{}", listing());
@@ -189,6 +255,25 @@ fn tunnels_with(files: &[PathBuf]) -> Result<Vec<TunnelSpec>, ExitCode> {
         known.push(definition.into());
     }
     Ok(known)
+}
+
+/// `K/N` for `--shard`: shard K (from 1) of N.
+fn parse_shard(text: &str) -> Result<(usize, usize), String> {
+    let parsed = text
+        .split_once('/')
+        .and_then(|(number, count)| Some((number.parse().ok()?, count.parse().ok()?)));
+    match parsed {
+        Some((number, count)) if number >= 1 && number <= count => Ok((number, count)),
+        _ => Err(format!("\"{text}\" is not K/N with 1 <= K <= N, like 2/4")),
+    }
+}
+
+/// A results file written by `traverse run --json`.
+fn read_report(path: &std::path::Path) -> anyhow::Result<Report> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    serde_json::from_str(&text)
+        .with_context(|| format!("{} is not traverse JSON results", path.display()))
 }
 
 /// How long the processes a run started get to stop before SIGKILL.
@@ -266,7 +351,10 @@ fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         std::fs::create_dir_all(folder)
             .with_context(|| format!("cannot create the logs folder {}", folder.display()))?;
     }
-    let cells = traverse_runner::plan(&scenarios, &tunnels);
+    let mut cells = traverse_runner::plan(&scenarios, &tunnels);
+    if let Some((number, count)) = args.shard {
+        cells = traverse_runner::shard(cells, number, count);
+    }
     let progress = !args.quiet && std::io::stderr().is_terminal();
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     let on_event = |event: Event<'_>| {
@@ -312,6 +400,15 @@ fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     }
     if let Some(folder) = &args.logs {
         write_logs(folder, &report.cells)?;
+    }
+    for (path, text) in [
+        (&args.junit, traverse_report::render_junit(&report)),
+        (&args.markdown, traverse_report::render_markdown(&report)),
+    ] {
+        if let Some(path) = path {
+            std::fs::write(path, text)
+                .with_context(|| format!("cannot write {}", path.display()))?;
+        }
     }
     Ok(if report.summary.unexpected == 0 {
         ExitCode::SUCCESS

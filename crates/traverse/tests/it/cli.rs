@@ -351,3 +351,37 @@ fn proxy_options_are_checked_like_scenario_files() {
         "error: <command line>:3:8: `mode` = \"l7\" is not allowed; expected one of \"http\", \"tcp\""
     );
 }
+
+#[test]
+fn junit_and_markdown_reports_are_written_for_ci_and_pull_requests() {
+    let folder = tempfile::tempdir().expect("tempdir");
+    let junit = folder.path().join("results.xml");
+    let markdown = folder.path().join("results.md");
+    let output = traverse(&[
+        "run",
+        "-q",
+        "--tunnel",
+        "tcp",
+        "--tunnel",
+        "wss",
+        "--junit",
+        &junit.to_string_lossy(),
+        "--markdown",
+        &markdown.to_string_lossy(),
+        "scenarios/f5-websocket-profile.toml",
+    ]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    let xml = std::fs::read_to_string(&junit).expect("junit written");
+    assert!(xml.contains("<testsuites"), "{xml}");
+    assert!(xml.contains("name=\"f5-websocket-profile\""), "{xml}");
+    assert!(
+        !xml.contains("<failure"),
+        "every cell met its expectation:\n{xml}"
+    );
+    assert!(xml.contains("fail refused 400, blame f5"), "{xml}");
+    let md = std::fs::read_to_string(&markdown).expect("markdown written");
+    assert!(
+        md.contains("| f5-websocket-profile | fail refused 400 | pass |"),
+        "{md}"
+    );
+}

@@ -11,6 +11,7 @@ mod legacy_forwarder;
 mod masking;
 mod parity;
 mod poisoning;
+mod shards;
 mod support;
 mod tls_terminator;
 mod transparent;

@@ -1,0 +1,150 @@
+//! Scaling out: the bundled matrix in four shards, merged, is the same run
+//! as one; and `compare` says what changed between runs.
+
+use std::path::Path;
+use std::process::Command;
+
+use crate::support::repo_root;
+
+fn traverse(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_traverse"))
+        .args(args)
+        .current_dir(repo_root())
+        .output()
+        .expect("the traverse binary runs")
+}
+
+/// What must not depend on how the run was split: no timings, no details
+/// that carry timing (an idle cut's exact wording).
+fn verdicts(path: &Path) -> Vec<String> {
+    let document: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).expect("read")).expect("json");
+    document["cells"]
+        .as_array()
+        .expect("cells")
+        .iter()
+        .map(|cell| {
+            format!(
+                "{} {} {} {} {} {}",
+                cell["scenario"],
+                cell["tunnel"],
+                cell["verdict"],
+                cell["category"],
+                cell["status"],
+                cell["blame"]
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn four_shards_merged_are_the_same_run_as_one() {
+    let folder = tempfile::tempdir().expect("tempdir");
+    let file = |name: &str| folder.path().join(name).to_string_lossy().into_owned();
+    let whole = traverse(&["run", "-q", "--json", &file("whole.json")]);
+    assert_eq!(
+        whole.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&whole.stderr)
+    );
+    let mut shards = Vec::new();
+    for shard in 1..=4 {
+        let name = file(&format!("shard-{shard}.json"));
+        let output = traverse(&[
+            "run",
+            "-q",
+            "--shard",
+            &format!("{shard}/4"),
+            "--json",
+            &name,
+        ]);
+        assert_eq!(
+            output.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        shards.push(name);
+    }
+    let mut merge = vec!["merge", "--json"];
+    let merged_name = file("merged.json");
+    merge.push(&merged_name);
+    merge.extend(shards.iter().map(String::as_str));
+    let merged = traverse(&merge);
+    assert_eq!(
+        merged.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&merged.stderr)
+    );
+    let (whole_cells, merged_cells) = (
+        verdicts(&folder.path().join("whole.json")),
+        verdicts(&folder.path().join("merged.json")),
+    );
+    assert!(whole_cells.len() > 100, "the bundled matrix ran");
+    assert_eq!(merged_cells, whole_cells);
+
+    // The same cells, compared: nothing regressed.
+    let same = traverse(&["compare", &file("whole.json"), &merged_name]);
+    assert_eq!(same.status.code(), Some(0));
+    assert!(
+        String::from_utf8_lossy(&same.stdout).contains("0 regressed, 0 fixed, 0 added, 0 removed")
+    );
+
+    // A shard merged twice is refused.
+    let twice = traverse(&["merge", "--json", &file("bad.json"), &shards[0], &shards[0]]);
+    assert_eq!(twice.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&twice.stderr).contains("is in two of these files"));
+}
+
+#[test]
+fn compare_exits_1_on_a_regression_and_names_it() {
+    let folder = tempfile::tempdir().expect("tempdir");
+    let old = folder.path().join("old.json");
+    let output = traverse(&[
+        "run",
+        "-q",
+        "--tunnel",
+        "ws",
+        "--tunnel",
+        "wss",
+        "--json",
+        &old.to_string_lossy(),
+        "scenarios/direct.toml",
+        "scenarios/f5-websocket-profile.toml",
+    ]);
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    // The next release breaks wss behind the F5.
+    let mut document: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&old).expect("read")).expect("json");
+    for cell in document["cells"].as_array_mut().expect("cells") {
+        if cell["scenario"] == "f5-websocket-profile" && cell["tunnel"] == "wss" {
+            cell["verdict"] = "fail".into();
+            cell["detail"] = "answered HTTP 400 Bad Request to the WebSocket handshake".into();
+        }
+    }
+    let new = folder.path().join("new.json");
+    std::fs::write(&new, document.to_string()).expect("write");
+    let compared = traverse(&["compare", &old.to_string_lossy(), &new.to_string_lossy()]);
+    assert_eq!(compared.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&compared.stdout);
+    assert!(text.contains("Regressed (passed, now fail):"), "{text}");
+    assert!(
+        text.contains("f5-websocket-profile × wss: answered HTTP 400 Bad Request"),
+        "{text}"
+    );
+    assert!(text.contains("wss  100 % → 50 % (-50)"), "{text}");
+    // One run alone: the tunnels ranked.
+    let ranked = traverse(&["compare", &new.to_string_lossy()]);
+    assert!(
+        String::from_utf8_lossy(&ranked.stdout).contains("1. ws"),
+        "{}",
+        String::from_utf8_lossy(&ranked.stdout)
+    );
+}
