@@ -194,7 +194,7 @@ pub(crate) mod fixture {
         ConnRecord {
             conn,
             at_ms: 3,
-            peer: "127.0.0.1:40000".to_string(),
+            peer: "127.0.0.1:0".to_string(),
             port: 80,
             target: Some("origin:80".to_string()),
             protocol: Protocol::Http,
