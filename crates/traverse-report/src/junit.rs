@@ -23,6 +23,7 @@ use quick_junit::{NonSuccessKind, TestCase, TestCaseStatus, TestSuite};
 use traverse_runner::{CellResult, Verdict};
 
 use crate::Report;
+use crate::summary::verdict_text;
 
 /// The JUnit XML document for `report`, scenarios in plan order.
 pub fn render_junit(report: &Report) -> String {
@@ -162,21 +163,6 @@ fn blamed_log_text(cell: &CellResult) -> String {
         );
     }
     text
-}
-
-/// The verdict as the matrix shows it: `pass`, or `fail` with category and
-/// status (`fail refused 400`).
-pub(crate) fn verdict_text(cell: &CellResult) -> String {
-    match cell.verdict {
-        Verdict::Pass => "pass".to_string(),
-        Verdict::Fail => {
-            let category = cell.category.map_or("?", |category| category.as_str());
-            match cell.status {
-                Some(status) => format!("fail {category} {status}"),
-                None => format!("fail {category}"),
-            }
-        }
-    }
 }
 
 /// A fixed result set for the renderers' tests: two scenarios × three

@@ -13,7 +13,7 @@ use std::fmt::Write as _;
 use traverse_runner::{CellResult, Verdict};
 
 use crate::Report;
-use crate::junit::verdict_text;
+use crate::summary::verdict_text;
 
 /// The results as Markdown, scenarios and tunnels in plan order.
 pub fn render_markdown(report: &Report) -> String {
@@ -118,15 +118,7 @@ pub fn render_markdown(report: &Report) -> String {
         let _ = writeln!(out, "\n</details>");
     }
 
-    let _ = writeln!(
-        out,
-        "\n{} {}: {} passed, {} failed, {} not as expected",
-        summary.cells,
-        if summary.cells == 1 { "cell" } else { "cells" },
-        summary.passed,
-        summary.failed,
-        summary.unexpected
-    );
+    let _ = writeln!(out, "\n{}", summary.counts_line());
     out
 }
 

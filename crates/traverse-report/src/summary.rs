@@ -67,3 +67,35 @@ impl Summary {
 fn ratio(part: f64, whole: f64) -> f64 {
     if whole > 0.0 { part / whole } else { 0.0 }
 }
+
+impl Summary {
+    /// The closing line every report ends with.
+    pub(crate) fn counts_line(&self) -> String {
+        format!(
+            "{} {}: {} passed, {} failed, {} not as expected",
+            self.cells,
+            if self.cells == 1 { "cell" } else { "cells" },
+            self.passed,
+            self.failed,
+            self.unexpected
+        )
+    }
+}
+
+/// A failure's category with its status, as every report words it:
+/// `refused 400`, `tls`.
+pub(crate) fn category_text(cell: &CellResult) -> String {
+    let category = cell.category.map_or("?", |category| category.as_str());
+    match cell.status {
+        Some(status) => format!("{category} {status}"),
+        None => category.to_string(),
+    }
+}
+
+/// A cell's verdict as every report words it: `pass`, `fail refused 400`.
+pub(crate) fn verdict_text(cell: &CellResult) -> String {
+    match cell.verdict {
+        Verdict::Pass => "pass".to_string(),
+        Verdict::Fail => format!("fail {}", category_text(cell)),
+    }
+}

@@ -7,6 +7,7 @@ use std::fmt::Write as _;
 use traverse_runner::{CellResult, Verdict};
 
 use crate::Summary;
+use crate::summary::{category_text, verdict_text};
 
 /// Renders results in plan order (scenario by scenario).
 pub fn render(cells: &[CellResult]) -> String {
@@ -107,23 +108,12 @@ pub fn render(cells: &[CellResult]) -> String {
             );
         }
     }
-    let _ = writeln!(
-        out,
-        "\n{} {}: {} passed, {} failed, {} not as expected",
-        summary.cells,
-        if summary.cells == 1 { "cell" } else { "cells" },
-        summary.passed,
-        summary.failed,
-        summary.unexpected
-    );
+    let _ = writeln!(out, "\n{}", summary.counts_line());
     out
 }
 
 fn cell_text(cell: &CellResult) -> String {
-    let verdict = match cell.verdict {
-        Verdict::Pass => "pass".to_string(),
-        Verdict::Fail => format!("fail {}", category_text(cell)),
-    };
+    let verdict = verdict_text(cell);
     let verdict = if cell.poisonable == Some(true) {
         format!("{verdict} poisonable")
     } else {
@@ -133,13 +123,5 @@ fn cell_text(cell: &CellResult) -> String {
         verdict
     } else {
         format!("{verdict} !")
-    }
-}
-
-fn category_text(cell: &CellResult) -> String {
-    let category = cell.category.map_or("?", |category| category.as_str());
-    match cell.status {
-        Some(status) => format!("{category} {status}"),
-        None => category.to_string(),
     }
 }
