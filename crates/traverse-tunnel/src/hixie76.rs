@@ -26,6 +26,7 @@ use traverse_net::{Action, BoxedIo, ConnEntry, Io, Protocol};
 use traverse_scenario::address::ORIGIN_HOST;
 
 use crate::bridge::{self, FrameSink, FrameSource};
+use crate::http_head::{HeadEnd, read_head};
 use crate::{Connection, TunnelError};
 
 /// How long the origin waits for key3 after the headers: longer than any
@@ -334,24 +335,22 @@ pub(crate) async fn serve(
     bridge::bridge(echo, HixieSink(sink), HixieSource(source), "the echo app").await
 }
 
-/// The request head, up to its blank line, and not a byte more.
+/// The request head, up to its blank line, and not a byte more. A head too
+/// long to be one is returned as it is, for the parser to refuse.
 async fn read_request_head(io: &mut BoxedIo, deadline: Duration) -> Result<Vec<u8>, TunnelError> {
-    let read = async {
-        let mut head = Vec::new();
-        let mut byte = [0_u8; 1];
-        while !head.ends_with(b"\r\n\r\n") && head.len() < 16 * 1024 {
-            io.read_exact(&mut byte).await?;
-            head.push(byte[0]);
-        }
-        Ok::<_, std::io::Error>(head)
-    };
-    tokio::time::timeout(deadline, read)
+    let (head, end) = tokio::time::timeout(deadline, read_head(io, b""))
         .await
         .map_err(|_| TunnelError::Timeout {
             during: "the wait for the request head".to_string(),
             after: deadline,
         })?
-        .map_err(|error| TunnelError::from_io(&error, "reading the request head"))
+        .map_err(|error| TunnelError::from_io(&error, "reading the request head"))?;
+    match end {
+        HeadEnd::Complete | HeadEnd::TooLong => Ok(head),
+        HeadEnd::Closed => Err(TunnelError::Closed {
+            during: "reading the request head".to_string(),
+        }),
+    }
 }
 
 struct HixieSink<S>(SplitSink<Framed<S, Codec>, Frame>);

@@ -14,23 +14,50 @@ pub(crate) struct Status {
     pub reason: String,
 }
 
-/// Reads the rest of a response head that began with `start`, one byte at
-/// a time so that nothing after the head is consumed, and parses it.
+/// How reading a head ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum HeadEnd {
+    /// At its blank line.
+    Complete,
+    /// The peer closed first.
+    Closed,
+    /// It grew past [`MAX_HEAD`] without a blank line.
+    TooLong,
+}
+
+/// Reads an HTTP head that began with `start`, one byte at a time so that
+/// nothing after it (hixie-76's key3, a tunnel's first bytes) is consumed.
+pub(crate) async fn read_head(
+    io: &mut (impl AsyncRead + Unpin),
+    start: &[u8],
+) -> std::io::Result<(Vec<u8>, HeadEnd)> {
+    let mut head = start.to_vec();
+    let mut byte = [0_u8; 1];
+    loop {
+        if head.ends_with(b"\r\n\r\n") {
+            return Ok((head, HeadEnd::Complete));
+        }
+        if head.len() >= MAX_HEAD {
+            return Ok((head, HeadEnd::TooLong));
+        }
+        if io.read(&mut byte).await? == 0 {
+            return Ok((head, HeadEnd::Closed));
+        }
+        head.push(byte[0]);
+    }
+}
+
+/// Reads the rest of a response head that began with `start` and parses
+/// its status line; a head cut short by the peer is parsed as it is.
 pub(crate) async fn read_status(
     io: &mut (impl AsyncRead + Unpin),
     start: &[u8],
 ) -> Result<Status, String> {
-    let mut head = start.to_vec();
-    let mut byte = [0_u8; 1];
-    while !head.ends_with(b"\r\n\r\n") {
-        if head.len() >= MAX_HEAD {
-            return Err(format!("a response head longer than {MAX_HEAD} bytes"));
-        }
-        match io.read(&mut byte).await {
-            Ok(1) => head.push(byte[0]),
-            Ok(_) => break,
-            Err(error) => return Err(error.to_string()),
-        }
+    let (head, end) = read_head(io, start)
+        .await
+        .map_err(|error| error.to_string())?;
+    if end == HeadEnd::TooLong {
+        return Err(format!("a response head longer than {MAX_HEAD} bytes"));
     }
     let mut headers = [httparse::EMPTY_HEADER; 64];
     let mut response = httparse::Response::new(&mut headers);
