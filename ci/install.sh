@@ -12,6 +12,9 @@ command -v stunnel4 >/dev/null || packages+=(stunnel4)
 command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || packages+=(nginx-light)
 command -v haproxy >/dev/null || [ -x /usr/sbin/haproxy ] || packages+=(haproxy)
 command -v squid >/dev/null || [ -x /usr/sbin/squid ] || packages+=(squid)
+# The HTML report's test opens it in a real browser; fonts so that text
+# renders in the screenshot (without recommends, chromium brings none).
+command -v chromium >/dev/null || packages+=(chromium fonts-dejavu-core)
 
 # websocat is not in Debian's packages: built from crates.io, pinned, without
 # its OpenSSL feature (no libssl-dev needed; the example tunnel is plain ws).

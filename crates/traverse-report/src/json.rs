@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 use traverse_runner::CellResult;
+use traverse_scenario::{Keyword, Scenario};
 
 use crate::Summary;
 
@@ -14,8 +15,57 @@ pub struct Report {
     pub version: u32,
     /// The factor scenario durations were multiplied by.
     pub time_scale: f64,
+    /// The scenarios the cells ran, in plan order, with their paths.
+    #[serde(default)]
+    pub scenarios: Vec<ScenarioPath>,
     pub cells: Vec<CellResult>,
     pub summary: Summary,
+}
+
+/// A scenario's path from the client to the origin, for pictures of it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ScenarioPath {
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    pub weight: f64,
+    /// From the client toward the origin; empty means direct.
+    pub hops: Vec<PathHop>,
+    /// `public` or `self-signed`: the certificate the origin serves.
+    pub origin_certificate: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PathHop {
+    /// The label blame uses.
+    pub name: String,
+    pub kind: String,
+    /// Its options as the scenario file writes them (`key = value`).
+    pub settings: Vec<String>,
+    /// Whether clients are configured with it rather than meeting it on
+    /// the way to the origin.
+    pub explicit: bool,
+}
+
+impl From<&Scenario> for ScenarioPath {
+    fn from(scenario: &Scenario) -> ScenarioPath {
+        ScenarioPath {
+            name: scenario.name.clone(),
+            description: scenario.description.clone(),
+            weight: scenario.weight,
+            hops: scenario
+                .hops
+                .iter()
+                .map(|hop| PathHop {
+                    name: hop.name.clone(),
+                    kind: hop.kind.kind_name().to_string(),
+                    settings: hop.kind.settings(),
+                    explicit: hop.kind.is_explicit_proxy(),
+                })
+                .collect(),
+            origin_certificate: scenario.origin.certificate.keyword().to_string(),
+        }
+    }
 }
 
 impl Report {
@@ -24,9 +74,29 @@ impl Report {
         Report {
             version: SCHEMA_VERSION,
             time_scale,
+            scenarios: Vec::new(),
             cells,
             summary,
         }
+    }
+
+    /// The paths of the scenarios that have cells here, in their order.
+    pub fn with_scenarios<'a>(
+        mut self,
+        scenarios: impl IntoIterator<Item = &'a Scenario>,
+    ) -> Report {
+        let ran: Vec<ScenarioPath> = scenarios
+            .into_iter()
+            .filter(|scenario| self.cells.iter().any(|cell| cell.scenario == scenario.name))
+            .map(ScenarioPath::from)
+            .collect();
+        self.scenarios = ran;
+        self
+    }
+
+    /// The path of the scenario named `name`, if the results carry it.
+    pub fn path_of(&self, name: &str) -> Option<&ScenarioPath> {
+        self.scenarios.iter().find(|path| path.name == name)
     }
 
     pub fn to_json(&self) -> String {
@@ -48,6 +118,14 @@ pub fn merge(reports: Vec<Report>) -> Result<Report, String> {
                 .to_string(),
         );
     }
+    let mut scenarios: Vec<ScenarioPath> = Vec::new();
+    for report in &reports {
+        for path in &report.scenarios {
+            if !scenarios.iter().any(|known| known.name == path.name) {
+                scenarios.push(path.clone());
+            }
+        }
+    }
     let mut cells: Vec<CellResult> = reports
         .into_iter()
         .flat_map(|report| report.cells)
@@ -59,5 +137,10 @@ pub fn merge(reports: Vec<Report>) -> Result<Report, String> {
             twice[0].cell, twice[0].scenario, twice[0].tunnel
         ));
     }
-    Ok(Report::new(cells, time_scale))
+    // Plan order: a scenario's place is that of its first cell.
+    let first_cell = |name: &str| cells.iter().position(|cell| cell.scenario == name);
+    scenarios.sort_by_key(|path| first_cell(&path.name));
+    let mut merged = Report::new(cells, time_scale);
+    merged.scenarios = scenarios;
+    Ok(merged)
 }

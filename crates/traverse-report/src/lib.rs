@@ -15,7 +15,7 @@ mod terminal;
 pub use compare::{
     CellChange, Comparison, TunnelDelta, compare, render_comparison, render_ranking,
 };
-pub use json::{Report, SCHEMA_VERSION, merge};
+pub use json::{PathHop, Report, SCHEMA_VERSION, ScenarioPath, merge};
 pub use junit::render_junit;
 pub use markdown::render_markdown;
 pub use summary::{Summary, TunnelSummary};

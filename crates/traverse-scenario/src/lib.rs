@@ -18,9 +18,9 @@ pub use duration::{format_duration, parse_duration};
 pub use error::{Location, ScenarioError};
 pub use model::{
     Backend, BodyPolicy, ClientSpec, ConnectProxy, Credentials, EXTERNAL_PLACEHOLDERS, Expectation,
-    External, Hop, HopKind, HttpVersion, LegacyForwarder, Masking, Origin, OriginCertificate,
-    Outcome, PLACEHOLDERS, ProbeSpec, Scenario, TerminatorMode, TlsPolicy, TlsTerminator,
-    Transparent, Transport, TunnelDefinition, UndeclaredBytes, UpgradePolicy,
+    External, Hop, HopKind, HttpVersion, Keyword, LegacyForwarder, Masking, Origin,
+    OriginCertificate, Outcome, PLACEHOLDERS, ProbeSpec, Scenario, TerminatorMode, TlsPolicy,
+    TlsTerminator, Transparent, Transport, TunnelDefinition, UndeclaredBytes, UpgradePolicy,
 };
 pub use parse::{discover, load, load_all, load_tunnel, parse, parse_tunnel, preset_names};
 pub use time_scale::TimeScale;

@@ -99,6 +99,98 @@ impl HopKind {
         }
     }
 
+    /// The hop's options as a scenario file writes them, for pictures of
+    /// the path: the few that define the kind always, the rest where they
+    /// differ from the default.
+    pub fn settings(&self) -> Vec<String> {
+        let mut settings = Settings::default();
+        match self {
+            HopKind::TlsTerminator(options) => {
+                let default = TlsTerminator::default();
+                settings.always("mode", options.mode.keyword());
+                if options.mode == TerminatorMode::Http {
+                    settings.always("websocket", options.websocket);
+                }
+                settings.always("backend", options.backend.keyword());
+                settings.idle(options.idle_timeout);
+                settings.ports(&options.ports, &default.ports);
+                settings.differs(
+                    "masking",
+                    options.masking.keyword(),
+                    default.masking.keyword(),
+                );
+                settings.differs(
+                    "undeclared_bytes",
+                    options.undeclared_bytes.keyword(),
+                    default.undeclared_bytes.keyword(),
+                );
+            }
+            HopKind::Transparent(options) => {
+                let default = Transparent::default();
+                settings.always("upgrade", options.upgrade.keyword());
+                settings.always("tls", options.tls.keyword());
+                settings.differs(
+                    "http_version",
+                    options.http_version.keyword(),
+                    default.http_version.keyword(),
+                );
+                settings.idle(options.idle_timeout);
+                settings.hosts("websocket_allow", &options.websocket_allow);
+                settings.hosts("websocket_block", &options.websocket_block);
+                settings.ports(&options.ports, &default.ports);
+                settings.differs(
+                    "masking",
+                    options.masking.keyword(),
+                    default.masking.keyword(),
+                );
+                settings.differs("cache", options.cache, default.cache);
+                settings.differs(
+                    "undeclared_bytes",
+                    options.undeclared_bytes.keyword(),
+                    default.undeclared_bytes.keyword(),
+                );
+            }
+            HopKind::ConnectProxy(options) => {
+                let default = ConnectProxy::default();
+                if options.allowed_ports != default.allowed_ports {
+                    settings.always("allowed_ports", format!("{:?}", options.allowed_ports));
+                }
+                if let Some(credentials) = &options.auth {
+                    // The password stays out of reports.
+                    settings.always("auth", format!("\"{}:…\"", credentials.user));
+                }
+                settings.idle(options.idle_timeout);
+            }
+            HopKind::LegacyForwarder(options) => {
+                let default = LegacyForwarder::default();
+                settings.always("body", options.body.keyword());
+                settings.differs(
+                    "masking",
+                    options.masking.keyword(),
+                    default.masking.keyword(),
+                );
+                settings.idle(options.idle_timeout);
+                if options.read_timeout != default.read_timeout {
+                    settings.always(
+                        "read_timeout",
+                        format!("\"{}\"", crate::format_duration(options.read_timeout)),
+                    );
+                }
+            }
+            HopKind::External(options) => {
+                match &options.preset {
+                    Some(preset) => settings.always("preset", format!("\"{preset}\"")),
+                    None => settings.always(
+                        "command",
+                        format!("\"{}\"", options.command.first().map_or("", String::as_str)),
+                    ),
+                }
+                settings.differs("explicit", options.explicit, false);
+            }
+        }
+        settings.0
+    }
+
     /// Whether clients are configured with this hop (an explicit proxy)
     /// rather than meeting it on the way to the origin's name.
     pub fn is_explicit_proxy(&self) -> bool {
@@ -359,10 +451,7 @@ pub enum Outcome {
 
 impl Outcome {
     pub fn as_str(self) -> &'static str {
-        match self {
-            Outcome::Pass => "pass",
-            Outcome::Fail => "fail",
-        }
+        self.keyword()
     }
 }
 
@@ -493,3 +582,152 @@ pub const EXTERNAL_PLACEHOLDERS: [(&str, &str); 14] = [
         "the public CA, to check an upstream's certificate",
     ),
 ];
+
+/// `key = value` lines in scenario-file syntax, for [`HopKind::settings`].
+#[derive(Debug, Default)]
+struct Settings(Vec<String>);
+
+impl Settings {
+    fn always(&mut self, key: &str, value: impl SettingValue) {
+        self.0.push(format!("{key} = {}", value.written()));
+    }
+
+    fn differs<T: SettingValue + PartialEq>(&mut self, key: &str, value: T, default: T) {
+        if value != default {
+            self.always(key, value);
+        }
+    }
+
+    fn idle(&mut self, timeout: Option<Duration>) {
+        if let Some(timeout) = timeout {
+            self.always(
+                "idle_timeout",
+                format!("\"{}\"", crate::format_duration(timeout)),
+            );
+        }
+    }
+
+    fn ports(&mut self, ports: &[u16], default: &[u16]) {
+        if ports != default {
+            self.always("ports", format!("{ports:?}"));
+        }
+    }
+
+    fn hosts(&mut self, key: &str, hosts: &[String]) {
+        if !hosts.is_empty() {
+            self.always(key, format!("{hosts:?}"));
+        }
+    }
+}
+
+/// How a value is written in a scenario file: strings quoted, the rest bare.
+trait SettingValue {
+    fn written(&self) -> String;
+}
+
+impl SettingValue for &str {
+    fn written(&self) -> String {
+        format!("\"{self}\"")
+    }
+}
+
+impl SettingValue for bool {
+    fn written(&self) -> String {
+        self.to_string()
+    }
+}
+
+/// Already written (a list, a quoted duration).
+impl SettingValue for String {
+    fn written(&self) -> String {
+        self.clone()
+    }
+}
+
+/// An option whose values are keywords: one table serves the parser (which
+/// lists them in errors) and the writers of settings.
+pub trait Keyword: Copy + PartialEq + 'static {
+    /// Every keyword with its value, in the order errors list them.
+    const KEYWORDS: &'static [(&'static str, Self)];
+
+    fn keyword(self) -> &'static str {
+        Self::KEYWORDS
+            .iter()
+            .find(|(_, value)| *value == self)
+            .map_or("", |(keyword, _)| keyword)
+    }
+}
+
+impl Keyword for TerminatorMode {
+    const KEYWORDS: &'static [(&'static str, Self)] =
+        &[("http", TerminatorMode::Http), ("tcp", TerminatorMode::Tcp)];
+}
+
+impl Keyword for Backend {
+    const KEYWORDS: &'static [(&'static str, Self)] = &[
+        ("plain", Backend::Plain),
+        ("tls", Backend::Tls),
+        ("tls-verify", Backend::TlsVerify),
+    ];
+}
+
+impl Keyword for UndeclaredBytes {
+    const KEYWORDS: &'static [(&'static str, Self)] = &[
+        ("hold", UndeclaredBytes::Hold),
+        ("reject", UndeclaredBytes::Reject),
+    ];
+}
+
+impl Keyword for Masking {
+    const KEYWORDS: &'static [(&'static str, Self)] = &[
+        ("ignore", Masking::Ignore),
+        ("require", Masking::Require),
+        ("remask", Masking::Remask),
+    ];
+}
+
+impl Keyword for BodyPolicy {
+    const KEYWORDS: &'static [(&'static str, Self)] = &[
+        ("declared-only", BodyPolicy::DeclaredOnly),
+        ("hold-until-response", BodyPolicy::HoldUntilResponse),
+        ("forward", BodyPolicy::Forward),
+    ];
+}
+
+impl Keyword for UpgradePolicy {
+    const KEYWORDS: &'static [(&'static str, Self)] = &[
+        ("forward", UpgradePolicy::Forward),
+        ("strip", UpgradePolicy::Strip),
+        ("reject", UpgradePolicy::Reject),
+    ];
+}
+
+impl Keyword for TlsPolicy {
+    const KEYWORDS: &'static [(&'static str, Self)] = &[
+        ("passthrough", TlsPolicy::Passthrough),
+        ("inspect", TlsPolicy::Inspect),
+        ("block", TlsPolicy::Block),
+    ];
+}
+
+impl Keyword for HttpVersion {
+    const KEYWORDS: &'static [(&'static str, Self)] =
+        &[("1.0", HttpVersion::Http10), ("1.1", HttpVersion::Http11)];
+}
+
+impl Keyword for OriginCertificate {
+    const KEYWORDS: &'static [(&'static str, Self)] = &[
+        ("public", OriginCertificate::Public),
+        ("self-signed", OriginCertificate::SelfSigned),
+    ];
+}
+
+impl Keyword for Outcome {
+    const KEYWORDS: &'static [(&'static str, Self)] =
+        &[("pass", Outcome::Pass), ("fail", Outcome::Fail)];
+}
+
+impl Keyword for Transport {
+    const KEYWORDS: &'static [(&'static str, Self)] =
+        &[("tls", Transport::Tls), ("plain", Transport::Plain)];
+}

@@ -15,13 +15,13 @@ use toml::de::{DeTable, DeValue, ValueDeserializer};
 use crate::address::{PORTS, RESERVED_NAMES};
 use crate::duration::parse_duration;
 use crate::error::{Location, ScenarioError};
-use crate::model::UndeclaredBytes;
 use crate::model::{
     Backend, BodyPolicy, ClientSpec, ConnectProxy, Credentials, Expectation, Hop, HopKind,
     HttpVersion, LegacyForwarder, Masking, Origin, OriginCertificate, Outcome, ProbeSpec, Scenario,
     TerminatorMode, TlsPolicy, TlsTerminator, Transparent, UpgradePolicy,
 };
 use crate::model::{EXTERNAL_PLACEHOLDERS, External, PLACEHOLDERS, Transport, TunnelDefinition};
+use crate::model::{Keyword, UndeclaredBytes};
 
 /// Reads and validates one scenario file.
 pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
@@ -154,10 +154,7 @@ pub fn parse_tunnel(path: &Path, source: &str) -> Result<TunnelDefinition, Scena
         .map(Spanned::into_inner)
         .unwrap_or_default();
     let transport = fields
-        .take_keyword(
-            "transport",
-            &[("tls", Transport::Tls), ("plain", Transport::Plain)],
-        )?
+        .take_keyword("transport", Transport::KEYWORDS)?
         .ok_or_else(|| {
             file.error(
                 0..0,
@@ -438,23 +435,13 @@ fn read_tls_terminator(fields: &mut Fields<'_, '_>) -> Result<TlsTerminator, Sce
     let undeclared_at = fields.span_of("undeclared_bytes");
     let options = TlsTerminator {
         mode: fields
-            .take_keyword(
-                "mode",
-                &[("http", TerminatorMode::Http), ("tcp", TerminatorMode::Tcp)],
-            )?
+            .take_keyword("mode", TerminatorMode::KEYWORDS)?
             .unwrap_or(defaults.mode),
         websocket: fields
             .take::<bool>("websocket")?
             .map_or(defaults.websocket, Spanned::into_inner),
         backend: fields
-            .take_keyword(
-                "backend",
-                &[
-                    ("plain", Backend::Plain),
-                    ("tls", Backend::Tls),
-                    ("tls-verify", Backend::TlsVerify),
-                ],
-            )?
+            .take_keyword("backend", Backend::KEYWORDS)?
             .unwrap_or(defaults.backend),
         idle_timeout: fields.take_duration("idle_timeout")?,
         ports: fields.take_ports("ports")?.unwrap_or(defaults.ports),
@@ -485,26 +472,13 @@ fn read_tls_terminator(fields: &mut Fields<'_, '_>) -> Result<TlsTerminator, Sce
 
 fn take_undeclared_bytes(fields: &mut Fields<'_, '_>) -> Result<UndeclaredBytes, ScenarioError> {
     Ok(fields
-        .take_keyword(
-            "undeclared_bytes",
-            &[
-                ("hold", UndeclaredBytes::Hold),
-                ("reject", UndeclaredBytes::Reject),
-            ],
-        )?
+        .take_keyword("undeclared_bytes", UndeclaredBytes::KEYWORDS)?
         .unwrap_or_default())
 }
 
 fn take_masking(fields: &mut Fields<'_, '_>) -> Result<Masking, ScenarioError> {
     Ok(fields
-        .take_keyword(
-            "masking",
-            &[
-                ("ignore", Masking::Ignore),
-                ("require", Masking::Require),
-                ("remask", Masking::Remask),
-            ],
-        )?
+        .take_keyword("masking", Masking::KEYWORDS)?
         .unwrap_or_default())
 }
 
@@ -520,14 +494,7 @@ const LEGACY_FORWARDER_KEYS: &[&str] = &[
 fn read_legacy_forwarder(fields: &mut Fields<'_, '_>) -> Result<LegacyForwarder, ScenarioError> {
     Ok(LegacyForwarder {
         body: fields
-            .take_keyword(
-                "body",
-                &[
-                    ("declared-only", BodyPolicy::DeclaredOnly),
-                    ("hold-until-response", BodyPolicy::HoldUntilResponse),
-                    ("forward", BodyPolicy::Forward),
-                ],
-            )?
+            .take_keyword("body", BodyPolicy::KEYWORDS)?
             .unwrap_or_default(),
         masking: take_masking(fields)?,
         idle_timeout: fields.take_duration("idle_timeout")?,
@@ -707,30 +674,13 @@ fn read_transparent(fields: &mut Fields<'_, '_>) -> Result<Transparent, Scenario
     let cache_at = fields.span_of("cache");
     let options = Transparent {
         upgrade: fields
-            .take_keyword(
-                "upgrade",
-                &[
-                    ("forward", UpgradePolicy::Forward),
-                    ("strip", UpgradePolicy::Strip),
-                    ("reject", UpgradePolicy::Reject),
-                ],
-            )?
+            .take_keyword("upgrade", UpgradePolicy::KEYWORDS)?
             .unwrap_or(defaults.upgrade),
         tls: fields
-            .take_keyword(
-                "tls",
-                &[
-                    ("passthrough", TlsPolicy::Passthrough),
-                    ("inspect", TlsPolicy::Inspect),
-                    ("block", TlsPolicy::Block),
-                ],
-            )?
+            .take_keyword("tls", TlsPolicy::KEYWORDS)?
             .unwrap_or(defaults.tls),
         http_version: fields
-            .take_keyword(
-                "http_version",
-                &[("1.0", HttpVersion::Http10), ("1.1", HttpVersion::Http11)],
-            )?
+            .take_keyword("http_version", HttpVersion::KEYWORDS)?
             .unwrap_or(defaults.http_version),
         idle_timeout: fields.take_duration("idle_timeout")?,
         websocket_allow: fields.take_hosts("websocket_allow")?.unwrap_or_default(),
@@ -793,13 +743,7 @@ fn read_client(
 
 fn read_origin(mut fields: Fields<'_, '_>) -> Result<Origin, ScenarioError> {
     let certificate = fields
-        .take_keyword(
-            "certificate",
-            &[
-                ("public", OriginCertificate::Public),
-                ("self-signed", OriginCertificate::SelfSigned),
-            ],
-        )?
+        .take_keyword("certificate", OriginCertificate::KEYWORDS)?
         .unwrap_or_default();
     fields.finish(&["certificate"])?;
     Ok(Origin { certificate })
@@ -821,7 +765,7 @@ fn read_expect(fields: Fields<'_, '_>) -> Result<Vec<Expectation>, ScenarioError
             file,
             &format!("[expect] {}", key.get_ref()),
             value,
-            &[("pass", Outcome::Pass), ("fail", Outcome::Fail)],
+            Outcome::KEYWORDS,
         )?;
         expect.push(Expectation {
             tunnel: key.get_ref().to_string(),

@@ -951,3 +951,42 @@ fn undeclared_bytes_are_held_unless_told_to_reject() {
         UndeclaredBytes::Reject
     );
 }
+
+/// A hop's settings, written back into a scenario file, read as the same
+/// hop: pictures of the path show what the file means, nothing less.
+#[test]
+fn settings_read_back_as_the_same_hop() {
+    let hops = [
+        "kind = \"tls-terminator\"",
+        "kind = \"tls-terminator\"\nmode = \"tcp\"\nbackend = \"plain\"\nports = [443]",
+        "kind = \"tls-terminator\"\nwebsocket = true\nbackend = \"tls-verify\"\nidle_timeout = \"100s\"\nmasking = \"remask\"\nundeclared_bytes = \"reject\"",
+        "kind = \"transparent\"",
+        "kind = \"transparent\"\nupgrade = \"forward\"\ntls = \"inspect\"\nidle_timeout = \"30s\"\nwebsocket_block = [\"origin.test\"]\nmasking = \"require\"",
+        "kind = \"transparent\"\nupgrade = \"forward\"\ncache = true\nports = [80]",
+        "kind = \"transparent\"\nhttp_version = \"1.0\"\nwebsocket_allow = [\"origin.test\"]",
+        "kind = \"connect-proxy\"\nallowed_ports = [443, 80]\nidle_timeout = \"1m\"",
+        "kind = \"legacy-forwarder\"\nbody = \"hold-until-response\"\nread_timeout = \"5s\"\nmasking = \"require\"",
+    ];
+    for hop in hops {
+        let original = parse(&format!("[[hops]]\n{hop}\n")).hops[0].kind.clone();
+        let kind = original.kind_name();
+        let written = original.settings().join("\n");
+        let again = parse(&format!("[[hops]]\nkind = \"{kind}\"\n{written}\n")).hops[0]
+            .kind
+            .clone();
+        assert_eq!(again, original, "settings of\n{hop}\nwere\n{written}");
+    }
+}
+
+#[test]
+fn settings_show_what_defines_the_kind_and_hide_passwords() {
+    let scenario = parse(
+        "[[hops]]\nkind = \"connect-proxy\"\nauth = \"alice:secret\"\n\
+         [[hops]]\nkind = \"tls-terminator\"\nwebsocket = true\n",
+    );
+    assert_eq!(scenario.hops[0].kind.settings(), ["auth = \"alice:…\""]);
+    assert_eq!(
+        scenario.hops[1].kind.settings(),
+        ["mode = \"http\"", "websocket = true", "backend = \"tls\""]
+    );
+}

@@ -393,7 +393,7 @@ fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     traverse_net::process::reap(REAP_GRACE);
     let results = results?;
     print!("{}", traverse_report::render(&results));
-    let report = Report::new(results, time_scale.factor());
+    let report = Report::new(results, time_scale.factor()).with_scenarios(&scenarios);
     if let (Some(mut file), Some(path)) = (json_file, &args.json) {
         std::io::Write::write_all(&mut file, report.to_json().as_bytes())
             .with_context(|| format!("cannot write JSON results to {}", path.display()))?;
