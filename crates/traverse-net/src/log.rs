@@ -10,10 +10,11 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::Notify;
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 /// What a node recognised on a connection.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum Protocol {
     /// Not (yet) recognised: raw bytes.
@@ -27,7 +28,7 @@ pub enum Protocol {
 }
 
 /// What a node did with a connection.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum Action {
     /// Accepted; nothing decided yet.
@@ -68,21 +69,26 @@ impl Action {
 }
 
 /// One connection as a node saw it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct ConnRecord {
     /// Counted from 1 within the node.
     pub conn: u64,
     /// When the connection arrived, in milliseconds since the log began.
     pub at_ms: u64,
+    /// The socket address the connection came from.
     pub peer: String,
     /// The logical port it arrived on.
     pub port: u16,
     /// The logical address it was sent on to, if any.
     pub target: Option<String>,
+    /// What the node recognised on it.
     pub protocol: Protocol,
+    /// What the node did with it; every action but open, forwarded and
+    /// upgraded is a fault.
     pub action: Action,
     /// The status the node answered with, or saw from upstream.
     pub status: Option<u16>,
+    /// The node's own line on what it did.
     pub detail: String,
     /// Bytes read from the client (toward the origin).
     pub bytes_up: u64,

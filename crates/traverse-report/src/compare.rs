@@ -9,9 +9,10 @@ use std::fmt::Write as _;
 use serde::Serialize;
 use traverse_runner::{CellResult, Verdict};
 
-use crate::{Report, Summary};
+use crate::markdown::escape;
+use crate::{Report, Summary, TunnelSummary};
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct TunnelDelta {
     pub tunnel: String,
     /// Success rates in the old and new run, where the tunnel ran.
@@ -22,7 +23,7 @@ pub struct TunnelDelta {
 }
 
 /// A cell present in both runs whose verdict changed.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct CellChange {
     pub scenario: String,
     pub tunnel: String,
@@ -30,7 +31,7 @@ pub struct CellChange {
     pub detail: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct Comparison {
     pub tunnels: Vec<TunnelDelta>,
     pub regressions: Vec<CellChange>,
@@ -117,10 +118,35 @@ fn percent(rate: Option<f64>) -> String {
     rate.map_or("-".to_string(), |rate| format!("{:.0} %", rate * 100.0))
 }
 
+/// The change in percentage points; `-` where the tunnel ran in only one
+/// run, as there is nothing to subtract.
 fn delta(old: Option<f64>, new: Option<f64>) -> String {
     match (old, new) {
         (Some(old), Some(new)) => format!("{:+.0}", (new - old) * 100.0),
         _ => "-".to_string(),
+    }
+}
+
+impl Comparison {
+    /// The closing line of every rendering of a comparison.
+    fn counts_line(&self) -> String {
+        format!(
+            "{} regressed, {} fixed, {} added, {} removed",
+            self.regressions.len(),
+            self.fixes.len(),
+            self.added.len(),
+            self.removed.len()
+        )
+    }
+
+    /// No cell changed its verdict, appeared or disappeared. Rates follow
+    /// from verdicts, so only a changed scenario weight can still move a
+    /// weighted rate.
+    fn is_unchanged(&self) -> bool {
+        self.regressions.is_empty()
+            && self.fixes.is_empty()
+            && self.added.is_empty()
+            && self.removed.is_empty()
     }
 }
 
@@ -167,39 +193,207 @@ pub fn render_comparison(comparison: &Comparison) -> String {
     list("Fixed (failed, now pass)", changes(&comparison.fixes));
     list("Added", comparison.added.clone());
     list("Removed", comparison.removed.clone());
-    let _ = writeln!(
-        out,
-        "\n{} regressed, {} fixed, {} added, {} removed",
-        comparison.regressions.len(),
-        comparison.fixes.len(),
-        comparison.added.len(),
-        comparison.removed.len()
-    );
+    let _ = writeln!(out, "\n{}", comparison.counts_line());
     out
 }
 
-/// Within one run: tunnels ranked by weighted, then plain, success rate.
-pub fn render_ranking(report: &Report) -> String {
+/// The comparison as Markdown for a pull-request comment: what fails CI
+/// (regressions) comes first and in bold, then fixes, the rates, and the
+/// cells that appeared or disappeared, folded away since a new tunnel or
+/// scenario adds one per cell. Free text is escaped as in
+/// [`render_markdown`](crate::render_markdown).
+pub fn render_comparison_markdown(comparison: &Comparison) -> String {
+    let mut out = String::from("## traverse comparison\n\n");
+    let cells = |count: usize| if count == 1 { "cell" } else { "cells" };
+    if comparison.has_regressions() {
+        let count = comparison.regressions.len();
+        let _ = writeln!(
+            out,
+            "**{count} {} regressed: passed in the old run, fails in the new one. \
+             This comparison fails.**",
+            cells(count)
+        );
+    } else if comparison.is_unchanged() {
+        let _ = writeln!(
+            out,
+            "Nothing changed: every cell has the same verdict in both runs."
+        );
+    } else {
+        let _ = writeln!(out, "No regressions.");
+    }
+
+    let mut changes = |title: &str, why: &str, changes: &[CellChange]| {
+        if changes.is_empty() {
+            return;
+        }
+        let _ = writeln!(out, "\n### {title}\n");
+        let _ = writeln!(out, "| scenario | tunnel | {why} |");
+        let _ = writeln!(out, "| --- | --- | --- |");
+        for change in changes {
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} |",
+                escape(&change.scenario),
+                escape(&change.tunnel),
+                escape(&change.detail)
+            );
+        }
+    };
+    changes(
+        "Regressed (passed, now fail)",
+        "why it fails now",
+        &comparison.regressions,
+    );
+    changes(
+        "Fixed (failed, now pass)",
+        "why it failed before",
+        &comparison.fixes,
+    );
+
+    let _ = writeln!(out, "\n### Success rate by tunnel\n");
+    if comparison.tunnels.is_empty() {
+        let _ = writeln!(out, "No cells in either run.");
+    } else {
+        let _ = writeln!(
+            out,
+            "| tunnel | success rate (old → new) | change (points) | weighted (old → new) | change (points) |"
+        );
+        let _ = writeln!(out, "| --- | ---: | ---: | ---: | ---: |");
+        for tunnel in &comparison.tunnels {
+            let only = match (tunnel.old, tunnel.new) {
+                (None, Some(_)) => " (only in the new run)",
+                (Some(_), None) => " (only in the old run)",
+                _ => "",
+            };
+            let _ = writeln!(
+                out,
+                "| {}{only} | {} → {} | {} | {} → {} | {} |",
+                escape(&tunnel.tunnel),
+                percent(tunnel.old),
+                percent(tunnel.new),
+                delta(tunnel.old, tunnel.new),
+                percent(tunnel.old_weighted),
+                percent(tunnel.new_weighted),
+                delta(tunnel.old_weighted, tunnel.new_weighted),
+            );
+        }
+    }
+
+    let mut folded = |title: &str, names: &[String]| {
+        if names.is_empty() {
+            return;
+        }
+        let _ = writeln!(
+            out,
+            "\n<details>\n<summary>{title}: {} {}</summary>\n",
+            names.len(),
+            cells(names.len())
+        );
+        for name in names {
+            let _ = writeln!(out, "- {}", escape(name));
+        }
+        let _ = writeln!(out, "\n</details>");
+    };
+    folded("Added (only in the new run)", &comparison.added);
+    folded("Removed (only in the old run)", &comparison.removed);
+
+    let _ = writeln!(out, "\n{}", comparison.counts_line());
+    out
+}
+
+/// One run's tunnels, best first: what `compare RUN.json` writes as JSON.
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
+pub struct Ranking {
+    /// By weighted, then plain, success rate, then name.
+    pub tunnels: Vec<RankedTunnel>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
+pub struct RankedTunnel {
+    /// From 1.
+    pub rank: usize,
+    pub tunnel: String,
+    #[serde(flatten)]
+    pub rate: TunnelSummary,
+}
+
+/// Tunnels by weighted, then plain, success rate, then name, so that ties
+/// rank the same way in every rendering and every run.
+pub fn rank(report: &Report) -> Ranking {
     let summary = Summary::of(&report.cells);
-    let mut ranked: Vec<_> = summary.tunnels.iter().collect();
+    let mut ranked: Vec<(String, TunnelSummary)> = summary.tunnels.into_iter().collect();
     ranked.sort_by(|(a_name, a), (b_name, b)| {
         b.weighted_success_rate
             .total_cmp(&a.weighted_success_rate)
             .then(b.success_rate.total_cmp(&a.success_rate))
             .then(a_name.cmp(b_name))
     });
-    let width = ranked.iter().map(|(name, _)| name.len()).max().unwrap_or(0);
+    Ranking {
+        tunnels: ranked
+            .into_iter()
+            .enumerate()
+            .map(|(place, (tunnel, rate))| RankedTunnel {
+                rank: place + 1,
+                tunnel,
+                rate,
+            })
+            .collect(),
+    }
+}
+
+/// Within one run: tunnels ranked by weighted, then plain, success rate.
+pub fn render_ranking(report: &Report) -> String {
+    let ranking = rank(report);
+    let width = ranking
+        .tunnels
+        .iter()
+        .map(|ranked| ranked.tunnel.len())
+        .max()
+        .unwrap_or(0);
     let mut out = String::from("Tunnels by how much of these topologies they traverse:\n");
-    for (place, (name, rate)) in ranked.iter().enumerate() {
+    for RankedTunnel { rank, tunnel, rate } in &ranking.tunnels {
         let _ = writeln!(
             out,
-            "  {}. {name:<width$}  weighted {:.0} %, {}/{} topologies",
-            place + 1,
+            "  {rank}. {tunnel:<width$}  weighted {:.0} %, {}/{} topologies",
             rate.weighted_success_rate * 100.0,
             rate.passed,
             rate.total
         );
     }
+    out
+}
+
+/// The ranking as a Markdown table, in the same order as
+/// [`render_ranking`].
+pub fn render_ranking_markdown(report: &Report) -> String {
+    let summary = Summary::of(&report.cells);
+    let mut out = String::from("## traverse ranking\n\n");
+    if summary.tunnels.is_empty() {
+        let _ = writeln!(out, "No cells ran.");
+        return out;
+    }
+    let _ = writeln!(
+        out,
+        "Tunnels by how much of these topologies they traverse, weighted by how \
+         common each topology is.\n"
+    );
+    let _ = writeln!(
+        out,
+        "| rank | tunnel | weighted | success rate | topologies traversed |"
+    );
+    let _ = writeln!(out, "| ---: | --- | ---: | ---: | ---: |");
+    for RankedTunnel { rank, tunnel, rate } in &rank(report).tunnels {
+        let _ = writeln!(
+            out,
+            "| {rank} | {} | {} | {} | {}/{} |",
+            escape(tunnel),
+            percent(Some(rate.weighted_success_rate)),
+            percent(Some(rate.success_rate)),
+            rate.passed,
+            rate.total
+        );
+    }
+    let _ = writeln!(out, "\n{}", summary.counts_line());
     out
 }
 
@@ -285,6 +479,137 @@ mod tests {
         assert!(
             ranking.contains("1. wss  weighted 75 %, 1/2 topologies"),
             "{ranking}"
+        );
+    }
+
+    /// One of everything: common × ws regressed, common × wss fixed,
+    /// scenario `gone` removed, scenario `added` added, tunnel h2 added.
+    fn pair() -> (Report, Report) {
+        let old = report(vec![
+            cell("common", "ws", Verdict::Pass, ""),
+            cell("common", "wss", Verdict::Fail, "was refused 400"),
+            cell("rare", "ws", Verdict::Pass, ""),
+            cell("rare", "wss", Verdict::Pass, ""),
+            cell("gone", "ws", Verdict::Pass, ""),
+            cell("gone", "wss", Verdict::Fail, "blocked 403"),
+        ]);
+        let new = report(vec![
+            cell("common", "ws", Verdict::Fail, "now refused 426"),
+            cell("common", "wss", Verdict::Pass, ""),
+            cell("rare", "ws", Verdict::Pass, ""),
+            cell("rare", "wss", Verdict::Pass, ""),
+            cell("added", "ws", Verdict::Pass, ""),
+            cell("added", "wss", Verdict::Pass, ""),
+            cell("common", "h2", Verdict::Pass, ""),
+            cell("rare", "h2", Verdict::Fail, "reset"),
+        ]);
+        (old, new)
+    }
+
+    /// Every table in `markdown` has as many columns in each row as in its
+    /// header, an escaped `\|` not counting as one.
+    fn assert_tables_hold(markdown: &str) {
+        let columns = |row: &str| row.replace("\\|", "").matches('|').count();
+        let mut header = None;
+        for line in markdown.lines() {
+            if line.starts_with('|') {
+                let expected = *header.get_or_insert(columns(line));
+                assert_eq!(columns(line), expected, "{line}\n{markdown}");
+            } else {
+                header = None;
+            }
+        }
+    }
+
+    #[test]
+    fn comparison_as_markdown_puts_regressions_first() {
+        let (old, new) = pair();
+        let markdown = render_comparison_markdown(&compare(&old, &new));
+        insta::assert_snapshot!("comparison_markdown", markdown);
+        let at = |text: &str| markdown.find(text).unwrap_or_else(|| panic!("{text}"));
+        assert!(markdown.starts_with("## traverse comparison\n\n**1 cell regressed"));
+        assert!(at("### Regressed") < at("### Fixed"));
+        assert!(at("### Fixed") < at("### Success rate by tunnel"));
+        assert!(at("### Success rate by tunnel") < at("<summary>Added"));
+        assert!(markdown.contains("| common | ws | now refused 426 |"));
+        assert!(markdown.contains("| common | wss | was refused 400 |"));
+        assert!(markdown.contains("| h2 (only in the new run) | - → 50 % | - |"));
+        assert!(markdown.contains("- added × wss\n"));
+        assert!(markdown.contains("- gone × ws\n"));
+        assert!(markdown.ends_with("\n1 regressed, 1 fixed, 4 added, 2 removed\n"));
+        assert_tables_hold(&markdown);
+    }
+
+    #[test]
+    fn comparison_as_markdown_says_when_nothing_regressed_or_changed() {
+        let (old, new) = pair();
+        let same = render_comparison_markdown(&compare(&new, &new));
+        insta::assert_snapshot!("comparison_markdown_unchanged", same);
+        assert!(!same.contains("Regressed") && !same.contains("<details>"));
+
+        // Without the regressed cell, a fix and added or removed cells are
+        // left: worth a calm line, not the alarm.
+        let mut fixed_only = new.cells.clone();
+        fixed_only.retain(|cell| !(cell.scenario == "common" && cell.tunnel == "ws"));
+        let markdown = render_comparison_markdown(&compare(&old, &report(fixed_only)));
+        assert!(markdown.contains("\nNo regressions.\n"), "{markdown}");
+        assert!(!markdown.contains("Regressed"), "{markdown}");
+    }
+
+    #[test]
+    fn ranking_as_markdown_orders_like_the_terminal() {
+        let (_, new) = pair();
+        let markdown = render_ranking_markdown(&new);
+        insta::assert_snapshot!("ranking_markdown", markdown);
+        let in_markdown: Vec<&str> = markdown
+            .lines()
+            .filter(|line| line.starts_with('|') && !line.contains("---"))
+            .skip(1)
+            .filter_map(|row| row.split(" | ").nth(1))
+            .collect();
+        let terminal = render_ranking(&new);
+        let in_terminal: Vec<&str> = terminal
+            .lines()
+            .skip(1)
+            .filter_map(|line| line.split_whitespace().nth(1))
+            .collect();
+        assert_eq!(in_markdown, ["wss", "h2", "ws"]);
+        assert_eq!(in_markdown, in_terminal);
+        assert_tables_hold(&markdown);
+        assert_eq!(
+            render_ranking_markdown(&report(Vec::new())),
+            "## traverse ranking\n\nNo cells ran.\n"
+        );
+    }
+
+    #[test]
+    fn markdown_escapes_what_would_break_a_table() {
+        let old = report(vec![cell("a|b <i>", "ws|raw", Verdict::Pass, "")]);
+        let new = report(vec![cell(
+            "a|b <i>",
+            "ws|raw",
+            Verdict::Fail,
+            "answered <html> | 400\nthen closed",
+        )]);
+        for markdown in [
+            render_comparison_markdown(&compare(&old, &new)),
+            render_comparison_markdown(&compare(&new, &old)),
+            render_comparison_markdown(&compare(&report(Vec::new()), &new)),
+            render_ranking_markdown(&new),
+        ] {
+            assert!(
+                !markdown.contains("<i>") && !markdown.contains("<html>"),
+                "{markdown}"
+            );
+            assert!(markdown.contains("ws\\|raw"), "{markdown}");
+            assert_tables_hold(&markdown);
+        }
+        let markdown = render_comparison_markdown(&compare(&old, &new));
+        assert!(
+            markdown.contains(
+                "| a\\|b &lt;i&gt; | ws\\|raw | answered &lt;html&gt; \\| 400 then closed |"
+            ),
+            "{markdown}"
         );
     }
 }

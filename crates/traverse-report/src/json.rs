@@ -1,5 +1,6 @@
 //! The JSON results document: a stable interface, versioned.
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use traverse_runner::CellResult;
 use traverse_scenario::{Keyword, Scenario};
@@ -10,24 +11,34 @@ use crate::Summary;
 /// a change of version.
 pub const SCHEMA_VERSION: u32 = 1;
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// The document `traverse run --json` writes: every cell's result, the
+/// paths of the scenarios they ran, and each tunnel's success rates.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Report {
+    /// The results format's version; it changes when a field changes
+    /// meaning or disappears, not when one is added.
+    #[schemars(extend("const" = SCHEMA_VERSION))]
     pub version: u32,
     /// The factor scenario durations were multiplied by.
     pub time_scale: f64,
     /// The scenarios the cells ran, in plan order, with their paths.
     #[serde(default)]
     pub scenarios: Vec<ScenarioPath>,
+    /// One result per cell, in plan order.
     pub cells: Vec<CellResult>,
+    /// Totals, and each tunnel's success rates.
     pub summary: Summary,
 }
 
 /// A scenario's path from the client to the origin, for pictures of it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct ScenarioPath {
+    /// The scenario's name, as its cells' `scenario` gives it.
     pub name: String,
+    /// One line on what the topology is.
     #[serde(default)]
     pub description: String,
+    /// How common the topology is, for weighted success rates.
     pub weight: f64,
     /// From the client toward the origin; empty means direct.
     pub hops: Vec<PathHop>,
@@ -35,10 +46,12 @@ pub struct ScenarioPath {
     pub origin_certificate: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// One middlebox on a scenario's path.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct PathHop {
     /// The label blame uses.
     pub name: String,
+    /// Its middlebox kind, as the scenario file writes it (`tls-terminator`).
     pub kind: String,
     /// Its options as the scenario file writes them (`key = value`).
     pub settings: Vec<String>,
@@ -92,6 +105,11 @@ impl Report {
             .collect();
         self.scenarios = ran;
         self
+    }
+
+    /// The scenarios and tunnels of the cells, each in plan order.
+    pub(crate) fn axes(&self) -> (Vec<&str>, Vec<&str>) {
+        crate::summary::axes(&self.cells)
     }
 
     /// The path of the scenario named `name`, if the results carry it.

@@ -23,7 +23,7 @@ use quick_junit::{NonSuccessKind, TestCase, TestCaseStatus, TestSuite};
 use traverse_runner::{CellResult, Verdict};
 
 use crate::Report;
-use crate::summary::verdict_text;
+use crate::summary::{serde_name, verdict_text};
 
 /// The JUnit XML document for `report`, scenarios in plan order.
 pub fn render_junit(report: &Report) -> String {
@@ -148,11 +148,7 @@ fn blamed_log_text(cell: &CellResult) -> String {
     };
     let _ = writeln!(text, "{} log:", log.node);
     for record in &log.records {
-        // The action's name as the JSON results spell it.
-        let action = serde_json::to_value(record.action)
-            .ok()
-            .and_then(|value| value.as_str().map(str::to_string))
-            .unwrap_or_else(|| format!("{:?}", record.action));
+        let action = serde_name(&record.action);
         let _ = writeln!(
             text,
             "  {action}, status {}: {}",
@@ -174,7 +170,7 @@ pub(crate) mod fixture {
     use traverse_net::{Action, ConnRecord, Protocol};
     use traverse_runner::{Category, CellResult, NodeLog, Verdict};
 
-    use crate::Report;
+    use crate::{PathHop, Report, ScenarioPath};
 
     fn record(conn: u64, action: Action, status: Option<u16>, detail: &str) -> ConnRecord {
         ConnRecord {
@@ -294,7 +290,38 @@ pub(crate) mod fixture {
                 ..cell
             })
             .collect();
-        Report::new(cells, 0.01)
+        let mut report = Report::new(cells, 0.01);
+        report.scenarios = vec![
+            ScenarioPath {
+                name: "corp-f5".to_string(),
+                description: "F5 BIG-IP without a WebSocket profile".to_string(),
+                weight: 3.0,
+                hops: vec![PathHop {
+                    name: "f5".to_string(),
+                    kind: "tls-terminator".to_string(),
+                    settings: vec![
+                        "mode = \"http\"".to_string(),
+                        "websocket = false".to_string(),
+                        "backend = \"tls\"".to_string(),
+                    ],
+                    explicit: false,
+                }],
+                origin_certificate: "public".to_string(),
+            },
+            ScenarioPath {
+                name: "cloudflare-idle".to_string(),
+                description: "Cloudflare cuts idle WebSockets after 100 s".to_string(),
+                weight: 1.0,
+                hops: vec![PathHop {
+                    name: "cloudflare".to_string(),
+                    kind: "tls-terminator".to_string(),
+                    settings: vec!["idle_timeout = \"100s\"".to_string()],
+                    explicit: false,
+                }],
+                origin_certificate: "self-signed".to_string(),
+            },
+        ];
+        report
     }
 }
 

@@ -6,6 +6,7 @@
 //! weighted by how common each topology is.
 
 mod compare;
+mod html;
 mod json;
 mod junit;
 mod markdown;
@@ -13,11 +14,13 @@ mod summary;
 mod terminal;
 
 pub use compare::{
-    CellChange, Comparison, TunnelDelta, compare, render_comparison, render_ranking,
+    CellChange, Comparison, RankedTunnel, Ranking, TunnelDelta, compare, rank, render_comparison,
+    render_comparison_markdown, render_ranking, render_ranking_markdown,
 };
+pub use html::render_html;
 pub use json::{PathHop, Report, SCHEMA_VERSION, ScenarioPath, merge};
 pub use junit::render_junit;
 pub use markdown::render_markdown;
 pub use summary::{Summary, TunnelSummary};
-pub use terminal::render;
+pub use terminal::{TerminalStyle, render, render_styled};
 pub use traverse_runner::CellResult;

@@ -18,16 +18,7 @@ use crate::summary::verdict_text;
 /// The results as Markdown, scenarios and tunnels in plan order.
 pub fn render_markdown(report: &Report) -> String {
     let cells = &report.cells;
-    let mut scenarios: Vec<&str> = Vec::new();
-    let mut tunnels: Vec<&str> = Vec::new();
-    for cell in cells {
-        if !scenarios.contains(&cell.scenario.as_str()) {
-            scenarios.push(&cell.scenario);
-        }
-        if !tunnels.contains(&cell.tunnel.as_str()) {
-            tunnels.push(&cell.tunnel);
-        }
-    }
+    let (scenarios, tunnels) = crate::summary::axes(cells);
 
     let mut out = String::new();
     let _ = writeln!(out, "## traverse results\n");
@@ -137,7 +128,7 @@ fn cell_text(cell: &CellResult) -> String {
 
 /// Text safe inside a table cell or a list item: one line, `|` escaped, and
 /// no HTML a code host would interpret (a detail may quote a response).
-fn escape(text: &str) -> String {
+pub(crate) fn escape(text: &str) -> String {
     let mut escaped = String::with_capacity(text.len());
     for c in text.chars() {
         match c {

@@ -2,26 +2,37 @@
 
 use std::collections::BTreeMap;
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use traverse_runner::{CellResult, Verdict};
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// One tunnel's totals across the run's scenarios.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct TunnelSummary {
+    /// Cells of this tunnel that passed.
     pub passed: usize,
+    /// Cells of this tunnel.
     pub total: usize,
     /// `passed / total`, in [0, 1].
+    #[schemars(range(min = 0.0, max = 1.0))]
     pub success_rate: f64,
     /// Passed scenarios' weight over all scenarios' weight, in [0, 1].
+    #[schemars(range(min = 0.0, max = 1.0))]
     pub weighted_success_rate: f64,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// A run's totals.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Summary {
+    /// Cells in the run.
     pub cells: usize,
+    /// Cells that passed.
     pub passed: usize,
+    /// Cells that failed.
     pub failed: usize,
     /// Cells whose verdict is not what their scenario expects.
     pub unexpected: usize,
+    /// Each tunnel's totals, by tunnel name.
     pub tunnels: BTreeMap<String, TunnelSummary>,
 }
 
@@ -98,4 +109,28 @@ pub(crate) fn verdict_text(cell: &CellResult) -> String {
         Verdict::Pass => "pass".to_string(),
         Verdict::Fail => format!("fail {}", category_text(cell)),
     }
+}
+
+/// The scenarios and the tunnels of `cells`, each in plan order: the rows
+/// and columns of every matrix.
+pub(crate) fn axes(cells: &[CellResult]) -> (Vec<&str>, Vec<&str>) {
+    let mut scenarios: Vec<&str> = Vec::new();
+    let mut tunnels: Vec<&str> = Vec::new();
+    for cell in cells {
+        if !scenarios.contains(&cell.scenario.as_str()) {
+            scenarios.push(&cell.scenario);
+        }
+        if !tunnels.contains(&cell.tunnel.as_str()) {
+            tunnels.push(&cell.tunnel);
+        }
+    }
+    (scenarios, tunnels)
+}
+
+/// A value's name as the JSON results spell it (`stripped-upgrade`).
+pub(crate) fn serde_name<T: serde::Serialize + std::fmt::Debug>(value: &T) -> String {
+    serde_json::to_value(value)
+        .ok()
+        .and_then(|json| json.as_str().map(str::to_string))
+        .unwrap_or_else(|| format!("{value:?}"))
 }

@@ -19,6 +19,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::FutureExt;
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
@@ -75,23 +76,29 @@ impl From<TunnelDefinition> for TunnelSpec {
 }
 
 /// The result of one cell, as JSON results and every reporter show it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct CellResult {
     /// The cell's place in the full plan (scenario by scenario, tunnels in
     /// order), so shards merge back into one run's order.
     #[serde(default)]
     pub cell: usize,
+    /// The scenario's name: the matrix row.
     pub scenario: String,
+    /// The tunnel's name: the matrix column.
     pub tunnel: String,
     pub verdict: Verdict,
     /// What the scenario file expects, if it says.
     pub expected: Option<Verdict>,
+    /// Why it failed, as one word; null on pass.
     pub category: Option<Category>,
     /// The HTTP status seen, for refusals.
     pub status: Option<u16>,
     /// `client`, a hop's name, `origin` or `harness`; null on pass.
     pub blame: Option<String>,
+    /// What went wrong and where, for a person to act on; on a pass empty,
+    /// or what a poisonable cell's cache read.
     pub detail: String,
+    /// The cell's wall time, in milliseconds.
     pub duration_ms: u64,
     /// The scenario's weight, for weighted success rates.
     pub weight: f64,

@@ -3,11 +3,13 @@
 //! category; the transaction logs give the culprit: the node nearest the
 //! client that changed or stopped the traffic.
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use traverse_net::{Action, ConnRecord};
 use traverse_tunnel::TunnelError;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// A cell's outcome, and what a scenario expects of it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum Verdict {
     Pass,
@@ -33,7 +35,7 @@ impl From<traverse_scenario::Outcome> for Verdict {
 }
 
 /// Why a cell failed, as a class a matrix can show in one word.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum Category {
     /// Refused: an HTTP status instead of the tunnel, or connection refused.
@@ -119,9 +121,11 @@ pub struct Failure {
 }
 
 /// The logs of one node, from the client side inward.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct NodeLog {
+    /// The node's name: a hop's name, or `origin`.
     pub node: String,
+    /// One record per connection it handled, in arrival order.
     pub records: Vec<ConnRecord>,
 }
 

@@ -12,6 +12,7 @@ mod duration;
 mod error;
 mod model;
 mod parse;
+mod schema;
 mod time_scale;
 
 pub use duration::{format_duration, parse_duration};
@@ -23,4 +24,5 @@ pub use model::{
     TlsTerminator, Transparent, Transport, TunnelDefinition, UndeclaredBytes, UpgradePolicy,
 };
 pub use parse::{discover, load, load_all, load_tunnel, parse, parse_tunnel, preset_names};
+pub use schema::{scenario_schema, tunnel_schema};
 pub use time_scale::TimeScale;

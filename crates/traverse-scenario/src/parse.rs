@@ -23,6 +23,12 @@ use crate::model::{
 use crate::model::{EXTERNAL_PLACEHOLDERS, External, PLACEHOLDERS, Transport, TunnelDefinition};
 use crate::model::{Keyword, UndeclaredBytes};
 
+/// A scenario's weight when its file says none: as common as any other.
+pub(crate) const DEFAULT_WEIGHT: f64 = 1.0;
+/// How long a real program (a tunnel half, an external hop) may take to
+/// listen when its file says nothing.
+pub(crate) const DEFAULT_READY_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// Reads and validates one scenario file.
 pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
     let source = std::fs::read_to_string(path).map_err(|source| ScenarioError::Read {
@@ -165,7 +171,7 @@ pub fn parse_tunnel(path: &Path, source: &str) -> Result<TunnelDefinition, Scena
     let client = fields.take_command("client", &PLACEHOLDERS)?;
     let ready_timeout = fields
         .take_duration("ready_timeout")?
-        .unwrap_or(Duration::from_secs(10));
+        .unwrap_or(DEFAULT_READY_TIMEOUT);
     fields.finish(&[
         "name",
         "description",
@@ -218,7 +224,7 @@ pub fn parse(path: &Path, source: &str) -> Result<Scenario, ScenarioError> {
             ));
         }
         Some(weight) => weight.into_inner(),
-        None => 1.0,
+        None => DEFAULT_WEIGHT,
     };
     let hops = match fields.take_value("hops") {
         Some(value) => read_hops(&file, value)?,
@@ -600,7 +606,7 @@ fn read_external(
     let ports = fields.take_ports("ports")?;
     let ready_timeout = fields
         .take_duration("ready_timeout")?
-        .unwrap_or(Duration::from_secs(10));
+        .unwrap_or(DEFAULT_READY_TIMEOUT);
     let explicit = fields.take::<bool>("explicit")?.map(Spanned::into_inner);
     let (preset, command, config, ports, explicit) = match (preset, command, config) {
         (Some(index), None, None) => {

@@ -8,6 +8,7 @@
 //! Exit codes: 0 every cell met its expectation, 1 one did not, 2 invalid
 //! input (nothing ran).
 
+mod progress;
 mod proxy;
 mod tunnel;
 
@@ -32,6 +33,33 @@ use traverse_tunnel::BUILTIN;
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// Colour the matrix: `auto` colours a terminal (unless NO_COLOR is set).
+    #[arg(long, global = true, value_enum, default_value_t = Colour::Auto)]
+    color: Colour,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Colour {
+    Auto,
+    Always,
+    Never,
+}
+
+/// Colour and width for the matrix on stdout: fitted and coloured on a
+/// terminal, plain and whole into a file or a pipe.
+fn terminal_style(colour: Colour) -> traverse_report::TerminalStyle {
+    let stdout = console::Term::stdout();
+    traverse_report::TerminalStyle {
+        colour: match colour {
+            Colour::Always => true,
+            Colour::Never => false,
+            // Looks at stdout being a terminal, NO_COLOR and CLICOLOR_FORCE.
+            Colour::Auto => console::colors_enabled(),
+        },
+        width: stdout
+            .size_checked()
+            .map(|(_rows, columns)| usize::from(columns)),
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -61,9 +89,9 @@ enum Command {
         /// The shards' JSON results.
         #[arg(required = true)]
         files: Vec<PathBuf>,
-        /// Where to write the merged results.
-        #[arg(long, value_name = "FILE")]
-        json: PathBuf,
+        /// Where to write the merged results, in any of the run's formats.
+        #[command(flatten)]
+        files_out: ReportFiles,
     },
     /// Compare two runs' JSON results (exit 1 on any regression), or rank
     /// the tunnels of one run by how much they traverse.
@@ -71,9 +99,13 @@ enum Command {
         /// OLD.json NEW.json, or one run's results.
         #[arg(required = true, num_args = 1..=2)]
         files: Vec<PathBuf>,
-        /// Also write the comparison as JSON to FILE.
+        /// Also write the comparison, or the ranking, as JSON to FILE.
         #[arg(long, value_name = "FILE")]
         json: Option<PathBuf>,
+        /// Also write the comparison, or the ranking, as Markdown to FILE,
+        /// for a pull-request comment.
+        #[arg(long, value_name = "FILE")]
+        markdown: Option<PathBuf>,
     },
     /// Write a fresh set of test certificates and keys as PEM files.
     Certs {
@@ -96,15 +128,8 @@ struct RunArgs {
     /// server and client commands, driven through every scenario.
     #[arg(long = "tunnel-file", value_name = "FILE")]
     tunnel_files: Vec<PathBuf>,
-    /// Also write the results as JSON to FILE.
-    #[arg(long, value_name = "FILE")]
-    json: Option<PathBuf>,
-    /// Also write the results as JUnit XML to FILE, for CI systems.
-    #[arg(long, value_name = "FILE")]
-    junit: Option<PathBuf>,
-    /// Also write the results as Markdown to FILE, for a pull-request comment.
-    #[arg(long, value_name = "FILE")]
-    markdown: Option<PathBuf>,
+    #[command(flatten)]
+    files_out: ReportFiles,
     /// Cells run at once; default: the number of cores.
     #[arg(long)]
     jobs: Option<usize>,
@@ -122,9 +147,66 @@ struct RunArgs {
     /// spreading a matrix over CI jobs; `traverse merge` joins the results.
     #[arg(long, value_name = "K/N", value_parser = parse_shard)]
     shard: Option<(usize, usize)>,
-    /// Print only the matrix, no progress.
+    /// Print only the matrix, no progress bar.
     #[arg(long, short)]
     quiet: bool,
+}
+
+/// The files a run's (or a merge's) results are written to, besides the
+/// matrix on stdout.
+#[derive(Debug, clap::Args)]
+struct ReportFiles {
+    /// Also write the results as JSON to FILE (what `merge` and `compare` read).
+    #[arg(long, value_name = "FILE")]
+    json: Option<PathBuf>,
+    /// Also write the results as JUnit XML to FILE, for CI systems.
+    #[arg(long, value_name = "FILE")]
+    junit: Option<PathBuf>,
+    /// Also write the results as Markdown to FILE, for a pull-request comment.
+    #[arg(long, value_name = "FILE")]
+    markdown: Option<PathBuf>,
+    /// Also write the results as one self-contained HTML page to FILE.
+    #[arg(long, value_name = "FILE")]
+    html: Option<PathBuf>,
+}
+
+/// One of the report formats: results in, the file's text out.
+type Renderer = fn(&Report) -> String;
+
+/// A report file, created before anything runs.
+struct OpenReport {
+    path: PathBuf,
+    file: std::fs::File,
+    render: Renderer,
+}
+
+impl ReportFiles {
+    /// Creates every file first: one that cannot be written is invalid
+    /// input, found before running, so exit 2 keeps meaning nothing ran.
+    fn create(&self) -> anyhow::Result<Vec<OpenReport>> {
+        let formats: [(&Option<PathBuf>, Renderer); 4] = [
+            (&self.json, Report::to_json),
+            (&self.junit, traverse_report::render_junit),
+            (&self.markdown, traverse_report::render_markdown),
+            (&self.html, traverse_report::render_html),
+        ];
+        formats
+            .into_iter()
+            .filter_map(|(path, render)| Some((path.clone()?, render)))
+            .map(|(path, render)| {
+                let file = std::fs::File::create(&path)
+                    .with_context(|| format!("cannot write {}", path.display()))?;
+                Ok(OpenReport { path, file, render })
+            })
+            .collect()
+    }
+}
+
+impl OpenReport {
+    fn write(mut self, report: &Report) -> anyhow::Result<()> {
+        std::io::Write::write_all(&mut self.file, (self.render)(report).as_bytes())
+            .with_context(|| format!("cannot write {}", self.path.display()))
+    }
 }
 
 fn main() -> ExitCode {
@@ -145,8 +227,9 @@ fn main() -> ExitCode {
 }
 
 fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
+    let style = terminal_style(cli.color);
     match cli.command {
-        Command::Run(args) => run(args),
+        Command::Run(args) => run(args, style),
         Command::Validate {
             paths,
             tunnel_files,
@@ -169,36 +252,63 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             tunnel::run(command)?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Merge { files, json } => {
+        Command::Merge { files, files_out } => {
             let reports = files
                 .iter()
                 .map(|file| read_report(file))
                 .collect::<anyhow::Result<Vec<_>>>()?;
             let merged = traverse_report::merge(reports).map_err(|why| anyhow::anyhow!(why))?;
-            print!("{}", traverse_report::render(&merged.cells));
-            std::fs::write(&json, merged.to_json())
-                .with_context(|| format!("cannot write {}", json.display()))?;
+            let outputs = files_out.create()?;
+            print!("{}", traverse_report::render_styled(&merged.cells, style));
+            for output in outputs {
+                output.write(&merged)?;
+            }
             Ok(if merged.summary.unexpected == 0 {
                 ExitCode::SUCCESS
             } else {
                 ExitCode::from(1)
             })
         }
-        Command::Compare { files, json } => {
+        Command::Compare {
+            files,
+            json,
+            markdown,
+        } => {
             let reports = files
                 .iter()
                 .map(|file| read_report(file))
                 .collect::<anyhow::Result<Vec<_>>>()?;
+            let write = |path: &PathBuf, text: String| {
+                std::fs::write(path, text)
+                    .with_context(|| format!("cannot write {}", path.display()))
+            };
             if let [run] = reports.as_slice() {
                 print!("{}", traverse_report::render_ranking(run));
+                if let Some(path) = &json {
+                    let ranking = traverse_report::rank(run);
+                    write(
+                        path,
+                        serde_json::to_string_pretty(&ranking).unwrap_or_default(),
+                    )?;
+                }
+                if let Some(path) = &markdown {
+                    write(path, traverse_report::render_ranking_markdown(run))?;
+                }
                 return Ok(ExitCode::SUCCESS);
             }
             let comparison = traverse_report::compare(&reports[0], &reports[1]);
             print!("{}", traverse_report::render_comparison(&comparison));
-            if let Some(path) = json {
-                let text = serde_json::to_string_pretty(&comparison).unwrap_or_default();
-                std::fs::write(&path, text)
-                    .with_context(|| format!("cannot write {}", path.display()))?;
+            if let Some(path) = &json {
+                write(
+                    path,
+                    serde_json::to_string_pretty(&comparison).unwrap_or_default(),
+                )?;
+            }
+            if let Some(path) = &markdown {
+                write(
+                    path,
+                    traverse_report::render_comparison_markdown(&comparison),
+                )?;
             }
             Ok(if comparison.has_regressions() {
                 ExitCode::from(1)
@@ -303,7 +413,7 @@ fn load(paths: &[PathBuf], known: &[TunnelSpec]) -> Result<Vec<Scenario>, ExitCo
     }
 }
 
-fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
+fn run(args: RunArgs, style: traverse_report::TerminalStyle) -> anyhow::Result<ExitCode> {
     let known = match tunnels_with(&args.tunnel_files) {
         Ok(known) => known,
         Err(code) => return Ok(code),
@@ -338,15 +448,7 @@ fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         time_scale,
         step_timeout: args.step_timeout,
     };
-    // A results file that cannot be written is invalid input: find out
-    // before running, so exit 2 keeps meaning that nothing ran.
-    let json_file = match &args.json {
-        Some(path) => Some(
-            std::fs::File::create(path)
-                .with_context(|| format!("cannot write JSON results to {}", path.display()))?,
-        ),
-        None => None,
-    };
+    let outputs = args.files_out.create()?;
     if let Some(folder) = &args.logs {
         std::fs::create_dir_all(folder)
             .with_context(|| format!("cannot create the logs folder {}", folder.display()))?;
@@ -355,23 +457,12 @@ fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     if let Some((number, count)) = args.shard {
         cells = traverse_runner::shard(cells, number, count);
     }
-    let progress = !args.quiet && std::io::stderr().is_terminal();
+    let mut progress =
+        (!args.quiet && std::io::stderr().is_terminal()).then(progress::Progress::new);
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     let on_event = |event: Event<'_>| {
-        if let (
-            true,
-            Event::CellFinished {
-                done,
-                total,
-                result,
-            },
-        ) = (progress, event)
-        {
-            let verdict = result.verdict.as_str();
-            eprintln!(
-                "[{done}/{total}] {} × {}: {verdict}",
-                result.scenario, result.tunnel
-            );
+        if let Some(progress) = &mut progress {
+            progress.on_event(event);
         }
     };
     let interrupted = runtime.block_on(async {
@@ -381,6 +472,9 @@ fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             () = interrupted() => None,
         }
     });
+    if let Some(progress) = &progress {
+        progress.clear();
+    }
     let Some(results) = interrupted else {
         // Dropping the runtime drops every cell: each external tunnel's
         // process group is killed with it, so nothing outlives the run.
@@ -392,23 +486,13 @@ fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     drop(runtime);
     traverse_net::process::reap(REAP_GRACE);
     let results = results?;
-    print!("{}", traverse_report::render(&results));
+    print!("{}", traverse_report::render_styled(&results, style));
     let report = Report::new(results, time_scale.factor()).with_scenarios(&scenarios);
-    if let (Some(mut file), Some(path)) = (json_file, &args.json) {
-        std::io::Write::write_all(&mut file, report.to_json().as_bytes())
-            .with_context(|| format!("cannot write JSON results to {}", path.display()))?;
+    for output in outputs {
+        output.write(&report)?;
     }
     if let Some(folder) = &args.logs {
         write_logs(folder, &report.cells)?;
-    }
-    for (path, text) in [
-        (&args.junit, traverse_report::render_junit(&report)),
-        (&args.markdown, traverse_report::render_markdown(&report)),
-    ] {
-        if let Some(path) = path {
-            std::fs::write(path, text)
-                .with_context(|| format!("cannot write {}", path.display()))?;
-        }
     }
     Ok(if report.summary.unexpected == 0 {
         ExitCode::SUCCESS

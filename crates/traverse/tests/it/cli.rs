@@ -385,3 +385,127 @@ fn junit_and_markdown_reports_are_written_for_ci_and_pull_requests() {
         "{md}"
     );
 }
+
+#[test]
+fn html_report_is_written_and_an_unwritable_report_runs_nothing() {
+    let folder = tempfile::tempdir().expect("tempdir");
+    let html = folder.path().join("report.html");
+    let output = traverse(&[
+        "run",
+        "--tunnel",
+        "wss",
+        "--html",
+        &html.to_string_lossy(),
+        "scenarios/f5-websocket-profile.toml",
+    ]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    let page = std::fs::read_to_string(&html).expect("html written");
+    assert!(page.starts_with("<!DOCTYPE html>"), "{page}");
+    assert!(page.contains("data-cell=\"f5-websocket-profile × wss\""));
+    // The scenario's path is drawn from the scenario file.
+    assert!(page.contains("<code>websocket = true</code>"), "{page}");
+
+    let nowhere = folder.path().join("missing-folder/report.html");
+    let output = traverse(&[
+        "run",
+        "--html",
+        &nowhere.to_string_lossy(),
+        "scenarios/direct.toml",
+    ]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(text(&output.stdout).is_empty(), "nothing ran");
+    assert!(
+        text(&output.stderr).contains(&format!("cannot write {}", nowhere.display())),
+        "{}",
+        text(&output.stderr)
+    );
+}
+
+/// Into a pipe (as CI reads it) the matrix is plain text with no progress
+/// on stderr; colour only when asked for, and then the same text beneath.
+#[test]
+fn piped_output_is_plain_and_colour_is_on_request() {
+    let args = [
+        "run",
+        "--tunnel",
+        "tcp",
+        "--tunnel",
+        "ws",
+        "scenarios/f5-no-websocket-profile.toml",
+    ];
+    let plain = traverse(&args);
+    assert_eq!(plain.status.code(), Some(0), "{}", text(&plain.stderr));
+    assert!(
+        !text(&plain.stdout).contains('\u{1b}'),
+        "no escapes in a pipe"
+    );
+    assert!(text(&plain.stderr).is_empty(), "{}", text(&plain.stderr));
+
+    let coloured = traverse(&[&["--color", "always"], &args[..]].concat());
+    let coloured = text(&coloured.stdout);
+    assert!(
+        coloured.contains("\u{1b}[31mfail refused 426"),
+        "{coloured}"
+    );
+    assert_eq!(strip_escapes(&coloured), text(&plain.stdout));
+}
+
+/// On a terminal (a pseudo-terminal from util-linux's `script`) the matrix
+/// is coloured and fits the terminal's width.
+#[test]
+fn a_terminal_gets_colour_and_a_matrix_that_fits() {
+    crate::support::require("script");
+    let command = format!(
+        "stty rows 40 cols 60; {} run --tunnel tcp --tunnel ws --tunnel wss --tunnel hixie76 \
+         scenarios/f5-no-websocket-profile.toml scenarios/direct.toml",
+        env!("CARGO_BIN_EXE_traverse")
+    );
+    let output = Command::new("script")
+        .args(["--quiet", "--return", "--command", &command, "/dev/null"])
+        .current_dir(repo_root())
+        .env_remove("NO_COLOR")
+        .output()
+        .expect("script runs");
+    let screen = text(&output.stdout);
+    assert_eq!(output.status.code(), Some(0), "{screen}");
+    assert!(
+        screen.contains("\u{1b}[32mpass"),
+        "colour on a terminal: {screen}"
+    );
+    let plain = strip_escapes(&screen).replace('\r', "");
+    let matrix: Vec<&str> = plain
+        .lines()
+        .skip_while(|line| !line.starts_with("scenario"))
+        .take_while(|line| !line.starts_with("Why:"))
+        .collect();
+    assert!(
+        matrix
+            .iter()
+            .filter(|line| line.starts_with("scenario"))
+            .count()
+            > 1,
+        "four tunnels do not fit 60 columns in one block:\n{plain}"
+    );
+    assert!(
+        matrix.iter().all(|line| line.chars().count() <= 60),
+        "{plain}"
+    );
+}
+
+/// Text without its ANSI colour escapes (`ESC [ ... m`).
+fn strip_escapes(text: &str) -> String {
+    let mut out = String::new();
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            for c in chars.by_ref() {
+                if c.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}

@@ -8,22 +8,9 @@ use std::process::Command;
 
 use traverse_runner::{RunOptions, TunnelSpec};
 
-use crate::support::{require, scenario};
+use crate::support::{require_image, scenario};
 
 const IMAGE: &str = "traverse-tunnel:local";
-
-/// Fails, saying how to build it, when the image is not there.
-fn require_image() {
-    require("docker");
-    let inspected = Command::new("docker")
-        .args(["image", "inspect", IMAGE])
-        .output()
-        .expect("docker runs");
-    assert!(
-        inspected.status.success(),
-        "the image {IMAGE} is missing: `bash ci/build-image.sh` builds it from this repository"
-    );
-}
 
 /// Containers whose name starts with `prefix`.
 fn containers(prefix: &str) -> Vec<String> {
@@ -40,7 +27,7 @@ fn containers(prefix: &str) -> Vec<String> {
 
 #[tokio::test]
 async fn a_container_tunnel_server_runs_through_topologies_and_is_removed() {
-    require_image();
+    require_image(IMAGE);
     let prefix = format!("traverse-test-{}", std::process::id());
     let folder = tempfile::tempdir().expect("tempdir");
     let binary = env!("CARGO_BIN_EXE_traverse");

@@ -7,6 +7,8 @@ mod cli;
 mod connect_proxy;
 mod container;
 mod external;
+mod html_report;
+mod kubernetes_job;
 mod legacy_forwarder;
 mod masking;
 mod parity;

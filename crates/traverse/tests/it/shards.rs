@@ -15,8 +15,9 @@ fn traverse(args: &[&str]) -> std::process::Output {
 }
 
 /// What must not depend on how the run was split: no timings, no details
-/// that carry timing (an idle cut's exact wording).
-fn verdicts(path: &Path) -> Vec<String> {
+/// that carry timing (an idle cut's exact wording). Also used by
+/// `kubernetes_job`.
+pub(crate) fn verdicts(path: &Path) -> Vec<String> {
     let document: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(path).expect("read")).expect("json");
     document["cells"]
@@ -131,7 +132,14 @@ fn compare_exits_1_on_a_regression_and_names_it() {
     }
     let new = folder.path().join("new.json");
     std::fs::write(&new, document.to_string()).expect("write");
-    let compared = traverse(&["compare", &old.to_string_lossy(), &new.to_string_lossy()]);
+    let markdown = folder.path().join("comparison.md");
+    let compared = traverse(&[
+        "compare",
+        &old.to_string_lossy(),
+        &new.to_string_lossy(),
+        "--markdown",
+        &markdown.to_string_lossy(),
+    ]);
     assert_eq!(compared.status.code(), Some(1));
     let text = String::from_utf8_lossy(&compared.stdout);
     assert!(text.contains("Regressed (passed, now fail):"), "{text}");
@@ -140,11 +148,49 @@ fn compare_exits_1_on_a_regression_and_names_it() {
         "{text}"
     );
     assert!(text.contains("wss  100 % → 50 % (-50)"), "{text}");
+    // The Markdown says the same, for a pull-request comment.
+    let comment = std::fs::read_to_string(&markdown).expect("the Markdown was written");
+    assert!(
+        comment.contains("**1 cell regressed: passed in the old run, fails in the new one."),
+        "{comment}"
+    );
+    assert!(
+        comment.contains(
+            "| f5-websocket-profile | wss | answered HTTP 400 Bad Request to the WebSocket handshake |"
+        ),
+        "{comment}"
+    );
+    assert!(
+        comment.contains("| wss | 100 % → 50 % | -50 |"),
+        "{comment}"
+    );
     // One run alone: the tunnels ranked.
-    let ranked = traverse(&["compare", &new.to_string_lossy()]);
+    let ranking = folder.path().join("ranking.md");
+    let ranking_json = folder.path().join("ranking.json");
+    let ranked = traverse(&[
+        "compare",
+        &new.to_string_lossy(),
+        "--markdown",
+        &ranking.to_string_lossy(),
+        "--json",
+        &ranking_json.to_string_lossy(),
+    ]);
+    assert_eq!(ranked.status.code(), Some(0));
     assert!(
         String::from_utf8_lossy(&ranked.stdout).contains("1. ws"),
         "{}",
         String::from_utf8_lossy(&ranked.stdout)
     );
+    let table = std::fs::read_to_string(&ranking).expect("the ranking was written");
+    assert!(
+        table.contains("| 1 | ws | 100 % | 100 % | 2/2 |"),
+        "{table}"
+    );
+    assert!(table.contains("| 2 | wss |"), "{table}");
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&ranking_json).expect("ranking JSON"))
+            .expect("JSON");
+    assert_eq!(json["tunnels"][0]["tunnel"], "ws", "{json}");
+    assert_eq!(json["tunnels"][0]["rank"], 1, "{json}");
+    assert_eq!(json["tunnels"][1]["tunnel"], "wss", "{json}");
 }

@@ -72,3 +72,17 @@ pub fn require(program: &str) {
         "{program} is not installed: `bash ci/install.sh` installs it from Debian's packages"
     );
 }
+
+/// Fails, saying how to build it, when a container image a test runs is
+/// not there (no registry is reachable: images are built locally).
+pub fn require_image(image: &str) {
+    require("docker");
+    let inspected = std::process::Command::new("docker")
+        .args(["image", "inspect", image])
+        .output()
+        .expect("docker runs");
+    assert!(
+        inspected.status.success(),
+        "the image {image} is missing: `bash ci/build-image.sh` builds it from this repository"
+    );
+}
