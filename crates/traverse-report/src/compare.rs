@@ -524,8 +524,10 @@ mod tests {
     #[test]
     fn comparison_as_markdown_puts_regressions_first() {
         let (old, new) = pair();
-        let markdown = render_comparison_markdown(&compare(&old, &new));
+        let comparison = compare(&old, &new);
+        let markdown = render_comparison_markdown(&comparison);
         insta::assert_snapshot!("comparison_markdown", markdown);
+        insta::assert_json_snapshot!("comparison_json", comparison);
         let at = |text: &str| markdown.find(text).unwrap_or_else(|| panic!("{text}"));
         assert!(markdown.starts_with("## traverse comparison\n\n**1 cell regressed"));
         assert!(at("### Regressed") < at("### Fixed"));
@@ -561,6 +563,7 @@ mod tests {
         let (_, new) = pair();
         let markdown = render_ranking_markdown(&new);
         insta::assert_snapshot!("ranking_markdown", markdown);
+        insta::assert_json_snapshot!("ranking_json", rank(&new));
         let in_markdown: Vec<&str> = markdown
             .lines()
             .filter(|line| line.starts_with('|') && !line.contains("---"))

@@ -162,3 +162,61 @@ pub fn merge(reports: Vec<Report>) -> Result<Report, String> {
     merged.scenarios = scenarios;
     Ok(merged)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::junit::fixture;
+
+    #[test]
+    fn snapshot() {
+        insta::assert_snapshot!(fixture::report().to_json());
+    }
+
+    #[test]
+    fn reads_back_what_it_writes() {
+        let report = fixture::report();
+        let read: Report = serde_json::from_str(&report.to_json()).expect("results read back");
+        assert_eq!(read, report);
+    }
+
+    /// Shards hold every other cell, and each only the scenarios of its
+    /// cells; merged in either order they are the run again.
+    #[test]
+    fn shards_merge_back_into_the_run() {
+        let run = fixture::report();
+        let shard = |keep: usize| {
+            let cells: Vec<CellResult> = run
+                .cells
+                .iter()
+                .filter(|cell| cell.cell % 2 == keep)
+                .cloned()
+                .collect();
+            let mut report = Report::new(cells, run.time_scale);
+            report.scenarios = run
+                .scenarios
+                .iter()
+                .filter(|path| report.cells.iter().any(|cell| cell.scenario == path.name))
+                .cloned()
+                .collect();
+            report
+        };
+        assert_eq!(merge(vec![shard(1), shard(0)]), Ok(run.clone()));
+        assert_eq!(merge(vec![shard(0), shard(1)]), Ok(run));
+    }
+
+    #[test]
+    fn merging_refuses_what_is_not_one_run() {
+        let run = fixture::report();
+        assert_eq!(
+            merge(vec![run.clone(), run.clone()]),
+            Err(
+                "cell 0 (corp-f5 × ws) is in two of these files; shards do not overlap".to_string()
+            )
+        );
+        let mut slower = run.clone();
+        slower.time_scale = 1.0;
+        assert!(merge(vec![run, slower]).is_err_and(|why| why.contains("different time scales")));
+        assert_eq!(merge(Vec::new()), Err("nothing to merge".to_string()));
+    }
+}

@@ -472,7 +472,7 @@ fn run(args: RunArgs, style: traverse_report::TerminalStyle) -> anyhow::Result<E
             () = interrupted() => None,
         }
     });
-    if let Some(progress) = &progress {
+    if let Some(progress) = &mut progress {
         progress.clear();
     }
     let Some(results) = interrupted else {

@@ -3,6 +3,8 @@
 //! a run has taken longer than a moment, so a quick run prints nothing but
 //! its matrix, and it is cleared before the matrix is printed.
 
+use std::sync::{Arc, Mutex, PoisonError};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -14,8 +16,9 @@ const MOMENT: Duration = Duration::from_secs(1);
 #[derive(Debug)]
 pub struct Progress {
     bar: ProgressBar,
-    started: Instant,
-    shown: bool,
+    /// Set when the run is over; the reveal must not draw after it.
+    over: Arc<Mutex<bool>>,
+    reveal: Option<JoinHandle<()>>,
     failed: usize,
     unexpected: usize,
 }
@@ -30,10 +33,32 @@ impl Progress {
         .progress_chars("=> ");
         let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::hidden());
         bar.set_style(style);
+        bar.set_message("0 failed");
+        let over = Arc::new(Mutex::new(false));
+        // Shown after a moment even when no cell has finished by then (the
+        // first cells can be the slow ones).
+        let reveal = {
+            let (bar, over) = (bar.clone(), over.clone());
+            std::thread::spawn(move || {
+                let until = Instant::now() + MOMENT;
+                while let Some(left) = until.checked_duration_since(Instant::now()) {
+                    if *over.lock().unwrap_or_else(PoisonError::into_inner) {
+                        return;
+                    }
+                    std::thread::park_timeout(left);
+                }
+                let over = over.lock().unwrap_or_else(PoisonError::into_inner);
+                if !*over {
+                    bar.set_draw_target(ProgressDrawTarget::stderr());
+                    // The elapsed and left times move between cells too.
+                    bar.enable_steady_tick(Duration::from_millis(250));
+                }
+            })
+        };
         Progress {
             bar,
-            started: Instant::now(),
-            shown: false,
+            over,
+            reveal: Some(reveal),
             failed: 0,
             unexpected: 0,
         }
@@ -43,7 +68,6 @@ impl Progress {
         match event {
             Event::Started { cells } => {
                 self.bar.set_length(cells as u64);
-                self.started = Instant::now();
                 self.bar.reset_elapsed();
             }
             Event::CellFinished { done, result, .. } => {
@@ -57,16 +81,21 @@ impl Progress {
                 self.bar.set_message(message);
             }
         }
-        if !self.shown && self.started.elapsed() >= MOMENT {
-            self.shown = true;
-            self.bar.set_draw_target(ProgressDrawTarget::stderr());
-            // The time left moves even while no cell finishes.
-            self.bar.enable_steady_tick(Duration::from_millis(250));
-        }
     }
 
     /// Takes the bar off the screen, leaving it for the matrix.
-    pub fn clear(&self) {
+    pub fn clear(&mut self) {
+        *self.over.lock().unwrap_or_else(PoisonError::into_inner) = true;
+        if let Some(reveal) = self.reveal.take() {
+            reveal.thread().unpark();
+            let _ = reveal.join();
+        }
         self.bar.finish_and_clear();
+    }
+}
+
+impl Drop for Progress {
+    fn drop(&mut self) {
+        self.clear();
     }
 }

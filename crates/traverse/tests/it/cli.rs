@@ -492,6 +492,37 @@ fn a_terminal_gets_colour_and_a_matrix_that_fits() {
     );
 }
 
+/// A run longer than a moment shows a progress bar on a terminal's stderr,
+/// and clears it before the matrix; a quick one shows none.
+#[test]
+fn a_long_run_on_a_terminal_shows_progress() {
+    crate::support::require("script");
+    let on_terminal = |args: &str| {
+        let command = format!(
+            "stty rows 40 cols 100; {} run {args}",
+            env!("CARGO_BIN_EXE_traverse")
+        );
+        let output = Command::new("script")
+            .args(["--quiet", "--return", "--command", &command, "/dev/null"])
+            .current_dir(repo_root())
+            .output()
+            .expect("script runs");
+        assert_eq!(output.status.code(), Some(0), "{}", text(&output.stdout));
+        strip_escapes(&text(&output.stdout))
+    };
+    // The idle pause of 100 s at this scale takes 2 s.
+    let long =
+        on_terminal("--tunnel ws --time-scale 0.02 scenarios/cloudflare-idle-websocket.toml");
+    assert!(long.contains("0/1 cells · 0 failed ·"), "{long}");
+    let matrix = long.find("scenario").expect("the matrix");
+    assert!(
+        !long[matrix..].contains("cells ·"),
+        "no bar is drawn once the matrix is printed:\n{long}"
+    );
+    let quick = on_terminal("--tunnel ws scenarios/direct.toml");
+    assert!(!quick.contains("cells ·"), "{quick}");
+}
+
 /// Text without its ANSI colour escapes (`ESC [ ... m`).
 fn strip_escapes(text: &str) -> String {
     let mut out = String::new();
