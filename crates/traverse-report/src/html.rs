@@ -330,9 +330,13 @@ fn path_picture(page: &mut String, path: &ScenarioPath, blame: Option<&str>) {
     );
     let _ = write!(
         page,
-        "<li class=\"node{}\"><strong>client</strong><span class=\"kind\">tunnel client</span></li>",
+        "<li class=\"node{}\"><strong>client</strong><span class=\"kind\">tunnel client</span>",
         blamed("client")
     );
+    for setting in &path.client {
+        let _ = write!(page, "<code>{}</code>", escape(setting));
+    }
+    *page += "</li>";
     for hop in &path.hops {
         let _ = write!(
             page,

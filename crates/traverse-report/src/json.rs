@@ -40,6 +40,10 @@ pub struct ScenarioPath {
     pub description: String,
     /// How common the topology is, for weighted success rates.
     pub weight: f64,
+    /// How the tunnel client is set up and driven where the scenario says
+    /// so (`proxy_auth`, the probe's `idle`), as the file writes it.
+    #[serde(default)]
+    pub client: Vec<String>,
     /// From the client toward the origin; empty means direct.
     pub hops: Vec<PathHop>,
     /// `public` or `self-signed`: the certificate the origin serves.
@@ -66,6 +70,7 @@ impl From<&Scenario> for ScenarioPath {
             name: scenario.name.clone(),
             description: scenario.description.clone(),
             weight: scenario.weight,
+            client: scenario.client_settings(),
             hops: scenario
                 .hops
                 .iter()

@@ -296,6 +296,7 @@ pub(crate) mod fixture {
                 name: "corp-f5".to_string(),
                 description: "F5 BIG-IP without a WebSocket profile".to_string(),
                 weight: 3.0,
+                client: Vec::new(),
                 hops: vec![PathHop {
                     name: "f5".to_string(),
                     kind: "tls-terminator".to_string(),
@@ -312,6 +313,7 @@ pub(crate) mod fixture {
                 name: "cloudflare-idle".to_string(),
                 description: "Cloudflare cuts idle WebSockets after 100 s".to_string(),
                 weight: 1.0,
+                client: vec!["idle = \"120s\"".to_string()],
                 hops: vec![PathHop {
                     name: "cloudflare".to_string(),
                     kind: "tls-terminator".to_string(),

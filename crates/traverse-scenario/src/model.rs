@@ -26,6 +26,23 @@ pub struct Scenario {
 }
 
 impl Scenario {
+    /// How the tunnel client is set up and driven, where the file says so,
+    /// in scenario-file syntax (`[client]`, `[probe]`); passwords left out.
+    pub fn client_settings(&self) -> Vec<String> {
+        let mut settings = Settings::default();
+        match &self.client.proxy_auth {
+            Some(Some(credentials)) => {
+                settings.always("proxy_auth", format!("\"{}:…\"", credentials.user));
+            }
+            Some(None) => settings.always("proxy_auth", "\"\"".to_string()),
+            None => {}
+        }
+        if let Some(idle) = self.probe.idle {
+            settings.always("idle", format!("\"{}\"", crate::format_duration(idle)));
+        }
+        settings.0
+    }
+
     pub fn expectation(&self, tunnel: &str) -> Option<Outcome> {
         self.expect
             .iter()

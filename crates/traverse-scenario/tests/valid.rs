@@ -990,3 +990,18 @@ fn settings_show_what_defines_the_kind_and_hide_passwords() {
         ["mode = \"http\"", "websocket = true", "backend = \"tls\""]
     );
 }
+
+#[test]
+fn client_settings_say_how_the_client_is_set_up_without_passwords() {
+    let scenario = parse(
+        "[[hops]]\nkind = \"connect-proxy\"\nauth = \"alice:secret\"\n\
+         [client]\nproxy_auth = \"bob:hunter2\"\n[probe]\nidle = \"2m\"\n",
+    );
+    assert_eq!(
+        scenario.client_settings(),
+        ["proxy_auth = \"bob:…\"", "idle = \"120s\""]
+    );
+    let without = parse("[[hops]]\nkind = \"connect-proxy\"\n[client]\nproxy_auth = \"\"\n");
+    assert_eq!(without.client_settings(), ["proxy_auth = \"\""]);
+    assert!(parse("").client_settings().is_empty());
+}
