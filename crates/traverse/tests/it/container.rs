@@ -83,13 +83,9 @@ async fn a_container_tunnel_server_runs_through_topologies_and_is_removed() {
         results.iter().map(|cell| &cell.detail).collect::<Vec<_>>()
     );
     // Removal takes docker a moment after the wrapper is told to stop.
-    let until = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    while !containers(&prefix).is_empty() {
-        assert!(
-            std::time::Instant::now() < until,
-            "containers outlived their cells: {:?}",
-            containers(&prefix)
-        );
-        std::thread::sleep(std::time::Duration::from_millis(200));
-    }
+    crate::support::wait_until(
+        std::time::Duration::from_secs(20),
+        &format!("the cells' containers ({prefix}*) removed"),
+        || containers(&prefix).is_empty(),
+    );
 }

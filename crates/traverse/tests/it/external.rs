@@ -4,11 +4,11 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use traverse_runner::{RunOptions, TunnelSpec};
 
-use crate::support::{repo_root, require, summary};
+use crate::support::{repo_root, require, summary, wait_until};
 
 fn definition(name: &str) -> TunnelSpec {
     let path = repo_root().join("tunnels").join(format!("{name}.toml"));
@@ -121,15 +121,6 @@ fn processes_with(marker: &str) -> Vec<String> {
         .map(|cmdline| String::from_utf8_lossy(&cmdline).replace('\0', " "))
         .filter(|cmdline| cmdline.contains(marker) && !cmdline.contains("traverse "))
         .collect()
-}
-
-/// Waits until `done` holds, or fails after `deadline` saying `what`.
-fn wait_until(deadline: Duration, what: &str, mut done: impl FnMut() -> bool) {
-    let until = Instant::now() + deadline;
-    while !done() {
-        assert!(Instant::now() < until, "{what} within {deadline:?}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }
 
 #[test]

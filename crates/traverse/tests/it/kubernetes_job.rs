@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde::Deserialize;
 use serde_json::Value;
@@ -96,19 +96,22 @@ fn docker_bytes(quantity: &str) -> String {
 struct Running {
     name: String,
     container: Option<String>,
-    child: Child,
+    /// Taken by [`Running::finish`], which waits for it.
+    child: Option<Child>,
     log: PathBuf,
 }
 
 /// A failed assertion leaves nothing running.
 impl Drop for Running {
     fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
+        if let Some(child) = &mut self.child
+            && let Ok(None) = child.try_wait()
+        {
             if let Some(container) = &self.container {
                 let _ = Command::new("docker").args(["kill", container]).output();
             }
-            let _ = self.child.kill();
-            let _ = self.child.wait();
+            let _ = child.kill();
+            let _ = child.wait();
         }
     }
 }
@@ -117,16 +120,26 @@ impl Running {
     /// Waits for the end, at most `TIMEOUT`, and returns the exit status
     /// with the output.
     fn finish(mut self) -> (ExitStatus, String) {
-        let until = Instant::now() + TIMEOUT;
-        let status = loop {
-            if let Some(status) = self.child.try_wait().expect("wait") {
-                break status;
+        let mut child = self.child.take().expect("finished once");
+        let pid = child.id();
+        // std's wait has no deadline: it waits in a thread of its own.
+        let (exited, exit) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = exited.send(child.wait());
+        });
+        let Ok(status) = exit.recv_timeout(TIMEOUT) else {
+            if let Some(container) = &self.container {
+                let _ = Command::new("docker").args(["kill", container]).output();
             }
-            if Instant::now() > until {
-                panic!("{} ran for more than {TIMEOUT:?}", self.name);
+            if let Ok(pid) = i32::try_from(pid) {
+                let _ = nix::sys::signal::kill(
+                    nix::unistd::Pid::from_raw(pid),
+                    nix::sys::signal::Signal::SIGKILL,
+                );
             }
-            std::thread::sleep(Duration::from_millis(100));
+            panic!("{} ran for more than {TIMEOUT:?}", self.name);
         };
+        let status = status.expect("wait");
         let output = std::fs::read_to_string(&self.log).unwrap_or_default();
         (status, output)
     }
@@ -145,7 +158,7 @@ fn start(name: String, container: bool, mut command: Command, log: PathBuf) -> R
     Running {
         container: container.then(|| name.clone()),
         name,
-        child,
+        child: Some(child),
         log,
     }
 }

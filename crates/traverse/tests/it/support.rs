@@ -86,3 +86,17 @@ pub fn require_image(image: &str) {
         "the image {image} is missing: `bash ci/build-image.sh` builds it from this repository"
     );
 }
+
+/// Waits until `done` holds, or fails after `deadline` saying `what`. For
+/// states nothing announces (a process gone from /proc, a container
+/// removed by docker): a short poll, bounded.
+pub fn wait_until(deadline: std::time::Duration, what: &str, mut done: impl FnMut() -> bool) {
+    let until = std::time::Instant::now() + deadline;
+    while !done() {
+        assert!(
+            std::time::Instant::now() < until,
+            "{what} within {deadline:?}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
