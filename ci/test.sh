@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# Every check a change must pass, in the order that fails fastest: format,
-# lints, then the whole test suite (unit, integration, snapshots, CLI).
-# Needs a Rust toolchain with rustfmt and clippy, and a Docker engine; the
-# real programs the tests drive are installed by ci/install.sh, and the
-# container image they run is built from this repository by
-# ci/build-image.sh.
+# Every check a change must pass, in the order that fails fastest: the
+# example workflow's schema, format, lints, then the whole test suite
+# (unit, integration, snapshots, CLI, the HTML report in a browser).
+# Needs a Rust toolchain with rustfmt and clippy, a Docker engine, and
+# python3 with pip (for check-jsonschema); the real programs the tests drive
+# are installed by ci/install.sh, and the container images they run are
+# built from this repository by ci/build-image.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
