@@ -26,10 +26,50 @@ const KILL_GRACE: Duration = Duration::from_secs(2);
 const OUTPUT_KEPT: usize = 8 * 1024;
 
 /// A free loopback port, for a command that must be told where to listen.
-/// The port is released before the command binds it; nothing else on the
-/// machine takes ephemeral ports that fast in practice.
+/// The port is released before the command binds it, so it is not one the
+/// kernel hands out by itself: outgoing connections and listeners on port
+/// 0 take theirs from the ephemeral range, and under load one of them took
+/// a port released a moment before (nginx then failed with "Address
+/// already in use"). Ports below that range come to nobody unasked; a
+/// random start keeps concurrent runs from asking for the same one.
 pub fn reserve_port() -> io::Result<SocketAddr> {
+    let (first_ephemeral, _) = ephemeral_ports();
+    let unassigned = RESERVED_FLOOR..first_ephemeral;
+    if unassigned.len() >= 1024 {
+        let span = unassigned.len() as u64;
+        for _ in 0..64 {
+            let offset = u16::try_from(random() % span).unwrap_or(0);
+            let port = unassigned.start + offset;
+            if let Ok(listener) = TcpListener::bind((Ipv4Addr::LOCALHOST, port)) {
+                return listener.local_addr();
+            }
+        }
+    }
+    // A machine whose ephemeral range leaves nothing below it.
     TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?.local_addr()
+}
+
+/// Below this are the ports of well-known and registered services.
+const RESERVED_FLOOR: u16 = 10_000;
+
+/// The kernel's ephemeral port range, Linux's default when unreadable.
+fn ephemeral_ports() -> (u16, u16) {
+    std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|text| {
+            let mut bounds = text.split_whitespace().map(str::parse::<u16>);
+            Some((bounds.next()?.ok()?, bounds.next()?.ok()?))
+        })
+        .unwrap_or((32768, 60999))
+}
+
+/// A random number from the standard library's per-process hash keys.
+fn random() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    static DRAWN: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let mut hasher = std::hash::RandomState::new().build_hasher();
+    hasher.write_u64(DRAWN.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
+    hasher.finish()
 }
 
 /// Fills `{placeholders}` in each word of a command line.
@@ -258,6 +298,27 @@ pub fn is_listening(addr: SocketAddr) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reserved_ports_are_free_and_outside_the_ephemeral_range() {
+        let (first, last) = ephemeral_ports();
+        let ports: std::collections::BTreeSet<u16> = (0..50)
+            .map(|_| {
+                let addr = reserve_port().expect("a free port");
+                // Free: the command it is reserved for can bind it.
+                TcpListener::bind(addr).expect("the reserved port binds");
+                addr.port()
+            })
+            .collect();
+        assert!(
+            ports
+                .iter()
+                .all(|port| !(first..=last).contains(port) && *port >= RESERVED_FLOOR),
+            "{ports:?} against the ephemeral range {first}-{last}"
+        );
+        // Drawn at random, not handed out in order.
+        assert!(ports.len() > 40, "{ports:?}");
+    }
 
     #[tokio::test]
     async fn reaping_waits_for_a_process_group_to_stop_and_not_for_zombies() {
