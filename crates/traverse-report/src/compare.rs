@@ -318,9 +318,13 @@ pub struct RankedTunnel {
 }
 
 /// Tunnels by weighted, then plain, success rate, then name, so that ties
-/// rank the same way in every rendering and every run.
+/// rank the same way in every rendering and every run. Rates come from the
+/// cells, as in [`compare`], not from the file's summary.
 pub fn rank(report: &Report) -> Ranking {
-    let summary = Summary::of(&report.cells);
+    ranking_of(Summary::of(&report.cells))
+}
+
+fn ranking_of(summary: Summary) -> Ranking {
     let mut ranked: Vec<(String, TunnelSummary)> = summary.tunnels.into_iter().collect();
     ranked.sort_by(|(a_name, a), (b_name, b)| {
         b.weighted_success_rate
@@ -382,7 +386,8 @@ pub fn render_ranking_markdown(report: &Report) -> String {
         "| rank | tunnel | weighted | success rate | topologies traversed |"
     );
     let _ = writeln!(out, "| ---: | --- | ---: | ---: | ---: |");
-    for RankedTunnel { rank, tunnel, rate } in &rank(report).tunnels {
+    let counts = summary.counts_line();
+    for RankedTunnel { rank, tunnel, rate } in &ranking_of(summary).tunnels {
         let _ = writeln!(
             out,
             "| {rank} | {} | {} | {} | {}/{} |",
@@ -393,7 +398,7 @@ pub fn render_ranking_markdown(report: &Report) -> String {
             rate.total
         );
     }
-    let _ = writeln!(out, "\n{}", summary.counts_line());
+    let _ = writeln!(out, "\n{counts}");
     out
 }
 

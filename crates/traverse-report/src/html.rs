@@ -468,7 +468,7 @@ openTarget();
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::junit::fixture;
+    use crate::fixture;
 
     #[test]
     fn snapshot() {

@@ -171,7 +171,7 @@ pub fn merge(reports: Vec<Report>) -> Result<Report, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::junit::fixture;
+    use crate::fixture;
 
     #[test]
     fn snapshot() {

@@ -6,6 +6,8 @@
 //! weighted by how common each topology is.
 
 mod compare;
+#[cfg(test)]
+mod fixture;
 mod html;
 mod json;
 mod junit;

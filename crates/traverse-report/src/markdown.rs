@@ -147,7 +147,7 @@ pub(crate) fn escape(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::junit::fixture;
+    use crate::fixture;
 
     #[test]
     fn snapshot() {

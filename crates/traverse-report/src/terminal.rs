@@ -257,7 +257,7 @@ impl Paint {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::junit::fixture;
+    use crate::fixture;
 
     #[test]
     fn snapshot() {
