@@ -109,19 +109,7 @@ async fn answer(
             |path| path.as_str().parse().unwrap_or_default(),
         );
         let upstream = context.upstream(port, None);
-        let policy = HttpPolicy {
-            upgrade: UpgradePolicy::Strip,
-            http10: false,
-            websocket_allow: Vec::new(),
-            websocket_block: Vec::new(),
-            inspected: false,
-            masking: traverse_scenario::Masking::Ignore,
-            cache: false,
-            undeclared_bytes: traverse_scenario::UndeclaredBytes::Hold,
-            idle: relay::idle(options.idle_timeout, context),
-            scheme: "http",
-            step_timeout: context.step_timeout,
-        };
+        let policy = HttpPolicy::new(UpgradePolicy::Strip, options.idle_timeout, "http", context);
         return http_proxy::forward(request, entry, upstream, policy, context.tasks.clone()).await;
     }
     if !options.allowed_ports.contains(&port) {

@@ -21,8 +21,8 @@ use traverse_net::http::{is_websocket_upgrade, strip_hop_by_hop};
 use traverse_net::{Action, BoxedIo, ConnEntry, Protocol, Tasks, hex};
 use traverse_scenario::{Masking, UndeclaredBytes, UpgradePolicy};
 
-use crate::Upstream;
 use crate::relay::{Idle, relay_websocket};
+use crate::{HopContext, Upstream};
 
 pub(crate) type Body = BoxBody<Bytes, hyper::Error>;
 
@@ -51,6 +51,33 @@ pub(crate) struct HttpPolicy {
     /// `https` on a TLS listener, `http` on a plain one.
     pub scheme: &'static str,
     pub step_timeout: Duration,
+}
+
+impl HttpPolicy {
+    /// A hop that handles a WebSocket handshake as `upgrade` says, relays
+    /// upgraded connections under `idle_timeout` (scenario time), and
+    /// otherwise reads nothing: no host rules, frames relayed as they are,
+    /// HTTP/1.1 upstream. Kinds set what they do differently on top.
+    pub(crate) fn new(
+        upgrade: UpgradePolicy,
+        idle_timeout: Option<Duration>,
+        scheme: &'static str,
+        context: &HopContext,
+    ) -> HttpPolicy {
+        HttpPolicy {
+            upgrade,
+            http10: false,
+            websocket_allow: Vec::new(),
+            websocket_block: Vec::new(),
+            inspected: false,
+            masking: Masking::Ignore,
+            cache: false,
+            undeclared_bytes: UndeclaredBytes::Hold,
+            idle: crate::relay::idle(idle_timeout, context),
+            scheme,
+            step_timeout: context.step_timeout,
+        }
+    }
 }
 
 /// Serves one client connection until it closes or is upgraded.

@@ -1,19 +1,15 @@
-//! Mock middleboxes: the hops of a topology. Each kind lives in its own
-//! module with the same shape, a `start` that takes the kind's options from
-//! the scenario and a [`HopContext`] (the next node inward, the run's PKI,
-//! the time scale, the hop's log and the cell's tasks) and returns the hop's
-//! [`Endpoints`]. Hops are started from the origin outward, so every hop
+//! Mock middleboxes: the hops of a topology. Each kind's behaviour lives in
+//! its own module with the same shape, a `start` that takes the kind's
+//! options from the scenario and a [`HopContext`] (the next node inward, the
+//! run's PKI, the time scale, the hop's log and the cell's tasks) and
+//! returns the hop's [`Endpoints`]; the `behaviours!` list below is the one
+//! line per kind that connects a kind of `traverse-scenario` to its module. Hops are started from the origin outward, so every hop
 //! knows where its traffic goes. What a hop does to each connection goes
 //! into its transaction log, which is how a failing cell finds its culprit.
 
-mod connect_proxy;
-mod external;
 mod http_proxy;
-mod legacy_forwarder;
 mod listen;
 mod relay;
-mod tls_terminator;
-mod transparent;
 mod upstream;
 mod websocket_frames;
 
@@ -121,13 +117,25 @@ pub enum MiddleboxError {
     },
 }
 
-/// Starts `hop` in front of `context.next`.
-pub async fn start(hop: &Hop, context: HopContext) -> Result<MiddleboxHandle, MiddleboxError> {
-    match &hop.kind {
-        HopKind::TlsTerminator(options) => tls_terminator::start(options, context).await,
-        HopKind::Transparent(options) => transparent::start(options, context).await,
-        HopKind::ConnectProxy(options) => connect_proxy::start(options, context).await,
-        HopKind::LegacyForwarder(options) => legacy_forwarder::start(options, context).await,
-        HopKind::External(options) => external::start(options, context).await,
-    }
+/// Each kind of [`HopKind`] with the module of its behaviour, whose
+/// `start(&options, context)` runs it.
+macro_rules! behaviours {
+    ($($kind:ident => $module:ident),+ $(,)?) => {
+        $(mod $module;)+
+
+        /// Starts `hop` in front of `context.next`.
+        pub async fn start(hop: &Hop, context: HopContext) -> Result<MiddleboxHandle, MiddleboxError> {
+            match &hop.kind {
+                $(HopKind::$kind(options) => $module::start(options, context).await,)+
+            }
+        }
+    };
+}
+
+behaviours! {
+    TlsTerminator => tls_terminator,
+    Transparent => transparent,
+    ConnectProxy => connect_proxy,
+    LegacyForwarder => legacy_forwarder,
+    External => external,
 }

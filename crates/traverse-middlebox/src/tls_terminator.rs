@@ -42,23 +42,16 @@ pub(crate) async fn start(
             let upstream = upstream_for(port, options.backend, context);
             match options.mode {
                 TerminatorMode::Http => {
-                    let idle = options.idle_timeout;
+                    let upgrade = if options.websocket {
+                        UpgradePolicy::Forward
+                    } else {
+                        UpgradePolicy::Strip
+                    };
+                    let scheme = if port == TLS_PORT { "https" } else { "http" };
                     let policy = HttpPolicy {
-                        upgrade: if options.websocket {
-                            UpgradePolicy::Forward
-                        } else {
-                            UpgradePolicy::Strip
-                        },
-                        http10: false,
-                        websocket_allow: Vec::new(),
-                        websocket_block: Vec::new(),
-                        inspected: false,
                         masking: options.masking,
-                        cache: false,
                         undeclared_bytes: options.undeclared_bytes,
-                        idle: relay::idle(idle, context),
-                        scheme: if port == TLS_PORT { "https" } else { "http" },
-                        step_timeout: context.step_timeout,
+                        ..HttpPolicy::new(upgrade, options.idle_timeout, scheme, context)
                     };
                     http_proxy::serve(client, entry, upstream, policy, context.tasks.clone()).await;
                 }

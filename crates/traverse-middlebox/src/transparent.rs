@@ -101,7 +101,6 @@ fn http_policy(
     inspected: bool,
 ) -> HttpPolicy {
     HttpPolicy {
-        upgrade: options.upgrade,
         http10: options.http_version == HttpVersion::Http10,
         websocket_allow: options.websocket_allow.clone(),
         websocket_block: options.websocket_block.clone(),
@@ -109,9 +108,7 @@ fn http_policy(
         masking: options.masking,
         cache: options.cache,
         undeclared_bytes: options.undeclared_bytes,
-        idle: relay::idle(options.idle_timeout, context),
-        scheme,
-        step_timeout: context.step_timeout,
+        ..HttpPolicy::new(options.upgrade, options.idle_timeout, scheme, context)
     }
 }
 

@@ -8,7 +8,6 @@ use std::time::{Duration, Instant};
 use traverse_middlebox::HopContext;
 use traverse_net::{ClosedPort, Tasks, TransactionLog};
 use traverse_pki::Pki;
-use traverse_scenario::HopKind;
 use traverse_scenario::address::PROXY_PORT;
 use traverse_tunnel::{ClientPath, ExplicitProxy, OriginContext};
 
@@ -148,10 +147,7 @@ fn explain_bypass(mut failure: Failure, spec: &CellSpec, logs: &[NodeLog]) -> Fa
 
 /// Whether a hop on the path is a cache that may be poisoned.
 fn has_cache(scenario: &traverse_scenario::Scenario) -> bool {
-    scenario
-        .hops
-        .iter()
-        .any(|hop| matches!(&hop.kind, HopKind::Transparent(options) if options.cache))
+    scenario.hops.iter().any(|hop| hop.kind.caches())
 }
 
 /// Which cache, if any, read the attacker's request as its own, and for what.
@@ -259,13 +255,9 @@ async fn drive(
                 .endpoints
                 .get(PROXY_PORT)
                 .ok_or_else(|| format!("hop {} has no proxy listener", hop.name))?;
-            let own = match &hop.kind {
-                HopKind::ConnectProxy(options) => options.auth.clone(),
-                _ => None,
-            };
             let credentials = match &scenario.client.proxy_auth {
                 Some(configured) => configured.clone(),
-                None => own,
+                None => hop.kind.proxy_credentials().cloned(),
             };
             proxy = Some(ExplicitProxy { addr, credentials });
         } else {

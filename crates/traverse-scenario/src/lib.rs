@@ -10,19 +10,25 @@
 pub mod address;
 mod duration;
 mod error;
+mod fields;
+mod kinds;
+mod load;
 mod model;
-mod parse;
+mod presets;
+mod reference;
 mod schema;
 mod time_scale;
 
 pub use duration::{format_duration, parse_duration};
 pub use error::{Location, ScenarioError};
+pub use kinds::*;
+pub use load::{discover, load, load_all, load_tunnel, parse, parse_tunnel};
 pub use model::{
-    Backend, BodyPolicy, ClientSpec, ConnectProxy, Credentials, EXTERNAL_PLACEHOLDERS, Expectation,
-    External, Hop, HopKind, HttpVersion, Keyword, LegacyForwarder, Masking, Origin,
-    OriginCertificate, Outcome, PLACEHOLDERS, ProbeSpec, Scenario, TerminatorMode, TlsPolicy,
-    TlsTerminator, Transparent, Transport, TunnelDefinition, UndeclaredBytes, UpgradePolicy,
+    ClientSpec, Credentials, EXTERNAL_PLACEHOLDERS, Expectation, Hop, Keyword, Masking, Origin,
+    OriginCertificate, Outcome, PLACEHOLDERS, ProbeSpec, Scenario, Transport, TunnelDefinition,
+    UndeclaredBytes, UpgradePolicy,
 };
-pub use parse::{discover, load, load_all, load_tunnel, parse, parse_tunnel, preset_names};
+pub use presets::preset_names;
+pub use reference::{kinds_listing, options_markdown};
 pub use schema::{scenario_schema, tunnel_schema};
 pub use time_scale::TimeScale;

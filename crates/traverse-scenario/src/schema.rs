@@ -7,27 +7,25 @@
 //! (hop names unique, an explicit proxy first, options that would have no
 //! effect, `[expect]` naming tunnels the run knows).
 //!
-//! Whatever the model already lists is read from it here, so a new value
-//! reaches the schema without an edit: hop kinds ([`HopKind::KINDS`]),
-//! keyword values ([`Keyword::KEYWORDS`]), presets, placeholders, logical
-//! ports, reserved names and defaults. The keys each table takes live in
-//! the parser and are private to it, so they are written out below with
-//! their types, and `tests/schema.rs` holds them against the parser's own
-//! lists. The published copies in `schemas/` are regenerated from these
-//! functions by that test.
+//! Every hop kind's part is made from its option table (`kinds/`): keys,
+//! types, allowed values, defaults and descriptions, plus the kind's own
+//! rules across options. The rest is read from the model where it lists
+//! something (keyword values, placeholders, logical ports, reserved names),
+//! so a new value reaches the schema without an edit. The published copies
+//! in `schemas/` are regenerated from these functions by `tests/schema.rs`.
 
 use std::time::Duration;
 
 use serde_json::{Map, Value, json};
 
-use crate::address::{PLAIN_PORT, PORTS, PROXY_PORT, RESERVED_NAMES};
+use crate::address::{PORTS, RESERVED_NAMES};
 use crate::duration::format_duration;
+use crate::kinds::{DefaultValue, HopKind, KindInfo, OptionSpec, ValueType};
+use crate::load::DEFAULT_WEIGHT;
 use crate::model::{
-    ConnectProxy, EXTERNAL_PLACEHOLDERS, HopKind, Keyword, LegacyForwarder, Masking,
-    OriginCertificate, Outcome, PLACEHOLDERS, TlsTerminator, Transparent, Transport,
-    UndeclaredBytes,
+    DEFAULT_READY_TIMEOUT, Keyword, OriginCertificate, Outcome, PLACEHOLDERS, Transport,
 };
-use crate::parse::{DEFAULT_READY_TIMEOUT, DEFAULT_WEIGHT, preset_names};
+use crate::reference::description;
 
 const DRAFT: &str = "https://json-schema.org/draft/2020-12/schema";
 
@@ -44,11 +42,11 @@ const DURATION_PATTERN: &str = r"^\s*(?:(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:ms|s|
 
 /// The schema of a scenario file (draft 2020-12).
 pub fn scenario_schema() -> Value {
-    let kinds: Vec<&str> = HopKind::KINDS.iter().map(|(kind, _)| *kind).collect();
+    let kinds: Vec<&str> = HopKind::ALL.iter().map(|info| info.name).collect();
     let mut defs = Map::new();
     defs.insert("hop".to_string(), hop(&kinds));
-    for (kind, summary) in HopKind::KINDS {
-        defs.insert(kind.to_string(), hop_kind(kind, summary));
+    for info in HopKind::ALL {
+        defs.insert(info.name.to_string(), hop_kind(info));
     }
     json!({
         "$schema": DRAFT,
@@ -218,36 +216,28 @@ fn hop(kinds: &[&str]) -> Value {
 }
 
 /// One kind's table: its `kind`, its `name` and its options, nothing else.
-fn hop_kind(kind: &str, summary: &str) -> Value {
+fn hop_kind(info: &KindInfo) -> Value {
     let mut properties = Map::new();
     properties.insert(
         "kind".to_string(),
-        json!({ "description": summary, "const": kind }),
+        json!({ "description": info.summary, "const": info.name }),
     );
-    properties.insert("name".to_string(), hop_name(kind));
-    for (key, schema) in hop_options(kind) {
-        properties.insert(key.to_string(), schema);
+    properties.insert("name".to_string(), hop_name(info.name));
+    for spec in info.options {
+        properties.insert(spec.key.to_string(), option(spec));
     }
     let mut schema = json!({
-        "title": kind,
-        "description": summary,
+        "title": info.name,
+        "description": info.summary,
         "type": "object",
         "required": ["kind"],
         "additionalProperties": false,
         "properties": properties,
     });
-    if kind == "external" {
-        // The parser takes a preset, or a command and a config, never a mix.
-        schema["oneOf"] = json!([
-            {
-                "required": ["preset"],
-                "not": { "anyOf": [{ "required": ["command"] }, { "required": ["config"] }] },
-            },
-            {
-                "required": ["command", "config"],
-                "not": { "required": ["preset"] },
-            },
-        ]);
+    if let (Some(rules), Some(object)) = (info.schema_rules, schema.as_object_mut())
+        && let Value::Object(rules) = rules()
+    {
+        object.extend(rules);
     }
     schema
 }
@@ -267,282 +257,44 @@ fn hop_name(kind: &str) -> Value {
     })
 }
 
-/// The options of one kind besides `kind` and `name`, in the parser's order.
-fn hop_options(kind: &str) -> Vec<(&'static str, Value)> {
-    match kind {
-        "tls-terminator" => tls_terminator(),
-        "transparent" => transparent(),
-        "connect-proxy" => connect_proxy(),
-        "legacy-forwarder" => legacy_forwarder(),
-        "external" => external(),
-        // A kind the model gained after this file: `tests/schema.rs` fails
-        // on its missing options rather than the schema guessing them.
-        _ => Vec::new(),
+/// One option, from its entry in the kind's table.
+fn option(spec: &OptionSpec) -> Value {
+    let text = description(spec);
+    let mut schema = match spec.value {
+        ValueType::Keyword(names) => {
+            json!({ "description": text, "type": "string", "enum": names() })
+        }
+        ValueType::Bool => json!({ "description": text, "type": "boolean" }),
+        ValueType::Duration => duration(&text, None),
+        ValueType::LogicalPorts => logical_ports(&text, None),
+        ValueType::PortNumbers => json!({
+            "description": text,
+            "type": "array",
+            "uniqueItems": true,
+            "items": { "type": "integer", "minimum": 1, "maximum": u16::MAX },
+        }),
+        ValueType::Hosts => hosts(&text),
+        ValueType::Credentials => json!({
+            "description": text,
+            "type": "string",
+            "pattern": "^[^:]+:",
+        }),
+        ValueType::Command(placeholders) => command(&text, placeholders),
+        ValueType::Text(placeholders) => placeholder_text(&text, placeholders),
+    };
+    if let DefaultValue::Written(written) = spec.default {
+        schema["default"] = toml_value(written);
     }
+    schema
 }
 
-fn tls_terminator() -> Vec<(&'static str, Value)> {
-    let default = TlsTerminator::default();
-    vec![
-        (
-            "mode",
-            keyword(
-                "\"http\": an L7 proxy that parses HTTP/1.1 after decrypting and answers \
-                 400 to bytes that are not HTTP (F5 with an HTTP profile, the Cloudflare \
-                 edge). \"tcp\": L4 SSL offload, the decrypted bytes relayed unparsed.",
-                Some(default.mode),
-            ),
-        ),
-        (
-            "websocket",
-            boolean(
-                "http mode only. true passes the WebSocket Upgrade on and relays frames (an \
-                 F5 WebSocket profile, Cloudflare's WebSockets toggle, an ALB). false removes \
-                 Upgrade/Connection before forwarding, so the origin answers 426.",
-                default.websocket,
-            ),
-        ),
-        (
-            "backend",
-            keyword(
-                "How connections that arrived on 443 go on. \"plain\": plain HTTP to port 80 \
-                 (Cloudflare Flexible). \"tls\": TLS to 443, certificate not checked \
-                 (Cloudflare Full). \"tls-verify\": TLS to 443, certificate checked against \
-                 the public CA (Cloudflare Full (strict)).",
-                Some(default.backend),
-            ),
-        ),
-        ("idle_timeout", idle_timeout("relayed connection")),
-        (
-            "ports",
-            logical_ports(
-                "The logical ports it has a listener (virtual server) on; a port it does \
-                 not serve refuses connections.",
-                Some(&default.ports),
-            ),
-        ),
-        ("masking", masking()),
-        ("undeclared_bytes", undeclared_bytes()),
-    ]
-}
-
-fn transparent() -> Vec<(&'static str, Value)> {
-    let default = Transparent::default();
-    vec![
-        (
-            "upgrade",
-            keyword(
-                "What it does with a WebSocket handshake. \"forward\": passes Upgrade on and \
-                 relays after the 101 (HAProxy mode http, nginx set up for WebSocket). \
-                 \"strip\": removes Upgrade/Connection, so the origin answers 426 (nginx's \
-                 defaults, Squid, varnish). \"reject\": answers 400 itself (Squid 3.0).",
-                Some(default.upgrade),
-            ),
-        ),
-        (
-            "tls",
-            keyword(
-                "What it does with a TLS connection. \"passthrough\": relays it untouched. \
-                 \"inspect\": terminates it with a certificate from the enterprise \
-                 inspection CA, applies the HTTP rules inside and re-encrypts (a \
-                 Zscaler-style gateway). \"block\": resets it.",
-                Some(default.tls),
-            ),
-        ),
-        (
-            "http_version",
-            keyword(
-                "The HTTP version it speaks upstream, as a string. HTTP/1.0 cannot carry \
-                 Upgrade, so with \"1.0\" the origin answers 426 even with upgrade = \
-                 \"forward\" (nginx's default proxy_http_version).",
-                Some(default.http_version),
-            ),
-        ),
-        ("idle_timeout", idle_timeout("relayed connection")),
-        (
-            "websocket_allow",
-            hosts(
-                "When not empty, a WebSocket handshake whose Host is not listed is answered \
-                 403 (a secure web gateway's per-host allow policy). Empty: every host not \
-                 blocked.",
-            ),
-        ),
-        (
-            "websocket_block",
-            hosts(
-                "A WebSocket handshake whose Host is listed is answered 403 (a secure web \
-                 gateway's per-host block policy).",
-            ),
-        ),
-        (
-            "ports",
-            logical_ports(
-                "The logical ports it intercepts; connections to the others are routed on \
-                 untouched.",
-                Some(&default.ports),
-            ),
-        ),
-        ("masking", masking()),
-        (
-            "cache",
-            boolean(
-                "A caching proxy that does not understand Upgrade: after passing a WebSocket \
-                 handshake on it reads what the client sends as new requests, and the cell \
-                 is poisonable when it sees one (W2SP 2011). Needs upgrade = \"forward\" \
-                 over http_version = \"1.1\".",
-                default.cache,
-            ),
-        ),
-        ("undeclared_bytes", undeclared_bytes()),
-    ]
-}
-
-fn connect_proxy() -> Vec<(&'static str, Value)> {
-    let default = ConnectProxy::default();
-    vec![
-        (
-            "allowed_ports",
-            json!({
-                "description": "The ports a CONNECT may reach, each listed once; another \
-                    port is answered 403. The default is Squid's stock SSL_ports. An empty \
-                    list denies every CONNECT.",
-                "type": "array",
-                "uniqueItems": true,
-                "items": { "type": "integer", "minimum": 1, "maximum": u16::MAX },
-                "default": default.allowed_ports,
-            }),
-        ),
-        (
-            "auth",
-            json!({
-                "description": "The Basic credentials it requires, \"user:password\" (the user \
-                    not empty, split at the first colon); 407 without them. Leave the key \
-                    out to require none.",
-                "type": "string",
-                "pattern": "^[^:]+:",
-            }),
-        ),
-        ("idle_timeout", idle_timeout("CONNECT tunnel")),
-    ]
-}
-
-fn legacy_forwarder() -> Vec<(&'static str, Value)> {
-    let default = LegacyForwarder::default();
-    vec![
-        (
-            "body",
-            keyword(
-                "What it does with bytes that follow the request headers with no \
-                 Content-Length to declare them (hixie-76's key bytes). \"declared-only\": \
-                 drops them (nginx, Apache). \"hold-until-response\": holds them until the \
-                 next node answers, a deadlock for hixie-76 (HAProxy in 2010). \"forward\": \
-                 passes every byte on (a compliant forwarder).",
-                Some(default.body),
-            ),
-        ),
-        ("masking", masking()),
-        ("idle_timeout", idle_timeout("upgraded connection")),
-        (
-            "read_timeout",
-            duration(
-                "How long it waits for the next node's answer before answering 504 Gateway \
-                 Timeout (nginx's proxy_read_timeout).",
-                Some(default.read_timeout),
-            ),
-        ),
-    ]
-}
-
-fn external() -> Vec<(&'static str, Value)> {
-    vec![
-        (
-            "preset",
-            json!({
-                "description": "A product with a configuration that matters, ready to use: \
-                    its command, config and ports. A hop takes a preset or both command and \
-                    config, not both.",
-                "type": "string",
-                "enum": preset_names(),
-            }),
-        ),
-        (
-            "command",
-            command(
-                "The program's command line, program first, with placeholders. Run as it \
-                 is, not through a shell; it must stay in the foreground.",
-                &EXTERNAL_PLACEHOLDERS,
-            ),
-        ),
-        (
-            "config",
-            placeholder_text(
-                "The text of its config file, with placeholders, written to {config} before \
-                 the program starts. Use a TOML multi-line string.",
-                &EXTERNAL_PLACEHOLDERS,
-            ),
-        ),
-        (
-            "ports",
-            logical_ports(
-                &format!(
-                    "The logical ports it serves; the others refuse connections. Default: \
-                     the preset's, or [{PLAIN_PORT}] with command ([{PROXY_PORT}] when \
-                     explicit)."
-                ),
-                None,
-            ),
-        ),
-        (
-            "ready_timeout",
-            duration(
-                "How long the program may take to listen on every port it serves, in wall \
-                 time.",
-                Some(DEFAULT_READY_TIMEOUT),
-            ),
-        ),
-        (
-            "explicit",
-            json!({
-                "description": format!(
-                    "A forward proxy clients are configured with, listening on \
-                     {{listen_{PROXY_PORT}}}; it must be the first hop. Default: the \
-                     preset's, or false with command."
-                ),
-                "type": "boolean",
-            }),
-        ),
-    ]
-}
-
-fn masking() -> Value {
-    keyword(
-        "What it does with client frames of a WebSocket it relays. \"ignore\": relays them \
-         as they are (F5 WS::masking preserve). \"require\": closes with 1002 on an unmasked \
-         client frame, recorded as blocked. \"remask\": masks every client frame again with \
-         a key of its own (F5 WS::masking remask).",
-        Some(Masking::default()),
-    )
-}
-
-fn undeclared_bytes() -> Value {
-    keyword(
-        "What it does with bytes that follow a WebSocket handshake's headers with no \
-         Content-Length to declare them (hixie-76's key bytes), when it passes the upgrade \
-         on. \"hold\": keeps them until the next node answers, so hixie-76 deadlocks \
-         (HAProxy in 2010, hyper). \"reject\": answers 400 (HAProxy 2.6 in mode http).",
-        Some(UndeclaredBytes::default()),
-    )
-}
-
-fn idle_timeout(what: &str) -> Value {
-    duration(
-        &format!(
-            "Cuts a {what} after no byte has moved in either direction for this long, \
-             recorded as idle-cut (\"100s\" for Cloudflare, \"60s\" for an AWS ALB). None \
-             by default."
-        ),
-        None,
-    )
+/// A default as a kind's table writes it, in TOML, as JSON.
+fn toml_value(written: &str) -> Value {
+    let table: toml::Table =
+        toml::from_str(&format!("value = {written}")).unwrap_or_else(|error| {
+            panic!("a kind's table has a default that is not TOML: {written}: {error}")
+        });
+    serde_json::to_value(&table["value"]).unwrap_or(Value::Null)
 }
 
 /// A keyword option: its values are exactly the model's keywords.
@@ -557,10 +309,6 @@ fn keyword<K: Keyword>(description: &str, default: Option<K>) -> Value {
         schema["default"] = json!(default.keyword());
     }
     schema
-}
-
-fn boolean(description: &str, default: bool) -> Value {
-    json!({ "description": description, "type": "boolean", "default": default })
 }
 
 /// Durations are strings with a unit; a bare number is the mistake the

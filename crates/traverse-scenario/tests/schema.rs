@@ -372,7 +372,7 @@ fn every_table_takes_the_keys_the_parser_takes() {
             &schema["properties"]["client"],
         ),
     ];
-    for (kind, _) in HopKind::KINDS {
+    for kind in HopKind::ALL.iter().map(|info| info.name) {
         tables.push((
             format!("{kind} hops"),
             parser_accepts(&one_hop(with(&base_hop(kind), unknown, json!(1)))),
@@ -396,7 +396,7 @@ fn every_table_takes_the_keys_the_parser_takes() {
              crates/traverse-scenario/src/schema.rs"
         );
     }
-    let kinds: Vec<&str> = HopKind::KINDS.iter().map(|(kind, _)| *kind).collect();
+    let kinds: Vec<&str> = HopKind::ALL.iter().map(|info| info.name).collect();
     assert_eq!(
         schema["$defs"]["hop"]["properties"]["kind"]["enum"],
         json!(kinds)
@@ -408,7 +408,7 @@ fn every_table_takes_the_keys_the_parser_takes() {
 fn accepted_samples() -> Vec<Value> {
     let mut hops = Vec::new();
     let durations = ["100s", "250ms", "1.5s", "1m30s", " 2h ", ".5s"];
-    for (kind, _) in HopKind::KINDS {
+    for kind in HopKind::ALL.iter().map(|info| info.name) {
         let base = base_hop(kind);
         hops.push(base.clone());
         for name in ["lb", "my lb", " f5 ", "clients"] {
@@ -562,7 +562,7 @@ fn the_schema_rejects_wrong_values_of_every_option() {
     let schema = scenario_schema();
     let validator = validator(&schema);
     let mut failures = String::new();
-    for (kind, _) in HopKind::KINDS {
+    for kind in HopKind::ALL.iter().map(|info| info.name) {
         let base = base_hop(kind);
         let mut wrong = vec![
             with(&base, "zz_not_a_key", json!(true)),
@@ -726,7 +726,7 @@ fn parse_sample(scenario: &Value) -> traverse_scenario::Scenario {
 fn every_default_in_the_schemas_is_the_parsers_default() {
     let schema = scenario_schema();
     let mut checked = Vec::new();
-    for (kind, _) in HopKind::KINDS {
+    for kind in HopKind::ALL.iter().map(|info| info.name) {
         let base = base_hop(kind);
         let plain = parse_sample(&one_hop(base.clone()));
         for (key, option) in schema["$defs"][kind]["properties"]

@@ -21,7 +21,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use traverse_report::Report;
 use traverse_runner::{Event, RunOptions, TunnelSpec};
-use traverse_scenario::{HopKind, Scenario, ScenarioError, TimeScale, parse_duration};
+use traverse_scenario::{Scenario, ScenarioError, TimeScale, parse_duration};
 use traverse_tunnel::BUILTIN;
 
 #[derive(Debug, Parser)]
@@ -533,62 +533,9 @@ fn listing() -> String {
     for tunnel in BUILTIN {
         out += &format!("  {:<width$}  {}\n", tunnel.name, tunnel.description);
     }
-    out += "\nMiddlebox kinds (`kind` in [[hops]]):\n";
-    for (kind, description) in HopKind::KINDS {
-        out += &format!("  {kind}: {description}\n");
-    }
-    out += "\n  tls-terminator options:\n";
-    out += "    name          label used in blame (default: kind-index)\n";
-    out += "    mode          \"http\" (L7, parses HTTP) | \"tcp\" (L4 SSL offload); default \"http\"\n";
-    out += "    websocket     pass WebSocket upgrades in http mode; default false\n";
-    out += "    backend       \"plain\" | \"tls\" | \"tls-verify\" toward the origin; default \"tls\"\n";
-    out += "    idle_timeout  cut relayed connections (upgraded WebSockets, tcp mode) idle this long,\n                  e.g. \"100s\"; default none\n";
-    out += "    ports         logical ports it listens on, [443, 80] by default\n";
-    out += "    masking       \"ignore\" | \"require\" (1002 on unmasked frames) | \"remask\"; default \"ignore\"\n";
-    out += "    undeclared_bytes  \"hold\" | \"reject\" (400, HAProxy 2.6) for bytes after the headers; default \"hold\"\n";
-    out += "\n  transparent options:\n";
-    out += "    name            label used in blame\n";
-    out += "    upgrade         \"forward\" | \"strip\" | \"reject\" for WebSocket handshakes; default \"strip\"\n";
-    out += "    tls             \"passthrough\" | \"inspect\" (enterprise CA) | \"block\"; default \"passthrough\"\n";
-    out += "    http_version    \"1.1\" | \"1.0\" upstream (1.0 cannot carry Upgrade); default \"1.1\"\n";
-    out += "    idle_timeout    cut relayed connections idle this long; default none\n";
-    out += "    websocket_allow hosts WebSocket may reach, e.g. [\"origin.test\"]; default all\n";
-    out += "    websocket_block hosts WebSocket may not reach (403); default none\n";
-    out += "    ports           logical ports it intercepts, [443, 80] by default\n";
-    out += "    masking         \"ignore\" | \"require\" | \"remask\" for client frames; default \"ignore\"\n";
-    out += "    cache           reads bytes after the handshake as requests (poisonable); default false\n";
-    out += "\n  connect-proxy options (must be the first hop; clients are configured with it):\n";
-    out += "    name            label used in blame\n";
-    out += "    allowed_ports   ports CONNECT may reach, others get 403; default [443]\n";
-    out += "    auth            \"user:password\" required as Basic Proxy-Authorization (407); default none\n";
-    out += "    idle_timeout    cut CONNECT tunnels idle this long; default none\n";
-    out += "\n  legacy-forwarder options (plain HTTP on port 80):\n";
-    out += "    name            label used in blame\n";
-    out += "    body            \"declared-only\" | \"hold-until-response\" | \"forward\" for bytes after\n";
-    out += "                    the headers; default \"declared-only\"\n";
-    out += "    masking         \"ignore\" | \"require\" | \"remask\"; default \"ignore\"\n";
-    out += "    idle_timeout    cut upgraded connections idle this long; default none\n";
-    out += "    read_timeout    answer 504 when the origin is silent this long; default 60s\n";
-    out += "\n  external options (a real proxy program; see tunnels/ for tunnel files):\n";
-    out += "    name            label used in blame\n";
-    let presets: Vec<String> = traverse_scenario::preset_names()
-        .iter()
-        .map(|name| format!("\"{name}\""))
-        .collect();
-    out += &format!(
-        "    preset          a real product ready to run: {}\n",
-        presets.join(" | ")
-    );
-    out += "    command         its command line, with placeholders, instead of a preset\n";
-    out += "    config          its config file's text, with placeholders, written to {config}\n";
-    out += "    ports           logical ports it serves; the preset's, or [80]\n";
-    out += "    ready_timeout   how long it may take to listen; default 10s\n";
-    out += "    explicit        clients are configured with it (a forward proxy, port 3128); the preset's, or false\n";
-    out += "    placeholders:   ";
-    out += &traverse_scenario::EXTERNAL_PLACEHOLDERS
-        .map(|(name, _)| format!("{{{name}}}"))
-        .join(" ");
     out += "\n";
-    out += "\n  [client] proxy_auth = \"user:password\" | \"\" overrides the credentials clients use\n";
+    out += &traverse_scenario::kinds_listing();
+    out +=
+        "\n[client] proxy_auth = \"user:password\" | \"\" overrides the credentials clients use\n";
     out
 }

@@ -101,15 +101,6 @@ fn hop_from_command_line(kind: &str, options: &[String]) -> anyhow::Result<trave
 }
 
 /// The kind's main port: where a client of this kind of middlebox connects.
-fn main_port(kind: &HopKind) -> u16 {
-    match kind {
-        HopKind::TlsTerminator(_) => TLS_PORT,
-        HopKind::Transparent(_) | HopKind::LegacyForwarder(_) => PLAIN_PORT,
-        HopKind::ConnectProxy(_) => PROXY_PORT,
-        HopKind::External(options) => options.ports.first().copied().unwrap_or(PLAIN_PORT),
-    }
-}
-
 fn listen_addresses(
     kind: &HopKind,
     listen: &[String],
@@ -126,7 +117,7 @@ fn listen_addresses(
                     })?,
                 addr,
             ),
-            None => (main_port(kind), item.as_str()),
+            None => (kind.main_port(), item.as_str()),
         };
         let addr: SocketAddr = addr.parse().with_context(|| {
             format!("--listen {item}: {addr} is not an address like 127.0.0.1:8443")

@@ -1,0 +1,561 @@
+//! The span-keeping reader every table of a scenario or tunnel file is read
+//! through. The TOML is parsed once into a tree that keeps each value's
+//! span; [`Fields`] then takes a table's keys one by one, so every message
+//! names its key, lists the allowed values and points at the exact place in
+//! the file, and whatever is left at the end is an unknown key with a
+//! suggestion. The explainers turn toml's and serde's grammar messages into
+//! what a scenario author wrote wrong.
+
+use std::ops::Range;
+use std::path::Path;
+use std::time::Duration;
+
+use serde::de::DeserializeOwned;
+use toml::Spanned;
+use toml::de::{DeTable, DeValue, ValueDeserializer};
+
+use crate::address::PORTS;
+use crate::duration::parse_duration;
+use crate::error::ScenarioError;
+use crate::model::Credentials;
+
+/// The file being read, for turning spans into locations.
+pub(crate) struct File<'a> {
+    pub(crate) path: &'a Path,
+    pub(crate) source: &'a str,
+}
+
+impl File<'_> {
+    /// The text at `span`, as written.
+    pub(crate) fn text(&self, span: Range<usize>) -> &str {
+        self.source.get(span).unwrap_or_default().trim()
+    }
+
+    pub(crate) fn error(&self, span: Range<usize>, message: impl Into<String>) -> ScenarioError {
+        ScenarioError::at(self.path, self.source, span.start, message)
+    }
+
+    /// A TOML error carries its own span when it has one; `fallback` otherwise.
+    pub(crate) fn toml_error(
+        &self,
+        error: toml::de::Error,
+        fallback: Range<usize>,
+    ) -> ScenarioError {
+        let span = error.span().unwrap_or(fallback);
+        let message = explain_toml_error(self.source, span.clone(), error.message().trim());
+        self.error(span, message)
+    }
+}
+
+/// The keys of one table, taken one by one; what is left at the end is an
+/// unknown key and an error that lists the keys this table does accept.
+pub(crate) struct Fields<'f, 'i> {
+    pub(crate) file: &'f File<'f>,
+    what: &'static str,
+    pub(crate) table: DeTable<'i>,
+}
+
+impl<'f, 'i> Fields<'f, 'i> {
+    pub(crate) fn new(file: &'f File<'f>, what: &'static str, table: DeTable<'i>) -> Self {
+        Fields { file, what, table }
+    }
+
+    pub(crate) fn take_value(&mut self, key: &str) -> Option<Spanned<DeValue<'i>>> {
+        self.table.remove(key)
+    }
+
+    pub(crate) fn take<T: DeserializeOwned>(
+        &mut self,
+        key: &str,
+    ) -> Result<Option<Spanned<T>>, ScenarioError> {
+        let Some(value) = self.take_value(key) else {
+            return Ok(None);
+        };
+        let span = value.span();
+        let parsed = T::deserialize(ValueDeserializer::from(value)).map_err(|error| {
+            let at = error.span().unwrap_or(span.clone());
+            self.file.error(
+                at,
+                format!("`{key}`: {}", humanize_serde(error.message().trim())),
+            )
+        })?;
+        Ok(Some(Spanned::new(span, parsed)))
+    }
+
+    pub(crate) fn take_table(
+        &mut self,
+        key: &'static str,
+    ) -> Result<Option<Fields<'f, 'i>>, ScenarioError> {
+        let Some(value) = self.take_value(key) else {
+            return Ok(None);
+        };
+        let span = value.span();
+        match value.into_inner() {
+            DeValue::Table(table) => Ok(Some(Fields::new(self.file, key, table))),
+            other => Err(self.file.error(
+                span,
+                format!(
+                    "`{key}` must be a table ([{key}]), found {}",
+                    other.type_str()
+                ),
+            )),
+        }
+    }
+
+    pub(crate) fn take_keyword<K: Copy>(
+        &mut self,
+        key: &str,
+        choices: &[(&str, K)],
+    ) -> Result<Option<K>, ScenarioError> {
+        self.take_value(key)
+            .map(|value| keyword(self.file, key, value, choices))
+            .transpose()
+    }
+
+    pub(crate) fn take_duration(&mut self, key: &str) -> Result<Option<Duration>, ScenarioError> {
+        if let Some(value) = self.table.get(key)
+            && !matches!(value.get_ref(), DeValue::String(_))
+        {
+            return Err(self.file.error(
+                value.span(),
+                format!(
+                    "`{key}` must be a duration in quotes with a unit (ms, s, m, h), \
+                     like \"100s\" or \"250ms\"; found {} `{}`",
+                    value.get_ref().type_str(),
+                    self.file.text(value.span())
+                ),
+            ));
+        }
+        let Some(text) = self.take::<String>(key)? else {
+            return Ok(None);
+        };
+        parse_duration(text.get_ref())
+            .map(Some)
+            .map_err(|message| self.file.error(text.span(), format!("`{key}`: {message}")))
+    }
+
+    /// Fails when `key` is given but not an array; `what` names the items
+    /// and shows an example, like "ports, like [443]".
+    pub(crate) fn require_array(&self, key: &str, what: &str) -> Result<(), ScenarioError> {
+        match self.table.get(key) {
+            Some(value) if !matches!(value.get_ref(), DeValue::Array(_)) => Err(self.file.error(
+                value.span(),
+                format!(
+                    "`{key}` must be an array of {what}; found {}",
+                    value.get_ref().type_str()
+                ),
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    pub(crate) fn take_ports(&mut self, key: &str) -> Result<Option<Vec<u16>>, ScenarioError> {
+        self.require_array(key, "ports, like [443] or [443, 80]")?;
+        let Some(ports) = self.take::<Vec<Spanned<i64>>>(key)? else {
+            return Ok(None);
+        };
+        if ports.get_ref().is_empty() {
+            return Err(self.file.error(
+                ports.span(),
+                format!("`{key}` must list at least one of {PORTS:?}"),
+            ));
+        }
+        let mut seen = Vec::new();
+        for port in ports.get_ref() {
+            let number = *port.get_ref();
+            let known = PORTS.iter().find(|known| i64::from(**known) == number);
+            match known {
+                Some(known) if !seen.contains(known) => seen.push(*known),
+                Some(_) => {
+                    return Err(self
+                        .file
+                        .error(port.span(), format!("`{key}` lists port {number} twice")));
+                }
+                None => {
+                    return Err(self.file.error(
+                        port.span(),
+                        format!(
+                            "`{key}`: port {number} is not a logical port of the topology; \
+                             use 443 (TLS) or 80 (plain)"
+                        ),
+                    ));
+                }
+            }
+        }
+        Ok(Some(seen))
+    }
+
+    /// A command line: a non-empty array of strings whose `{placeholders}`
+    /// are all ones the harness fills in.
+    pub(crate) fn take_command(
+        &mut self,
+        key: &str,
+        known: &[(&str, &str)],
+    ) -> Result<Vec<String>, ScenarioError> {
+        let span = self.span_of(key);
+        let Some(argv) = self.take::<Vec<Spanned<String>>>(key)? else {
+            return Err(self.file.error(
+                0..0,
+                format!("a tunnel needs `{key}`, its command line as an array of strings"),
+            ));
+        };
+        if argv.get_ref().is_empty() {
+            return Err(self.file.error(
+                span.unwrap_or(0..0),
+                format!("`{key}` must name a program to run"),
+            ));
+        }
+        for word in argv.get_ref() {
+            self.check_placeholders(key, word.get_ref(), word.span(), known)?;
+        }
+        Ok(argv
+            .into_inner()
+            .into_iter()
+            .map(Spanned::into_inner)
+            .collect())
+    }
+
+    /// Fails on a `{name}` that is not one of `known`. Only `{` + a word +
+    /// `}` is a placeholder, so config syntax with braces stays literal.
+    pub(crate) fn check_placeholders(
+        &self,
+        key: &str,
+        text: &str,
+        span: Range<usize>,
+        known: &[(&str, &str)],
+    ) -> Result<(), ScenarioError> {
+        let mut rest = text;
+        while let Some(open) = rest.find('{') {
+            let after = &rest[open + 1..];
+            let word_len = after
+                .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                .unwrap_or(after.len());
+            if word_len > 0 && after[word_len..].starts_with('}') {
+                let placeholder = &after[..word_len];
+                if !known.iter().any(|(name, _)| *name == placeholder) {
+                    let names: Vec<&str> = known.iter().map(|(name, _)| *name).collect();
+                    return Err(self.file.error(
+                        span,
+                        format!(
+                            "`{key}`: unknown placeholder {{{placeholder}}}; placeholders: {}",
+                            names.join(", ")
+                        ),
+                    ));
+                }
+            }
+            rest = after;
+        }
+        Ok(())
+    }
+
+    /// Where `key` is written, if it is.
+    pub(crate) fn span_of(&self, key: &str) -> Option<Range<usize>> {
+        self.table.get(key).map(Spanned::span)
+    }
+
+    /// An option that was set but cannot act: an error at the option,
+    /// saying why, rather than a setting that silently does nothing.
+    pub(crate) fn no_effect(
+        &self,
+        at: Option<Range<usize>>,
+        key: &str,
+        why_not: Option<&str>,
+    ) -> Result<(), ScenarioError> {
+        match (at, why_not) {
+            (Some(at), Some(why)) => Err(self
+                .file
+                .error(at, format!("`{key}` has no effect here: {why}"))),
+            _ => Ok(()),
+        }
+    }
+
+    /// Ports of any service, 1 to 65535, each once.
+    pub(crate) fn take_port_numbers(
+        &mut self,
+        key: &str,
+    ) -> Result<Option<Vec<u16>>, ScenarioError> {
+        self.require_array(key, "ports, like [443] or [443, 8443]")?;
+        let Some(ports) = self.take::<Vec<Spanned<i64>>>(key)? else {
+            return Ok(None);
+        };
+        let mut seen = Vec::new();
+        for port in ports.get_ref() {
+            let number = *port.get_ref();
+            let Some(valid) = u16::try_from(number).ok().filter(|port| *port > 0) else {
+                return Err(self.file.error(
+                    port.span(),
+                    format!("`{key}`: {number} is not a port; ports are 1 to 65535"),
+                ));
+            };
+            if seen.contains(&valid) {
+                return Err(self
+                    .file
+                    .error(port.span(), format!("`{key}` lists port {number} twice")));
+            }
+            seen.push(valid);
+        }
+        Ok(Some(seen))
+    }
+
+    /// Host names, as Host headers carry them (no port).
+    pub(crate) fn take_hosts(&mut self, key: &str) -> Result<Option<Vec<String>>, ScenarioError> {
+        self.require_array(key, "host names, like [\"origin.test\"]")?;
+        let Some(hosts) = self.take::<Vec<Spanned<String>>>(key)? else {
+            return Ok(None);
+        };
+        hosts
+            .into_inner()
+            .into_iter()
+            .map(|host| {
+                let text = host.get_ref().trim().to_ascii_lowercase();
+                if text.is_empty() || text.contains([':', '/', ' ']) {
+                    Err(self.file.error(
+                        host.span(),
+                        format!(
+                            "`{key}`: \"{}\" is not a host name; write names like \"origin.test\"",
+                            host.get_ref()
+                        ),
+                    ))
+                } else {
+                    Ok(text)
+                }
+            })
+            .collect::<Result<_, _>>()
+            .map(Some)
+    }
+
+    /// `"user:password"`; with `allow_empty`, `""` means no credentials.
+    pub(crate) fn take_credentials(
+        &mut self,
+        key: &str,
+        allow_empty: bool,
+    ) -> Result<Option<Option<Credentials>>, ScenarioError> {
+        // How to say "no credentials" differs: `""` for a client, leaving the
+        // key out for a proxy.
+        let form = if allow_empty {
+            format!("`{key}` must be \"user:password\", or \"\" for none")
+        } else {
+            format!("`{key}` must be \"user:password\", or left out for none")
+        };
+        if let Some(value) = self.table.get(key)
+            && !matches!(value.get_ref(), DeValue::String(_))
+        {
+            return Err(self.file.error(
+                value.span(),
+                format!("{form}; found {}", value.get_ref().type_str()),
+            ));
+        }
+        let Some(text) = self.take::<String>(key)? else {
+            return Ok(None);
+        };
+        if allow_empty && text.get_ref().is_empty() {
+            return Ok(Some(None));
+        }
+        match text.get_ref().split_once(':') {
+            Some((user, password)) if !user.is_empty() => Ok(Some(Some(Credentials {
+                user: user.to_string(),
+                password: password.to_string(),
+            }))),
+            _ => Err(self.file.error(text.span(), form)),
+        }
+    }
+
+    /// Fails on the first key nobody took, naming the keys that are allowed.
+    pub(crate) fn finish(self, allowed: &[&str]) -> Result<(), ScenarioError> {
+        self.finish_with(allowed, |_| None)
+    }
+
+    /// [`Fields::finish`], with `explain` saying more about a key that is not
+    /// a typo (for a hop: which kinds do take it).
+    pub(crate) fn finish_with(
+        self,
+        allowed: &[&str],
+        explain: impl Fn(&str) -> Option<String>,
+    ) -> Result<(), ScenarioError> {
+        let Some((key, _)) = self.table.iter().min_by_key(|(key, _)| key.span().start) else {
+            return Ok(());
+        };
+        let hint = suggestion(key.get_ref(), allowed)
+            .map(|close| format!("did you mean `{close}`?"))
+            .or_else(|| explain(key.get_ref()))
+            .map(|hint| format!(" ({hint})"))
+            .unwrap_or_default();
+        Err(self.file.error(
+            key.span(),
+            format!(
+                "unknown key `{}` in {}{hint}; allowed keys: {}",
+                key.get_ref(),
+                self.what_for_humans(),
+                allowed.join(", ")
+            ),
+        ))
+    }
+
+    fn what_for_humans(&self) -> String {
+        match self.what {
+            "scenario" => "the scenario".to_string(),
+            "tunnel" => "the tunnel definition".to_string(),
+            "hop" => "this hop".to_string(),
+            table => format!("[{table}]"),
+        }
+    }
+}
+
+pub(crate) fn keyword<K: Copy>(
+    file: &File<'_>,
+    key: &str,
+    value: Spanned<DeValue<'_>>,
+    choices: &[(&str, K)],
+) -> Result<K, ScenarioError> {
+    let allowed = quoted(choices.iter().map(|(name, _)| *name));
+    let span = value.span();
+    let DeValue::String(text) = value.get_ref() else {
+        // `http_version = 1.0`: the right word, written as a number.
+        let written = file.text(span.clone());
+        if choices.iter().any(|(name, _)| *name == written) {
+            return Err(file.error(
+                span,
+                format!("`{key}` = {written} must be a string: write \"{written}\""),
+            ));
+        }
+        return Err(file.error(
+            span,
+            format!(
+                "`{key}` must be a string, one of {allowed}; found {}",
+                value.get_ref().type_str()
+            ),
+        ));
+    };
+    choices
+        .iter()
+        .find(|(name, _)| *name == text.as_ref())
+        .map(|(_, choice)| *choice)
+        .ok_or_else(|| {
+            file.error(
+                span,
+                format!("`{key}` = \"{text}\" is not allowed; expected one of {allowed}"),
+            )
+        })
+}
+
+pub(crate) fn quoted<'a>(names: impl IntoIterator<Item = &'a str>) -> String {
+    names
+        .into_iter()
+        .map(|name| format!("\"{name}\""))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The allowed key a typo most likely meant: one edit away for short keys,
+/// two for longer ones.
+fn suggestion<'a>(typed: &str, allowed: &[&'a str]) -> Option<&'a str> {
+    allowed
+        .iter()
+        .map(|candidate| (edit_distance(typed, candidate), *candidate))
+        // Short keys are a letter or two from each other (`mode`, `name`).
+        .filter(|(distance, candidate)| *distance <= if candidate.len() <= 5 { 1 } else { 2 })
+        .min_by_key(|(distance, _)| *distance)
+        .map(|(_, candidate)| candidate)
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut previous_diagonal = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let substitution = previous_diagonal + usize::from(ca != *cb);
+            previous_diagonal = row[j + 1];
+            row[j + 1] = substitution.min(row[j] + 1).min(row[j + 1] + 1);
+        }
+    }
+    row[b.len()]
+}
+
+/// serde names Rust types ("expected i64"); scenario authors know TOML's.
+fn humanize_serde(message: &str) -> String {
+    [
+        ("expected i64", "expected an integer"),
+        ("expected u16", "expected an integer"),
+        ("expected f64", "expected a number"),
+        ("expected a boolean", "expected true or false"),
+        ("expected a sequence", "expected an array"),
+    ]
+    .iter()
+    .fold(message.to_string(), |message, (from, to)| {
+        message.replace(from, to)
+    })
+}
+
+/// toml's messages describe its grammar. For the slips people make most
+/// (a value left out, a word not in quotes, a string not closed, a key
+/// written twice) say what was written and name the key.
+fn explain_toml_error(source: &str, span: Range<usize>, message: &str) -> String {
+    let at = span.start.min(source.len());
+    let (Some(head), Some(tail)) = (source.get(..at), source.get(at..)) else {
+        return message.to_string();
+    };
+    let before = &head[head.rfind('\n').map_or(0, |newline| newline + 1)..];
+    let after = tail[..tail.find('\n').unwrap_or(tail.len())].trim();
+    if message == "duplicate key" {
+        let key = source.get(span).unwrap_or_default().trim();
+        return format!("duplicate key `{key}`: a key (or [table]) may be written only once");
+    }
+    // `key = <here>`: the mistake is the value of the key before the `=`.
+    if let Some(key) = before.trim_end().strip_suffix('=') {
+        let key = key.rsplit(['{', ',']).next().unwrap_or(key).trim();
+        if key.is_empty() {
+            return message.to_string();
+        }
+        if after.is_empty() || after.starts_with(['#', ',', '}', ']']) {
+            return format!("`{key}` has no value after `=`");
+        }
+        let word = after
+            .split(|c: char| c.is_whitespace() || matches!(c, ',' | ']' | '}' | '#'))
+            .next()
+            .unwrap_or_default();
+        let unquoted = message.starts_with("invalid boolean")
+            || message.starts_with("string values must be quoted");
+        if unquoted && !word.eq_ignore_ascii_case("true") && !word.eq_ignore_ascii_case("false") {
+            return format!("`{key}` = {word}: text values must be in quotes, like \"{word}\"");
+        }
+        return format!("`{key}`: {message}");
+    }
+    // `key = "text<end of line>`: a string left open.
+    let quote = if message.starts_with("invalid basic string") {
+        Some('"')
+    } else if message.starts_with("invalid literal string") {
+        Some('\'')
+    } else {
+        None
+    };
+    if let (Some(quote), true) = (quote, after.is_empty()) {
+        let key = before
+            .split_once('=')
+            .map(|(key, _)| key.trim())
+            .filter(|key| {
+                !key.is_empty()
+                    && key
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+            });
+        let what = key.map_or_else(String::new, |key| format!("`{key}`: "));
+        return format!("{what}the string is not closed; end it with {quote} on the same line");
+    }
+    message.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn suggests_the_key_a_typo_meant_but_not_a_different_short_key() {
+        let keys = ["name", "mode", "websocket", "idle_timeout"];
+        assert_eq!(suggestion("modee", &keys), Some("mode"));
+        assert_eq!(suggestion("websockt", &keys), Some("websocket"));
+        assert_eq!(suggestion("idle_timout", &keys), Some("idle_timeout"));
+        assert_eq!(suggestion("mane", &keys), None);
+    }
+}

@@ -1,0 +1,102 @@
+//! `kind = "connect-proxy"`: an explicit forward proxy that clients are
+//! configured with, as in a corporate network (Squid and its like): CONNECT
+//! tunnels to allowed ports, Basic authentication. Its options, their table
+//! and their reader; the behaviour is `traverse-middlebox`'s
+//! `connect_proxy.rs`.
+
+use std::time::Duration;
+
+use crate::address::{PROXY_PORT, TLS_PORT};
+use crate::error::ScenarioError;
+use crate::kinds::{DefaultValue, Kind, KindInfo, OptionReader, OptionSpec, Settings, ValueType};
+use crate::model::Credentials;
+
+/// An explicit forward proxy (Squid and friends).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConnectProxy {
+    /// Ports CONNECT may reach; others get `403`.
+    pub allowed_ports: Vec<u16>,
+    /// Basic credentials it requires, `407` without them.
+    pub auth: Option<Credentials>,
+    pub idle_timeout: Option<Duration>,
+}
+
+impl Default for ConnectProxy {
+    fn default() -> Self {
+        ConnectProxy {
+            allowed_ports: vec![TLS_PORT],
+            auth: None,
+            idle_timeout: None,
+        }
+    }
+}
+
+const OPTIONS: &[OptionSpec] = &[
+    OptionSpec {
+        key: "allowed_ports",
+        value: ValueType::PortNumbers,
+        default: DefaultValue::Written("[443]"),
+        summary: "ports CONNECT may reach; others get 403",
+        applies: "",
+        doc: "The ports a `CONNECT` may reach. A `CONNECT` to another port is answered `403 Forbidden`, which the matrix shows as `refused 403`. The default is Squid's stock configuration, `acl SSL_ports port 443` with `http_access deny CONNECT !SSL_ports`, which a 2008 survey found on every public proxy it tried. Behind it, `tcp` and `ws` (port 80) are denied. tinyproxy's `ConnectPort` lines are the same list, except that tinyproxy without any allows every port; write `[443, 80]` for that. An empty list denies every `CONNECT`. Only 443 and 80 lead anywhere in a topology: another listed port gets `502`.",
+        example: "allowed_ports = [443, 80]",
+    },
+    OptionSpec {
+        key: "auth",
+        value: ValueType::Credentials,
+        default: DefaultValue::Absent("none: no authentication"),
+        summary: "Basic credentials it requires, 407 without them",
+        applies: "",
+        doc: "The Basic credentials it requires, as corporate proxies do. A request without matching `Proxy-Authorization: Basic` is answered `407 Proxy Authentication Required` with `Proxy-Authenticate: Basic realm=\"traverse\"`. The check comes before anything else. The user name must not be empty, the password may be, and the text is split at its first `:`. To require no credentials, leave the key out: `\"\"` is an error. Clients are given these credentials unless [`[client]`](#client) `proxy_auth` says otherwise.",
+        example: "auth = \"alice:wonderland\"",
+    },
+    OptionSpec {
+        key: "idle_timeout",
+        value: ValueType::Duration,
+        default: DefaultValue::Absent("none"),
+        summary: "cut a CONNECT tunnel idle this long",
+        applies: "",
+        doc: "Cuts a `CONNECT` tunnel after no byte has moved in either direction for this long, recorded as `idle-cut`.",
+        example: "idle_timeout = \"60s\"",
+    },
+];
+
+impl Kind for ConnectProxy {
+    const INFO: KindInfo = KindInfo {
+        name: "connect-proxy",
+        summary: "explicit forward proxy the client is configured with: CONNECT tunnels, Basic auth (Squid)",
+        placement: "It must be the first hop.",
+        options: OPTIONS,
+        schema_rules: None,
+    };
+
+    fn read(reader: &mut OptionReader<'_, '_, '_>) -> Result<Self, ScenarioError> {
+        let defaults = ConnectProxy::default();
+        Ok(ConnectProxy {
+            allowed_ports: reader
+                .port_numbers("allowed_ports")?
+                .unwrap_or(defaults.allowed_ports),
+            auth: reader.credentials("auth")?,
+            idle_timeout: reader.duration("idle_timeout")?,
+        })
+    }
+
+    fn write(&self, settings: &mut Settings) {
+        let default = ConnectProxy::default();
+        settings.ports("allowed_ports", &self.allowed_ports, &default.allowed_ports);
+        settings.credentials("auth", self.auth.as_ref());
+        settings.duration("idle_timeout", self.idle_timeout);
+    }
+
+    fn is_explicit_proxy(&self) -> bool {
+        true
+    }
+
+    fn proxy_credentials(&self) -> Option<&Credentials> {
+        self.auth.as_ref()
+    }
+
+    fn main_port(&self) -> u16 {
+        PROXY_PORT
+    }
+}

@@ -1,0 +1,133 @@
+//! `kind = "legacy-forwarder"`: a plain HTTP reverse proxy of the hixie-76
+//! era on port 80 (nginx, Apache or HAProxy in 2010) that forwards what
+//! HTTP framing declares. Its options, their table and their reader; the
+//! behaviour is `traverse-middlebox`'s `legacy_forwarder.rs`.
+
+use std::time::Duration;
+
+use crate::address::PLAIN_PORT;
+use crate::error::ScenarioError;
+use crate::kinds::{
+    DefaultValue, Kind, KindInfo, OptionReader, OptionSpec, Settings, ValueType, keyword_names,
+};
+use crate::model::{Keyword, Masking};
+
+/// A plain HTTP reverse proxy of the hixie-76 era, on port 80.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LegacyForwarder {
+    /// What it does with bytes after the request headers.
+    pub body: BodyPolicy,
+    pub masking: Masking,
+    pub idle_timeout: Option<Duration>,
+    /// How long it waits for the upstream's answer before `504` (nginx's
+    /// `proxy_read_timeout`, 60 s by default).
+    pub read_timeout: Duration,
+}
+
+impl Default for LegacyForwarder {
+    fn default() -> Self {
+        LegacyForwarder {
+            body: BodyPolicy::DeclaredOnly,
+            masking: Masking::Ignore,
+            idle_timeout: None,
+            read_timeout: Duration::from_secs(60),
+        }
+    }
+}
+
+/// What a forwarder does with bytes that follow a request's headers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum BodyPolicy {
+    /// Forward only what `Content-Length` or chunking declares; anything
+    /// else is lost (nginx, Apache: hixie-76's key3 never arrives).
+    #[default]
+    DeclaredOnly,
+    /// Hold bytes after the headers until the upstream answers (HAProxy
+    /// 2010): a server that waits for them never answers.
+    HoldUntilResponse,
+    /// Pass everything on (a compliant forwarder).
+    Forward,
+}
+
+impl Keyword for BodyPolicy {
+    const KEYWORDS: &'static [(&'static str, Self)] = &[
+        ("declared-only", BodyPolicy::DeclaredOnly),
+        ("hold-until-response", BodyPolicy::HoldUntilResponse),
+        ("forward", BodyPolicy::Forward),
+    ];
+}
+
+const OPTIONS: &[OptionSpec] = &[
+    OptionSpec {
+        key: "body",
+        value: ValueType::Keyword(keyword_names::<BodyPolicy>),
+        default: DefaultValue::Written("\"declared-only\""),
+        summary: "bytes after the request headers: drop them, hold them until the answer, or pass them on",
+        applies: "",
+        doc: "What it does with bytes that follow the request headers with no `Content-Length` to declare them. `\"declared-only\"` forwards only what HTTP framing declares and drops the rest, recorded as `dropped-bytes`: the origin waits for hixie-76's key bytes, which never come. This is nginx 1.22 and Apache httpd 2.4 as measured (key bytes not forwarded, backend timed out). `\"hold-until-response\"` keeps those bytes until the next node answers the headers and sends them after that, recorded as `holding`: a hixie-76 origin never answers, so the handshake deadlocks. This is HAProxy as it handled draft-76 in 2010. `\"forward\"` passes every byte on as it came: a compliant forwarder, as varnish with `return (pipe)` for Upgrade requests and the headers copied in `vcl_pipe`, which passed hixie-76 when measured.",
+        example: "body = \"forward\"",
+    },
+    OptionSpec {
+        key: "masking",
+        value: ValueType::Keyword(keyword_names::<Masking>),
+        default: DefaultValue::Written("\"ignore\""),
+        summary: "client frames: relay, close with 1002 when unmasked, or mask again",
+        applies: "RFC 6455 WebSockets after a 101",
+        doc: "What it does with client frames after a `101`, as for `tls-terminator`. See [Frame masking](#frame-masking).",
+        example: "masking = \"require\"",
+    },
+    OptionSpec {
+        key: "idle_timeout",
+        value: ValueType::Duration,
+        default: DefaultValue::Absent("none"),
+        summary: "cut an upgraded connection idle this long",
+        applies: "",
+        doc: "Cuts an upgraded connection after no byte has moved in either direction for this long, recorded as `idle-cut`.",
+        example: "idle_timeout = \"60s\"",
+    },
+    OptionSpec {
+        key: "read_timeout",
+        value: ValueType::Duration,
+        default: DefaultValue::Written("\"60s\""),
+        summary: "answer 504 when the next node is silent this long",
+        applies: "",
+        doc: "How long it waits for the next node's answer to a request before answering `504 Gateway Timeout`, as nginx does when `proxy_read_timeout` (60 s by default) runs out. A gateway's `504` counts as category `timeout`.",
+        example: "read_timeout = \"1s\"",
+    },
+];
+
+impl Kind for LegacyForwarder {
+    const INFO: KindInfo = KindInfo {
+        name: "legacy-forwarder",
+        summary: "plain HTTP reverse proxy of the hixie-76 era that forwards what HTTP framing declares (nginx, HAProxy 2010)",
+        placement: "",
+        options: OPTIONS,
+        schema_rules: None,
+    };
+
+    fn read(reader: &mut OptionReader<'_, '_, '_>) -> Result<Self, ScenarioError> {
+        let defaults = LegacyForwarder::default();
+        Ok(LegacyForwarder {
+            body: reader.keyword("body")?.unwrap_or_default(),
+            masking: reader.keyword("masking")?.unwrap_or_default(),
+            idle_timeout: reader.duration("idle_timeout")?,
+            read_timeout: reader
+                .duration("read_timeout")?
+                .unwrap_or(defaults.read_timeout),
+        })
+    }
+
+    fn write(&self, settings: &mut Settings) {
+        let default = LegacyForwarder::default();
+        settings.always("body", self.body.keyword());
+        settings.differs("masking", self.masking.keyword(), default.masking.keyword());
+        settings.duration("idle_timeout", self.idle_timeout);
+        if self.read_timeout != default.read_timeout {
+            settings.duration("read_timeout", Some(self.read_timeout));
+        }
+    }
+
+    fn main_port(&self) -> u16 {
+        PLAIN_PORT
+    }
+}

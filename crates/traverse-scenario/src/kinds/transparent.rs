@@ -1,0 +1,261 @@
+//! `kind = "transparent"`: an intercepting proxy on the path that the client
+//! does not know about (an ISP or campus cache behind a port-80/443
+//! redirect, a Zscaler-style secure web gateway that inspects TLS). Its
+//! options, their table and their reader; the behaviour is
+//! `traverse-middlebox`'s `transparent.rs`.
+
+use std::time::Duration;
+
+use crate::address::{PLAIN_PORT, PORTS};
+use crate::error::ScenarioError;
+use crate::kinds::{
+    DefaultValue, Kind, KindInfo, OptionReader, OptionSpec, Settings, ValueType, keyword_names,
+};
+use crate::model::{Keyword, Masking, UndeclaredBytes, UpgradePolicy};
+
+/// An intercepting proxy: the client's lookup of the origin lands on it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Transparent {
+    /// What it does with a WebSocket handshake.
+    pub upgrade: UpgradePolicy,
+    /// What it does with TLS.
+    pub tls: TlsPolicy,
+    /// The HTTP version it speaks upstream; 1.0 cannot carry an Upgrade.
+    pub http_version: HttpVersion,
+    pub idle_timeout: Option<Duration>,
+    /// Hosts WebSocket may reach; empty: every host not blocked.
+    pub websocket_allow: Vec<String>,
+    /// Hosts WebSocket may not reach (answered 403).
+    pub websocket_block: Vec<String>,
+    /// Logical ports it intercepts.
+    pub ports: Vec<u16>,
+    pub masking: Masking,
+    /// A cache that ignores the Upgrade and reads bytes sent after the
+    /// handshake as new requests (the W2SP 2011 cache-poisoning setting).
+    pub cache: bool,
+    pub undeclared_bytes: UndeclaredBytes,
+}
+
+impl Default for Transparent {
+    fn default() -> Self {
+        Transparent {
+            upgrade: UpgradePolicy::Strip,
+            tls: TlsPolicy::Passthrough,
+            http_version: HttpVersion::Http11,
+            idle_timeout: None,
+            websocket_allow: Vec::new(),
+            websocket_block: Vec::new(),
+            ports: PORTS.to_vec(),
+            masking: Masking::Ignore,
+            cache: false,
+            undeclared_bytes: UndeclaredBytes::Hold,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TlsPolicy {
+    /// Relay TLS untouched.
+    Passthrough,
+    /// Terminate with a certificate from the enterprise inspection CA,
+    /// apply the HTTP rules inside, re-encrypt to the origin.
+    Inspect,
+    /// Reset TLS connections.
+    Block,
+}
+
+impl Keyword for TlsPolicy {
+    const KEYWORDS: &'static [(&'static str, Self)] = &[
+        ("passthrough", TlsPolicy::Passthrough),
+        ("inspect", TlsPolicy::Inspect),
+        ("block", TlsPolicy::Block),
+    ];
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HttpVersion {
+    Http10,
+    Http11,
+}
+
+impl Keyword for HttpVersion {
+    const KEYWORDS: &'static [(&'static str, Self)] =
+        &[("1.0", HttpVersion::Http10), ("1.1", HttpVersion::Http11)];
+}
+
+const OPTIONS: &[OptionSpec] = &[
+    OptionSpec {
+        key: "upgrade",
+        value: ValueType::Keyword(keyword_names::<UpgradePolicy>),
+        default: DefaultValue::Written("\"strip\""),
+        summary: "WebSocket handshakes: pass on, strip Upgrade (origin answers 426), or answer 400",
+        applies: "",
+        doc: "What it does with a WebSocket handshake. `\"forward\"` passes `Upgrade` and `Connection` on and, after the `101`, relays both directions byte for byte, unless `masking` says otherwise. This is HAProxy in `mode http`, which switches to tunnel mode after the `101`, or nginx with `proxy_http_version 1.1` and `proxy_set_header` for `Upgrade` and `Connection`. `\"strip\"` removes `Upgrade` and `Connection` before forwarding, so the origin answers `426` as it would to plain HTTP. This is a proxy that does not understand `Upgrade`: nginx's defaults, Squid without `http_upgrade_request_protocols`, varnish's default. `\"reject\"` answers `400` itself, as Squid 3.0 did to a request carrying `Upgrade` (a 2008 report).",
+        example: "upgrade = \"forward\"",
+    },
+    OptionSpec {
+        key: "tls",
+        value: ValueType::Keyword(keyword_names::<TlsPolicy>),
+        default: DefaultValue::Written("\"passthrough\""),
+        summary: "TLS: relay untouched, inspect with the enterprise CA, or reset",
+        applies: "",
+        doc: "What it does with a TLS connection. `\"passthrough\"` relays it untouched to the same port on the next node, as an intercepting cache that sees only opaque TLS on 443 does, so everything inside TLS passes. `\"inspect\"` is a Zscaler-style secure web gateway. It terminates TLS with the inspection certificate, issued by the enterprise inspection CA, which managed devices (and so the `wss` client) trust and the pinned `tls` client refuses. It applies `upgrade`, `http_version` and the host rules to the HTTP inside, and re-encrypts to the same port on the next node (443 for the built-in tunnels), checking that node's certificate against the public CA only. `\"block\"` resets every TLS connection, as a firewall rule that blocks TLS does. This is recorded as `blocked`.",
+        example: "tls = \"inspect\"",
+    },
+    OptionSpec {
+        key: "http_version",
+        value: ValueType::Keyword(keyword_names::<HttpVersion>),
+        default: DefaultValue::Written("\"1.1\""),
+        summary: "the HTTP version it speaks upstream; 1.0 cannot carry Upgrade",
+        applies: "",
+        doc: "The HTTP version it speaks upstream. HTTP/1.0 cannot carry `Upgrade`, so with `\"1.0\"` a WebSocket handshake goes on without it, even with `upgrade = \"forward\"`, and the origin answers `426`. This is nginx's default `proxy_http_version 1.0`, and an HTTP/1.0 intercepting cache. It still answers the client in HTTP/1.1, as nginx does. Write the version as a string: `http_version = 1.0` is an error.",
+        example: "http_version = \"1.0\"",
+    },
+    OptionSpec {
+        key: "idle_timeout",
+        value: ValueType::Duration,
+        default: DefaultValue::Absent("none"),
+        summary: "cut a relayed connection idle this long",
+        applies: "TLS passed through and upgraded WebSockets",
+        doc: "Cuts a relayed connection after no byte has moved in either direction for this long, recorded as `idle-cut`. Relayed connections are TLS passed through and upgraded WebSockets, including those inside inspected TLS. Use `\"60s\"` for nginx's default `proxy_read_timeout`.",
+        example: "idle_timeout = \"60s\"",
+    },
+    OptionSpec {
+        key: "websocket_allow",
+        value: ValueType::Hosts,
+        default: DefaultValue::Depends("`[]`: every host not blocked"),
+        summary: "hosts WebSocket may reach; others get 403",
+        applies: "WebSocket handshakes it can read",
+        doc: "When not empty, a WebSocket handshake whose `Host` is not in the list is answered `403` and recorded as `blocked`. This is a secure web gateway's per-host WebSocket allow policy.",
+        example: "websocket_allow = [\"origin.test\"]",
+    },
+    OptionSpec {
+        key: "websocket_block",
+        value: ValueType::Hosts,
+        default: DefaultValue::Written("[]"),
+        summary: "hosts WebSocket may not reach (403)",
+        applies: "WebSocket handshakes it can read",
+        doc: "A WebSocket handshake whose `Host` is in the list is answered `403` and recorded as `blocked`, as a secure web gateway's per-host WebSocket block policy does.",
+        example: "websocket_block = [\"origin.test\"]",
+    },
+    OptionSpec {
+        key: "ports",
+        value: ValueType::LogicalPorts,
+        default: DefaultValue::Written("[443, 80]"),
+        summary: "logical ports it intercepts; the others are routed on untouched",
+        applies: "",
+        doc: "The logical ports it intercepts. Connections to a port it does not intercept are routed on untouched, as a redirect rule for port 80 alone leaves 443 alone.",
+        example: "ports = [80]",
+    },
+    OptionSpec {
+        key: "masking",
+        value: ValueType::Keyword(keyword_names::<Masking>),
+        default: DefaultValue::Written("\"ignore\""),
+        summary: "client frames: relay, close with 1002 when unmasked, or mask again",
+        applies: "upgrade = \"forward\" over HTTP/1.1",
+        doc: "What it does with client frames of a WebSocket it relays (`upgrade = \"forward\"`, plain or inside inspected TLS), as for `tls-terminator`: `\"require\"` closes with 1002 on an unmasked frame (`blocked`), `\"remask\"` masks every frame again with its own key. See [Frame masking](#frame-masking).",
+        example: "upgrade = \"forward\"\nmasking = \"remask\"",
+    },
+    OptionSpec {
+        key: "cache",
+        value: ValueType::Bool,
+        default: DefaultValue::Written("false"),
+        summary: "reads bytes after a WebSocket handshake as requests (poisonable)",
+        applies: "upgrade = \"forward\" over HTTP/1.1",
+        doc: "`true` makes it a caching proxy that does not understand `Upgrade`: after it has passed a WebSocket handshake on, it goes on reading what the client sends as new HTTP requests. When a complete request with a `Host` shows up in clear, it records the URL in `cache_poisoned`, and the cell is `poisonable`. This is the transparent proxy of the W2SP 2011 study by Huang et al., where 8 of 47,338 Upgrade-based handshakes poisoned a cache. It acts only on WebSockets the hop relays, so it needs `upgrade = \"forward\"` and `http_version = \"1.1\"` (set otherwise, it is an error); with `tls = \"inspect\"` it also reads inside the TLS it opens. Only `transparent` hops take it. See [Cache poisoning](#cache-poisoning).",
+        example: "upgrade = \"forward\"\ncache = true",
+    },
+    OptionSpec {
+        key: "undeclared_bytes",
+        value: ValueType::Keyword(keyword_names::<UndeclaredBytes>),
+        default: DefaultValue::Written("\"hold\""),
+        summary: "bytes after a WebSocket handshake's headers: hold them, or answer 400 (HAProxy 2.6)",
+        applies: "upgrade = \"forward\" over HTTP/1.1",
+        doc: "What it does with bytes that follow a WebSocket handshake's headers with no `Content-Length` to declare them (hixie-76's key bytes), when it passes the upgrade on (`upgrade = \"forward\"` over HTTP/1.1, plain or inside inspected TLS; set otherwise it is accepted but does nothing), as for `tls-terminator`: `\"hold\"` keeps them until the next node answers (`holding`), `\"reject\"` answers `400` as HAProxy 2.6 in `mode http` does.",
+        example: "upgrade = \"forward\"\nundeclared_bytes = \"reject\"",
+    },
+];
+
+impl Kind for Transparent {
+    const INFO: KindInfo = KindInfo {
+        name: "transparent",
+        summary: "intercepting proxy on the path, invisible to the client; may inspect TLS (ISP cache, Zscaler-style gateway)",
+        placement: "",
+        options: OPTIONS,
+        schema_rules: None,
+    };
+
+    fn read(reader: &mut OptionReader<'_, '_, '_>) -> Result<Self, ScenarioError> {
+        let defaults = Transparent::default();
+        let masking_at = reader.span_of("masking");
+        let undeclared_at = reader.span_of("undeclared_bytes");
+        let cache_at = reader.span_of("cache");
+        let options = Transparent {
+            upgrade: reader.keyword("upgrade")?.unwrap_or(defaults.upgrade),
+            tls: reader.keyword("tls")?.unwrap_or(defaults.tls),
+            http_version: reader
+                .keyword("http_version")?
+                .unwrap_or(defaults.http_version),
+            idle_timeout: reader.duration("idle_timeout")?,
+            websocket_allow: reader.hosts("websocket_allow")?.unwrap_or_default(),
+            websocket_block: reader.hosts("websocket_block")?.unwrap_or_default(),
+            ports: reader.logical_ports("ports")?.unwrap_or(defaults.ports),
+            masking: reader.keyword("masking")?.unwrap_or_default(),
+            cache: reader.flag("cache")?.unwrap_or(defaults.cache),
+            undeclared_bytes: reader.keyword("undeclared_bytes")?.unwrap_or_default(),
+        };
+        // All three act on an upgraded stream, which only `upgrade =
+        // "forward"` over HTTP/1.1 lets through.
+        let why_not = (!options.relays_websocket()).then_some(
+            "it relays no WebSocket unless `upgrade = \"forward\"` over `http_version = \"1.1\"`",
+        );
+        if options.masking != Masking::Ignore {
+            reader.no_effect(masking_at, "masking", why_not)?;
+        }
+        if options.undeclared_bytes == UndeclaredBytes::Reject {
+            reader.no_effect(undeclared_at, "undeclared_bytes", why_not)?;
+        }
+        if options.cache {
+            reader.no_effect(cache_at, "cache", why_not)?;
+        }
+        Ok(options)
+    }
+
+    fn write(&self, settings: &mut Settings) {
+        let default = Transparent::default();
+        settings.always("upgrade", self.upgrade.keyword());
+        settings.always("tls", self.tls.keyword());
+        settings.differs(
+            "http_version",
+            self.http_version.keyword(),
+            default.http_version.keyword(),
+        );
+        settings.duration("idle_timeout", self.idle_timeout);
+        settings.hosts("websocket_allow", &self.websocket_allow);
+        settings.hosts("websocket_block", &self.websocket_block);
+        settings.ports("ports", &self.ports, &default.ports);
+        settings.differs("masking", self.masking.keyword(), default.masking.keyword());
+        settings.differs("cache", self.cache, default.cache);
+        settings.differs(
+            "undeclared_bytes",
+            self.undeclared_bytes.keyword(),
+            default.undeclared_bytes.keyword(),
+        );
+    }
+
+    fn caches(&self) -> bool {
+        self.cache
+    }
+
+    fn main_port(&self) -> u16 {
+        PLAIN_PORT
+    }
+}
+
+impl Transparent {
+    /// Whether a WebSocket gets through it to have frames: only a
+    /// handshake forwarded over HTTP/1.1 does.
+    pub fn relays_websocket(&self) -> bool {
+        self.upgrade == UpgradePolicy::Forward && self.http_version == HttpVersion::Http11
+    }
+}

@@ -1,0 +1,187 @@
+//! The references a person reads, made from the kinds' option tables: the
+//! text `traverse list` prints and the Markdown option tables of the
+//! README's scenario reference (which a test holds to this output). They
+//! say only what the tables say, so a new option or value reaches them
+//! without an edit.
+
+use crate::address::RESERVED_NAMES;
+use crate::kinds::{DefaultValue, HopKind, KindInfo, OptionSpec, ValueType};
+
+/// The middlebox kinds with their options, for `traverse list`.
+pub fn kinds_listing() -> String {
+    let mut out = String::from("Middlebox kinds (`kind` in [[hops]]):\n");
+    let width = HopKind::ALL
+        .iter()
+        .map(|info| info.name.len())
+        .max()
+        .unwrap_or(0);
+    for info in HopKind::ALL {
+        out += &format!("  {:<width$}  {}\n", info.name, info.summary);
+    }
+    for info in HopKind::ALL {
+        out += &format!("\n{} options:", info.name);
+        if !info.placement.is_empty() {
+            out += &format!(" {}", plain(info.placement));
+        }
+        out += "\n";
+        let width = info
+            .options
+            .iter()
+            .map(|spec| spec.key.len())
+            .chain(["name".len()])
+            .max()
+            .unwrap_or(0);
+        out += &format!(
+            "  {:<width$}  string; default \"{}-<n>\", n the hop's position from 1\n  {:<width$}  the label blame uses\n",
+            "name", info.name, ""
+        );
+        for spec in info.options {
+            out += &format!(
+                "  {:<width$}  {}; default {}\n",
+                spec.key,
+                plain_values(&spec.value),
+                plain_default(spec.default)
+            );
+            let applies = if spec.applies.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", spec.applies)
+            };
+            out += &format!("  {:<width$}  {}{applies}\n", "", spec.summary);
+        }
+        if let Some(placeholders) = placeholders_of(info) {
+            let names: Vec<String> = placeholders
+                .iter()
+                .map(|(name, _)| format!("{{{name}}}"))
+                .collect();
+            out += &format!("  placeholders: {}\n", names.join(" "));
+        }
+    }
+    out
+}
+
+/// The README's option table of one kind, `kind` and `name` first.
+pub fn options_markdown(info: &KindInfo) -> String {
+    let placement = if info.placement.is_empty() {
+        String::new()
+    } else {
+        format!(" {}", info.placement)
+    };
+    let reserved: Vec<String> = RESERVED_NAMES
+        .iter()
+        .map(|name| format!("`{name}`"))
+        .collect();
+    let (last, rest) = reserved.split_last().expect("reserved names");
+    let mut out = String::from(
+        "| option | values | default | meaning and the real behaviour it models |\n|---|---|---|---|\n",
+    );
+    out += &format!(
+        "| `kind` | `\"{}\"` | required | The middlebox kind.{placement} |\n",
+        info.name
+    );
+    out += &format!(
+        "| `name` | string | `{}-<n>`, where n is the hop's position from 1 | The label blame \
+         uses. Must be unique, must not be empty, and must not be {} or {last}. It may not be \
+         another unnamed hop's default name. |\n",
+        info.name,
+        rest.join(", ")
+    );
+    for spec in info.options {
+        out += &format!(
+            "| `{}` | {} | {} | {} |\n",
+            spec.key,
+            markdown_values(&spec.value),
+            markdown_default(spec.default),
+            spec.doc
+        );
+    }
+    out
+}
+
+/// An option's meaning for an editor's tooltip: the README's text without
+/// its links into the README.
+pub(crate) fn description(spec: &OptionSpec) -> String {
+    let mut out = String::new();
+    let mut rest = spec.doc;
+    while let Some(open) = rest.find('[') {
+        let after = &rest[open + 1..];
+        let link = after
+            .find("](#")
+            .and_then(|close| Some((close, after[close..].find(')')? + close)));
+        match link {
+            Some((text_end, link_end)) => {
+                out += &rest[..open];
+                out += &after[..text_end];
+                rest = &after[link_end + 1..];
+            }
+            None => {
+                out += &rest[..=open];
+                rest = after;
+            }
+        }
+    }
+    out + rest
+}
+
+fn placeholders_of(info: &KindInfo) -> Option<&'static [(&'static str, &'static str)]> {
+    info.options.iter().find_map(|spec| match spec.value {
+        ValueType::Command(known) | ValueType::Text(known) => Some(known),
+        _ => None,
+    })
+}
+
+fn plain(text: &str) -> String {
+    text.replace('`', "")
+}
+
+fn plain_values(value: &ValueType) -> String {
+    match value {
+        ValueType::Keyword(names) => names()
+            .iter()
+            .map(|name| format!("\"{name}\""))
+            .collect::<Vec<_>>()
+            .join(" | "),
+        ValueType::Bool => "true | false".to_string(),
+        ValueType::Duration => "duration, like \"60s\"".to_string(),
+        ValueType::LogicalPorts => "array of 443 and/or 80".to_string(),
+        ValueType::PortNumbers => "array of ports from 1 to 65535".to_string(),
+        ValueType::Hosts => "array of host names".to_string(),
+        ValueType::Credentials => "\"user:password\"".to_string(),
+        ValueType::Command(_) => "array of strings".to_string(),
+        ValueType::Text(_) => "string".to_string(),
+    }
+}
+
+fn plain_default(default: DefaultValue) -> String {
+    match default {
+        DefaultValue::Written(text) => text.to_string(),
+        DefaultValue::Absent(words) | DefaultValue::Depends(words) => plain(words),
+    }
+}
+
+fn markdown_values(value: &ValueType) -> String {
+    match value {
+        ValueType::Keyword(names) => names()
+            .iter()
+            .map(|name| format!("`\"{name}\"`"))
+            .collect::<Vec<_>>()
+            .join(" \\| "),
+        ValueType::Bool => "`true` \\| `false`".to_string(),
+        ValueType::Duration => "duration string, for example `\"60s\"`".to_string(),
+        ValueType::LogicalPorts => "array of `443` and/or `80`".to_string(),
+        ValueType::PortNumbers => {
+            "array of port numbers from 1 to 65535, each listed once".to_string()
+        }
+        ValueType::Hosts => "array of host names, for example `[\"origin.test\"]`".to_string(),
+        ValueType::Credentials => "`\"user:password\"`".to_string(),
+        ValueType::Command(_) => "array of strings".to_string(),
+        ValueType::Text(_) => "string".to_string(),
+    }
+}
+
+fn markdown_default(default: DefaultValue) -> String {
+    match default {
+        DefaultValue::Written(text) => format!("`{text}`"),
+        DefaultValue::Absent(words) | DefaultValue::Depends(words) => words.to_string(),
+    }
+}
