@@ -95,10 +95,7 @@ pub(crate) async fn run_cell(spec: &CellSpec, pki: &Arc<Pki>, options: &RunOptio
         } else {
             Verdict::Fail
         },
-        expected: spec
-            .scenario
-            .expectation(spec.tunnel.name())
-            .map(Verdict::from),
+        expected: spec.scenario.expectation(spec.tunnel.name()),
         category: failure.as_ref().map(|failure| failure.category),
         status: failure.as_ref().and_then(|failure| failure.status),
         blame: failure.as_ref().map(|failure| failure.blame.clone()),
@@ -171,10 +168,7 @@ pub(crate) fn harness_failure(spec: &CellSpec, why: &str) -> CellResult {
         scenario: spec.scenario.name.clone(),
         tunnel: spec.tunnel.name().to_string(),
         verdict: Verdict::Fail,
-        expected: spec
-            .scenario
-            .expectation(spec.tunnel.name())
-            .map(Verdict::from),
+        expected: spec.scenario.expectation(spec.tunnel.name()),
         category: Some(Category::Harness),
         status: None,
         blame: Some("harness".to_string()),

@@ -6,33 +6,8 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use traverse_net::{Action, ConnRecord};
+pub use traverse_scenario::Verdict;
 use traverse_tunnel::TunnelError;
-
-/// A cell's outcome, and what a scenario expects of it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "kebab-case")]
-pub enum Verdict {
-    Pass,
-    Fail,
-}
-
-impl Verdict {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Verdict::Pass => "pass",
-            Verdict::Fail => "fail",
-        }
-    }
-}
-
-impl From<traverse_scenario::Outcome> for Verdict {
-    fn from(outcome: traverse_scenario::Outcome) -> Verdict {
-        match outcome {
-            traverse_scenario::Outcome::Pass => Verdict::Pass,
-            traverse_scenario::Outcome::Fail => Verdict::Fail,
-        }
-    }
-}
 
 /// Why a cell failed, as a class a matrix can show in one word.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]

@@ -25,8 +25,8 @@ pub use kinds::*;
 pub use load::{discover, load, load_all, load_tunnel, parse, parse_tunnel};
 pub use model::{
     ClientSpec, Credentials, EXTERNAL_PLACEHOLDERS, Expectation, Hop, Keyword, Masking, Origin,
-    OriginCertificate, Outcome, PLACEHOLDERS, ProbeSpec, Scenario, Transport, TunnelDefinition,
-    UndeclaredBytes, UpgradePolicy,
+    OriginCertificate, PLACEHOLDERS, ProbeSpec, Scenario, Transport, TunnelDefinition,
+    UndeclaredBytes, UpgradePolicy, Verdict,
 };
 pub use presets::preset_names;
 pub use reference::{kinds_listing, options_markdown};

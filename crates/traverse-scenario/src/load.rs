@@ -16,7 +16,7 @@ use crate::fields::{Fields, File, keyword, quoted};
 use crate::kinds::HopKind;
 use crate::model::{
     ClientSpec, DEFAULT_READY_TIMEOUT, Expectation, Hop, Keyword, Origin, OriginCertificate,
-    Outcome, PLACEHOLDERS, ProbeSpec, Scenario, Transport, TunnelDefinition,
+    PLACEHOLDERS, ProbeSpec, Scenario, Transport, TunnelDefinition, Verdict,
 };
 
 /// A scenario's weight when its file says none: as common as any other.
@@ -428,15 +428,15 @@ fn read_expect(fields: Fields<'_, '_>) -> Result<Vec<Expectation>, ScenarioError
     let mut entries: Vec<_> = fields.table.into_iter().collect();
     entries.sort_by_key(|(key, _)| key.span().start);
     for (key, value) in entries {
-        let outcome = keyword(
+        let verdict = keyword(
             file,
             &format!("[expect] {}", key.get_ref()),
             value,
-            Outcome::KEYWORDS,
+            Verdict::KEYWORDS,
         )?;
         expect.push(Expectation {
             tunnel: key.get_ref().to_string(),
-            outcome,
+            verdict,
             location: Location::from_offset(file.path, file.source, key.span().start),
         });
     }

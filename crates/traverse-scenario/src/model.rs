@@ -48,11 +48,11 @@ impl Scenario {
         settings.into_lines()
     }
 
-    pub fn expectation(&self, tunnel: &str) -> Option<Outcome> {
+    pub fn expectation(&self, tunnel: &str) -> Option<Verdict> {
         self.expect
             .iter()
             .find(|expectation| expectation.tunnel == tunnel)
-            .map(|expectation| expectation.outcome)
+            .map(|expectation| expectation.verdict)
     }
 }
 
@@ -140,18 +140,22 @@ pub struct ProbeSpec {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Expectation {
     pub tunnel: String,
-    pub outcome: Outcome,
+    pub verdict: Verdict,
     /// Where the tunnel's name is written, to report unknown tunnels.
     pub location: Location,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
+/// A cell's outcome, and what a scenario expects of it.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum Verdict {
     Pass,
     Fail,
 }
 
-impl Outcome {
+impl Verdict {
     pub fn as_str(self) -> &'static str {
         self.keyword()
     }
@@ -311,9 +315,9 @@ impl Keyword for OriginCertificate {
     ];
 }
 
-impl Keyword for Outcome {
+impl Keyword for Verdict {
     const KEYWORDS: &'static [(&'static str, Self)] =
-        &[("pass", Outcome::Pass), ("fail", Outcome::Fail)];
+        &[("pass", Verdict::Pass), ("fail", Verdict::Fail)];
 }
 
 impl Keyword for Transport {

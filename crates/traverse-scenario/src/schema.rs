@@ -23,7 +23,7 @@ use crate::duration::format_duration;
 use crate::kinds::{DefaultValue, HopKind, KindInfo, OptionSpec, ValueType};
 use crate::load::DEFAULT_WEIGHT;
 use crate::model::{
-    DEFAULT_READY_TIMEOUT, Keyword, OriginCertificate, Outcome, PLACEHOLDERS, Transport,
+    DEFAULT_READY_TIMEOUT, Keyword, OriginCertificate, PLACEHOLDERS, Transport, Verdict,
 };
 use crate::reference::description;
 
@@ -133,7 +133,7 @@ pub fn scenario_schema() -> Value {
                     \"fail\". A tunnel without an entry has no expectation. A name the run \
                     does not know is an error.",
                 "type": "object",
-                "additionalProperties": keyword::<Outcome>("The verdict this tunnel is expected to get.", None),
+                "additionalProperties": keyword::<Verdict>("The verdict this tunnel is expected to get.", None),
             },
         },
         "$defs": defs,

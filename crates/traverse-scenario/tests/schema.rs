@@ -12,8 +12,8 @@ use std::path::{Path, PathBuf};
 use jsonschema::Validator;
 use serde_json::{Value, json};
 use traverse_scenario::{
-    Backend, BodyPolicy, HopKind, HttpVersion, Keyword, Masking, OriginCertificate, Outcome,
-    TerminatorMode, TlsPolicy, UndeclaredBytes, UpgradePolicy, parse_duration, preset_names,
+    Backend, BodyPolicy, HopKind, HttpVersion, Keyword, Masking, OriginCertificate, TerminatorMode,
+    TlsPolicy, UndeclaredBytes, UpgradePolicy, Verdict, parse_duration, preset_names,
     scenario_schema, tunnel_schema,
 };
 
@@ -527,7 +527,7 @@ fn accepted_samples() -> Vec<Value> {
             "client": { "proxy_auth": proxy_auth },
         }));
     }
-    for outcome in keywords::<Outcome>() {
+    for outcome in keywords::<Verdict>() {
         scenarios.push(json!({ "expect": { "ws": outcome.clone(), "my-tunnel": outcome } }));
     }
     scenarios

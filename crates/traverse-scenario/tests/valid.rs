@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use traverse_scenario::{
     Backend, BodyPolicy, ClientSpec, ConnectProxy, Credentials, HopKind, HttpVersion,
-    LegacyForwarder, Location, Masking, OriginCertificate, Outcome, Scenario, TerminatorMode,
-    TlsPolicy, TlsTerminator, Transparent, UndeclaredBytes, UpgradePolicy,
+    LegacyForwarder, Location, Masking, OriginCertificate, Scenario, TerminatorMode, TlsPolicy,
+    TlsTerminator, Transparent, UndeclaredBytes, UpgradePolicy, Verdict,
 };
 
 fn parse(source: &str) -> Scenario {
@@ -305,13 +305,13 @@ tcp = "fail"
 "wss-pinned" = "pass"
 "#,
     );
-    let expect: Vec<(&str, Outcome, usize, usize)> = scenario
+    let expect: Vec<(&str, Verdict, usize, usize)> = scenario
         .expect
         .iter()
         .map(|expectation| {
             (
                 expectation.tunnel.as_str(),
-                expectation.outcome,
+                expectation.verdict,
                 expectation.location.line,
                 expectation.location.column,
             )
@@ -320,17 +320,17 @@ tcp = "fail"
     assert_eq!(
         expect,
         [
-            ("wss", Outcome::Pass, 4, 1),
-            ("https", Outcome::Fail, 5, 1),
-            ("tcp", Outcome::Fail, 6, 1),
-            ("wss-pinned", Outcome::Pass, 7, 1),
+            ("wss", Verdict::Pass, 4, 1),
+            ("https", Verdict::Fail, 5, 1),
+            ("tcp", Verdict::Fail, 6, 1),
+            ("wss-pinned", Verdict::Pass, 7, 1),
         ]
     );
-    assert_eq!(scenario.expectation("https"), Some(Outcome::Fail));
-    assert_eq!(scenario.expectation("wss-pinned"), Some(Outcome::Pass));
+    assert_eq!(scenario.expectation("https"), Some(Verdict::Fail));
+    assert_eq!(scenario.expectation("wss-pinned"), Some(Verdict::Pass));
     assert_eq!(scenario.expectation("quic"), None);
-    assert_eq!(Outcome::Pass.as_str(), "pass");
-    assert_eq!(Outcome::Fail.as_str(), "fail");
+    assert_eq!(Verdict::Pass.as_str(), "pass");
+    assert_eq!(Verdict::Fail.as_str(), "fail");
 }
 
 #[test]
@@ -382,7 +382,7 @@ wss = "fail" # cut while idle
     assert_eq!(options.ports, vec![443, 80]);
     assert_eq!(scenario.origin.certificate, OriginCertificate::Public);
     assert_eq!(scenario.probe.idle, Some(Duration::from_secs(120)));
-    assert_eq!(scenario.expectation("wss"), Some(Outcome::Fail));
+    assert_eq!(scenario.expectation("wss"), Some(Verdict::Fail));
     assert_eq!(scenario.expect.len(), 1);
 }
 
@@ -450,7 +450,7 @@ wss = "fail"
         }
     );
     assert_eq!(scenario.origin.certificate, OriginCertificate::SelfSigned);
-    assert_eq!(scenario.expectation("wss"), Some(Outcome::Fail));
+    assert_eq!(scenario.expectation("wss"), Some(Verdict::Fail));
 }
 
 #[test]
@@ -892,7 +892,7 @@ ws = "fail"
     );
     assert_eq!(scenario.hops[1].name, "haproxy");
     assert_eq!(scenario.hops[1].location.line, 11);
-    assert_eq!(scenario.expectation("ws"), Some(Outcome::Fail));
+    assert_eq!(scenario.expectation("ws"), Some(Verdict::Fail));
 }
 
 #[test]
