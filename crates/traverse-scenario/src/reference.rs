@@ -104,23 +104,40 @@ pub(crate) fn description(spec: &OptionSpec) -> String {
     let mut out = String::new();
     let mut rest = spec.doc;
     while let Some(open) = rest.find('[') {
+        out += &rest[..open];
         let after = &rest[open + 1..];
-        let link = after
-            .find("](#")
-            .and_then(|close| Some((close, after[close..].find(')')? + close)));
-        match link {
-            Some((text_end, link_end)) => {
-                out += &rest[..open];
-                out += &after[..text_end];
-                rest = &after[link_end + 1..];
+        match link_at(after) {
+            Some((text, end)) => {
+                out += text;
+                rest = &after[end..];
             }
             None => {
-                out += &rest[..=open];
+                out.push('[');
                 rest = after;
             }
         }
     }
     out + rest
+}
+
+/// For the text after a `[`: the link's text and where the link ends, if
+/// it is a link into the README (`text](#anchor)`). The text may hold
+/// brackets of its own (`` [`[client]`](#client) ``).
+fn link_at(after: &str) -> Option<(&str, usize)> {
+    let mut depth = 0_usize;
+    for (at, character) in after.char_indices() {
+        match character {
+            '[' => depth += 1,
+            ']' if depth > 0 => depth -= 1,
+            ']' => {
+                let anchor = after[at..].strip_prefix("](#")?;
+                let close = anchor.find(')')?;
+                return Some((&after[..at], at + 3 + close + 1));
+            }
+            _ => {}
+        }
+    }
+    None
 }
 
 fn placeholders_of(info: &KindInfo) -> Option<&'static [(&'static str, &'static str)]> {
@@ -183,5 +200,42 @@ fn markdown_default(default: DefaultValue) -> String {
     match default {
         DefaultValue::Written(text) => format!("`{text}`"),
         DefaultValue::Absent(words) | DefaultValue::Depends(words) => words.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(doc: &'static str) -> OptionSpec {
+        OptionSpec {
+            key: "key",
+            value: ValueType::Bool,
+            default: DefaultValue::Written("false"),
+            summary: "",
+            applies: "",
+            doc,
+            example: "",
+        }
+    }
+
+    #[test]
+    fn a_description_keeps_a_links_text_and_drops_its_anchor() {
+        assert_eq!(
+            description(&spec("See [Frame masking](#frame-masking).")),
+            "See Frame masking."
+        );
+        assert_eq!(
+            description(&spec("unless [`[client]`](#client) `proxy_auth` says")),
+            "unless `[client]` `proxy_auth` says"
+        );
+        assert_eq!(
+            description(&spec("arrays [443, 80] and [x] stay")),
+            "arrays [443, 80] and [x] stay"
+        );
+        assert_eq!(
+            description(&spec("[443] then [a link](#anchor)")),
+            "[443] then a link"
+        );
     }
 }

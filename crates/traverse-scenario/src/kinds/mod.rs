@@ -151,13 +151,9 @@ kinds! {
 }
 
 impl HopKind {
+    /// What scenario files write as `kind`.
     pub fn kind_name(&self) -> &'static str {
         self.info().name
-    }
-
-    /// The kind called `name`.
-    pub fn find(name: &str) -> Option<&'static KindInfo> {
-        HopKind::ALL.iter().copied().find(|info| info.name == name)
     }
 }
 
