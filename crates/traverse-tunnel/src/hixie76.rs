@@ -11,7 +11,6 @@
 //! wire, which is what a caching proxy could misread) and writes `%`, NUL,
 //! and every byte from 0x80 up as `%XX`.
 
-use std::hash::{BuildHasher, RandomState};
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -60,46 +59,23 @@ fn key_number(key: &str) -> Result<u32, String> {
 
 /// A key as a draft-76 client makes it: a multiple of its space count, with
 /// random non-digit characters and the spaces scattered through it.
-fn make_key(random: &mut Random) -> String {
-    let spaces = 1 + random.below(12);
-    let number = random.below(u64::from(u32::MAX) / spaces);
+fn make_key() -> String {
+    let spaces = fastrand::u64(1..=12);
+    let number = fastrand::u64(..u64::from(u32::MAX) / spaces);
     let mut key: Vec<char> = (number * spaces).to_string().chars().collect();
-    for _ in 0..=random.below(12) {
+    for _ in 0..=fastrand::u8(..12) {
         // U+0021-U+002F and U+003A-U+007E: anything but digits and space.
-        let pick = random.below(15 + 69);
-        let noise = if pick < 15 {
-            0x21 + pick
-        } else {
-            0x3a + pick - 15
+        let noise = match fastrand::u8(..15 + 69) {
+            pick @ ..15 => 0x21 + pick,
+            pick => 0x3a + pick - 15,
         };
-        let at = random.below(key.len() as u64 + 1) as usize;
-        key.insert(at, char::from(noise as u8));
+        key.insert(fastrand::usize(..=key.len()), char::from(noise));
     }
     for _ in 0..spaces {
-        let at = 1 + random.below(key.len() as u64 - 1) as usize;
-        key.insert(at, ' ');
+        // Never first or last: a space there would be trimmed as a header's.
+        key.insert(fastrand::usize(1..key.len()), ' ');
     }
     key.into_iter().collect()
-}
-
-/// Random enough for handshake keys, which only need to differ.
-struct Random(u64);
-
-impl Random {
-    fn new() -> Random {
-        Random(RandomState::new().hash_one(std::time::SystemTime::now()) | 1)
-    }
-
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-
-    fn below(&mut self, bound: u64) -> u64 {
-        self.next() % bound.max(1)
-    }
 }
 
 /// Bytes as hixie-76 text: printable ASCII as is, the rest as `%XX`.
@@ -207,9 +183,8 @@ impl Encoder<Frame> for Codec {
 
 /// Client half: the draft-76 handshake, then the probe's stream in frames.
 pub(crate) async fn connect(mut io: BoxedIo) -> Result<Connection, TunnelError> {
-    let mut random = Random::new();
-    let (key1, key2) = (make_key(&mut random), make_key(&mut random));
-    let key3: [u8; 8] = random.next().to_be_bytes();
+    let (key1, key2) = (make_key(), make_key());
+    let key3: [u8; 8] = fastrand::u64(..).to_be_bytes();
     let expected = challenge_answer(&key1, &key2, &key3).map_err(TunnelError::Protocol)?;
     let mut request = format!(
         "GET /tunnel HTTP/1.1\r\nHost: {ORIGIN_HOST}\r\nConnection: Upgrade\r\n\
@@ -441,8 +416,7 @@ mod tests {
 
     #[test]
     fn made_keys_are_valid_and_varied() {
-        let mut random = Random::new();
-        let keys: Vec<String> = (0..200).map(|_| make_key(&mut random)).collect();
+        let keys: Vec<String> = (0..200).map(|_| make_key()).collect();
         for key in &keys {
             assert!(key_number(key).is_ok(), "{key:?}");
             assert!(!key.starts_with(' ') && !key.ends_with(' '), "{key:?}");
