@@ -201,11 +201,7 @@ impl CacheReader {
             let mut request = httparse::Request::new(&mut headers);
             match request.parse(rest) {
                 Ok(httparse::Status::Complete(_)) => {
-                    let host = request
-                        .headers
-                        .iter()
-                        .find(|header| header.name.eq_ignore_ascii_case("host"))
-                        .and_then(|header| std::str::from_utf8(header.value).ok())?;
+                    let host = traverse_net::http::header(request.headers, "host")?;
                     Some(format!("http://{host}{}", request.path.unwrap_or("/")))
                 }
                 _ => None,

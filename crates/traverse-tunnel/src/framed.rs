@@ -75,7 +75,7 @@ pub(crate) async fn connect(mut io: BoxedIo) -> Result<Connection, TunnelError> 
 
 /// An HTTP-speaking middlebox answered our hello: read its status line.
 async fn read_http_refusal(mut io: BoxedIo, head: [u8; 4]) -> TunnelError {
-    match crate::http_head::read_status(&mut io, &head).await {
+    match traverse_net::http::read_status(&mut io, &head).await {
         Ok(status) => TunnelError::Refused {
             status: status.code,
             reason: status.reason,

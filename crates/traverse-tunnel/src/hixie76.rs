@@ -21,11 +21,11 @@ use futures_util::{SinkExt, StreamExt};
 use md5::{Digest, Md5};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_util::codec::{Decoder, Encoder, Framed};
+use traverse_net::http::{HeadEnd, header, read_head, read_status};
 use traverse_net::{Action, BoxedIo, ConnEntry, Io, Protocol};
 use traverse_scenario::address::ORIGIN_HOST;
 
 use crate::bridge::{self, FrameSink, FrameSource};
-use crate::http_head::{HeadEnd, read_head};
 use crate::{Connection, TunnelError};
 
 /// How long the origin waits for key3 after the headers: longer than any
@@ -197,7 +197,7 @@ pub(crate) async fn connect(mut io: BoxedIo) -> Result<Connection, TunnelError> 
     io.write_all(&request)
         .await
         .map_err(|error| TunnelError::from_io(&error, "sending the hixie-76 handshake"))?;
-    let status = crate::http_head::read_status(&mut io, b"")
+    let status = read_status(&mut io, b"")
         .await
         .map_err(|what| TunnelError::Protocol(format!("the server answered {what}")))?;
     if status.code != 101 {
@@ -241,19 +241,12 @@ pub(crate) async fn serve(
         entry.act(Action::ProtocolError, None, "the request head is not HTTP");
         return Err(TunnelError::Protocol("not an HTTP request".to_string()));
     }
-    let header = |name: &str| {
-        request
-            .headers
-            .iter()
-            .find(|header| header.name.eq_ignore_ascii_case(name))
-            .and_then(|header| std::str::from_utf8(header.value).ok())
-            .map(str::to_string)
-    };
-    let upgrade = header("upgrade").is_some_and(|value| value.eq_ignore_ascii_case("websocket"));
+    let upgrade = header(request.headers, "upgrade")
+        .is_some_and(|value| value.eq_ignore_ascii_case("websocket"));
     let (true, Some(key1), Some(key2)) = (
         upgrade,
-        header("sec-websocket-key1"),
-        header("sec-websocket-key2"),
+        header(request.headers, "sec-websocket-key1"),
+        header(request.headers, "sec-websocket-key2"),
     ) else {
         entry.set_protocol(Protocol::Http);
         entry.act(
@@ -287,7 +280,7 @@ pub(crate) async fn serve(
             });
         }
     }
-    let answer = challenge_answer(&key1, &key2, &key3).map_err(|why| {
+    let answer = challenge_answer(key1, key2, &key3).map_err(|why| {
         entry.act(Action::ProtocolError, None, why.clone());
         TunnelError::Protocol(why)
     })?;
@@ -321,7 +314,7 @@ async fn read_request_head(io: &mut BoxedIo, deadline: Duration) -> Result<Vec<u
         })?
         .map_err(|error| TunnelError::from_io(&error, "reading the request head"))?;
     match end {
-        HeadEnd::Complete | HeadEnd::TooLong => Ok(head),
+        HeadEnd::Complete | HeadEnd::TooLong | HeadEnd::NotHttp => Ok(head),
         HeadEnd::Closed => Err(TunnelError::Closed {
             during: "reading the request head".to_string(),
         }),

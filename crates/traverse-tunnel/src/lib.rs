@@ -14,7 +14,6 @@ mod echo;
 mod error;
 mod framed;
 pub mod hixie76;
-mod http_head;
 mod origin;
 mod websocket;
 
