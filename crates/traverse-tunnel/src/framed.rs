@@ -9,11 +9,39 @@ use futures_util::future::BoxFuture;
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio_util::codec::{Framed, LengthDelimitedCodec};
-use traverse_net::{Action, BoxedIo, ConnEntry, Io, hex};
+use tokio_util::codec::{self, LengthDelimitedCodec};
+use traverse_net::{Action, BoxedIo, Io, hex};
+use traverse_scenario::address::{ORIGIN_HOST, PLAIN_PORT, TLS_PORT};
 
 use crate::bridge::{self, CHUNK, FrameSink, FrameSource};
-use crate::{Connection, TunnelError};
+use crate::{Connection, Protocol, Security, ServeContext, TunnelError, echo};
+
+/// The framed protocol, as `tcp` and `tls` speak it.
+#[derive(Debug)]
+pub(crate) struct Framed;
+
+impl Protocol for Framed {
+    fn url(&self, security: Security) -> String {
+        match security {
+            Security::Plain => format!("tcp://{ORIGIN_HOST}:{PLAIN_PORT}"),
+            Security::TlsVerified | Security::TlsPinned => {
+                format!("tls://{ORIGIN_HOST}:{TLS_PORT}")
+            }
+        }
+    }
+
+    fn connect<'a>(
+        &'a self,
+        io: BoxedIo,
+        _url: &'a str,
+    ) -> BoxFuture<'a, Result<Connection, TunnelError>> {
+        Box::pin(connect(io))
+    }
+
+    fn serve(&self, io: BoxedIo, context: ServeContext) -> BoxFuture<'_, Result<(), TunnelError>> {
+        Box::pin(serve(io, context))
+    }
+}
 
 const HELLO: &[u8] = b"TRAVERSE/1 HELLO";
 const WELCOME: &[u8] = b"TRAVERSE/1 OK";
@@ -38,7 +66,7 @@ async fn write_frame(io: &mut BoxedIo, payload: &[u8]) -> std::io::Result<()> {
 }
 
 /// Client half: hello, welcome, then the probe's stream over frames.
-pub(crate) async fn connect(mut io: BoxedIo) -> Result<Connection, TunnelError> {
+async fn connect(mut io: BoxedIo) -> Result<Connection, TunnelError> {
     write_frame(&mut io, HELLO)
         .await
         .map_err(|error| TunnelError::from_io(&error, "sending the tunnel hello"))?;
@@ -66,7 +94,7 @@ pub(crate) async fn connect(mut io: BoxedIo) -> Result<Connection, TunnelError> 
             String::from_utf8_lossy(&welcome)
         )));
     }
-    let (sink, source) = Framed::new(io, codec()).split();
+    let (sink, source) = codec::Framed::new(io, codec()).split();
     Ok(bridge::client_connection(
         FramedSink(sink),
         FramedSource(source),
@@ -88,11 +116,8 @@ async fn read_http_refusal(mut io: BoxedIo, head: [u8; 4]) -> TunnelError {
 }
 
 /// Origin half: expects the hello, answers, then relays to the echo app.
-pub(crate) async fn serve(
-    mut io: BoxedIo,
-    entry: &ConnEntry,
-    target: std::net::SocketAddr,
-) -> Result<(), TunnelError> {
+async fn serve(mut io: BoxedIo, context: ServeContext) -> Result<(), TunnelError> {
+    let entry = &context.entry;
     let mut head = [0_u8; 4];
     io.read_exact(&mut head)
         .await
@@ -121,13 +146,13 @@ pub(crate) async fn serve(
         None,
         "tunnel open; relaying to the target",
     );
-    let echo = crate::origin::connect_target(target).await?;
-    let (sink, source) = Framed::new(io, codec()).split();
+    let echo = echo::connect(context.target).await?;
+    let (sink, source) = codec::Framed::new(io, codec()).split();
     bridge::bridge(echo, FramedSink(sink), FramedSource(source), "the echo app").await
 }
 
-struct FramedSink<S>(SplitSink<Framed<S, LengthDelimitedCodec>, Bytes>);
-struct FramedSource<S>(SplitStream<Framed<S, LengthDelimitedCodec>>);
+struct FramedSink<S>(SplitSink<codec::Framed<S, LengthDelimitedCodec>, Bytes>);
+struct FramedSource<S>(SplitStream<codec::Framed<S, LengthDelimitedCodec>>);
 
 impl<S: Io> FrameSink for FramedSink<S> {
     fn send(&mut self, data: Bytes) -> BoxFuture<'_, Result<(), TunnelError>> {

@@ -11,7 +11,6 @@
 //! wire, which is what a caching proxy could misread) and writes `%`, NUL,
 //! and every byte from 0x80 up as `%XX`.
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
@@ -22,11 +21,36 @@ use md5::{Digest, Md5};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_util::codec::{Decoder, Encoder, Framed};
 use traverse_net::http::{HeadEnd, header, read_head, read_status};
-use traverse_net::{Action, BoxedIo, ConnEntry, Io, Protocol};
+use traverse_net::{Action, BoxedIo, Io, Protocol as Recognised};
 use traverse_scenario::address::ORIGIN_HOST;
 
 use crate::bridge::{self, FrameSink, FrameSource};
-use crate::{Connection, TunnelError};
+use crate::protocol::websocket_url;
+use crate::{Connection, Protocol, Security, ServeContext, TunnelError, echo};
+
+/// The draft-76 WebSocket of 2010.
+#[derive(Debug)]
+pub(crate) struct Hixie76;
+
+impl Protocol for Hixie76 {
+    fn url(&self, security: Security) -> String {
+        websocket_url(security)
+    }
+
+    fn connect<'a>(
+        &'a self,
+        io: BoxedIo,
+        _url: &'a str,
+    ) -> BoxFuture<'a, Result<Connection, TunnelError>> {
+        // The handshake writes the URL's host and path itself, as
+        // hand-built draft-76 requests did; the URL is always the same.
+        Box::pin(connect(io))
+    }
+
+    fn serve(&self, io: BoxedIo, context: ServeContext) -> BoxFuture<'_, Result<(), TunnelError>> {
+        Box::pin(serve(io, context))
+    }
+}
 
 /// How long the origin waits for key3 after the headers: longer than any
 /// client step, so a client behind a forwarder that drops them times out
@@ -35,7 +59,7 @@ const KEY3_WAIT_FACTOR: u32 = 2;
 
 /// The 16-byte answer to a handshake: MD5 of the two key numbers (each the
 /// key's digits divided by its spaces, big-endian) and key3.
-pub fn challenge_answer(key1: &str, key2: &str, key3: &[u8; 8]) -> Result<[u8; 16], String> {
+fn challenge_answer(key1: &str, key2: &str, key3: &[u8; 8]) -> Result<[u8; 16], String> {
     let mut hasher = Md5::new();
     hasher.update(key_number(key1)?.to_be_bytes());
     hasher.update(key_number(key2)?.to_be_bytes());
@@ -79,7 +103,7 @@ fn make_key() -> String {
 }
 
 /// Bytes as hixie-76 text: printable ASCII as is, the rest as `%XX`.
-pub fn encode(bytes: &[u8]) -> Vec<u8> {
+fn encode(bytes: &[u8]) -> Vec<u8> {
     const HEX: &[u8; 16] = b"0123456789ABCDEF";
     let mut text = Vec::with_capacity(bytes.len() * 2);
     for &byte in bytes {
@@ -97,7 +121,7 @@ pub fn encode(bytes: &[u8]) -> Vec<u8> {
 }
 
 /// The inverse of [`encode`].
-pub fn decode(text: &[u8]) -> Result<Vec<u8>, String> {
+fn decode(text: &[u8]) -> Result<Vec<u8>, String> {
     let mut bytes = Vec::with_capacity(text.len());
     let mut rest = text;
     while let Some((&first, after)) = rest.split_first() {
@@ -182,7 +206,7 @@ impl Encoder<Frame> for Codec {
 }
 
 /// Client half: the draft-76 handshake, then the probe's stream in frames.
-pub(crate) async fn connect(mut io: BoxedIo) -> Result<Connection, TunnelError> {
+async fn connect(mut io: BoxedIo) -> Result<Connection, TunnelError> {
     let (key1, key2) = (make_key(), make_key());
     let key3: [u8; 8] = fastrand::u64(..).to_be_bytes();
     let expected = challenge_answer(&key1, &key2, &key3).map_err(TunnelError::Protocol)?;
@@ -224,12 +248,13 @@ pub(crate) async fn connect(mut io: BoxedIo) -> Result<Connection, TunnelError> 
 }
 
 /// Origin half: reads the handshake, waits for key3, answers, relays.
-pub(crate) async fn serve(
-    mut io: BoxedIo,
-    entry: &ConnEntry,
-    target: SocketAddr,
-    step_timeout: Duration,
-) -> Result<(), TunnelError> {
+async fn serve(mut io: BoxedIo, context: ServeContext) -> Result<(), TunnelError> {
+    let ServeContext {
+        entry,
+        step_timeout,
+        target,
+        ..
+    } = context;
     let head = read_request_head(&mut io, step_timeout).await?;
     let mut headers = [httparse::EMPTY_HEADER; 64];
     let mut request = httparse::Request::new(&mut headers);
@@ -248,7 +273,7 @@ pub(crate) async fn serve(
         header(request.headers, "sec-websocket-key1"),
         header(request.headers, "sec-websocket-key2"),
     ) else {
-        entry.set_protocol(Protocol::Http);
+        entry.set_protocol(Recognised::Http);
         entry.act(
             Action::Responded,
             Some(426),
@@ -262,7 +287,7 @@ pub(crate) async fn serve(
         let _ = io.write_all(response.as_bytes()).await;
         return Ok(());
     };
-    entry.set_protocol(Protocol::Websocket);
+    entry.set_protocol(Recognised::Websocket);
     let mut key3 = [0_u8; 8];
     let wait = step_timeout * KEY3_WAIT_FACTOR;
     match tokio::time::timeout(wait, io.read_exact(&mut key3)).await {
@@ -298,7 +323,7 @@ pub(crate) async fn serve(
         Some(101),
         "hixie-76 WebSocket open; relaying to the target",
     );
-    let echo = crate::origin::connect_target(target).await?;
+    let echo = echo::connect(target).await?;
     let (sink, source) = Framed::new(io, Codec::default()).split();
     bridge::bridge(echo, HixieSink(sink), HixieSource(source), "the echo app").await
 }

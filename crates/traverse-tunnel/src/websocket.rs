@@ -1,8 +1,10 @@
-//! The `ws` and `wss` tunnels: RFC 6455 with tokio-tungstenite, the byte
-//! stream carried in binary messages, client frames masked as the RFC
-//! requires. The origin half is a real HTTP/1.1 server (hyper) that answers
-//! a request without `Upgrade: websocket` with `426 Upgrade Required`, as a
-//! WebSocket endpoint behind a header-stripping proxy would.
+//! The `ws`, `wss`, `ws-unmasked` and `wss-unmasked` tunnels: RFC 6455
+//! with tokio-tungstenite, the byte stream carried in binary messages,
+//! client frames masked as the RFC requires or, for the unmasked ones, sent
+//! in clear as wstunnel's client does by default. The origin half is a real
+//! HTTP/1.1 server (hyper) that answers a request without `Upgrade:
+//! websocket` with `426 Upgrade Required`, as a WebSocket endpoint behind a
+//! header-stripping proxy would.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -20,17 +22,40 @@ use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig, frame::coding::CloseCode};
 use tokio_tungstenite::tungstenite::{self, Message, client::IntoClientRequest};
-use traverse_net::{Action, BoxedIo, ConnEntry, Io, Protocol, Tasks, http::is_websocket_upgrade};
+use traverse_net::http::is_websocket_upgrade;
+use traverse_net::{Action, BoxedIo, ConnEntry, Io, Protocol as Recognised, Tasks};
 
 use crate::bridge::{self, FrameSink, FrameSource};
-use crate::{Connection, TunnelError};
+use crate::protocol::websocket_url;
+use crate::{Connection, Protocol, Security, ServeContext, TunnelError, echo};
+
+/// RFC 6455 WebSocket; `masked` says whether the client masks its frames.
+/// The origin half is the same for both: it accepts either.
+#[derive(Debug)]
+pub(crate) struct WebSocket {
+    pub(crate) masked: bool,
+}
+
+impl Protocol for WebSocket {
+    fn url(&self, security: Security) -> String {
+        websocket_url(security)
+    }
+
+    fn connect<'a>(
+        &'a self,
+        io: BoxedIo,
+        url: &'a str,
+    ) -> BoxFuture<'a, Result<Connection, TunnelError>> {
+        Box::pin(connect(io, url, self.masked))
+    }
+
+    fn serve(&self, io: BoxedIo, context: ServeContext) -> BoxFuture<'_, Result<(), TunnelError>> {
+        Box::pin(serve(io, context))
+    }
+}
 
 /// Client half: the opening handshake, then the probe's stream as messages.
-pub(crate) async fn connect(
-    io: BoxedIo,
-    url: &str,
-    masked: bool,
-) -> Result<Connection, TunnelError> {
+async fn connect(io: BoxedIo, url: &str, masked: bool) -> Result<Connection, TunnelError> {
     let request = url
         .into_client_request()
         .map_err(|error| TunnelError::Protocol(format!("bad WebSocket URL {url}: {error}")))?;
@@ -76,12 +101,13 @@ fn from_ws(error: tungstenite::Error, during: &str) -> TunnelError {
 
 /// Origin half: an HTTP server that upgrades `/tunnel` (or any path) to
 /// WebSocket and relays it to the echo app.
-pub(crate) async fn serve(
-    io: BoxedIo,
-    entry: ConnEntry,
-    target: SocketAddr,
-    tasks: Tasks,
-) -> Result<(), TunnelError> {
+async fn serve(io: BoxedIo, context: ServeContext) -> Result<(), TunnelError> {
+    let ServeContext {
+        entry,
+        target,
+        tasks,
+        ..
+    } = context;
     let service = service_fn(move |request| {
         let entry = entry.clone();
         let tasks = tasks.clone();
@@ -102,7 +128,7 @@ fn answer(
 ) -> Response<Full<Bytes>> {
     let key = request.headers().get(header::SEC_WEBSOCKET_KEY).cloned();
     let (true, Some(key)) = (is_websocket_upgrade(request.headers()), key) else {
-        entry.set_protocol(Protocol::Http);
+        entry.set_protocol(Recognised::Http);
         entry.act(
             Action::Responded,
             Some(426),
@@ -113,7 +139,7 @@ fn answer(
             "this endpoint speaks WebSocket; the request arrived without `Upgrade: websocket`\n",
         );
     };
-    entry.set_protocol(Protocol::Websocket);
+    entry.set_protocol(Recognised::Websocket);
     let accept = derive_accept_key(key.as_bytes());
     let upgrade = hyper::upgrade::on(&mut request);
     tasks.spawn(async move {
@@ -124,7 +150,7 @@ fn answer(
         let socket =
             WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(lenient()))
                 .await;
-        let echo = match crate::origin::connect_target(target).await {
+        let echo = match echo::connect(target).await {
             Ok(echo) => echo,
             Err(error) => {
                 entry.act(Action::UpstreamFailed, None, error.to_string());

@@ -169,7 +169,10 @@ fn list_names_every_tunnel_and_option() {
     let output = traverse(&["list"]);
     let stdout = text(&output.stdout);
     let kinds = traverse_scenario::HopKind::KINDS.map(|(kind, _)| kind);
-    let tunnels = traverse_tunnel::BUILTIN.map(|tunnel| tunnel.name);
+    let tunnels: Vec<&str> = traverse_tunnel::BUILTIN
+        .iter()
+        .map(|tunnel| tunnel.name)
+        .collect();
     let options = [
         "mode",
         "websocket",
