@@ -30,16 +30,76 @@ impl Protocol for Framed {
         }
     }
 
-    fn connect<'a>(
-        &'a self,
-        io: BoxedIo,
-        _url: &'a str,
-    ) -> BoxFuture<'a, Result<Connection, TunnelError>> {
-        Box::pin(connect(io))
+    /// Client half: hello, welcome, then the probe's stream over frames.
+    async fn connect(&self, mut io: BoxedIo, _url: &str) -> Result<Connection, TunnelError> {
+        write_frame(&mut io, HELLO)
+            .await
+            .map_err(|error| TunnelError::from_io(&error, "sending the tunnel hello"))?;
+        let mut head = [0_u8; 4];
+        io.read_exact(&mut head)
+            .await
+            .map_err(|error| TunnelError::from_io(&error, "waiting for the tunnel welcome"))?;
+        if &head == b"HTTP" {
+            return Err(read_http_refusal(io, head).await);
+        }
+        let length = u32::from_be_bytes(head) as usize;
+        if length != WELCOME.len() {
+            return Err(TunnelError::Protocol(format!(
+                "the server's first bytes ({}) are not the tunnel's welcome",
+                hex(&head)
+            )));
+        }
+        let mut welcome = vec![0_u8; length];
+        io.read_exact(&mut welcome)
+            .await
+            .map_err(|error| TunnelError::from_io(&error, "reading the tunnel welcome"))?;
+        if welcome != WELCOME {
+            return Err(TunnelError::Protocol(format!(
+                "the server answered {:?} instead of the tunnel's welcome",
+                String::from_utf8_lossy(&welcome)
+            )));
+        }
+        let (sink, source) = codec::Framed::new(io, codec()).split();
+        Ok(bridge::client_connection(
+            FramedSink(sink),
+            FramedSource(source),
+        ))
     }
 
-    fn serve(&self, io: BoxedIo, context: ServeContext) -> BoxFuture<'_, Result<(), TunnelError>> {
-        Box::pin(serve(io, context))
+    /// Origin half: expects the hello, answers, then relays to the echo app.
+    async fn serve(&self, mut io: BoxedIo, context: ServeContext) -> Result<(), TunnelError> {
+        let entry = &context.entry;
+        let mut head = [0_u8; 4];
+        io.read_exact(&mut head)
+            .await
+            .map_err(|error| TunnelError::from_io(&error, "waiting for the tunnel hello"))?;
+        let length = u32::from_be_bytes(head) as usize;
+        let mut hello = vec![0_u8; length.min(MAX_FRAME)];
+        if length == HELLO.len() {
+            io.read_exact(&mut hello)
+                .await
+                .map_err(|error| TunnelError::from_io(&error, "reading the tunnel hello"))?;
+        }
+        if hello != HELLO {
+            let detail = format!(
+                "expected the tunnel hello, received bytes starting {}",
+                hex(&entry.first_bytes())
+            );
+            entry.set_protocol(traverse_net::sniff(&entry.first_bytes()));
+            entry.act(Action::ProtocolError, None, detail.clone());
+            return Err(TunnelError::Protocol(detail));
+        }
+        write_frame(&mut io, WELCOME)
+            .await
+            .map_err(|error| TunnelError::from_io(&error, "sending the tunnel welcome"))?;
+        entry.act(
+            Action::Forwarded,
+            None,
+            "tunnel open; relaying to the target",
+        );
+        let echo = echo::connect(context.target).await?;
+        let (sink, source) = codec::Framed::new(io, codec()).split();
+        bridge::bridge(echo, FramedSink(sink), FramedSource(source), "the echo app").await
     }
 }
 
@@ -65,42 +125,6 @@ async fn write_frame(io: &mut BoxedIo, payload: &[u8]) -> std::io::Result<()> {
     io.flush().await
 }
 
-/// Client half: hello, welcome, then the probe's stream over frames.
-async fn connect(mut io: BoxedIo) -> Result<Connection, TunnelError> {
-    write_frame(&mut io, HELLO)
-        .await
-        .map_err(|error| TunnelError::from_io(&error, "sending the tunnel hello"))?;
-    let mut head = [0_u8; 4];
-    io.read_exact(&mut head)
-        .await
-        .map_err(|error| TunnelError::from_io(&error, "waiting for the tunnel welcome"))?;
-    if &head == b"HTTP" {
-        return Err(read_http_refusal(io, head).await);
-    }
-    let length = u32::from_be_bytes(head) as usize;
-    if length != WELCOME.len() {
-        return Err(TunnelError::Protocol(format!(
-            "the server's first bytes ({}) are not the tunnel's welcome",
-            hex(&head)
-        )));
-    }
-    let mut welcome = vec![0_u8; length];
-    io.read_exact(&mut welcome)
-        .await
-        .map_err(|error| TunnelError::from_io(&error, "reading the tunnel welcome"))?;
-    if welcome != WELCOME {
-        return Err(TunnelError::Protocol(format!(
-            "the server answered {:?} instead of the tunnel's welcome",
-            String::from_utf8_lossy(&welcome)
-        )));
-    }
-    let (sink, source) = codec::Framed::new(io, codec()).split();
-    Ok(bridge::client_connection(
-        FramedSink(sink),
-        FramedSource(source),
-    ))
-}
-
 /// An HTTP-speaking middlebox answered our hello: read its status line.
 async fn read_http_refusal(mut io: BoxedIo, head: [u8; 4]) -> TunnelError {
     match traverse_net::http::read_status(&mut io, &head).await {
@@ -113,42 +137,6 @@ async fn read_http_refusal(mut io: BoxedIo, head: [u8; 4]) -> TunnelError {
             "the server answered {what} instead of the tunnel's welcome"
         )),
     }
-}
-
-/// Origin half: expects the hello, answers, then relays to the echo app.
-async fn serve(mut io: BoxedIo, context: ServeContext) -> Result<(), TunnelError> {
-    let entry = &context.entry;
-    let mut head = [0_u8; 4];
-    io.read_exact(&mut head)
-        .await
-        .map_err(|error| TunnelError::from_io(&error, "waiting for the tunnel hello"))?;
-    let length = u32::from_be_bytes(head) as usize;
-    let mut hello = vec![0_u8; length.min(MAX_FRAME)];
-    if length == HELLO.len() {
-        io.read_exact(&mut hello)
-            .await
-            .map_err(|error| TunnelError::from_io(&error, "reading the tunnel hello"))?;
-    }
-    if hello != HELLO {
-        let detail = format!(
-            "expected the tunnel hello, received bytes starting {}",
-            hex(&entry.first_bytes())
-        );
-        entry.set_protocol(traverse_net::sniff(&entry.first_bytes()));
-        entry.act(Action::ProtocolError, None, detail.clone());
-        return Err(TunnelError::Protocol(detail));
-    }
-    write_frame(&mut io, WELCOME)
-        .await
-        .map_err(|error| TunnelError::from_io(&error, "sending the tunnel welcome"))?;
-    entry.act(
-        Action::Forwarded,
-        None,
-        "tunnel open; relaying to the target",
-    );
-    let echo = echo::connect(context.target).await?;
-    let (sink, source) = codec::Framed::new(io, codec()).split();
-    bridge::bridge(echo, FramedSink(sink), FramedSource(source), "the echo app").await
 }
 
 struct FramedSink<S>(SplitSink<codec::Framed<S, LengthDelimitedCodec>, Bytes>);

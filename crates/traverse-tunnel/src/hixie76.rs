@@ -37,18 +37,129 @@ impl Protocol for Hixie76 {
         websocket_url(security)
     }
 
-    fn connect<'a>(
-        &'a self,
-        io: BoxedIo,
-        _url: &'a str,
-    ) -> BoxFuture<'a, Result<Connection, TunnelError>> {
-        // The handshake writes the URL's host and path itself, as
-        // hand-built draft-76 requests did; the URL is always the same.
-        Box::pin(connect(io))
+    /// Client half: the draft-76 handshake, then the probe's stream in frames.
+    async fn connect(&self, mut io: BoxedIo, _url: &str) -> Result<Connection, TunnelError> {
+        // The handshake writes the URL's host and path itself, as hand-built
+        // draft-76 requests did; the URL is always the same.
+        let (key1, key2) = (make_key(), make_key());
+        let key3: [u8; 8] = fastrand::u64(..).to_be_bytes();
+        let expected = challenge_answer(&key1, &key2, &key3).map_err(TunnelError::Protocol)?;
+        let mut request = format!(
+            "GET /tunnel HTTP/1.1\r\nHost: {ORIGIN_HOST}\r\nConnection: Upgrade\r\n\
+             Upgrade: WebSocket\r\nOrigin: http://{ORIGIN_HOST}\r\n\
+             Sec-WebSocket-Key1: {key1}\r\nSec-WebSocket-Key2: {key2}\r\n\r\n"
+        )
+        .into_bytes();
+        // Browsers sent key3 with the headers, in one segment.
+        request.extend_from_slice(&key3);
+        io.write_all(&request)
+            .await
+            .map_err(|error| TunnelError::from_io(&error, "sending the hixie-76 handshake"))?;
+        let status = read_status(&mut io, b"")
+            .await
+            .map_err(|what| TunnelError::Protocol(format!("the server answered {what}")))?;
+        if status.code != 101 {
+            return Err(TunnelError::Refused {
+                status: status.code,
+                reason: status.reason,
+                handshake: "the hixie-76 handshake",
+            });
+        }
+        let mut answer = [0_u8; 16];
+        io.read_exact(&mut answer).await.map_err(|error| {
+            TunnelError::from_io(&error, "reading the hixie-76 challenge answer")
+        })?;
+        if answer != expected {
+            return Err(TunnelError::Protocol(
+                "the server's answer to the hixie-76 challenge is wrong".to_string(),
+            ));
+        }
+        let (sink, source) = Framed::new(io, Codec::default()).split();
+        Ok(bridge::client_connection(
+            HixieSink(sink),
+            HixieSource(source),
+        ))
     }
 
-    fn serve(&self, io: BoxedIo, context: ServeContext) -> BoxFuture<'_, Result<(), TunnelError>> {
-        Box::pin(serve(io, context))
+    /// Origin half: reads the handshake, waits for key3, answers, relays.
+    async fn serve(&self, mut io: BoxedIo, context: ServeContext) -> Result<(), TunnelError> {
+        let ServeContext {
+            entry,
+            step_timeout,
+            target,
+            ..
+        } = context;
+        let head = read_request_head(&mut io, step_timeout).await?;
+        let mut headers = [httparse::EMPTY_HEADER; 64];
+        let mut request = httparse::Request::new(&mut headers);
+        if request
+            .parse(&head)
+            .map_err(|error| error.to_string())
+            .is_err()
+        {
+            entry.act(Action::ProtocolError, None, "the request head is not HTTP");
+            return Err(TunnelError::Protocol("not an HTTP request".to_string()));
+        }
+        let upgrade = header(request.headers, "upgrade")
+            .is_some_and(|value| value.eq_ignore_ascii_case("websocket"));
+        let (true, Some(key1), Some(key2)) = (
+            upgrade,
+            header(request.headers, "sec-websocket-key1"),
+            header(request.headers, "sec-websocket-key2"),
+        ) else {
+            entry.set_protocol(Recognised::Http);
+            entry.act(
+                Action::Responded,
+                Some(426),
+                "answered 426: the request reached the origin without a hixie-76 `Upgrade: WebSocket`",
+            );
+            let body = "this endpoint speaks WebSocket (hixie-76)\n";
+            let response = format!(
+                "HTTP/1.1 426 Upgrade Required\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            let _ = io.write_all(response.as_bytes()).await;
+            return Ok(());
+        };
+        entry.set_protocol(Recognised::Websocket);
+        let mut key3 = [0_u8; 8];
+        let wait = step_timeout * KEY3_WAIT_FACTOR;
+        match tokio::time::timeout(wait, io.read_exact(&mut key3)).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(error)) => return Err(TunnelError::from_io(&error, "reading key3")),
+            Err(_) => {
+                entry.act(
+                    Action::ProtocolError,
+                    None,
+                    "waited for the 8 key bytes that follow the headers (key3); they never arrived",
+                );
+                return Err(TunnelError::Timeout {
+                    during: "the wait for key3".to_string(),
+                    after: wait,
+                });
+            }
+        }
+        let answer = challenge_answer(key1, key2, &key3).map_err(|why| {
+            entry.act(Action::ProtocolError, None, why.clone());
+            TunnelError::Protocol(why)
+        })?;
+        let mut response = format!(
+            "HTTP/1.1 101 WebSocket Protocol Handshake\r\nUpgrade: WebSocket\r\nConnection: Upgrade\r\n\
+             Sec-WebSocket-Origin: http://{ORIGIN_HOST}\r\nSec-WebSocket-Location: ws://{ORIGIN_HOST}/tunnel\r\n\r\n"
+        )
+        .into_bytes();
+        response.extend_from_slice(&answer);
+        io.write_all(&response)
+            .await
+            .map_err(|error| TunnelError::from_io(&error, "answering the hixie-76 handshake"))?;
+        entry.act(
+            Action::Upgraded,
+            Some(101),
+            "hixie-76 WebSocket open; relaying to the target",
+        );
+        let echo = echo::connect(target).await?;
+        let (sink, source) = Framed::new(io, Codec::default()).split();
+        bridge::bridge(echo, HixieSink(sink), HixieSource(source), "the echo app").await
     }
 }
 
@@ -203,129 +314,6 @@ impl Encoder<Frame> for Codec {
         }
         Ok(())
     }
-}
-
-/// Client half: the draft-76 handshake, then the probe's stream in frames.
-async fn connect(mut io: BoxedIo) -> Result<Connection, TunnelError> {
-    let (key1, key2) = (make_key(), make_key());
-    let key3: [u8; 8] = fastrand::u64(..).to_be_bytes();
-    let expected = challenge_answer(&key1, &key2, &key3).map_err(TunnelError::Protocol)?;
-    let mut request = format!(
-        "GET /tunnel HTTP/1.1\r\nHost: {ORIGIN_HOST}\r\nConnection: Upgrade\r\n\
-         Upgrade: WebSocket\r\nOrigin: http://{ORIGIN_HOST}\r\n\
-         Sec-WebSocket-Key1: {key1}\r\nSec-WebSocket-Key2: {key2}\r\n\r\n"
-    )
-    .into_bytes();
-    // Browsers sent key3 with the headers, in one segment.
-    request.extend_from_slice(&key3);
-    io.write_all(&request)
-        .await
-        .map_err(|error| TunnelError::from_io(&error, "sending the hixie-76 handshake"))?;
-    let status = read_status(&mut io, b"")
-        .await
-        .map_err(|what| TunnelError::Protocol(format!("the server answered {what}")))?;
-    if status.code != 101 {
-        return Err(TunnelError::Refused {
-            status: status.code,
-            reason: status.reason,
-            handshake: "the hixie-76 handshake",
-        });
-    }
-    let mut answer = [0_u8; 16];
-    io.read_exact(&mut answer)
-        .await
-        .map_err(|error| TunnelError::from_io(&error, "reading the hixie-76 challenge answer"))?;
-    if answer != expected {
-        return Err(TunnelError::Protocol(
-            "the server's answer to the hixie-76 challenge is wrong".to_string(),
-        ));
-    }
-    let (sink, source) = Framed::new(io, Codec::default()).split();
-    Ok(bridge::client_connection(
-        HixieSink(sink),
-        HixieSource(source),
-    ))
-}
-
-/// Origin half: reads the handshake, waits for key3, answers, relays.
-async fn serve(mut io: BoxedIo, context: ServeContext) -> Result<(), TunnelError> {
-    let ServeContext {
-        entry,
-        step_timeout,
-        target,
-        ..
-    } = context;
-    let head = read_request_head(&mut io, step_timeout).await?;
-    let mut headers = [httparse::EMPTY_HEADER; 64];
-    let mut request = httparse::Request::new(&mut headers);
-    if request
-        .parse(&head)
-        .map_err(|error| error.to_string())
-        .is_err()
-    {
-        entry.act(Action::ProtocolError, None, "the request head is not HTTP");
-        return Err(TunnelError::Protocol("not an HTTP request".to_string()));
-    }
-    let upgrade = header(request.headers, "upgrade")
-        .is_some_and(|value| value.eq_ignore_ascii_case("websocket"));
-    let (true, Some(key1), Some(key2)) = (
-        upgrade,
-        header(request.headers, "sec-websocket-key1"),
-        header(request.headers, "sec-websocket-key2"),
-    ) else {
-        entry.set_protocol(Recognised::Http);
-        entry.act(
-            Action::Responded,
-            Some(426),
-            "answered 426: the request reached the origin without a hixie-76 `Upgrade: WebSocket`",
-        );
-        let body = "this endpoint speaks WebSocket (hixie-76)\n";
-        let response = format!(
-            "HTTP/1.1 426 Upgrade Required\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-            body.len()
-        );
-        let _ = io.write_all(response.as_bytes()).await;
-        return Ok(());
-    };
-    entry.set_protocol(Recognised::Websocket);
-    let mut key3 = [0_u8; 8];
-    let wait = step_timeout * KEY3_WAIT_FACTOR;
-    match tokio::time::timeout(wait, io.read_exact(&mut key3)).await {
-        Ok(Ok(_)) => {}
-        Ok(Err(error)) => return Err(TunnelError::from_io(&error, "reading key3")),
-        Err(_) => {
-            entry.act(
-                Action::ProtocolError,
-                None,
-                "waited for the 8 key bytes that follow the headers (key3); they never arrived",
-            );
-            return Err(TunnelError::Timeout {
-                during: "the wait for key3".to_string(),
-                after: wait,
-            });
-        }
-    }
-    let answer = challenge_answer(key1, key2, &key3).map_err(|why| {
-        entry.act(Action::ProtocolError, None, why.clone());
-        TunnelError::Protocol(why)
-    })?;
-    let mut response = format!(
-        "HTTP/1.1 101 WebSocket Protocol Handshake\r\nUpgrade: WebSocket\r\nConnection: Upgrade\r\n\
-         Sec-WebSocket-Origin: http://{ORIGIN_HOST}\r\nSec-WebSocket-Location: ws://{ORIGIN_HOST}/tunnel\r\n\r\n"
-    )
-    .into_bytes();
-    response.extend_from_slice(&answer);
-    io.write_all(&response)
-        .await
-        .map_err(|error| TunnelError::from_io(&error, "answering the hixie-76 handshake"))?;
-    entry.act(
-        Action::Upgraded,
-        Some(101),
-        "hixie-76 WebSocket open; relaying to the target",
-    );
-    let echo = echo::connect(target).await?;
-    let (sink, source) = Framed::new(io, Codec::default()).split();
-    bridge::bridge(echo, HixieSink(sink), HixieSource(source), "the echo app").await
 }
 
 /// The request head, up to its blank line, and not a byte more. A head too

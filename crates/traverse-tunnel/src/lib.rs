@@ -35,7 +35,7 @@ use traverse_scenario::address::{PLAIN_PORT, TLS_PORT};
 pub use echo::start_echo;
 pub use error::TunnelError;
 pub use origin::{OriginContext, serve_listener, serve_origin};
-pub use protocol::{Protocol, ServeContext};
+pub use protocol::{AnyProtocol, Protocol, ServeContext};
 
 /// How the client protects the bytes on the wire.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,7 +53,7 @@ pub enum Security {
 pub struct Tunnel {
     pub name: &'static str,
     pub description: &'static str,
-    pub protocol: &'static dyn Protocol,
+    pub protocol: &'static dyn AnyProtocol,
     pub security: Security,
 }
 

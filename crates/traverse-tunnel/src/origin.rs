@@ -1,7 +1,7 @@
 //! The origin of a topology: the tunnel's server half listening on both
 //! logical ports, TLS on 443 with the origin's certificate and plain on 80,
 //! as a real gateway does, each stream relayed to the echo app. It accepts
-//! connections and TLS and hands each to whatever [`Protocol`] it is given;
+//! connections and TLS and hands each to whatever [`AnyProtocol`] it is given;
 //! it knows none of them. Its transaction log lets blame fall on the origin
 //! when it is the origin that refused (an untrusted certificate, a request
 //! it cannot serve).
@@ -19,7 +19,7 @@ use traverse_net::{
 };
 use traverse_scenario::address::{PLAIN_PORT, TLS_PORT};
 
-use crate::{Protocol, ServeContext};
+use crate::{AnyProtocol, ServeContext};
 
 /// What the origin half needs from the cell.
 #[derive(Debug, Clone)]
@@ -36,7 +36,7 @@ pub struct OriginContext {
 
 /// Starts the origin for `protocol`; it lives as long as the context's tasks.
 pub async fn serve_origin(
-    protocol: &'static dyn Protocol,
+    protocol: &'static dyn AnyProtocol,
     context: OriginContext,
 ) -> io::Result<Endpoints> {
     let mut ports = BTreeMap::new();
@@ -52,7 +52,7 @@ pub async fn serve_origin(
 /// certificate when `port` is the TLS port, plain otherwise. Also what
 /// `traverse tunnel serve` runs on its own.
 pub fn serve_listener(
-    protocol: &'static dyn Protocol,
+    protocol: &'static dyn AnyProtocol,
     listener: TcpListener,
     port: u16,
     context: OriginContext,
@@ -69,7 +69,7 @@ pub fn serve_listener(
 }
 
 async fn serve_one(
-    protocol: &'static dyn Protocol,
+    protocol: &'static dyn AnyProtocol,
     stream: TcpStream,
     port: u16,
     entry: ConnEntry,

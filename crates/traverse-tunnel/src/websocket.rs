@@ -41,36 +41,46 @@ impl Protocol for WebSocket {
         websocket_url(security)
     }
 
-    fn connect<'a>(
-        &'a self,
-        io: BoxedIo,
-        url: &'a str,
-    ) -> BoxFuture<'a, Result<Connection, TunnelError>> {
-        Box::pin(connect(io, url, self.masked))
+    /// Client half: the opening handshake, then the probe's stream as messages.
+    async fn connect(&self, io: BoxedIo, url: &str) -> Result<Connection, TunnelError> {
+        let request = url
+            .into_client_request()
+            .map_err(|error| TunnelError::Protocol(format!("bad WebSocket URL {url}: {error}")))?;
+        let (socket, _response) = tokio_tungstenite::client_async(request, io)
+            .await
+            .map_err(|error| from_ws(error, "the WebSocket handshake"))?;
+        let socket = if self.masked {
+            socket
+        } else {
+            // tungstenite masks every client frame; a client that does not is,
+            // on the wire, a server-role endpoint after the handshake.
+            WebSocketStream::from_raw_socket(socket.into_inner(), Role::Server, Some(lenient()))
+                .await
+        };
+        let (sink, source) = socket.split();
+        Ok(bridge::client_connection(WsSink(sink), WsSource(source)))
     }
 
-    fn serve(&self, io: BoxedIo, context: ServeContext) -> BoxFuture<'_, Result<(), TunnelError>> {
-        Box::pin(serve(io, context))
+    /// Origin half: an HTTP server that upgrades `/tunnel` (or any path) to
+    /// WebSocket and relays it to the echo app.
+    async fn serve(&self, io: BoxedIo, context: ServeContext) -> Result<(), TunnelError> {
+        let ServeContext {
+            entry,
+            target,
+            tasks,
+            ..
+        } = context;
+        let service = service_fn(move |request| {
+            let entry = entry.clone();
+            let tasks = tasks.clone();
+            async move { Ok::<_, Infallible>(answer(request, entry, target, &tasks)) }
+        });
+        hyper::server::conn::http1::Builder::new()
+            .serve_connection(TokioIo::new(io), service)
+            .with_upgrades()
+            .await
+            .map_err(|error| TunnelError::Protocol(format!("HTTP error at the origin: {error}")))
     }
-}
-
-/// Client half: the opening handshake, then the probe's stream as messages.
-async fn connect(io: BoxedIo, url: &str, masked: bool) -> Result<Connection, TunnelError> {
-    let request = url
-        .into_client_request()
-        .map_err(|error| TunnelError::Protocol(format!("bad WebSocket URL {url}: {error}")))?;
-    let (socket, _response) = tokio_tungstenite::client_async(request, io)
-        .await
-        .map_err(|error| from_ws(error, "the WebSocket handshake"))?;
-    let socket = if masked {
-        socket
-    } else {
-        // tungstenite masks every client frame; a client that does not is,
-        // on the wire, a server-role endpoint after the handshake.
-        WebSocketStream::from_raw_socket(socket.into_inner(), Role::Server, Some(lenient())).await
-    };
-    let (sink, source) = socket.split();
-    Ok(bridge::client_connection(WsSink(sink), WsSource(source)))
 }
 
 fn from_ws(error: tungstenite::Error, during: &str) -> TunnelError {
@@ -97,27 +107,6 @@ fn from_ws(error: tungstenite::Error, during: &str) -> TunnelError {
         }
         other => TunnelError::Protocol(format!("{other} during {during}")),
     }
-}
-
-/// Origin half: an HTTP server that upgrades `/tunnel` (or any path) to
-/// WebSocket and relays it to the echo app.
-async fn serve(io: BoxedIo, context: ServeContext) -> Result<(), TunnelError> {
-    let ServeContext {
-        entry,
-        target,
-        tasks,
-        ..
-    } = context;
-    let service = service_fn(move |request| {
-        let entry = entry.clone();
-        let tasks = tasks.clone();
-        async move { Ok::<_, Infallible>(answer(request, entry, target, &tasks)) }
-    });
-    hyper::server::conn::http1::Builder::new()
-        .serve_connection(TokioIo::new(io), service)
-        .with_upgrades()
-        .await
-        .map_err(|error| TunnelError::Protocol(format!("HTTP error at the origin: {error}")))
 }
 
 fn answer(
