@@ -10,6 +10,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use tokio::net::TcpStream;
+use traverse_net::http::{Status, response_status};
 use traverse_net::process::{ChildProcess, fill, reserve_port};
 use traverse_net::{Action, ConnEntry, FirstRead, Metered};
 use traverse_scenario::External;
@@ -184,16 +185,13 @@ fn upstream_key(port: u16) -> Option<&'static str> {
 /// proxy sent back.
 fn record_error_status(entry: ConnEntry, program: String) -> impl FnOnce(&[u8]) + Send {
     move |first| {
-        let mut headers = [httparse::EMPTY_HEADER; 32];
-        let mut response = httparse::Response::new(&mut headers);
-        if response.parse(first).is_ok()
-            && let Some(status) = response.code.filter(|status| *status >= 400)
+        if let Some(Status { code, reason }) =
+            response_status(first).filter(|status| status.code >= 400)
         {
-            let reason = response.reason.unwrap_or_default();
             entry.act(
                 Action::Responded,
-                Some(status),
-                format!("{program} answered {status} {reason} (its own answer or one it relayed)"),
+                Some(code),
+                format!("{program} answered {code} {reason} (its own answer or one it relayed)"),
             );
         }
     }

@@ -11,10 +11,13 @@
 //! masking rule on client frames. Port 443 is not its business and is
 //! routed on untouched.
 
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::Poll;
 
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
+use traverse_net::http::{HeadEnd, read_http_head, response_status};
 use traverse_net::{Action, ConnEntry, Metered, Protocol};
 use traverse_scenario::address::{PLAIN_PORT, PORTS};
 use traverse_scenario::{BodyPolicy, LegacyForwarder, format_duration};
@@ -22,9 +25,6 @@ use traverse_scenario::{BodyPolicy, LegacyForwarder, format_duration};
 use crate::listen::listen;
 use crate::relay;
 use crate::{HopContext, MiddleboxError, MiddleboxHandle};
-
-/// Request and response heads larger than this are refused.
-const MAX_HEAD: usize = 16 * 1024;
 
 pub(crate) async fn start(
     options: &LegacyForwarder,
@@ -88,13 +88,7 @@ async fn forward(
             .await;
         return;
     }
-    let header = |name: &str| {
-        request
-            .headers
-            .iter()
-            .find(|header| header.name.eq_ignore_ascii_case(name))
-            .and_then(|header| std::str::from_utf8(header.value).ok())
-    };
+    let header = |name: &str| traverse_net::http::header(request.headers, name);
     let upgrade = header("upgrade").is_some();
     // Masking rules are RFC 6455's; a hixie-76 stream has no such frames.
     let masking = if header("sec-websocket-key").is_some() {
@@ -192,7 +186,7 @@ async fn forward(
     if options.body == BodyPolicy::HoldUntilResponse && !undeclared.is_empty() {
         let _ = server.write_all(&undeclared).await;
     }
-    let status = response_status(&response_head);
+    let status = response_status(&response_head).map(|status| status.code);
     if client.write_all(&response_head).await.is_err()
         || client.write_all(&response_rest).await.is_err()
     {
@@ -224,45 +218,32 @@ async fn forward(
     let _ = client.shutdown().await;
 }
 
-/// Reads up to the blank line; returns the head and whatever came after it
-/// in the same reads. Bytes that cannot begin an HTTP message end it at
-/// once, as a real parser answers them without waiting for more.
+/// A head, up to its blank line, and the bytes that arrived with it: what
+/// a forwarder reading in chunks holds beyond the blank line when it has
+/// parsed the head. Bytes that cannot begin an HTTP message end the head at
+/// once, as a real parser answers them without waiting for more. Any other
+/// end (the peer closed, the head grew too long) is an error.
 async fn read_head(io: &mut (impl AsyncRead + Unpin)) -> std::io::Result<(Vec<u8>, Vec<u8>)> {
-    let mut buffer = Vec::new();
-    let mut chunk = [0_u8; 4096];
-    loop {
-        if let Some(end) = buffer.windows(4).position(|window| window == b"\r\n\r\n") {
-            let rest = buffer.split_off(end + 4);
-            return Ok((buffer, rest));
-        }
-        if !buffer.is_empty() && !could_be_http(&buffer) {
-            return Ok((buffer, Vec::new()));
-        }
-        if buffer.len() > MAX_HEAD {
-            return Err(std::io::Error::new(
-                std::io::ErrorKind::InvalidData,
-                "head too large",
-            ));
-        }
-        let read = io.read(&mut chunk).await?;
-        if read == 0 {
-            return Err(std::io::ErrorKind::UnexpectedEof.into());
-        }
-        buffer.extend_from_slice(&chunk[..read]);
+    let (head, end) = read_http_head(io).await?;
+    match end {
+        HeadEnd::Complete | HeadEnd::NotHttp => Ok((head, arrived_with(io).await?)),
+        HeadEnd::Closed => Err(std::io::ErrorKind::UnexpectedEof.into()),
+        HeadEnd::TooLong => Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            "head too large",
+        )),
     }
 }
 
-/// Whether `bytes` may still become a request or response head.
-fn could_be_http(bytes: &[u8]) -> bool {
-    let mut headers = [httparse::EMPTY_HEADER; 64];
-    let parses_as_request = httparse::Request::new(&mut headers).parse(bytes).is_ok();
-    let mut headers = [httparse::EMPTY_HEADER; 64];
-    parses_as_request || httparse::Response::new(&mut headers).parse(bytes).is_ok()
-}
-
-fn response_status(head: &[u8]) -> Option<u16> {
-    let mut headers = [httparse::EMPTY_HEADER; 64];
-    let mut response = httparse::Response::new(&mut headers);
-    response.parse(head).ok()?;
-    response.code
+/// What is already readable, without waiting for more: the head is read a
+/// byte at a time, so what came in the same segments is still unread.
+async fn arrived_with(io: &mut (impl AsyncRead + Unpin)) -> std::io::Result<Vec<u8>> {
+    let mut chunk = [0_u8; 4096];
+    let mut buffer = ReadBuf::new(&mut chunk);
+    std::future::poll_fn(|cx| match Pin::new(&mut *io).poll_read(cx, &mut buffer) {
+        Poll::Pending => Poll::Ready(Ok(())),
+        ready => ready,
+    })
+    .await?;
+    Ok(buffer.filled().to_vec())
 }

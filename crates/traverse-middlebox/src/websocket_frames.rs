@@ -5,8 +5,6 @@
 //! understood the Upgrade, read the bytes as new HTTP requests and so be
 //! poisoned by whatever a client can make appear on the wire in clear.
 
-use std::hash::{BuildHasher, RandomState};
-
 use traverse_net::{ConnEntry, Rejection, Transform};
 use traverse_scenario::Masking;
 
@@ -43,7 +41,6 @@ pub(crate) fn close_frame(code: u16, reason: &str) -> Vec<u8> {
 struct MaskingRule {
     masking: Masking,
     state: FrameState,
-    keys: KeySource,
 }
 
 enum FrameState {
@@ -62,7 +59,6 @@ impl MaskingRule {
         MaskingRule {
             masking,
             state: FrameState::Header(Vec::with_capacity(14)),
-            keys: KeySource::new(),
         }
     }
 
@@ -88,7 +84,7 @@ impl MaskingRule {
         }
         let (out, unmask, mask) = match self.masking {
             Masking::Remask => {
-                let key = self.keys.next();
+                let key = masking_key();
                 let mut out = header[..2 + extended].to_vec();
                 out[1] |= 0x80;
                 out.extend_from_slice(&key);
@@ -167,21 +163,9 @@ impl Transform for MaskingRule {
     }
 }
 
-/// Fresh masking keys, as unpredictable as RFC 6455 asks of a client.
-struct KeySource(u64);
-
-impl KeySource {
-    fn new() -> KeySource {
-        KeySource(RandomState::new().hash_one(std::time::SystemTime::now()) | 1)
-    }
-
-    fn next(&mut self) -> [u8; 4] {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        let [a, b, c, d, ..] = self.0.to_be_bytes();
-        [a, b, c, d]
-    }
+/// A fresh masking key, as unpredictable as RFC 6455 asks of a client.
+fn masking_key() -> [u8; 4] {
+    fastrand::u32(..).to_be_bytes()
 }
 
 /// A cache that ignores the Upgrade and keeps parsing the client's bytes as
@@ -217,11 +201,7 @@ impl CacheReader {
             let mut request = httparse::Request::new(&mut headers);
             match request.parse(rest) {
                 Ok(httparse::Status::Complete(_)) => {
-                    let host = request
-                        .headers
-                        .iter()
-                        .find(|header| header.name.eq_ignore_ascii_case("host"))
-                        .and_then(|header| std::str::from_utf8(header.value).ok())?;
+                    let host = traverse_net::http::header(request.headers, "host")?;
                     Some(format!("http://{host}{}", request.path.unwrap_or("/")))
                 }
                 _ => None,
@@ -319,6 +299,15 @@ mod tests {
             assert_eq!(unmask(&output), payload, "payload survives with {key:?}");
             assert_ne!(&output[4..8], &[9, 8, 7, 6], "a fresh key");
         }
+    }
+
+    #[test]
+    fn remasked_frames_each_get_a_key_of_their_own() {
+        let mut rule = MaskingRule::new(Masking::Remask);
+        let keys: std::collections::BTreeSet<Vec<u8>> = (0..100)
+            .map(|_| run(&mut rule, &frame(b"hi", None), 64).expect("remask")[2..6].to_vec())
+            .collect();
+        assert!(keys.len() > 90, "{keys:?}");
     }
 
     #[test]

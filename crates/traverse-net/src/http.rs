@@ -1,7 +1,19 @@
-//! The few HTTP facts every HTTP-speaking node shares.
+//! The few HTTP facts every HTTP-speaking node shares: which headers are
+//! hop-by-hop, what a WebSocket upgrade looks like, and, for the nodes that
+//! read heads themselves rather than through hyper (a legacy forwarder, a
+//! tunnel meeting a proxy's answer, a hixie-76 origin, the probe, a real
+//! proxy's tap), one bounded head reader and one status and header lookup.
 
 use http::HeaderMap;
 use http::header::{CONNECTION, UPGRADE};
+use tokio::io::{AsyncRead, AsyncReadExt};
+
+/// Heads larger than this are refused: no client or proxy modelled here
+/// sends one, so a longer one is not HTTP or not meant for us.
+pub const MAX_HEAD: usize = 16 * 1024;
+
+/// A head with more headers than this is not parsed, as servers cap them.
+const MAX_HEADERS: usize = 64;
 
 /// Headers that describe one hop's connection and are never forwarded as
 /// they are (RFC 9110 §7.6.1), plus the legacy ones proxies also drop.
@@ -49,10 +61,193 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
     }
 }
 
+/// How reading a head ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HeadEnd {
+    /// At its blank line.
+    Complete,
+    /// The peer closed first.
+    Closed,
+    /// It grew to [`MAX_HEAD`] without a blank line.
+    TooLong,
+    /// Its bytes cannot begin a request or a response (only
+    /// [`read_http_head`] looks).
+    NotHttp,
+}
+
+/// Reads an HTTP head that began with `start`, up to its blank line, one
+/// byte at a time so that nothing after it (hixie-76's key3, a tunnel's
+/// first bytes, a body) is consumed: the caller decides what they are.
+pub async fn read_head(
+    io: &mut (impl AsyncRead + Unpin),
+    start: &[u8],
+) -> std::io::Result<(Vec<u8>, HeadEnd)> {
+    read_until_blank_line(io, start, false).await
+}
+
+/// [`read_head`] as a real HTTP parser reads: bytes that cannot begin a
+/// request or a response end it at once with [`HeadEnd::NotHttp`], as such
+/// a parser answers them without waiting for more.
+pub async fn read_http_head(
+    io: &mut (impl AsyncRead + Unpin),
+) -> std::io::Result<(Vec<u8>, HeadEnd)> {
+    read_until_blank_line(io, b"", true).await
+}
+
+async fn read_until_blank_line(
+    io: &mut (impl AsyncRead + Unpin),
+    start: &[u8],
+    refuse_early: bool,
+) -> std::io::Result<(Vec<u8>, HeadEnd)> {
+    let mut head = start.to_vec();
+    let mut byte = [0_u8; 1];
+    loop {
+        if head.ends_with(b"\r\n\r\n") {
+            return Ok((head, HeadEnd::Complete));
+        }
+        if refuse_early && !head.is_empty() && !could_be_http(&head) {
+            return Ok((head, HeadEnd::NotHttp));
+        }
+        if head.len() >= MAX_HEAD {
+            return Ok((head, HeadEnd::TooLong));
+        }
+        if io.read(&mut byte).await? == 0 {
+            return Ok((head, HeadEnd::Closed));
+        }
+        head.push(byte[0]);
+    }
+}
+
+/// Whether `bytes` may still become a request or response head.
+fn could_be_http(bytes: &[u8]) -> bool {
+    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let parses_as_request = httparse::Request::new(&mut headers).parse(bytes).is_ok();
+    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    parses_as_request || httparse::Response::new(&mut headers).parse(bytes).is_ok()
+}
+
+/// The status line of a response head.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Status {
+    pub code: u16,
+    pub reason: String,
+}
+
+/// The status of a response head, complete or cut short; `None` when the
+/// bytes do not begin a response.
+pub fn response_status(head: &[u8]) -> Option<Status> {
+    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut response = httparse::Response::new(&mut headers);
+    match (response.parse(head), response.code) {
+        (Ok(_), Some(code)) => Some(Status {
+            code,
+            reason: response.reason.unwrap_or_default().to_string(),
+        }),
+        _ => None,
+    }
+}
+
+/// Reads the rest of a response head that began with `start` and parses
+/// its status line; a head cut short by the peer is parsed as it is. The
+/// error says what arrived instead, for a message of the caller's.
+pub async fn read_status(
+    io: &mut (impl AsyncRead + Unpin),
+    start: &[u8],
+) -> Result<Status, String> {
+    let (head, end) = read_head(io, start)
+        .await
+        .map_err(|error| error.to_string())?;
+    if end == HeadEnd::TooLong {
+        return Err(format!("a response head longer than {MAX_HEAD} bytes"));
+    }
+    response_status(&head).ok_or_else(|| {
+        format!(
+            "{:?} is not an HTTP response",
+            String::from_utf8_lossy(&head[..head.len().min(40)])
+        )
+    })
+}
+
+/// The value of the header `name` (any case) among parsed headers, if it
+/// is there and is text.
+pub fn header<'h>(headers: &[httparse::Header<'h>], name: &str) -> Option<&'h str> {
+    headers
+        .iter()
+        .find(|header| header.name.eq_ignore_ascii_case(name))
+        .and_then(|header| std::str::from_utf8(header.value).ok())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use http::HeaderValue;
+
+    #[tokio::test]
+    async fn reads_exactly_the_head() {
+        let mut input: &[u8] =
+            b" 407 Proxy Authentication Required\r\nProxy-Authenticate: Basic\r\n\r\nrest";
+        let status = read_status(&mut input, b"HTTP/1.1").await.expect("status");
+        assert_eq!(status.code, 407);
+        assert_eq!(status.reason, "Proxy Authentication Required");
+        assert_eq!(input, b"rest");
+    }
+
+    #[tokio::test]
+    async fn says_what_arrived_when_it_is_not_http() {
+        let mut input: &[u8] = b"\x00\x01garbage\r\n\r\n";
+        let error = read_status(&mut input, b"").await.expect_err("not http");
+        assert!(error.contains("is not an HTTP response"), "{error}");
+    }
+
+    #[tokio::test]
+    async fn a_head_ends_at_its_limit_or_when_the_peer_closes() {
+        let long = vec![b'a'; MAX_HEAD + 10];
+        let (head, end) = read_head(&mut &long[..], b"").await.expect("read");
+        assert_eq!((head.len(), end), (MAX_HEAD, HeadEnd::TooLong));
+        let (head, end) = read_head(&mut &b"GET / HTTP/1.1\r\n"[..], b"")
+            .await
+            .expect("read");
+        assert_eq!(
+            (&head[..], end),
+            (&b"GET / HTTP/1.1\r\n"[..], HeadEnd::Closed)
+        );
+    }
+
+    #[tokio::test]
+    async fn a_parser_stops_at_the_first_byte_that_cannot_be_http() {
+        let mut hello: &[u8] = b"\x00\x00\x00\x10TRAVERSE/1 HELLO";
+        let (head, end) = read_http_head(&mut hello).await.expect("read");
+        assert_eq!((&head[..], end), (&b"\x00"[..], HeadEnd::NotHttp));
+        assert_eq!(hello.len(), 19, "the rest is left unread");
+        let mut request: &[u8] = b"GET /tunnel HTTP/1.1\r\nHost: origin.test\r\n\r\nkey3";
+        let (_, end) = read_http_head(&mut request).await.expect("read");
+        assert_eq!((end, request), (HeadEnd::Complete, &b"key3"[..]));
+    }
+
+    #[test]
+    fn a_status_is_read_from_a_head_cut_short() {
+        let status = response_status(b"HTTP/1.1 502 Bad Gateway\r\nServer: ngi");
+        assert_eq!(
+            status,
+            Some(Status {
+                code: 502,
+                reason: "Bad Gateway".to_string()
+            })
+        );
+        assert_eq!(response_status(b"GET / HTTP/1.1\r\n\r\n"), None);
+        assert_eq!(response_status(b"\x82\x05hello"), None);
+    }
+
+    #[test]
+    fn headers_are_found_in_any_case() {
+        let mut headers = [httparse::EMPTY_HEADER; 4];
+        let mut request = httparse::Request::new(&mut headers);
+        request
+            .parse(b"GET / HTTP/1.1\r\nSec-WebSocket-Key1: 1 2\r\n\r\n")
+            .expect("parse");
+        assert_eq!(header(request.headers, "sec-websocket-key1"), Some("1 2"));
+        assert_eq!(header(request.headers, "host"), None);
+    }
 
     fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
         let mut map = HeaderMap::new();

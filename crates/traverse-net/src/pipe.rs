@@ -15,25 +15,14 @@ use tokio::time::Instant;
 
 use crate::Io;
 
-/// Which side of a node an error came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Side {
-    /// Toward the tunnel client.
-    Client,
-    /// Toward the origin.
-    Upstream,
-}
-
 #[derive(Debug)]
 pub enum PipeEnd {
     /// Both directions finished with a close.
     Closed,
     /// Nothing moved for the idle timeout; both sides were dropped.
     IdleCut(Duration),
-    Failed {
-        side: Side,
-        error: io::Error,
-    },
+    /// Reading or writing either side failed.
+    Failed { error: io::Error },
     /// A transform refused what the client sent.
     Rejected(String),
 }
@@ -87,7 +76,6 @@ pub async fn pipe_with(
             let up = copy(
                 &mut client_read,
                 &mut upstream_write,
-                (Side::Client, Side::Upstream),
                 start,
                 &last_activity,
                 transform,
@@ -95,7 +83,6 @@ pub async fn pipe_with(
             let down = copy(
                 &mut upstream_read,
                 &mut client_write,
-                (Side::Upstream, Side::Client),
                 start,
                 &last_activity,
                 None,
@@ -127,7 +114,7 @@ pub async fn pipe_with(
                 let _ = client_write.shutdown().await;
                 PipeEnd::Rejected(rejection.reason)
             }
-            Err(Stop::Failed(side, error)) => PipeEnd::Failed { side, error },
+            Err(Stop::Failed(error)) => PipeEnd::Failed { error },
         }
     };
     match idle {
@@ -140,14 +127,13 @@ pub async fn pipe_with(
 }
 
 enum Stop {
-    Failed(Side, io::Error),
+    Failed(io::Error),
     Rejected(Rejection),
 }
 
 async fn copy(
     from: &mut (impl AsyncRead + Unpin),
     to: &mut (impl AsyncWrite + Unpin),
-    (from_side, to_side): (Side, Side),
     start: Instant,
     last_activity: &AtomicU64,
     mut transform: Option<Box<dyn Transform>>,
@@ -155,10 +141,7 @@ async fn copy(
     let mut buffer = vec![0_u8; 16 * 1024];
     let mut transformed = Vec::new();
     loop {
-        let read = from
-            .read(&mut buffer)
-            .await
-            .map_err(|error| Stop::Failed(from_side, error))?;
+        let read = from.read(&mut buffer).await.map_err(Stop::Failed)?;
         if read == 0 {
             // A half-close is passed on; the other direction may go on.
             let _ = to.shutdown().await;
@@ -174,12 +157,8 @@ async fn copy(
                 &transformed[..]
             }
         };
-        to.write_all(out)
-            .await
-            .map_err(|error| Stop::Failed(to_side, error))?;
-        to.flush()
-            .await
-            .map_err(|error| Stop::Failed(to_side, error))?;
+        to.write_all(out).await.map_err(Stop::Failed)?;
+        to.flush().await.map_err(Stop::Failed)?;
         last_activity.store(millis_since(start), Ordering::Relaxed);
     }
 }

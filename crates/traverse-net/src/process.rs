@@ -36,10 +36,8 @@ pub fn reserve_port() -> io::Result<SocketAddr> {
     let (first_ephemeral, _) = ephemeral_ports();
     let unassigned = RESERVED_FLOOR..first_ephemeral;
     if unassigned.len() >= 1024 {
-        let span = unassigned.len() as u64;
         for _ in 0..64 {
-            let offset = u16::try_from(random() % span).unwrap_or(0);
-            let port = unassigned.start + offset;
+            let port = fastrand::u16(unassigned.clone());
             if let Ok(listener) = TcpListener::bind((Ipv4Addr::LOCALHOST, port)) {
                 return listener.local_addr();
             }
@@ -61,15 +59,6 @@ fn ephemeral_ports() -> (u16, u16) {
             Some((bounds.next()?.ok()?, bounds.next()?.ok()?))
         })
         .unwrap_or((32768, 60999))
-}
-
-/// A random number from the standard library's per-process hash keys.
-fn random() -> u64 {
-    use std::hash::{BuildHasher, Hasher};
-    static DRAWN: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let mut hasher = std::hash::RandomState::new().build_hasher();
-    hasher.write_u64(DRAWN.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
-    hasher.finish()
 }
 
 /// Fills `{placeholders}` in each word of a command line.

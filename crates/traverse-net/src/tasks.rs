@@ -33,10 +33,6 @@ impl Tasks {
         });
     }
 
-    pub fn cancel(&self) {
-        self.cancel.cancel();
-    }
-
     /// Cancels every task and waits, at most `deadline`, until all have
     /// dropped their sockets. Returns whether they all did.
     pub async fn shutdown(&self, deadline: Duration) -> bool {

@@ -7,6 +7,7 @@
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use traverse_net::http::response_status;
 use traverse_scenario::format_duration;
 use traverse_tunnel::{Connection, OutcomeHandle};
 
@@ -137,27 +138,16 @@ async fn echo(
     }
     match mismatch {
         None => Ok(()),
-        Some(_) if let Some((status, reason)) = http_status(&received) => {
-            Err(EchoFailure::Refused(status, reason))
+        // A status line where the echo should have been: a middlebox that
+        // answered the tunnel's bytes itself.
+        Some(_) if let Some(status) = response_status(&received) => {
+            Err(EchoFailure::Refused(status.code, status.reason))
         }
         Some(offset) => Err(EchoFailure::Corrupt(format!(
             "byte {offset} came back as {:#04x} instead of {:#04x}",
             received[offset], sent[offset]
         ))),
     }
-}
-
-/// An HTTP status line where the echo should have been: a middlebox that
-/// answered the tunnel's bytes itself.
-fn http_status(received: &[u8]) -> Option<(u16, String)> {
-    let line = received.split(|byte| *byte == b'\n').next()?;
-    let line = std::str::from_utf8(line).ok()?.trim_end();
-    let mut words = line.splitn(3, ' ');
-    let version = words.next()?;
-    let status = words.next()?.parse::<u16>().ok()?;
-    version
-        .starts_with("HTTP/1.")
-        .then(|| (status, words.next().unwrap_or_default().to_string()))
 }
 
 async fn close(

@@ -84,7 +84,7 @@ async fn connect_through(
     tcp.write_all(request.as_bytes())
         .await
         .map_err(|error| TunnelError::from_io(&error, "sending CONNECT to the proxy"))?;
-    let status = crate::http_head::read_status(tcp, b"")
+    let status = traverse_net::http::read_status(tcp, b"")
         .await
         .map_err(|what| TunnelError::Protocol(format!("the proxy answered CONNECT with {what}")))?;
     if (200..300).contains(&status.code) {

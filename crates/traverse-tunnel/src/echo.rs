@@ -1,10 +1,16 @@
 //! The application behind every tunnel: it sends back what it receives and
 //! closes when its peer does, so the probe can check every byte end to end.
+//! Every protocol's origin half dials it with [`connect`] once its
+//! handshake is done, so the origin itself never needs to know which
+//! protocol it serves.
 
 use std::io;
 use std::net::SocketAddr;
 
+use tokio::net::TcpStream;
 use traverse_net::{Tasks, bind_loopback};
+
+use crate::TunnelError;
 
 /// Starts the echo app; it lives as long as `tasks`.
 pub async fn start_echo(tasks: &Tasks) -> io::Result<SocketAddr> {
@@ -23,4 +29,14 @@ pub async fn start_echo(tasks: &Tasks) -> io::Result<SocketAddr> {
         }
     });
     Ok(addr)
+}
+
+/// An origin half's connection to the echo app at `target`.
+pub(crate) async fn connect(target: SocketAddr) -> Result<TcpStream, TunnelError> {
+    let stream = TcpStream::connect(target)
+        .await
+        .map_err(|error| TunnelError::from_io(&error, "connecting to the echo app"))?;
+    // As at the echo app's end: small frames must not wait for Nagle.
+    let _ = stream.set_nodelay(true);
+    Ok(stream)
 }

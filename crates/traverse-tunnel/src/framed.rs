@@ -9,11 +9,99 @@ use futures_util::future::BoxFuture;
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio_util::codec::{Framed, LengthDelimitedCodec};
-use traverse_net::{Action, BoxedIo, ConnEntry, Io, hex};
+use tokio_util::codec::{self, LengthDelimitedCodec};
+use traverse_net::{Action, BoxedIo, Io, hex};
+use traverse_scenario::address::{ORIGIN_HOST, PLAIN_PORT, TLS_PORT};
 
 use crate::bridge::{self, CHUNK, FrameSink, FrameSource};
-use crate::{Connection, TunnelError};
+use crate::{Connection, Protocol, Security, ServeContext, TunnelError, echo};
+
+/// The framed protocol, as `tcp` and `tls` speak it.
+#[derive(Debug)]
+pub(crate) struct Framed;
+
+impl Protocol for Framed {
+    fn url(&self, security: Security) -> String {
+        match security {
+            Security::Plain => format!("tcp://{ORIGIN_HOST}:{PLAIN_PORT}"),
+            Security::TlsVerified | Security::TlsPinned => {
+                format!("tls://{ORIGIN_HOST}:{TLS_PORT}")
+            }
+        }
+    }
+
+    /// Client half: hello, welcome, then the probe's stream over frames.
+    async fn connect(&self, mut io: BoxedIo, _url: &str) -> Result<Connection, TunnelError> {
+        write_frame(&mut io, HELLO)
+            .await
+            .map_err(|error| TunnelError::from_io(&error, "sending the tunnel hello"))?;
+        let mut head = [0_u8; 4];
+        io.read_exact(&mut head)
+            .await
+            .map_err(|error| TunnelError::from_io(&error, "waiting for the tunnel welcome"))?;
+        if &head == b"HTTP" {
+            return Err(read_http_refusal(io, head).await);
+        }
+        let length = u32::from_be_bytes(head) as usize;
+        if length != WELCOME.len() {
+            return Err(TunnelError::Protocol(format!(
+                "the server's first bytes ({}) are not the tunnel's welcome",
+                hex(&head)
+            )));
+        }
+        let mut welcome = vec![0_u8; length];
+        io.read_exact(&mut welcome)
+            .await
+            .map_err(|error| TunnelError::from_io(&error, "reading the tunnel welcome"))?;
+        if welcome != WELCOME {
+            return Err(TunnelError::Protocol(format!(
+                "the server answered {:?} instead of the tunnel's welcome",
+                String::from_utf8_lossy(&welcome)
+            )));
+        }
+        let (sink, source) = codec::Framed::new(io, codec()).split();
+        Ok(bridge::client_connection(
+            FramedSink(sink),
+            FramedSource(source),
+        ))
+    }
+
+    /// Origin half: expects the hello, answers, then relays to the echo app.
+    async fn serve(&self, mut io: BoxedIo, context: ServeContext) -> Result<(), TunnelError> {
+        let entry = &context.entry;
+        let mut head = [0_u8; 4];
+        io.read_exact(&mut head)
+            .await
+            .map_err(|error| TunnelError::from_io(&error, "waiting for the tunnel hello"))?;
+        let length = u32::from_be_bytes(head) as usize;
+        let mut hello = vec![0_u8; length.min(MAX_FRAME)];
+        if length == HELLO.len() {
+            io.read_exact(&mut hello)
+                .await
+                .map_err(|error| TunnelError::from_io(&error, "reading the tunnel hello"))?;
+        }
+        if hello != HELLO {
+            let detail = format!(
+                "expected the tunnel hello, received bytes starting {}",
+                hex(&entry.first_bytes())
+            );
+            entry.set_protocol(traverse_net::sniff(&entry.first_bytes()));
+            entry.act(Action::ProtocolError, None, detail.clone());
+            return Err(TunnelError::Protocol(detail));
+        }
+        write_frame(&mut io, WELCOME)
+            .await
+            .map_err(|error| TunnelError::from_io(&error, "sending the tunnel welcome"))?;
+        entry.act(
+            Action::Forwarded,
+            None,
+            "tunnel open; relaying to the target",
+        );
+        let echo = echo::connect(context.target).await?;
+        let (sink, source) = codec::Framed::new(io, codec()).split();
+        bridge::bridge(echo, FramedSink(sink), FramedSource(source), "the echo app").await
+    }
+}
 
 const HELLO: &[u8] = b"TRAVERSE/1 HELLO";
 const WELCOME: &[u8] = b"TRAVERSE/1 OK";
@@ -37,45 +125,9 @@ async fn write_frame(io: &mut BoxedIo, payload: &[u8]) -> std::io::Result<()> {
     io.flush().await
 }
 
-/// Client half: hello, welcome, then the probe's stream over frames.
-pub(crate) async fn connect(mut io: BoxedIo) -> Result<Connection, TunnelError> {
-    write_frame(&mut io, HELLO)
-        .await
-        .map_err(|error| TunnelError::from_io(&error, "sending the tunnel hello"))?;
-    let mut head = [0_u8; 4];
-    io.read_exact(&mut head)
-        .await
-        .map_err(|error| TunnelError::from_io(&error, "waiting for the tunnel welcome"))?;
-    if &head == b"HTTP" {
-        return Err(read_http_refusal(io, head).await);
-    }
-    let length = u32::from_be_bytes(head) as usize;
-    if length != WELCOME.len() {
-        return Err(TunnelError::Protocol(format!(
-            "the server's first bytes ({}) are not the tunnel's welcome",
-            hex(&head)
-        )));
-    }
-    let mut welcome = vec![0_u8; length];
-    io.read_exact(&mut welcome)
-        .await
-        .map_err(|error| TunnelError::from_io(&error, "reading the tunnel welcome"))?;
-    if welcome != WELCOME {
-        return Err(TunnelError::Protocol(format!(
-            "the server answered {:?} instead of the tunnel's welcome",
-            String::from_utf8_lossy(&welcome)
-        )));
-    }
-    let (sink, source) = Framed::new(io, codec()).split();
-    Ok(bridge::client_connection(
-        FramedSink(sink),
-        FramedSource(source),
-    ))
-}
-
 /// An HTTP-speaking middlebox answered our hello: read its status line.
 async fn read_http_refusal(mut io: BoxedIo, head: [u8; 4]) -> TunnelError {
-    match crate::http_head::read_status(&mut io, &head).await {
+    match traverse_net::http::read_status(&mut io, &head).await {
         Ok(status) => TunnelError::Refused {
             status: status.code,
             reason: status.reason,
@@ -87,47 +139,8 @@ async fn read_http_refusal(mut io: BoxedIo, head: [u8; 4]) -> TunnelError {
     }
 }
 
-/// Origin half: expects the hello, answers, then relays to the echo app.
-pub(crate) async fn serve(
-    mut io: BoxedIo,
-    entry: &ConnEntry,
-    target: std::net::SocketAddr,
-) -> Result<(), TunnelError> {
-    let mut head = [0_u8; 4];
-    io.read_exact(&mut head)
-        .await
-        .map_err(|error| TunnelError::from_io(&error, "waiting for the tunnel hello"))?;
-    let length = u32::from_be_bytes(head) as usize;
-    let mut hello = vec![0_u8; length.min(MAX_FRAME)];
-    if length == HELLO.len() {
-        io.read_exact(&mut hello)
-            .await
-            .map_err(|error| TunnelError::from_io(&error, "reading the tunnel hello"))?;
-    }
-    if hello != HELLO {
-        let detail = format!(
-            "expected the tunnel hello, received bytes starting {}",
-            hex(&entry.first_bytes())
-        );
-        entry.set_protocol(traverse_net::sniff(&entry.first_bytes()));
-        entry.act(Action::ProtocolError, None, detail.clone());
-        return Err(TunnelError::Protocol(detail));
-    }
-    write_frame(&mut io, WELCOME)
-        .await
-        .map_err(|error| TunnelError::from_io(&error, "sending the tunnel welcome"))?;
-    entry.act(
-        Action::Forwarded,
-        None,
-        "tunnel open; relaying to the target",
-    );
-    let echo = crate::origin::connect_target(target).await?;
-    let (sink, source) = Framed::new(io, codec()).split();
-    bridge::bridge(echo, FramedSink(sink), FramedSource(source), "the echo app").await
-}
-
-struct FramedSink<S>(SplitSink<Framed<S, LengthDelimitedCodec>, Bytes>);
-struct FramedSource<S>(SplitStream<Framed<S, LengthDelimitedCodec>>);
+struct FramedSink<S>(SplitSink<codec::Framed<S, LengthDelimitedCodec>, Bytes>);
+struct FramedSource<S>(SplitStream<codec::Framed<S, LengthDelimitedCodec>>);
 
 impl<S: Io> FrameSink for FramedSink<S> {
     fn send(&mut self, data: Bytes) -> BoxFuture<'_, Result<(), TunnelError>> {

@@ -11,8 +11,6 @@
 //! wire, which is what a caching proxy could misread) and writes `%`, NUL,
 //! and every byte from 0x80 up as `%XX`.
 
-use std::hash::{BuildHasher, RandomState};
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
@@ -22,12 +20,148 @@ use futures_util::{SinkExt, StreamExt};
 use md5::{Digest, Md5};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_util::codec::{Decoder, Encoder, Framed};
-use traverse_net::{Action, BoxedIo, ConnEntry, Io, Protocol};
+use traverse_net::http::{HeadEnd, header, read_head, read_status};
+use traverse_net::{Action, BoxedIo, Io, Protocol as Recognised};
 use traverse_scenario::address::ORIGIN_HOST;
 
 use crate::bridge::{self, FrameSink, FrameSource};
-use crate::http_head::{HeadEnd, read_head};
-use crate::{Connection, TunnelError};
+use crate::protocol::websocket_url;
+use crate::{Connection, Protocol, Security, ServeContext, TunnelError, echo};
+
+/// The draft-76 WebSocket of 2010.
+#[derive(Debug)]
+pub(crate) struct Hixie76;
+
+impl Protocol for Hixie76 {
+    fn url(&self, security: Security) -> String {
+        websocket_url(security)
+    }
+
+    /// Client half: the draft-76 handshake, then the probe's stream in frames.
+    async fn connect(&self, mut io: BoxedIo, _url: &str) -> Result<Connection, TunnelError> {
+        // The handshake writes the URL's host and path itself, as hand-built
+        // draft-76 requests did; the URL is always the same.
+        let (key1, key2) = (make_key(), make_key());
+        let key3: [u8; 8] = fastrand::u64(..).to_be_bytes();
+        let expected = challenge_answer(&key1, &key2, &key3).map_err(TunnelError::Protocol)?;
+        let mut request = format!(
+            "GET /tunnel HTTP/1.1\r\nHost: {ORIGIN_HOST}\r\nConnection: Upgrade\r\n\
+             Upgrade: WebSocket\r\nOrigin: http://{ORIGIN_HOST}\r\n\
+             Sec-WebSocket-Key1: {key1}\r\nSec-WebSocket-Key2: {key2}\r\n\r\n"
+        )
+        .into_bytes();
+        // Browsers sent key3 with the headers, in one segment.
+        request.extend_from_slice(&key3);
+        io.write_all(&request)
+            .await
+            .map_err(|error| TunnelError::from_io(&error, "sending the hixie-76 handshake"))?;
+        let status = read_status(&mut io, b"")
+            .await
+            .map_err(|what| TunnelError::Protocol(format!("the server answered {what}")))?;
+        if status.code != 101 {
+            return Err(TunnelError::Refused {
+                status: status.code,
+                reason: status.reason,
+                handshake: "the hixie-76 handshake",
+            });
+        }
+        let mut answer = [0_u8; 16];
+        io.read_exact(&mut answer).await.map_err(|error| {
+            TunnelError::from_io(&error, "reading the hixie-76 challenge answer")
+        })?;
+        if answer != expected {
+            return Err(TunnelError::Protocol(
+                "the server's answer to the hixie-76 challenge is wrong".to_string(),
+            ));
+        }
+        let (sink, source) = Framed::new(io, Codec::default()).split();
+        Ok(bridge::client_connection(
+            HixieSink(sink),
+            HixieSource(source),
+        ))
+    }
+
+    /// Origin half: reads the handshake, waits for key3, answers, relays.
+    async fn serve(&self, mut io: BoxedIo, context: ServeContext) -> Result<(), TunnelError> {
+        let ServeContext {
+            entry,
+            step_timeout,
+            target,
+            ..
+        } = context;
+        let head = read_request_head(&mut io, step_timeout).await?;
+        let mut headers = [httparse::EMPTY_HEADER; 64];
+        let mut request = httparse::Request::new(&mut headers);
+        if request
+            .parse(&head)
+            .map_err(|error| error.to_string())
+            .is_err()
+        {
+            entry.act(Action::ProtocolError, None, "the request head is not HTTP");
+            return Err(TunnelError::Protocol("not an HTTP request".to_string()));
+        }
+        let upgrade = header(request.headers, "upgrade")
+            .is_some_and(|value| value.eq_ignore_ascii_case("websocket"));
+        let (true, Some(key1), Some(key2)) = (
+            upgrade,
+            header(request.headers, "sec-websocket-key1"),
+            header(request.headers, "sec-websocket-key2"),
+        ) else {
+            entry.set_protocol(Recognised::Http);
+            entry.act(
+                Action::Responded,
+                Some(426),
+                "answered 426: the request reached the origin without a hixie-76 `Upgrade: WebSocket`",
+            );
+            let body = "this endpoint speaks WebSocket (hixie-76)\n";
+            let response = format!(
+                "HTTP/1.1 426 Upgrade Required\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            let _ = io.write_all(response.as_bytes()).await;
+            return Ok(());
+        };
+        entry.set_protocol(Recognised::Websocket);
+        let mut key3 = [0_u8; 8];
+        let wait = step_timeout * KEY3_WAIT_FACTOR;
+        match tokio::time::timeout(wait, io.read_exact(&mut key3)).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(error)) => return Err(TunnelError::from_io(&error, "reading key3")),
+            Err(_) => {
+                entry.act(
+                    Action::ProtocolError,
+                    None,
+                    "waited for the 8 key bytes that follow the headers (key3); they never arrived",
+                );
+                return Err(TunnelError::Timeout {
+                    during: "the wait for key3".to_string(),
+                    after: wait,
+                });
+            }
+        }
+        let answer = challenge_answer(key1, key2, &key3).map_err(|why| {
+            entry.act(Action::ProtocolError, None, why.clone());
+            TunnelError::Protocol(why)
+        })?;
+        let mut response = format!(
+            "HTTP/1.1 101 WebSocket Protocol Handshake\r\nUpgrade: WebSocket\r\nConnection: Upgrade\r\n\
+             Sec-WebSocket-Origin: http://{ORIGIN_HOST}\r\nSec-WebSocket-Location: ws://{ORIGIN_HOST}/tunnel\r\n\r\n"
+        )
+        .into_bytes();
+        response.extend_from_slice(&answer);
+        io.write_all(&response)
+            .await
+            .map_err(|error| TunnelError::from_io(&error, "answering the hixie-76 handshake"))?;
+        entry.act(
+            Action::Upgraded,
+            Some(101),
+            "hixie-76 WebSocket open; relaying to the target",
+        );
+        let echo = echo::connect(target).await?;
+        let (sink, source) = Framed::new(io, Codec::default()).split();
+        bridge::bridge(echo, HixieSink(sink), HixieSource(source), "the echo app").await
+    }
+}
 
 /// How long the origin waits for key3 after the headers: longer than any
 /// client step, so a client behind a forwarder that drops them times out
@@ -36,7 +170,7 @@ const KEY3_WAIT_FACTOR: u32 = 2;
 
 /// The 16-byte answer to a handshake: MD5 of the two key numbers (each the
 /// key's digits divided by its spaces, big-endian) and key3.
-pub fn challenge_answer(key1: &str, key2: &str, key3: &[u8; 8]) -> Result<[u8; 16], String> {
+fn challenge_answer(key1: &str, key2: &str, key3: &[u8; 8]) -> Result<[u8; 16], String> {
     let mut hasher = Md5::new();
     hasher.update(key_number(key1)?.to_be_bytes());
     hasher.update(key_number(key2)?.to_be_bytes());
@@ -60,50 +194,27 @@ fn key_number(key: &str) -> Result<u32, String> {
 
 /// A key as a draft-76 client makes it: a multiple of its space count, with
 /// random non-digit characters and the spaces scattered through it.
-fn make_key(random: &mut Random) -> String {
-    let spaces = 1 + random.below(12);
-    let number = random.below(u64::from(u32::MAX) / spaces);
+fn make_key() -> String {
+    let spaces = fastrand::u64(1..=12);
+    let number = fastrand::u64(..u64::from(u32::MAX) / spaces);
     let mut key: Vec<char> = (number * spaces).to_string().chars().collect();
-    for _ in 0..=random.below(12) {
+    for _ in 0..=fastrand::u8(..12) {
         // U+0021-U+002F and U+003A-U+007E: anything but digits and space.
-        let pick = random.below(15 + 69);
-        let noise = if pick < 15 {
-            0x21 + pick
-        } else {
-            0x3a + pick - 15
+        let noise = match fastrand::u8(..15 + 69) {
+            pick @ ..15 => 0x21 + pick,
+            pick => 0x3a + pick - 15,
         };
-        let at = random.below(key.len() as u64 + 1) as usize;
-        key.insert(at, char::from(noise as u8));
+        key.insert(fastrand::usize(..=key.len()), char::from(noise));
     }
     for _ in 0..spaces {
-        let at = 1 + random.below(key.len() as u64 - 1) as usize;
-        key.insert(at, ' ');
+        // Never first or last: a space there would be trimmed as a header's.
+        key.insert(fastrand::usize(1..key.len()), ' ');
     }
     key.into_iter().collect()
 }
 
-/// Random enough for handshake keys, which only need to differ.
-struct Random(u64);
-
-impl Random {
-    fn new() -> Random {
-        Random(RandomState::new().hash_one(std::time::SystemTime::now()) | 1)
-    }
-
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-
-    fn below(&mut self, bound: u64) -> u64 {
-        self.next() % bound.max(1)
-    }
-}
-
 /// Bytes as hixie-76 text: printable ASCII as is, the rest as `%XX`.
-pub fn encode(bytes: &[u8]) -> Vec<u8> {
+fn encode(bytes: &[u8]) -> Vec<u8> {
     const HEX: &[u8; 16] = b"0123456789ABCDEF";
     let mut text = Vec::with_capacity(bytes.len() * 2);
     for &byte in bytes {
@@ -121,7 +232,7 @@ pub fn encode(bytes: &[u8]) -> Vec<u8> {
 }
 
 /// The inverse of [`encode`].
-pub fn decode(text: &[u8]) -> Result<Vec<u8>, String> {
+fn decode(text: &[u8]) -> Result<Vec<u8>, String> {
     let mut bytes = Vec::with_capacity(text.len());
     let mut rest = text;
     while let Some((&first, after)) = rest.split_first() {
@@ -205,136 +316,6 @@ impl Encoder<Frame> for Codec {
     }
 }
 
-/// Client half: the draft-76 handshake, then the probe's stream in frames.
-pub(crate) async fn connect(mut io: BoxedIo) -> Result<Connection, TunnelError> {
-    let mut random = Random::new();
-    let (key1, key2) = (make_key(&mut random), make_key(&mut random));
-    let key3: [u8; 8] = random.next().to_be_bytes();
-    let expected = challenge_answer(&key1, &key2, &key3).map_err(TunnelError::Protocol)?;
-    let mut request = format!(
-        "GET /tunnel HTTP/1.1\r\nHost: {ORIGIN_HOST}\r\nConnection: Upgrade\r\n\
-         Upgrade: WebSocket\r\nOrigin: http://{ORIGIN_HOST}\r\n\
-         Sec-WebSocket-Key1: {key1}\r\nSec-WebSocket-Key2: {key2}\r\n\r\n"
-    )
-    .into_bytes();
-    // Browsers sent key3 with the headers, in one segment.
-    request.extend_from_slice(&key3);
-    io.write_all(&request)
-        .await
-        .map_err(|error| TunnelError::from_io(&error, "sending the hixie-76 handshake"))?;
-    let status = crate::http_head::read_status(&mut io, b"")
-        .await
-        .map_err(|what| TunnelError::Protocol(format!("the server answered {what}")))?;
-    if status.code != 101 {
-        return Err(TunnelError::Refused {
-            status: status.code,
-            reason: status.reason,
-            handshake: "the hixie-76 handshake",
-        });
-    }
-    let mut answer = [0_u8; 16];
-    io.read_exact(&mut answer)
-        .await
-        .map_err(|error| TunnelError::from_io(&error, "reading the hixie-76 challenge answer"))?;
-    if answer != expected {
-        return Err(TunnelError::Protocol(
-            "the server's answer to the hixie-76 challenge is wrong".to_string(),
-        ));
-    }
-    let (sink, source) = Framed::new(io, Codec::default()).split();
-    Ok(bridge::client_connection(
-        HixieSink(sink),
-        HixieSource(source),
-    ))
-}
-
-/// Origin half: reads the handshake, waits for key3, answers, relays.
-pub(crate) async fn serve(
-    mut io: BoxedIo,
-    entry: &ConnEntry,
-    target: SocketAddr,
-    step_timeout: Duration,
-) -> Result<(), TunnelError> {
-    let head = read_request_head(&mut io, step_timeout).await?;
-    let mut headers = [httparse::EMPTY_HEADER; 64];
-    let mut request = httparse::Request::new(&mut headers);
-    if request
-        .parse(&head)
-        .map_err(|error| error.to_string())
-        .is_err()
-    {
-        entry.act(Action::ProtocolError, None, "the request head is not HTTP");
-        return Err(TunnelError::Protocol("not an HTTP request".to_string()));
-    }
-    let header = |name: &str| {
-        request
-            .headers
-            .iter()
-            .find(|header| header.name.eq_ignore_ascii_case(name))
-            .and_then(|header| std::str::from_utf8(header.value).ok())
-            .map(str::to_string)
-    };
-    let upgrade = header("upgrade").is_some_and(|value| value.eq_ignore_ascii_case("websocket"));
-    let (true, Some(key1), Some(key2)) = (
-        upgrade,
-        header("sec-websocket-key1"),
-        header("sec-websocket-key2"),
-    ) else {
-        entry.set_protocol(Protocol::Http);
-        entry.act(
-            Action::Responded,
-            Some(426),
-            "answered 426: the request reached the origin without a hixie-76 `Upgrade: WebSocket`",
-        );
-        let body = "this endpoint speaks WebSocket (hixie-76)\n";
-        let response = format!(
-            "HTTP/1.1 426 Upgrade Required\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-            body.len()
-        );
-        let _ = io.write_all(response.as_bytes()).await;
-        return Ok(());
-    };
-    entry.set_protocol(Protocol::Websocket);
-    let mut key3 = [0_u8; 8];
-    let wait = step_timeout * KEY3_WAIT_FACTOR;
-    match tokio::time::timeout(wait, io.read_exact(&mut key3)).await {
-        Ok(Ok(_)) => {}
-        Ok(Err(error)) => return Err(TunnelError::from_io(&error, "reading key3")),
-        Err(_) => {
-            entry.act(
-                Action::ProtocolError,
-                None,
-                "waited for the 8 key bytes that follow the headers (key3); they never arrived",
-            );
-            return Err(TunnelError::Timeout {
-                during: "the wait for key3".to_string(),
-                after: wait,
-            });
-        }
-    }
-    let answer = challenge_answer(&key1, &key2, &key3).map_err(|why| {
-        entry.act(Action::ProtocolError, None, why.clone());
-        TunnelError::Protocol(why)
-    })?;
-    let mut response = format!(
-        "HTTP/1.1 101 WebSocket Protocol Handshake\r\nUpgrade: WebSocket\r\nConnection: Upgrade\r\n\
-         Sec-WebSocket-Origin: http://{ORIGIN_HOST}\r\nSec-WebSocket-Location: ws://{ORIGIN_HOST}/tunnel\r\n\r\n"
-    )
-    .into_bytes();
-    response.extend_from_slice(&answer);
-    io.write_all(&response)
-        .await
-        .map_err(|error| TunnelError::from_io(&error, "answering the hixie-76 handshake"))?;
-    entry.act(
-        Action::Upgraded,
-        Some(101),
-        "hixie-76 WebSocket open; relaying to the target",
-    );
-    let echo = crate::origin::connect_target(target).await?;
-    let (sink, source) = Framed::new(io, Codec::default()).split();
-    bridge::bridge(echo, HixieSink(sink), HixieSource(source), "the echo app").await
-}
-
 /// The request head, up to its blank line, and not a byte more. A head too
 /// long to be one is returned as it is, for the parser to refuse.
 async fn read_request_head(io: &mut BoxedIo, deadline: Duration) -> Result<Vec<u8>, TunnelError> {
@@ -346,7 +327,7 @@ async fn read_request_head(io: &mut BoxedIo, deadline: Duration) -> Result<Vec<u
         })?
         .map_err(|error| TunnelError::from_io(&error, "reading the request head"))?;
     match end {
-        HeadEnd::Complete | HeadEnd::TooLong => Ok(head),
+        HeadEnd::Complete | HeadEnd::TooLong | HeadEnd::NotHttp => Ok(head),
         HeadEnd::Closed => Err(TunnelError::Closed {
             during: "reading the request head".to_string(),
         }),
@@ -441,8 +422,7 @@ mod tests {
 
     #[test]
     fn made_keys_are_valid_and_varied() {
-        let mut random = Random::new();
-        let keys: Vec<String> = (0..200).map(|_| make_key(&mut random)).collect();
+        let keys: Vec<String> = (0..200).map(|_| make_key()).collect();
         for key in &keys {
             assert!(key_number(key).is_ok(), "{key:?}");
             assert!(!key.starts_with(' ') && !key.ends_with(' '), "{key:?}");

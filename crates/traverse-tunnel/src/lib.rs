@@ -7,15 +7,21 @@
 //! byte stream. When that stream breaks, [`Connection::outcome`] says why in
 //! the tunnel's own terms (an HTTP status, a TLS error, a reset), which is
 //! what the verdict's category is made from.
+//!
+//! Each protocol is one file holding both halves behind the [`Protocol`]
+//! trait (`framed.rs`, `websocket.rs`, `hixie76.rs`); [`BUILTIN`] is the one
+//! list of tunnels that matrices, `[expect]`, `--tunnel` and `traverse list`
+//! read. `dial.rs` and `origin.rs` do what every protocol shares (the way to
+//! the server; accepting on both ports) and know no protocol by name.
 
 mod bridge;
 mod dial;
 mod echo;
 mod error;
 mod framed;
-pub mod hixie76;
-mod http_head;
+mod hixie76;
 mod origin;
+mod protocol;
 mod websocket;
 
 use std::net::SocketAddr;
@@ -29,23 +35,7 @@ use traverse_scenario::address::{PLAIN_PORT, TLS_PORT};
 pub use echo::start_echo;
 pub use error::TunnelError;
 pub use origin::{OriginContext, serve_listener, serve_origin};
-
-/// How a tunnel frames bytes end to end.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Protocol {
-    /// A small custom protocol: a hello, then length-prefixed frames; any
-    /// middlebox that expects HTTP refuses it.
-    Framed,
-    /// RFC 6455 WebSocket, binary messages, masked client frames.
-    WebSocket,
-    /// The same, with client frames sent unmasked (wstunnel's default):
-    /// what a masking-enforcing middlebox or a cache misreading the stream
-    /// tells apart from a compliant client.
-    WebSocketUnmasked,
-    /// The draft-76 WebSocket of 2010: 8 undeclared key bytes after the
-    /// handshake's headers, text frames.
-    Hixie76,
-}
+pub use protocol::{AnyProtocol, Protocol, ServeContext};
 
 /// How the client protects the bytes on the wire.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -59,56 +49,56 @@ pub enum Security {
 }
 
 /// A built-in tunnel, by name.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy)]
 pub struct Tunnel {
     pub name: &'static str,
     pub description: &'static str,
-    pub protocol: Protocol,
+    pub protocol: &'static dyn AnyProtocol,
     pub security: Security,
 }
 
 /// Every built-in tunnel, in the order matrices show them.
-pub const BUILTIN: [Tunnel; 7] = [
+pub const BUILTIN: &[Tunnel] = &[
     Tunnel {
         name: "tcp",
         description: "custom length-prefixed protocol straight over TCP, port 80",
-        protocol: Protocol::Framed,
+        protocol: &framed::Framed,
         security: Security::Plain,
     },
     Tunnel {
         name: "tls",
         description: "the same protocol inside TLS pinned to the origin's certificate, port 443",
-        protocol: Protocol::Framed,
+        protocol: &framed::Framed,
         security: Security::TlsPinned,
     },
     Tunnel {
         name: "ws",
         description: "RFC 6455 WebSocket over plain HTTP (ws://), port 80",
-        protocol: Protocol::WebSocket,
+        protocol: &websocket::WebSocket { masked: true },
         security: Security::Plain,
     },
     Tunnel {
         name: "wss",
         description: "RFC 6455 WebSocket over TLS checked against the device's roots (wss://), port 443",
-        protocol: Protocol::WebSocket,
+        protocol: &websocket::WebSocket { masked: true },
         security: Security::TlsVerified,
     },
     Tunnel {
         name: "ws-unmasked",
         description: "ws with unmasked client frames, as wstunnel sends by default; port 80",
-        protocol: Protocol::WebSocketUnmasked,
+        protocol: &websocket::WebSocket { masked: false },
         security: Security::Plain,
     },
     Tunnel {
         name: "wss-unmasked",
         description: "wss with unmasked client frames; port 443",
-        protocol: Protocol::WebSocketUnmasked,
+        protocol: &websocket::WebSocket { masked: false },
         security: Security::TlsVerified,
     },
     Tunnel {
         name: "hixie76",
         description: "draft-76 WebSocket (2010): key bytes after the headers, text frames; port 80",
-        protocol: Protocol::Hixie76,
+        protocol: &hixie76::Hixie76,
         security: Security::Plain,
     },
 ];
@@ -170,27 +160,14 @@ impl Tunnel {
 
     /// The URL a person would configure the client with.
     pub fn url(&self) -> String {
-        let host = traverse_scenario::address::ORIGIN_HOST;
-        match (self.protocol, self.security) {
-            (Protocol::Framed, Security::Plain) => format!("tcp://{host}:{PLAIN_PORT}"),
-            (Protocol::Framed, _) => format!("tls://{host}:{TLS_PORT}"),
-            (_, Security::Plain) => format!("ws://{host}/tunnel"),
-            (_, _) => format!("wss://{host}/tunnel"),
-        }
+        self.protocol.url(self.security)
     }
 
     /// Opens the tunnel through the path and hands back its byte stream.
     pub async fn connect(&self, path: &ClientPath) -> Result<Connection, TunnelError> {
         let io = dial::dial(path, self.security, self.port()).await?;
-        let handshake = async {
-            match self.protocol {
-                Protocol::Framed => framed::connect(io).await,
-                Protocol::WebSocket => websocket::connect(io, &self.url(), true).await,
-                Protocol::WebSocketUnmasked => websocket::connect(io, &self.url(), false).await,
-                Protocol::Hixie76 => hixie76::connect(io).await,
-            }
-        };
-        tokio::time::timeout(path.step_timeout, handshake)
+        let url = self.url();
+        tokio::time::timeout(path.step_timeout, self.protocol.connect(io, &url))
             .await
             .map_err(|_| TunnelError::Timeout {
                 during: "the tunnel handshake".to_string(),

@@ -1,8 +1,10 @@
 //! The origin of a topology: the tunnel's server half listening on both
 //! logical ports, TLS on 443 with the origin's certificate and plain on 80,
-//! as a real gateway does, each stream relayed to the echo app. Its
-//! transaction log lets blame fall on the origin when it is the origin that
-//! refused (an untrusted certificate, a request it cannot serve).
+//! as a real gateway does, each stream relayed to the echo app. It accepts
+//! connections and TLS and hands each to whatever [`AnyProtocol`] it is given;
+//! it knows none of them. Its transaction log lets blame fall on the origin
+//! when it is the origin that refused (an untrusted certificate, a request
+//! it cannot serve).
 
 use std::collections::BTreeMap;
 use std::io;
@@ -17,7 +19,7 @@ use traverse_net::{
 };
 use traverse_scenario::address::{PLAIN_PORT, TLS_PORT};
 
-use crate::{Protocol, TunnelError, framed, hixie76, websocket};
+use crate::{AnyProtocol, ServeContext};
 
 /// What the origin half needs from the cell.
 #[derive(Debug, Clone)]
@@ -33,7 +35,10 @@ pub struct OriginContext {
 }
 
 /// Starts the origin for `protocol`; it lives as long as the context's tasks.
-pub async fn serve_origin(protocol: Protocol, context: OriginContext) -> io::Result<Endpoints> {
+pub async fn serve_origin(
+    protocol: &'static dyn AnyProtocol,
+    context: OriginContext,
+) -> io::Result<Endpoints> {
     let mut ports = BTreeMap::new();
     for port in [TLS_PORT, PLAIN_PORT] {
         let listener = bind_loopback().await?;
@@ -47,7 +52,7 @@ pub async fn serve_origin(protocol: Protocol, context: OriginContext) -> io::Res
 /// certificate when `port` is the TLS port, plain otherwise. Also what
 /// `traverse tunnel serve` runs on its own.
 pub fn serve_listener(
-    protocol: Protocol,
+    protocol: &'static dyn AnyProtocol,
     listener: TcpListener,
     port: u16,
     context: OriginContext,
@@ -64,7 +69,7 @@ pub fn serve_listener(
 }
 
 async fn serve_one(
-    protocol: Protocol,
+    protocol: &'static dyn AnyProtocol,
     stream: TcpStream,
     port: u16,
     entry: ConnEntry,
@@ -79,22 +84,13 @@ async fn serve_one(
     } else {
         Box::new(Metered::new(stream, entry.clone()))
     };
-    let result = match protocol {
-        Protocol::Framed => framed::serve(io, &entry, context.target).await,
-        Protocol::WebSocket | Protocol::WebSocketUnmasked => {
-            websocket::serve(io, entry.clone(), context.target, context.tasks.clone()).await
-        }
-        Protocol::Hixie76 => hixie76::serve(io, &entry, context.target, context.step_timeout).await,
+    let context = ServeContext {
+        entry,
+        target: context.target,
+        tasks: context.tasks,
+        step_timeout: context.step_timeout,
     };
-    if let Err(error) = result {
+    if let Err(error) = protocol.serve(io, context).await {
         tracing::debug!(%error, "origin connection ended with an error");
     }
-}
-
-pub(crate) async fn connect_target(target: SocketAddr) -> Result<TcpStream, TunnelError> {
-    let stream = TcpStream::connect(target)
-        .await
-        .map_err(|error| TunnelError::from_io(&error, "connecting to the echo app"))?;
-    let _ = stream.set_nodelay(true);
-    Ok(stream)
 }

@@ -1,8 +1,10 @@
-//! The `ws` and `wss` tunnels: RFC 6455 with tokio-tungstenite, the byte
-//! stream carried in binary messages, client frames masked as the RFC
-//! requires. The origin half is a real HTTP/1.1 server (hyper) that answers
-//! a request without `Upgrade: websocket` with `426 Upgrade Required`, as a
-//! WebSocket endpoint behind a header-stripping proxy would.
+//! The `ws`, `wss`, `ws-unmasked` and `wss-unmasked` tunnels: RFC 6455
+//! with tokio-tungstenite, the byte stream carried in binary messages,
+//! client frames masked as the RFC requires or, for the unmasked ones, sent
+//! in clear as wstunnel's client does by default. The origin half is a real
+//! HTTP/1.1 server (hyper) that answers a request without `Upgrade:
+//! websocket` with `426 Upgrade Required`, as a WebSocket endpoint behind a
+//! header-stripping proxy would.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -20,32 +22,65 @@ use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig, frame::coding::CloseCode};
 use tokio_tungstenite::tungstenite::{self, Message, client::IntoClientRequest};
-use traverse_net::{Action, BoxedIo, ConnEntry, Io, Protocol, Tasks, http::is_websocket_upgrade};
+use traverse_net::http::is_websocket_upgrade;
+use traverse_net::{Action, BoxedIo, ConnEntry, Io, Protocol as Recognised, Tasks};
 
 use crate::bridge::{self, FrameSink, FrameSource};
-use crate::{Connection, TunnelError};
+use crate::protocol::websocket_url;
+use crate::{Connection, Protocol, Security, ServeContext, TunnelError, echo};
 
-/// Client half: the opening handshake, then the probe's stream as messages.
-pub(crate) async fn connect(
-    io: BoxedIo,
-    url: &str,
-    masked: bool,
-) -> Result<Connection, TunnelError> {
-    let request = url
-        .into_client_request()
-        .map_err(|error| TunnelError::Protocol(format!("bad WebSocket URL {url}: {error}")))?;
-    let (socket, _response) = tokio_tungstenite::client_async(request, io)
-        .await
-        .map_err(|error| from_ws(error, "the WebSocket handshake"))?;
-    let socket = if masked {
-        socket
-    } else {
-        // tungstenite masks every client frame; a client that does not is,
-        // on the wire, a server-role endpoint after the handshake.
-        WebSocketStream::from_raw_socket(socket.into_inner(), Role::Server, Some(lenient())).await
-    };
-    let (sink, source) = socket.split();
-    Ok(bridge::client_connection(WsSink(sink), WsSource(source)))
+/// RFC 6455 WebSocket; `masked` says whether the client masks its frames.
+/// The origin half is the same for both: it accepts either.
+#[derive(Debug)]
+pub(crate) struct WebSocket {
+    pub(crate) masked: bool,
+}
+
+impl Protocol for WebSocket {
+    fn url(&self, security: Security) -> String {
+        websocket_url(security)
+    }
+
+    /// Client half: the opening handshake, then the probe's stream as messages.
+    async fn connect(&self, io: BoxedIo, url: &str) -> Result<Connection, TunnelError> {
+        let request = url
+            .into_client_request()
+            .map_err(|error| TunnelError::Protocol(format!("bad WebSocket URL {url}: {error}")))?;
+        let (socket, _response) = tokio_tungstenite::client_async(request, io)
+            .await
+            .map_err(|error| from_ws(error, "the WebSocket handshake"))?;
+        let socket = if self.masked {
+            socket
+        } else {
+            // tungstenite masks every client frame; a client that does not is,
+            // on the wire, a server-role endpoint after the handshake.
+            WebSocketStream::from_raw_socket(socket.into_inner(), Role::Server, Some(lenient()))
+                .await
+        };
+        let (sink, source) = socket.split();
+        Ok(bridge::client_connection(WsSink(sink), WsSource(source)))
+    }
+
+    /// Origin half: an HTTP server that upgrades `/tunnel` (or any path) to
+    /// WebSocket and relays it to the echo app.
+    async fn serve(&self, io: BoxedIo, context: ServeContext) -> Result<(), TunnelError> {
+        let ServeContext {
+            entry,
+            target,
+            tasks,
+            ..
+        } = context;
+        let service = service_fn(move |request| {
+            let entry = entry.clone();
+            let tasks = tasks.clone();
+            async move { Ok::<_, Infallible>(answer(request, entry, target, &tasks)) }
+        });
+        hyper::server::conn::http1::Builder::new()
+            .serve_connection(TokioIo::new(io), service)
+            .with_upgrades()
+            .await
+            .map_err(|error| TunnelError::Protocol(format!("HTTP error at the origin: {error}")))
+    }
 }
 
 fn from_ws(error: tungstenite::Error, during: &str) -> TunnelError {
@@ -74,26 +109,6 @@ fn from_ws(error: tungstenite::Error, during: &str) -> TunnelError {
     }
 }
 
-/// Origin half: an HTTP server that upgrades `/tunnel` (or any path) to
-/// WebSocket and relays it to the echo app.
-pub(crate) async fn serve(
-    io: BoxedIo,
-    entry: ConnEntry,
-    target: SocketAddr,
-    tasks: Tasks,
-) -> Result<(), TunnelError> {
-    let service = service_fn(move |request| {
-        let entry = entry.clone();
-        let tasks = tasks.clone();
-        async move { Ok::<_, Infallible>(answer(request, entry, target, &tasks)) }
-    });
-    hyper::server::conn::http1::Builder::new()
-        .serve_connection(TokioIo::new(io), service)
-        .with_upgrades()
-        .await
-        .map_err(|error| TunnelError::Protocol(format!("HTTP error at the origin: {error}")))
-}
-
 fn answer(
     mut request: Request<Incoming>,
     entry: ConnEntry,
@@ -102,7 +117,7 @@ fn answer(
 ) -> Response<Full<Bytes>> {
     let key = request.headers().get(header::SEC_WEBSOCKET_KEY).cloned();
     let (true, Some(key)) = (is_websocket_upgrade(request.headers()), key) else {
-        entry.set_protocol(Protocol::Http);
+        entry.set_protocol(Recognised::Http);
         entry.act(
             Action::Responded,
             Some(426),
@@ -113,7 +128,7 @@ fn answer(
             "this endpoint speaks WebSocket; the request arrived without `Upgrade: websocket`\n",
         );
     };
-    entry.set_protocol(Protocol::Websocket);
+    entry.set_protocol(Recognised::Websocket);
     let accept = derive_accept_key(key.as_bytes());
     let upgrade = hyper::upgrade::on(&mut request);
     tasks.spawn(async move {
@@ -124,7 +139,7 @@ fn answer(
         let socket =
             WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(lenient()))
                 .await;
-        let echo = match crate::origin::connect_target(target).await {
+        let echo = match echo::connect(target).await {
             Ok(echo) => echo,
             Err(error) => {
                 entry.act(Action::UpstreamFailed, None, error.to_string());

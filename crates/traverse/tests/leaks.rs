@@ -30,7 +30,7 @@ async fn a_run_closes_every_socket_it_opened() {
     "#,
     )
     .expect("valid scenario");
-    let cells = traverse_runner::plan(&[topology], &traverse_tunnel::BUILTIN);
+    let cells = traverse_runner::plan(&[topology], traverse_tunnel::BUILTIN);
     // One warm-up run so lazily created runtime descriptors are counted.
     let _ = traverse_runner::run(cells.clone(), &RunOptions::default(), |_| {}).await;
     let before = open_descriptors();

@@ -13,7 +13,7 @@ async fn bundled_matrix_meets_every_expectation() {
     let scenarios = traverse_scenario::load_all(&[repo_root().join("scenarios")])
         .unwrap_or_else(|errors| panic!("bundled scenarios are invalid: {errors:?}"));
     assert!(scenarios.len() >= 7, "bundled scenarios are missing");
-    let cells = traverse_runner::plan(&scenarios, &traverse_tunnel::BUILTIN);
+    let cells = traverse_runner::plan(&scenarios, traverse_tunnel::BUILTIN);
     let results = traverse_runner::run(cells, &RunOptions::default(), |_| {})
         .await
         .expect("run");

@@ -1,0 +1,95 @@
+//! The one shape every built-in protocol has, between the dial and the
+//! origin: a client half handed a stream that already reaches the server
+//! (TCP, an explicit proxy's `CONNECT` and TLS are done by `dial.rs`), and
+//! an origin half handed one accepted connection (TLS already accepted on
+//! the TLS port) that it serves and relays to the echo app. A protocol's
+//! file implements [`Protocol`] with plain `async fn`s; `BUILTIN` holds it
+//! as a `&'static dyn` [`AnyProtocol`], the same methods with boxed futures
+//! (a trait object cannot return `impl Future`), so the origin and
+//! [`Tunnel::connect`](crate::Tunnel::connect) serve whichever one they are
+//! handed without naming it.
+
+use std::fmt;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use futures_util::future::BoxFuture;
+use traverse_net::{BoxedIo, ConnEntry, Tasks};
+use traverse_scenario::address::ORIGIN_HOST;
+
+use crate::{Connection, Security, TunnelError};
+
+/// How a tunnel frames bytes end to end: its client and origin halves.
+pub trait Protocol: fmt::Debug + Send + Sync {
+    /// The URL a person would configure the client with, over `security`.
+    fn url(&self, security: Security) -> String;
+
+    /// The client half: the protocol's handshake over `io`, then the
+    /// probe's stream. `url` is [`Protocol::url`] for the tunnel's security.
+    fn connect(
+        &self,
+        io: BoxedIo,
+        url: &str,
+    ) -> impl Future<Output = Result<Connection, TunnelError>> + Send;
+
+    /// The origin half for one connection, until it ends. What it did goes
+    /// into `context.entry`, which is what blame on the origin is made of.
+    fn serve(
+        &self,
+        io: BoxedIo,
+        context: ServeContext,
+    ) -> impl Future<Output = Result<(), TunnelError>> + Send;
+}
+
+/// A [`Protocol`] as the registry holds it; every protocol is one.
+pub trait AnyProtocol: fmt::Debug + Send + Sync {
+    fn url(&self, security: Security) -> String;
+    fn connect<'a>(
+        &'a self,
+        io: BoxedIo,
+        url: &'a str,
+    ) -> BoxFuture<'a, Result<Connection, TunnelError>>;
+    fn serve(&self, io: BoxedIo, context: ServeContext) -> BoxFuture<'_, Result<(), TunnelError>>;
+}
+
+impl<P: Protocol> AnyProtocol for P {
+    fn url(&self, security: Security) -> String {
+        Protocol::url(self, security)
+    }
+
+    fn connect<'a>(
+        &'a self,
+        io: BoxedIo,
+        url: &'a str,
+    ) -> BoxFuture<'a, Result<Connection, TunnelError>> {
+        Box::pin(Protocol::connect(self, io, url))
+    }
+
+    fn serve(&self, io: BoxedIo, context: ServeContext) -> BoxFuture<'_, Result<(), TunnelError>> {
+        Box::pin(Protocol::serve(self, io, context))
+    }
+}
+
+/// What the origin half of one connection is given.
+#[derive(Debug, Clone)]
+pub struct ServeContext {
+    /// This connection's record in the origin's log.
+    pub entry: ConnEntry,
+    /// The echo app every stream is relayed to (see `echo::connect`).
+    pub target: SocketAddr,
+    /// The cell's tasks, for work that outlives the call (an upgraded
+    /// connection hyper hands over later).
+    pub tasks: Tasks,
+    /// How long a peer may take over one handshake step (`--step-timeout`).
+    pub step_timeout: Duration,
+}
+
+/// `ws://` or `wss://` to the origin's `/tunnel`: every WebSocket flavour
+/// is configured the same way.
+pub(crate) fn websocket_url(security: Security) -> String {
+    match security {
+        Security::Plain => format!("ws://{ORIGIN_HOST}/tunnel"),
+        Security::TlsVerified | Security::TlsPinned => format!("wss://{ORIGIN_HOST}/tunnel"),
+    }
+}
