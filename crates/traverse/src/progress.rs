@@ -66,7 +66,7 @@ impl Progress {
 
     pub fn on_event(&mut self, event: Event<'_>) {
         match event {
-            Event::Started { cells } => {
+            Event::RunStarted { cells } => {
                 self.bar.set_length(cells as u64);
                 self.bar.reset_elapsed();
             }
@@ -80,6 +80,9 @@ impl Progress {
                 }
                 self.bar.set_message(message);
             }
+            // Cleared before the matrix, which other reporters print now.
+            Event::RunFinished { .. } => self.clear(),
+            Event::CellStarted { .. } => {}
         }
     }
 
