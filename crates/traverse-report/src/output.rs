@@ -90,7 +90,10 @@ mod tests {
                 (PathBuf::from("r.json"), report.to_json()),
             ]
         );
-        assert!(!output.as_expected, "two of the fixture's cells are not as expected");
+        assert!(
+            !output.as_expected,
+            "two of the fixture's cells are not as expected"
+        );
         let mut met = report.clone();
         met.summary.unexpected = 0;
         assert!(met.output(TerminalStyle::default(), &[]).as_expected);

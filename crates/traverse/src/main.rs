@@ -386,4 +386,81 @@ mod tests {
         undocumented(&Cli::command(), "", &mut missing);
         assert!(missing.is_empty(), "no help for: {}", missing.join(", "));
     }
+
+    /// The README's synopsis of each command (under "Usage") names the
+    /// flags clap has, no more and no fewer, so the two cannot drift.
+    #[test]
+    fn the_readme_synopsis_has_clap_s_flags() {
+        let readme = std::fs::read_to_string(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../README.md"),
+        )
+        .expect("the README");
+        let synopsis = readme
+            .split("\n## Usage\n")
+            .nth(1)
+            .and_then(|usage| usage.split("```").nth(1))
+            .expect("a code block under ## Usage");
+        let cli = Cli::command();
+        let global: Vec<String> = cli
+            .get_arguments()
+            .filter_map(|arg| arg.get_long().map(|long| format!("--{long}")))
+            .collect();
+        let mut written: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+        for line in synopsis
+            .lines()
+            .filter(|line| line.starts_with("traverse "))
+        {
+            let mut command = &cli;
+            let mut path = String::new();
+            for word in line.split_whitespace().skip(1) {
+                match command.find_subcommand(word) {
+                    Some(sub) => {
+                        command = sub;
+                        path += &format!(" {word}");
+                    }
+                    None => break,
+                }
+            }
+            let flags = written.entry(path).or_default();
+            for token in line.split(|c: char| c.is_whitespace() || c == '[') {
+                let flag = token.trim_end_matches(|c: char| !c.is_ascii_alphanumeric());
+                if flag.starts_with('-') && !global.iter().any(|global| global == flag) {
+                    flags.push(flag.to_string());
+                }
+            }
+        }
+        let mut drift = Vec::new();
+        for (path, flags) in &written {
+            let mut command = &cli;
+            for word in path.split_whitespace() {
+                command = command.find_subcommand(word).expect("found above");
+            }
+            let options: Vec<Vec<String>> = command
+                .get_arguments()
+                .filter(|arg| !arg.is_positional())
+                .map(|arg| {
+                    let long = arg.get_long().map(|long| format!("--{long}"));
+                    let short = arg.get_short().map(|short| format!("-{short}"));
+                    long.into_iter().chain(short).collect()
+                })
+                .collect();
+            for names in &options {
+                if !names.iter().any(|name| flags.contains(name)) {
+                    drift.push(format!(
+                        "`traverse{path}` has {} (not in the README)",
+                        names[0]
+                    ));
+                }
+            }
+            for flag in flags {
+                if !options.iter().any(|names| names.contains(flag)) {
+                    drift.push(format!(
+                        "`traverse{path}` has no {flag} (the README says it has)"
+                    ));
+                }
+            }
+        }
+        assert!(written.len() >= 9, "every command's synopsis: {written:?}");
+        assert!(drift.is_empty(), "{}", drift.join("\n"));
+    }
 }

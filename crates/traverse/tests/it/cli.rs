@@ -421,6 +421,86 @@ fn html_report_is_written_and_an_unwritable_report_runs_nothing() {
     );
 }
 
+/// Ctrl-C or SIGTERM mid-run writes no report or log: a report that was
+/// not there is still not there (no empty or partial file), and one from
+/// an earlier run is left as it was.
+#[test]
+fn an_interrupted_run_writes_no_report_and_keeps_the_old_one() {
+    for signal in ["INT", "TERM"] {
+        let folder = tempfile::tempdir().expect("tempdir");
+        let scenario = folder.path().join("quiet.toml");
+        // A cell that idles long enough to be interrupted in the middle.
+        std::fs::write(&scenario, "[probe]\nidle = \"6000s\"\n").expect("write");
+        let (json, html, logs) = (
+            folder.path().join("new.json"),
+            folder.path().join("old.html"),
+            folder.path().join("logs"),
+        );
+        std::fs::write(&html, "an earlier run's report").expect("write");
+        let mut run = Command::new(env!("CARGO_BIN_EXE_traverse"))
+            .args(["run", "-q", "--tunnel", "tcp", "--json"])
+            .arg(&json)
+            .arg("--html")
+            .arg(&html)
+            .arg("--logs")
+            .arg(&logs)
+            .arg(&scenario)
+            .env("TRAVERSE_LOG", "traverse::run=debug")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("the traverse binary runs");
+        let stderr = lines_of(run.stderr.take().expect("stderr"));
+        let mut seen = Vec::new();
+        wait_for(&stderr, "cell started", &mut seen);
+        let sent = Command::new("kill")
+            .args([&format!("-{signal}"), &run.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(sent.success());
+        let (done, finished) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = done.send(run.wait_with_output());
+        });
+        let output = finished
+            .recv_timeout(std::time::Duration::from_secs(10))
+            .expect("the run stops within 10 s of the signal")
+            .expect("wait");
+        assert_eq!(output.status.code(), Some(130), "SIG{signal}");
+        assert!(
+            output.stdout.is_empty(),
+            "no matrix: {}",
+            text(&output.stdout)
+        );
+        let mut left: Vec<String> = std::fs::read_dir(folder.path())
+            .expect("list")
+            .map(|entry| {
+                entry
+                    .expect("entry")
+                    .file_name()
+                    .to_string_lossy()
+                    .into_owned()
+            })
+            .collect();
+        left.sort();
+        assert_eq!(
+            left,
+            ["logs", "old.html", "quiet.toml"],
+            "SIG{signal}: no new report, no temporary file"
+        );
+        assert_eq!(
+            std::fs::read_to_string(&html).expect("read"),
+            "an earlier run's report",
+            "SIG{signal}: the old report is untouched"
+        );
+        assert_eq!(
+            std::fs::read_dir(&logs).expect("logs").count(),
+            0,
+            "SIG{signal}: no log written"
+        );
+    }
+}
+
 /// Into a pipe (as CI reads it) the matrix is plain text with no progress
 /// on stderr; colour only when asked for, and then the same text beneath.
 #[test]
