@@ -319,19 +319,7 @@ fn proxy_runs_one_mock_in_front_of_a_real_server_and_logs_live() {
     assert!(certs.path().join("public-ca.pem").exists());
 
     // Ctrl-C ends it cleanly.
-    let interrupted = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .expect("kill runs");
-    assert!(interrupted.success());
-    let (done, finished) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = done.send(child.wait());
-    });
-    let status = finished
-        .recv_timeout(std::time::Duration::from_secs(10))
-        .expect("the proxy stops within 10 s of SIGINT")
-        .expect("wait");
+    let status = crate::support::signal_and_wait(child, "INT").status;
     assert!(status.success(), "{status}");
 }
 
@@ -453,19 +441,7 @@ fn an_interrupted_run_writes_no_report_and_keeps_the_old_one() {
         let stderr = lines_of(run.stderr.take().expect("stderr"));
         let mut seen = Vec::new();
         wait_for(&stderr, "cell started", &mut seen);
-        let sent = Command::new("kill")
-            .args([&format!("-{signal}"), &run.id().to_string()])
-            .status()
-            .expect("kill runs");
-        assert!(sent.success());
-        let (done, finished) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let _ = done.send(run.wait_with_output());
-        });
-        let output = finished
-            .recv_timeout(std::time::Duration::from_secs(10))
-            .expect("the run stops within 10 s of the signal")
-            .expect("wait");
+        let output = crate::support::signal_and_wait(run, signal);
         assert_eq!(output.status.code(), Some(130), "SIG{signal}");
         assert!(
             output.stdout.is_empty(),
