@@ -5,12 +5,14 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
+use std::path::PathBuf;
 
 use serde::Serialize;
 use traverse_runner::{CellResult, Verdict};
 
 use crate::markdown::escape;
-use crate::{Report, Summary, TunnelSummary};
+use crate::output::pretty_json;
+use crate::{Output, Report, Summary, TunnelSummary};
 
 #[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct TunnelDelta {
@@ -402,6 +404,54 @@ pub fn render_ranking_markdown(report: &Report) -> String {
     out
 }
 
+/// A format `compare` writes a comparison or a ranking in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ComparisonFormat {
+    Json,
+    /// For a pull-request comment.
+    Markdown,
+}
+
+/// `traverse compare`: two runs (old, new) compared, or one run's tunnels
+/// ranked, as text and in each format asked for. Only a regression is not
+/// as expected; a ranking always is.
+pub fn compare_runs(
+    runs: &[Report],
+    files: &[(PathBuf, ComparisonFormat)],
+) -> Result<Output, String> {
+    let written = |render: &dyn Fn(ComparisonFormat) -> String| {
+        files
+            .iter()
+            .map(|(path, format)| (path.clone(), render(*format)))
+            .collect()
+    };
+    match runs {
+        [run] => {
+            let ranking = rank(run);
+            Ok(Output {
+                text: render_ranking(run),
+                files: written(&|format| match format {
+                    ComparisonFormat::Json => pretty_json(&ranking),
+                    ComparisonFormat::Markdown => render_ranking_markdown(run),
+                }),
+                as_expected: true,
+            })
+        }
+        [old, new] => {
+            let comparison = compare(old, new);
+            Ok(Output {
+                text: render_comparison(&comparison),
+                files: written(&|format| match format {
+                    ComparisonFormat::Json => pretty_json(&comparison),
+                    ComparisonFormat::Markdown => render_comparison_markdown(&comparison),
+                }),
+                as_expected: !comparison.has_regressions(),
+            })
+        }
+        _ => Err("compare takes one run's results, or an old and a new run's".to_string()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -509,6 +559,44 @@ mod tests {
             cell("rare", "h2", Verdict::Fail, "reset"),
         ]);
         (old, new)
+    }
+
+    /// What `traverse compare` prints, writes and exits with: a regression
+    /// is not as expected, a fix or a ranking is.
+    #[test]
+    fn compare_runs_shows_writes_and_judges_what_it_compared() {
+        let (old, new) = pair();
+        let files = [
+            (PathBuf::from("c.md"), ComparisonFormat::Markdown),
+            (PathBuf::from("c.json"), ComparisonFormat::Json),
+        ];
+        let compared = compare_runs(&[old.clone(), new.clone()], &files).expect("two runs");
+        let comparison = compare(&old, &new);
+        assert_eq!(compared.text, render_comparison(&comparison));
+        assert_eq!(
+            compared.files,
+            [
+                (
+                    PathBuf::from("c.md"),
+                    render_comparison_markdown(&comparison)
+                ),
+                (PathBuf::from("c.json"), pretty_json(&comparison)),
+            ]
+        );
+        assert!(!compared.as_expected, "common × ws regressed");
+        let reversed = compare_runs(&[new.clone(), old.clone()], &[]).expect("two runs");
+        assert!(
+            !reversed.as_expected,
+            "common × wss regressed the other way"
+        );
+        assert!(compare_runs(&[old.clone(), old.clone()], &[]).is_ok_and(|same| same.as_expected));
+
+        let ranked = compare_runs(std::slice::from_ref(&new), &files).expect("one run");
+        assert_eq!(ranked.text, render_ranking(&new));
+        assert_eq!(ranked.files[0].1, render_ranking_markdown(&new));
+        assert_eq!(ranked.files[1].1, pretty_json(&rank(&new)));
+        assert!(ranked.as_expected);
+        assert!(compare_runs(&[], &[]).is_err());
     }
 
     /// Every table in `markdown` has as many columns in each row as in its

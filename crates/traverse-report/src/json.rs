@@ -1,11 +1,13 @@
 //! The JSON results document: a stable interface, versioned.
 
+use std::path::PathBuf;
+
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use traverse_runner::CellResult;
 use traverse_scenario::{Keyword, Scenario};
 
-use crate::Summary;
+use crate::{Format, Output, Summary, TerminalStyle};
 
 /// Bumped when a field changes meaning or disappears; adding fields is not
 /// a change of version.
@@ -123,8 +125,7 @@ impl Report {
     }
 
     pub fn to_json(&self) -> String {
-        // Plain data with string keys: serialising cannot fail.
-        serde_json::to_string_pretty(self).unwrap_or_default()
+        crate::output::pretty_json(self)
     }
 }
 
@@ -168,6 +169,16 @@ pub fn merge(reports: Vec<Report>) -> Result<Report, String> {
     Ok(merged)
 }
 
+/// `traverse merge`: the shards joined into one run, shown as its matrix
+/// and written in each format asked for, as `run` would have.
+pub fn merge_runs(
+    shards: Vec<Report>,
+    style: TerminalStyle,
+    files: &[(PathBuf, Format)],
+) -> Result<Output, String> {
+    Ok(merge(shards)?.output(style, files))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -208,6 +219,19 @@ mod tests {
         };
         assert_eq!(merge(vec![shard(1), shard(0)]), Ok(run.clone()));
         assert_eq!(merge(vec![shard(0), shard(1)]), Ok(run));
+    }
+
+    /// `traverse merge` shows and writes the merged run as `run` would.
+    #[test]
+    fn merge_runs_outputs_the_run_again() {
+        let run = fixture::report();
+        let files = [(PathBuf::from("merged.json"), Format::Json)];
+        let style = TerminalStyle::default();
+        assert_eq!(
+            merge_runs(vec![run.clone()], style, &files),
+            Ok(run.output(style, &files))
+        );
+        assert!(merge_runs(Vec::new(), style, &files).is_err());
     }
 
     #[test]

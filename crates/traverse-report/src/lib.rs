@@ -3,7 +3,9 @@
 //! scenarios in rows and tunnels in columns with the reason for every
 //! failure underneath; the JSON document is the stable interface for CI and
 //! dashboards; the summary gives each tunnel's success rate, plain and
-//! weighted by how common each topology is.
+//! weighted by how common each topology is. Each command's [`Output`] (what
+//! `run`, `merge` and `compare` print and write) is made here too, beside
+//! the renderers, so the CLI only puts it on stdout and in files.
 
 mod compare;
 #[cfg(test)]
@@ -12,17 +14,20 @@ mod html;
 mod json;
 mod junit;
 mod markdown;
+mod output;
 mod summary;
 mod terminal;
 
 pub use compare::{
-    CellChange, Comparison, RankedTunnel, Ranking, TunnelDelta, compare, rank, render_comparison,
-    render_comparison_markdown, render_ranking, render_ranking_markdown,
+    CellChange, Comparison, ComparisonFormat, RankedTunnel, Ranking, TunnelDelta, compare,
+    compare_runs, rank, render_comparison, render_comparison_markdown, render_ranking,
+    render_ranking_markdown,
 };
 pub use html::render_html;
-pub use json::{PathHop, Report, SCHEMA_VERSION, ScenarioPath, merge};
+pub use json::{PathHop, Report, SCHEMA_VERSION, ScenarioPath, merge, merge_runs};
 pub use junit::render_junit;
 pub use markdown::render_markdown;
+pub use output::{Format, Output};
 pub use summary::{Summary, TunnelSummary};
 pub use terminal::{TerminalStyle, render, render_styled};
 pub use traverse_runner::CellResult;

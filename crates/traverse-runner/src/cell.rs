@@ -26,6 +26,68 @@ const SETTLE: Duration = Duration::from_secs(1);
 /// How long torn-down tasks get to drop their sockets.
 const TEARDOWN: Duration = Duration::from_secs(2);
 
+/// How a cell ended, before blame is judged. Only a failed probe says
+/// something about the tunnel; the other failures are the harness's own.
+#[derive(Debug)]
+enum CellOutcome {
+    /// The tunnel opened and carried every step of the probe.
+    Passed,
+    /// The tunnel or the probe failed; what the client saw, whom to blame
+    /// still to be read from the logs.
+    Failed(Observation),
+    /// The harness could not build or drive the cell (a node did not
+    /// start, an external tunnel never did).
+    Harness(String),
+    /// The cell was still going at its deadline: every step has its own
+    /// timeout, so the harness itself is stuck.
+    MissedDeadline(Duration),
+}
+
+impl CellOutcome {
+    /// Drives the cell, stopping it at `deadline` whatever it is doing.
+    async fn within(
+        deadline: Duration,
+        driving: impl Future<Output = Result<CellOutcome, String>>,
+    ) -> CellOutcome {
+        match tokio::time::timeout(deadline, driving).await {
+            Ok(Ok(outcome)) => outcome,
+            Ok(Err(harness)) => CellOutcome::Harness(harness),
+            Err(_elapsed) => CellOutcome::MissedDeadline(deadline),
+        }
+    }
+
+    /// The verdict rules: a pass has no failure; a failed probe is blamed
+    /// on the node its logs point at; anything else is the harness's.
+    fn failure(self, spec: &CellSpec, logs: &[NodeLog]) -> Option<Failure> {
+        let harness = |detail: String| Failure {
+            category: Category::Harness,
+            status: None,
+            blame: "harness".to_string(),
+            detail,
+        };
+        match self {
+            CellOutcome::Passed => None,
+            CellOutcome::Failed(observation) => {
+                Some(explain_bypass(judge(observation, logs), spec, logs))
+            }
+            CellOutcome::Harness(detail) => Some(harness(detail)),
+            CellOutcome::MissedDeadline(deadline) => Some(harness(format!(
+                "the cell did not finish within its {}s deadline",
+                deadline.as_secs()
+            ))),
+        }
+    }
+}
+
+impl From<Result<(), Observation>> for CellOutcome {
+    fn from(probed: Result<(), Observation>) -> CellOutcome {
+        match probed {
+            Ok(()) => CellOutcome::Passed,
+            Err(observation) => CellOutcome::Failed(observation),
+        }
+    }
+}
+
 pub(crate) async fn run_cell(spec: &CellSpec, pki: &Arc<Pki>, options: &RunOptions) -> CellResult {
     let started = Instant::now();
     let tasks = Tasks::new();
@@ -37,12 +99,12 @@ pub(crate) async fn run_cell(spec: &CellSpec, pki: &Arc<Pki>, options: &RunOptio
     let deadline = CELL_DEADLINE + idle.map_or(Duration::ZERO, |(wall, _)| wall);
     let mut logs = Vec::new();
     let mut outputs = BTreeMap::new();
-    let outcome = tokio::time::timeout(
+    let outcome = CellOutcome::within(
         deadline,
         drive(spec, pki, options, &tasks, idle, &mut logs, &mut outputs),
     )
     .await;
-    if !matches!(outcome, Ok(Ok(Ok(())))) {
+    if !matches!(outcome, CellOutcome::Passed) {
         settle(&logs).await;
     }
     let all_ended = tasks.shutdown(TEARDOWN).await;
@@ -56,25 +118,7 @@ pub(crate) async fn run_cell(spec: &CellSpec, pki: &Arc<Pki>, options: &RunOptio
             records: log.snapshot(),
         })
         .collect();
-    let failure = match outcome {
-        Ok(Ok(Ok(()))) => None,
-        Ok(Ok(Err(observation))) => Some(explain_bypass(judge(observation, &logs), spec, &logs)),
-        Ok(Err(harness)) => Some(Failure {
-            category: Category::Harness,
-            status: None,
-            blame: "harness".to_string(),
-            detail: harness,
-        }),
-        Err(_) => Some(Failure {
-            category: Category::Harness,
-            status: None,
-            blame: "harness".to_string(),
-            detail: format!(
-                "the cell did not finish within its {}s deadline",
-                deadline.as_secs()
-            ),
-        }),
-    };
+    let failure = outcome.failure(spec, &logs);
     let poisoned = poisoning(&logs);
     let poisonable = has_cache(&spec.scenario).then_some(poisoned.is_some());
     let detail = match (
@@ -181,8 +225,8 @@ pub(crate) fn harness_failure(spec: &CellSpec, why: &str) -> CellResult {
     }
 }
 
-/// Builds the topology and probes it. The outer error is the harness's own
-/// failure; the inner one is what the tunnel went through.
+/// Builds the topology and probes it. An error is the harness's own
+/// failure; what the tunnel went through is in the outcome.
 async fn drive(
     spec: &CellSpec,
     pki: &Arc<Pki>,
@@ -191,7 +235,7 @@ async fn drive(
     idle: Option<(Duration, Duration)>,
     logs: &mut Vec<(String, TransactionLog)>,
     outputs: &mut BTreeMap<String, String>,
-) -> Result<Result<(), Observation>, String> {
+) -> Result<CellOutcome, String> {
     let scenario = &spec.scenario;
     let echo = traverse_tunnel::start_echo(tasks)
         .await
@@ -308,5 +352,5 @@ async fn drive(
         outputs.extend(cell.outputs());
     }
     drop(handles);
-    Ok(result)
+    Ok(result.into())
 }

@@ -4,8 +4,8 @@
 //! client at whatever the origin's name resolves to, runs the probe, reads
 //! every node's transaction log and decides the verdict. Cells run in
 //! parallel, each under a hard deadline, and each cell's tasks and sockets
-//! are gone before its result is reported. Progress goes out as [`Event`]s,
-//! the interface reporters build on.
+//! are gone before its result is reported. What happens goes out as
+//! [`Event`]s, the interface every reporter builds on.
 
 mod cell;
 mod external;
@@ -150,17 +150,44 @@ impl Default for RunOptions {
     }
 }
 
-/// What a run tells its reporters while it goes.
-#[derive(Debug)]
+/// What a run tells its reporters, as it happens: the one interface every
+/// reporter builds on (the progress bar, the matrix, the report files, and
+/// streaming output to come), as nextest's reporter events are.
+///
+/// The order is a contract. A run that starts at all sends
+/// [`RunStarted`](Event::RunStarted) first and exactly once; then, for
+/// every cell, one [`CellStarted`](Event::CellStarted) and later one
+/// [`CellFinished`](Event::CellFinished), cells interleaved as they run;
+/// then [`RunFinished`](Event::RunFinished) last and exactly once. A run
+/// that cannot start (its certificates cannot be made) sends nothing, and
+/// a run that is dropped midway (Ctrl-C) stops sending: it never sends
+/// `RunFinished`, so a reporter that writes only then writes nothing.
+///
+/// Events are sent from the task that awaits [`run`], never from two
+/// places at once, so a reporter needs no locking; one that takes long
+/// holds up the events behind it, not the cells.
+#[derive(Debug, Clone, Copy)]
 pub enum Event<'a> {
-    Started {
-        cells: usize,
-    },
+    /// The run has its certificates and is about to start cells: `cells`
+    /// of them, each of which will finish.
+    RunStarted { cells: usize },
+    /// A cell got its turn (at most [`RunOptions::jobs`] run at once) and
+    /// starts building its topology. `cell.index` is its place in the full
+    /// plan, as its result's `cell` will be.
+    CellStarted { cell: &'a CellSpec },
+    /// A cell is over and its tasks and sockets are gone. Cells finish in
+    /// the order they end, not in plan order; `done` counts the cells
+    /// finished so far, this one included, out of `total` (the count
+    /// `RunStarted` gave), so the last one has `done == total`.
     CellFinished {
+        cell: &'a CellSpec,
         done: usize,
         total: usize,
         result: &'a CellResult,
     },
+    /// Every cell has finished: `results` holds one result per cell, in
+    /// plan order, the same results [`run`] returns.
+    RunFinished { results: &'a [CellResult] },
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -215,7 +242,8 @@ pub fn check_expectations(scenarios: &[Scenario], known: &[&str]) -> Vec<Scenari
         .collect()
 }
 
-/// Runs every cell, at most `options.jobs` at once, and returns the
+/// Runs every cell, at most `options.jobs` at once, telling `on_event`
+/// how it goes (see [`Event`] for what comes when), and returns the
 /// results in plan order.
 pub async fn run(
     cells: Vec<CellSpec>,
@@ -224,38 +252,60 @@ pub async fn run(
 ) -> Result<Vec<CellResult>, RunError> {
     let pki = Arc::new(Pki::generate()?);
     let total = cells.len();
-    on_event(Event::Started { cells: total });
+    on_event(Event::RunStarted { cells: total });
     let permits = Arc::new(Semaphore::new(options.jobs.max(1)));
+    // Cells report through one channel, so each cell's start is received
+    // before its end; the join set owns the tasks, and dropping the run
+    // drops every cell with it.
+    let (sender, mut received) = tokio::sync::mpsc::unbounded_channel();
     let mut running = JoinSet::new();
-    for (index, spec) in cells.into_iter().enumerate() {
+    for (position, spec) in cells.iter().cloned().enumerate() {
         let (pki, permits, options) = (pki.clone(), permits.clone(), options.clone());
+        let sender = sender.clone();
         running.spawn(async move {
             let _permit = permits.acquire_owned().await;
+            let _ = sender.send(CellProgress::Started(position));
             let cell = AssertUnwindSafe(cell::run_cell(&spec, &pki, &options)).catch_unwind();
             // A panic is a harness bug; it becomes this cell's verdict
             // instead of a hole in the matrix or the end of the run.
             let result = cell
                 .await
                 .unwrap_or_else(|panic| cell::harness_failure(&spec, &panic_message(&panic)));
-            (index, result)
+            let _ = sender.send(CellProgress::Finished(position, result));
         });
     }
+    // Once every cell's sender is gone, the channel ends.
+    drop(sender);
     let mut results: Vec<Option<CellResult>> = vec![None; total];
     let mut done = 0;
-    while let Some(joined) = running.join_next().await {
-        // Cell tasks catch their own panics and are never aborted here.
-        let Ok((index, result)) = joined else {
-            continue;
-        };
-        done += 1;
-        on_event(Event::CellFinished {
-            done,
-            total,
-            result: &result,
-        });
-        results[index] = Some(result);
+    while let Some(progress) = received.recv().await {
+        match progress {
+            CellProgress::Started(position) => on_event(Event::CellStarted {
+                cell: &cells[position],
+            }),
+            CellProgress::Finished(position, result) => {
+                done += 1;
+                on_event(Event::CellFinished {
+                    cell: &cells[position],
+                    done,
+                    total,
+                    result: &result,
+                });
+                results[position] = Some(result);
+            }
+        }
     }
-    Ok(results.into_iter().flatten().collect())
+    // Every cell has sent its result; what is left of the tasks is ending.
+    while running.join_next().await.is_some() {}
+    let results: Vec<CellResult> = results.into_iter().flatten().collect();
+    on_event(Event::RunFinished { results: &results });
+    Ok(results)
+}
+
+/// What a cell's task tells the run, by the cell's place in `cells`.
+enum CellProgress {
+    Started(usize),
+    Finished(usize, CellResult),
 }
 
 fn panic_message(panic: &Box<dyn Any + Send>) -> String {
@@ -297,5 +347,125 @@ mod tests {
         assert!(!cell(Some(Category::Harness), Verdict::Fail, failed).as_expected());
         assert!(!cell(Some(Category::Harness), Verdict::Fail, None).as_expected());
         assert!(cell(None, Verdict::Pass, None).as_expected());
+    }
+
+    /// What a reporter saw, as plain data: the event and the cell's place.
+    #[derive(Debug, Clone, PartialEq)]
+    enum Seen {
+        RunStarted(usize),
+        CellStarted(usize),
+        CellFinished {
+            cell: usize,
+            done: usize,
+            total: usize,
+        },
+        RunFinished(Vec<(String, String)>),
+    }
+
+    /// A direct scenario with two built-in tunnels, the run's events in
+    /// the order a reporter got them, and the results the run returned.
+    async fn events_of_a_small_run(jobs: usize) -> (Vec<Seen>, Vec<CellResult>) {
+        let direct = traverse_scenario::parse(std::path::Path::new("direct.toml"), "")
+            .expect("an empty scenario is a direct one");
+        let tunnels = ["tcp", "ws"].map(|name| traverse_tunnel::find(name).expect("built in"));
+        let options = RunOptions {
+            jobs,
+            ..RunOptions::default()
+        };
+        let mut seen = Vec::new();
+        let results = run(plan(&[direct], &tunnels), &options, |event| {
+            seen.push(match event {
+                Event::RunStarted { cells } => Seen::RunStarted(cells),
+                Event::CellStarted { cell } => Seen::CellStarted(cell.index),
+                Event::CellFinished {
+                    cell,
+                    done,
+                    total,
+                    result,
+                } => {
+                    assert_eq!(result.cell, cell.index, "the result is the cell's");
+                    Seen::CellFinished {
+                        cell: cell.index,
+                        done,
+                        total,
+                    }
+                }
+                Event::RunFinished { results } => Seen::RunFinished(
+                    results
+                        .iter()
+                        .map(|result| (result.scenario.clone(), result.tunnel.clone()))
+                        .collect(),
+                ),
+            });
+        })
+        .await
+        .expect("run");
+        (seen, results)
+    }
+
+    #[tokio::test]
+    async fn a_run_tells_its_reporters_every_step_in_order() {
+        for jobs in [1, 2] {
+            let (seen, results) = events_of_a_small_run(jobs).await;
+            assert_eq!(seen.first(), Some(&Seen::RunStarted(2)), "{seen:?}");
+            let every_result = vec![
+                ("direct".to_string(), "tcp".to_string()),
+                ("direct".to_string(), "ws".to_string()),
+            ];
+            assert_eq!(
+                seen.last(),
+                Some(&Seen::RunFinished(every_result.clone())),
+                "last, with every result in plan order: {seen:?}"
+            );
+            let returned: Vec<(String, String)> = results
+                .iter()
+                .map(|result| (result.scenario.clone(), result.tunnel.clone()))
+                .collect();
+            assert_eq!(returned, every_result, "the results RunFinished gave");
+            assert_eq!(seen.len(), 6, "two events per cell between: {seen:?}");
+            for cell in [0, 1] {
+                let started = seen
+                    .iter()
+                    .position(|event| *event == Seen::CellStarted(cell));
+                let finished: Vec<usize> = seen
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, event)| matches!(event, Seen::CellFinished { cell: c, .. } if *c == cell))
+                    .map(|(at, _)| at)
+                    .collect();
+                assert_eq!(finished.len(), 1, "cell {cell} finishes once: {seen:?}");
+                assert!(
+                    started.is_some_and(|started| started < finished[0]),
+                    "cell {cell} starts before it finishes: {seen:?}"
+                );
+            }
+            let counts: Vec<(usize, usize)> = seen
+                .iter()
+                .filter_map(|event| match event {
+                    Seen::CellFinished { done, total, .. } => Some((*done, *total)),
+                    _ => None,
+                })
+                .collect();
+            assert_eq!(counts, [(1, 2), (2, 2)], "done counts up to total");
+        }
+    }
+
+    /// One job at a time: a cell starts only once the one before finished.
+    #[tokio::test]
+    async fn one_job_runs_one_cell_at_a_time() {
+        let (seen, _) = events_of_a_small_run(1).await;
+        let steps: Vec<&Seen> = seen[1..seen.len() - 1].iter().collect();
+        assert!(
+            matches!(
+                steps.as_slice(),
+                [
+                    Seen::CellStarted(first),
+                    Seen::CellFinished { cell: a, .. },
+                    Seen::CellStarted(second),
+                    Seen::CellFinished { cell: b, .. },
+                ] if first == a && second == b
+            ),
+            "{seen:?}"
+        );
     }
 }

@@ -1,28 +1,30 @@
 //! The `traverse` command: the edge where files and flags become a run and
 //! results become output and an exit code. `run` reads scenarios, runs the
-//! matrix and prints it; `validate` checks scenario files; `list` shows the
-//! tunnels and middlebox kinds; `proxy` runs one mock by hand in front of a
-//! real server; `certs` writes a run's certificates for using the mocks by
-//! hand.
-//!
-//! Exit codes: 0 every cell met its expectation, 1 one did not, 2 invalid
-//! input (nothing ran).
+//! matrix and prints it; `merge` joins shards' results; `compare` compares
+//! runs; `validate` checks scenario files; `list` shows the tunnels and
+//! middlebox kinds; `proxy` runs one mock by hand in front of a real
+//! server; `tunnel` runs one half of a built-in tunnel; `certs` writes a
+//! run's certificates for using the mocks by hand. Every command ends in
+//! an [`Exit`], and every file it writes is written whole.
 
+mod exit;
+mod files;
 mod progress;
 mod proxy;
+mod run;
 mod tunnel;
 
-use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Duration;
 
 use anyhow::Context;
-use clap::{Parser, Subcommand};
-use traverse_report::Report;
-use traverse_runner::{Event, RunOptions, TunnelSpec};
-use traverse_scenario::{Scenario, ScenarioError, TimeScale, parse_duration};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
+use traverse_report::{ComparisonFormat, Format, Report};
+use traverse_runner::TunnelSpec;
+use traverse_scenario::{Scenario, ScenarioError};
 use traverse_tunnel::BUILTIN;
+
+use crate::exit::Exit;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -65,7 +67,7 @@ fn terminal_style(colour: Colour) -> traverse_report::TerminalStyle {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run scenarios × tunnels and print the matrix.
-    Run(RunArgs),
+    Run(run::RunArgs),
     /// Check scenario files without running them.
     Validate {
         /// Scenario files or folders.
@@ -115,43 +117,6 @@ enum Command {
     },
 }
 
-#[derive(Debug, clap::Args)]
-struct RunArgs {
-    /// Scenario files or folders (searched for *.toml).
-    #[arg(default_value = "scenarios")]
-    paths: Vec<PathBuf>,
-    /// Only these tunnels (repeatable); default: every built-in tunnel and
-    /// every tunnel file given.
-    #[arg(long = "tunnel", value_name = "NAME")]
-    tunnels: Vec<String>,
-    /// An external tunnel's definition file (repeatable): the user's own
-    /// server and client commands, driven through every scenario.
-    #[arg(long = "tunnel-file", value_name = "FILE")]
-    tunnel_files: Vec<PathBuf>,
-    #[command(flatten)]
-    files_out: ReportFiles,
-    /// Cells run at once; default: the number of cores.
-    #[arg(long)]
-    jobs: Option<usize>,
-    /// Factor applied to scenario durations (0.01: 100 s take 1 s).
-    #[arg(long, default_value_t = TimeScale::DEFAULT.factor())]
-    time_scale: f64,
-    /// The longest one step (connect, handshake, one echo) may take.
-    #[arg(long, default_value = "2s", value_parser = parse_duration)]
-    step_timeout: Duration,
-    /// Write every node's transaction log, one JSON line per connection,
-    /// to DIR/<scenario>--<tunnel>.jsonl.
-    #[arg(long, value_name = "DIR")]
-    logs: Option<PathBuf>,
-    /// Run only shard K of N (from 1): every N-th cell of the plan, for
-    /// spreading a matrix over CI jobs; `traverse merge` joins the results.
-    #[arg(long, value_name = "K/N", value_parser = parse_shard)]
-    shard: Option<(usize, usize)>,
-    /// Print only the matrix, no progress bar.
-    #[arg(long, short)]
-    quiet: bool,
-}
-
 /// The files a run's (or a merge's) results are written to, besides the
 /// matrix on stdout.
 #[derive(Debug, clap::Args)]
@@ -170,43 +135,24 @@ struct ReportFiles {
     html: Option<PathBuf>,
 }
 
-/// One of the report formats: results in, the file's text out.
-type Renderer = fn(&Report) -> String;
-
-/// A report file, created before anything runs.
-struct OpenReport {
-    path: PathBuf,
-    file: std::fs::File,
-    render: Renderer,
-}
-
 impl ReportFiles {
-    /// Creates every file first: one that cannot be written is invalid
-    /// input, found before running, so exit 2 keeps meaning nothing ran.
-    fn create(&self) -> anyhow::Result<Vec<OpenReport>> {
-        let formats: [(&Option<PathBuf>, Renderer); 4] = [
-            (&self.json, Report::to_json),
-            (&self.junit, traverse_report::render_junit),
-            (&self.markdown, traverse_report::render_markdown),
-            (&self.html, traverse_report::render_html),
-        ];
-        formats
-            .into_iter()
-            .filter_map(|(path, render)| Some((path.clone()?, render)))
-            .map(|(path, render)| {
-                let file = std::fs::File::create(&path)
-                    .with_context(|| format!("cannot write {}", path.display()))?;
-                Ok(OpenReport { path, file, render })
-            })
-            .collect()
+    /// The files asked for, each with its format.
+    fn asked(&self) -> Vec<(PathBuf, Format)> {
+        asked([
+            (&self.json, Format::Json),
+            (&self.junit, Format::Junit),
+            (&self.markdown, Format::Markdown),
+            (&self.html, Format::Html),
+        ])
     }
 }
 
-impl OpenReport {
-    fn write(mut self, report: &Report) -> anyhow::Result<()> {
-        std::io::Write::write_all(&mut self.file, (self.render)(report).as_bytes())
-            .with_context(|| format!("cannot write {}", self.path.display()))
-    }
+/// The flags given, of `flags` (a path each), with what each writes.
+fn asked<F, const N: usize>(flags: [(&Option<PathBuf>, F); N]) -> Vec<(PathBuf, F)> {
+    flags
+        .into_iter()
+        .filter_map(|(path, format)| Some((path.clone()?, format)))
+        .collect()
 }
 
 fn main() -> ExitCode {
@@ -217,139 +163,74 @@ fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
-    match dispatch(Cli::parse()) {
-        Ok(code) => code,
-        Err(error) => {
-            eprintln!("error: {error:#}");
-            ExitCode::from(2)
-        }
-    }
+    let matches = Cli::command().after_help(Exit::help()).get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|error| error.exit());
+    let exit = dispatch(cli).unwrap_or_else(|error| {
+        eprintln!("error: {error:#}");
+        Exit::InvalidInput
+    });
+    exit.into()
 }
 
-fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
+fn dispatch(cli: Cli) -> anyhow::Result<Exit> {
     let style = terminal_style(cli.color);
     match cli.command {
-        Command::Run(args) => run(args, style),
+        Command::Run(args) => run::run(args, style),
         Command::Validate {
             paths,
             tunnel_files,
-        } => Ok(
-            match tunnels_with(&tunnel_files).and_then(|known| load(&paths, &known)) {
-                Ok(scenarios) => {
-                    for scenario in &scenarios {
-                        println!("{}: ok ({})", scenario.path.display(), scenario.name);
-                    }
-                    ExitCode::SUCCESS
-                }
-                Err(code) => code,
-            },
+        } => Ok(validate(&paths, &tunnel_files)),
+        Command::Merge { files, files_out } => files::emit(
+            traverse_report::merge_runs(read_reports(&files)?, style, &files_out.asked())
+                .map_err(anyhow::Error::msg)?,
         ),
-        Command::Proxy(args) => {
-            proxy::run(args)?;
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::Tunnel(command) => {
-            tunnel::run(command)?;
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::Merge { files, files_out } => {
-            let reports = files
-                .iter()
-                .map(|file| read_report(file))
-                .collect::<anyhow::Result<Vec<_>>>()?;
-            let merged = traverse_report::merge(reports).map_err(|why| anyhow::anyhow!(why))?;
-            let outputs = files_out.create()?;
-            print!("{}", traverse_report::render_styled(&merged.cells, style));
-            for output in outputs {
-                output.write(&merged)?;
-            }
-            Ok(if merged.summary.unexpected == 0 {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::from(1)
-            })
-        }
         Command::Compare {
             files,
             json,
             markdown,
-        } => {
-            let reports = files
-                .iter()
-                .map(|file| read_report(file))
-                .collect::<anyhow::Result<Vec<_>>>()?;
-            let write = |path: &PathBuf, text: String| {
-                std::fs::write(path, text)
-                    .with_context(|| format!("cannot write {}", path.display()))
-            };
-            if let [run] = reports.as_slice() {
-                print!("{}", traverse_report::render_ranking(run));
-                if let Some(path) = &json {
-                    let ranking = traverse_report::rank(run);
-                    write(
-                        path,
-                        serde_json::to_string_pretty(&ranking).unwrap_or_default(),
-                    )?;
-                }
-                if let Some(path) = &markdown {
-                    write(path, traverse_report::render_ranking_markdown(run))?;
-                }
-                return Ok(ExitCode::SUCCESS);
-            }
-            let comparison = traverse_report::compare(&reports[0], &reports[1]);
-            print!("{}", traverse_report::render_comparison(&comparison));
-            if let Some(path) = &json {
-                write(
-                    path,
-                    serde_json::to_string_pretty(&comparison).unwrap_or_default(),
-                )?;
-            }
-            if let Some(path) = &markdown {
-                write(
-                    path,
-                    traverse_report::render_comparison_markdown(&comparison),
-                )?;
-            }
-            Ok(if comparison.has_regressions() {
-                ExitCode::from(1)
-            } else {
-                ExitCode::SUCCESS
-            })
-        }
+        } => files::emit(
+            traverse_report::compare_runs(
+                &read_reports(&files)?,
+                &asked([
+                    (&json, ComparisonFormat::Json),
+                    (&markdown, ComparisonFormat::Markdown),
+                ]),
+            )
+            .map_err(anyhow::Error::msg)?,
+        ),
         Command::List => {
             print!("{}", listing());
-            Ok(ExitCode::SUCCESS)
+            Ok(Exit::AsExpected)
         }
-        Command::Certs { out } => {
-            let pki = traverse_pki::Pki::generate()?;
-            for file in pki.write_pem(&out)? {
-                println!("{file}");
-            }
-            Ok(ExitCode::SUCCESS)
-        }
+        Command::Proxy(args) => proxy::run(args).map(|()| Exit::AsExpected),
+        Command::Tunnel(command) => tunnel::run(command).map(|()| Exit::AsExpected),
+        Command::Certs { out } => certs(&out),
     }
 }
 
-/// Loads and validates scenarios, printing every error; on any, exit 2.
-/// Ctrl-C or SIGTERM (a CI job being cancelled): either ends the run
-/// cleanly, killing every tunnel and proxy process it started.
-async fn interrupted() {
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
+/// Prints each valid scenario; any error is printed instead, and exit 2.
+fn validate(paths: &[PathBuf], tunnel_files: &[PathBuf]) -> Exit {
+    match tunnels_with(tunnel_files).and_then(|known| load(paths, &known)) {
+        Ok(scenarios) => {
+            for scenario in &scenarios {
+                println!("{}: ok ({})", scenario.path.display(), scenario.name);
             }
-            Err(_) => std::future::pending().await,
+            Exit::AsExpected
         }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        () = terminate => {}
+        Err(exit) => exit,
     }
+}
+
+fn certs(out: &std::path::Path) -> anyhow::Result<Exit> {
+    let pki = traverse_pki::Pki::generate()?;
+    for file in pki.write_pem(out)? {
+        println!("{file}");
+    }
+    Ok(Exit::AsExpected)
 }
 
 /// The built-in tunnels and those of `files`, whose names must be new.
-fn tunnels_with(files: &[PathBuf]) -> Result<Vec<TunnelSpec>, ExitCode> {
+fn tunnels_with(files: &[PathBuf]) -> Result<Vec<TunnelSpec>, Exit> {
     let mut known = builtin();
     for file in files {
         let definition =
@@ -360,49 +241,40 @@ fn tunnels_with(files: &[PathBuf]) -> Result<Vec<TunnelSpec>, ExitCode> {
                 file.display(),
                 definition.name
             );
-            return Err(ExitCode::from(2));
+            return Err(Exit::InvalidInput);
         }
         known.push(definition.into());
     }
     Ok(known)
 }
 
-/// `K/N` for `--shard`: shard K (from 1) of N.
-fn parse_shard(text: &str) -> Result<(usize, usize), String> {
-    let parsed = text
-        .split_once('/')
-        .and_then(|(number, count)| Some((number.parse().ok()?, count.parse().ok()?)));
-    match parsed {
-        Some((number, count)) if number >= 1 && number <= count => Ok((number, count)),
-        _ => Err(format!("\"{text}\" is not K/N with 1 <= K <= N, like 2/4")),
-    }
+/// Results files written by `traverse run --json`.
+fn read_reports(paths: &[PathBuf]) -> anyhow::Result<Vec<Report>> {
+    paths
+        .iter()
+        .map(|path| {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read {}", path.display()))?;
+            serde_json::from_str(&text)
+                .with_context(|| format!("{} is not traverse JSON results", path.display()))
+        })
+        .collect()
 }
-
-/// A results file written by `traverse run --json`.
-fn read_report(path: &std::path::Path) -> anyhow::Result<Report> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-    serde_json::from_str(&text)
-        .with_context(|| format!("{} is not traverse JSON results", path.display()))
-}
-
-/// How long the processes a run started get to stop before SIGKILL.
-const REAP_GRACE: Duration = Duration::from_secs(5);
 
 fn builtin() -> Vec<TunnelSpec> {
     BUILTIN.iter().copied().map(TunnelSpec::from).collect()
 }
 
-fn report(errors: Vec<ScenarioError>) -> ExitCode {
+fn report(errors: Vec<ScenarioError>) -> Exit {
     for error in &errors {
         eprintln!("{error}");
     }
-    ExitCode::from(2)
+    Exit::InvalidInput
 }
 
 /// Loads and validates scenarios; expectations may name any tunnel in
 /// `known`, whichever ones this run uses.
-fn load(paths: &[PathBuf], known: &[TunnelSpec]) -> Result<Vec<Scenario>, ExitCode> {
+fn load(paths: &[PathBuf], known: &[TunnelSpec]) -> Result<Vec<Scenario>, Exit> {
     let scenarios = traverse_scenario::load_all(paths).map_err(report)?;
     let known: Vec<&str> = known.iter().map(TunnelSpec::name).collect();
     let errors = traverse_runner::check_expectations(&scenarios, &known);
@@ -411,116 +283,6 @@ fn load(paths: &[PathBuf], known: &[TunnelSpec]) -> Result<Vec<Scenario>, ExitCo
     } else {
         Err(report(errors))
     }
-}
-
-fn run(args: RunArgs, style: traverse_report::TerminalStyle) -> anyhow::Result<ExitCode> {
-    let known = match tunnels_with(&args.tunnel_files) {
-        Ok(known) => known,
-        Err(code) => return Ok(code),
-    };
-    let mut tunnels = Vec::new();
-    for name in &args.tunnels {
-        let tunnel = known
-            .iter()
-            .find(|tunnel| tunnel.name() == name)
-            .with_context(|| {
-                let names: Vec<&str> = known.iter().map(TunnelSpec::name).collect();
-                format!("unknown tunnel \"{name}\"; tunnels: {}", names.join(", "))
-            })?;
-        tunnels.push(tunnel.clone());
-    }
-    if tunnels.is_empty() {
-        tunnels = known.clone();
-    }
-    let time_scale = TimeScale::new(args.time_scale).with_context(|| {
-        format!(
-            "--time-scale {} must be above 0 and at most 1000",
-            args.time_scale
-        )
-    })?;
-    let scenarios = match load(&args.paths, &known) {
-        Ok(scenarios) => scenarios,
-        Err(code) => return Ok(code),
-    };
-    let defaults = RunOptions::default();
-    let options = RunOptions {
-        jobs: args.jobs.unwrap_or(defaults.jobs).max(1),
-        time_scale,
-        step_timeout: args.step_timeout,
-    };
-    let outputs = args.files_out.create()?;
-    if let Some(folder) = &args.logs {
-        std::fs::create_dir_all(folder)
-            .with_context(|| format!("cannot create the logs folder {}", folder.display()))?;
-    }
-    let mut cells = traverse_runner::plan(&scenarios, &tunnels);
-    if let Some((number, count)) = args.shard {
-        cells = traverse_runner::shard(cells, number, count);
-    }
-    let mut progress =
-        (!args.quiet && std::io::stderr().is_terminal()).then(progress::Progress::new);
-    let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
-    let on_event = |event: Event<'_>| {
-        if let Some(progress) = &mut progress {
-            progress.on_event(event);
-        }
-    };
-    let interrupted = runtime.block_on(async {
-        let run = traverse_runner::run(cells, &options, on_event);
-        tokio::select! {
-            results = run => Some(results),
-            () = interrupted() => None,
-        }
-    });
-    if let Some(progress) = &mut progress {
-        progress.clear();
-    }
-    let Some(results) = interrupted else {
-        // Dropping the runtime drops every cell: each external tunnel's
-        // process group is killed with it, so nothing outlives the run.
-        drop(runtime);
-        traverse_net::process::reap(REAP_GRACE);
-        eprintln!("interrupted: every cell's processes and sockets are gone");
-        return Ok(ExitCode::from(130));
-    };
-    drop(runtime);
-    traverse_net::process::reap(REAP_GRACE);
-    let results = results?;
-    print!("{}", traverse_report::render_styled(&results, style));
-    let report = Report::new(results, time_scale.factor()).with_scenarios(&scenarios);
-    for output in outputs {
-        output.write(&report)?;
-    }
-    if let Some(folder) = &args.logs {
-        write_logs(folder, &report.cells)?;
-    }
-    Ok(if report.summary.unexpected == 0 {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    })
-}
-
-/// One file per cell, one JSON object per line: the node, then the record.
-fn write_logs(
-    folder: &std::path::Path,
-    results: &[traverse_report::CellResult],
-) -> anyhow::Result<()> {
-    for cell in results {
-        let path = folder.join(format!("{}--{}.jsonl", cell.scenario, cell.tunnel));
-        let mut lines = String::new();
-        for log in &cell.logs {
-            for record in &log.records {
-                let mut line = serde_json::to_value(record)?;
-                if let Some(object) = line.as_object_mut() {
-                    object.insert("node".to_string(), log.node.clone().into());
-                }
-                lines += &format!("{line}\n");
-            }
-        }
-        std::fs::write(&path, lines).with_context(|| format!("cannot write {}", path.display()))?;
-    }
-    Ok(())
 }
 
 fn listing() -> String {
@@ -538,4 +300,114 @@ fn listing() -> String {
     out +=
         "\n[client] proxy_auth = \"user:password\" | \"\" overrides the credentials clients use\n";
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_command_line_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+
+    /// Help comes from the doc comments clap reads, beside each flag; one
+    /// without is a flag whose help is missing, or written somewhere else.
+    #[test]
+    fn every_argument_says_what_it_does() {
+        fn undocumented(command: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            if command.get_about().is_none() && !path.is_empty() {
+                missing.push(format!("`traverse{path}`"));
+            }
+            for arg in command.get_arguments() {
+                if arg.get_help().is_none() && !["help", "version"].contains(&arg.get_id().as_str())
+                {
+                    missing.push(format!("`traverse{path}` {}", arg.get_id()));
+                }
+            }
+            for sub in command.get_subcommands() {
+                undocumented(sub, &format!("{path} {}", sub.get_name()), missing);
+            }
+        }
+        let mut missing = Vec::new();
+        undocumented(&Cli::command(), "", &mut missing);
+        assert!(missing.is_empty(), "no help for: {}", missing.join(", "));
+    }
+
+    /// The README's synopsis of each command (under "Usage") names the
+    /// flags clap has, no more and no fewer, so the two cannot drift.
+    #[test]
+    fn the_readme_synopsis_has_clap_s_flags() {
+        let readme = std::fs::read_to_string(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../README.md"),
+        )
+        .expect("the README");
+        let synopsis = readme
+            .split("\n## Usage\n")
+            .nth(1)
+            .and_then(|usage| usage.split("```").nth(1))
+            .expect("a code block under ## Usage");
+        let cli = Cli::command();
+        let global: Vec<String> = cli
+            .get_arguments()
+            .filter_map(|arg| arg.get_long().map(|long| format!("--{long}")))
+            .collect();
+        let mut written: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+        for line in synopsis
+            .lines()
+            .filter(|line| line.starts_with("traverse "))
+        {
+            let mut command = &cli;
+            let mut path = String::new();
+            for word in line.split_whitespace().skip(1) {
+                match command.find_subcommand(word) {
+                    Some(sub) => {
+                        command = sub;
+                        path += &format!(" {word}");
+                    }
+                    None => break,
+                }
+            }
+            let flags = written.entry(path).or_default();
+            for token in line.split(|c: char| c.is_whitespace() || c == '[') {
+                let flag = token.trim_end_matches(|c: char| !c.is_ascii_alphanumeric());
+                if flag.starts_with('-') && !global.iter().any(|global| global == flag) {
+                    flags.push(flag.to_string());
+                }
+            }
+        }
+        let mut drift = Vec::new();
+        for (path, flags) in &written {
+            let mut command = &cli;
+            for word in path.split_whitespace() {
+                command = command.find_subcommand(word).expect("found above");
+            }
+            let options: Vec<Vec<String>> = command
+                .get_arguments()
+                .filter(|arg| !arg.is_positional())
+                .map(|arg| {
+                    let long = arg.get_long().map(|long| format!("--{long}"));
+                    let short = arg.get_short().map(|short| format!("-{short}"));
+                    long.into_iter().chain(short).collect()
+                })
+                .collect();
+            for names in &options {
+                if !names.iter().any(|name| flags.contains(name)) {
+                    drift.push(format!(
+                        "`traverse{path}` has {} (not in the README)",
+                        names[0]
+                    ));
+                }
+            }
+            for flag in flags {
+                if !options.iter().any(|names| names.contains(flag)) {
+                    drift.push(format!(
+                        "`traverse{path}` has no {flag} (the README says it has)"
+                    ));
+                }
+            }
+        }
+        assert!(written.len() >= 9, "every command's synopsis: {written:?}");
+        assert!(drift.is_empty(), "{}", drift.join("\n"));
+    }
 }

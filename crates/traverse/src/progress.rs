@@ -1,7 +1,8 @@
 //! The progress of a run on stderr while its cells run: a bar with the
 //! cells done, the failures so far and the time left. It appears only once
 //! a run has taken longer than a moment, so a quick run prints nothing but
-//! its matrix, and it is cleared before the matrix is printed.
+//! its matrix, and it is cleared before the matrix is printed. It is one
+//! of the run's reporters, driven by the runner's events alone.
 
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
@@ -9,6 +10,8 @@ use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use traverse_runner::{Event, Verdict};
+
+use crate::run::Reporter;
 
 /// Runs shorter than this show no bar.
 const MOMENT: Duration = Duration::from_secs(1);
@@ -64,9 +67,21 @@ impl Progress {
         }
     }
 
-    pub fn on_event(&mut self, event: Event<'_>) {
+    /// Takes the bar off the screen, leaving it for the matrix.
+    pub fn clear(&mut self) {
+        *self.over.lock().unwrap_or_else(PoisonError::into_inner) = true;
+        if let Some(reveal) = self.reveal.take() {
+            reveal.thread().unpark();
+            let _ = reveal.join();
+        }
+        self.bar.finish_and_clear();
+    }
+}
+
+impl Reporter for Progress {
+    fn on_event(&mut self, event: Event<'_>) -> anyhow::Result<()> {
         match event {
-            Event::Started { cells } => {
+            Event::RunStarted { cells } => {
                 self.bar.set_length(cells as u64);
                 self.bar.reset_elapsed();
             }
@@ -80,17 +95,11 @@ impl Progress {
                 }
                 self.bar.set_message(message);
             }
+            // Off the screen before the reporters after it print the matrix.
+            Event::RunFinished { .. } => self.clear(),
+            Event::CellStarted { .. } => {}
         }
-    }
-
-    /// Takes the bar off the screen, leaving it for the matrix.
-    pub fn clear(&mut self) {
-        *self.over.lock().unwrap_or_else(PoisonError::into_inner) = true;
-        if let Some(reveal) = self.reveal.take() {
-            reveal.thread().unpark();
-            let _ = reveal.join();
-        }
-        self.bar.finish_and_clear();
+        Ok(())
     }
 }
 

@@ -20,8 +20,10 @@ pub enum TunnelCommand {
     Serve {
         /// The built-in tunnel (see `traverse list`).
         name: String,
+        /// Where to accept the tunnel's clients.
         #[arg(long)]
         listen: SocketAddr,
+        /// Where each stream the tunnel carries is forwarded.
         #[arg(long)]
         target: SocketAddr,
         /// Certificate (PEM) for TLS tunnels.
@@ -34,9 +36,13 @@ pub enum TunnelCommand {
     /// Run a built-in tunnel's client half: every connection to --local is
     /// carried through the tunnel to the server reached at --connect.
     Connect {
+        /// The built-in tunnel (see `traverse list`).
         name: String,
+        /// Where to accept the connections to carry.
         #[arg(long)]
         local: SocketAddr,
+        /// The tunnel's server half (or what the client meets first on its
+        /// way there); the client still speaks to origin.test.
         #[arg(long)]
         connect: SocketAddr,
         /// CA certificates (PEM) a verifying TLS client trusts.

@@ -307,19 +307,7 @@ fn proxy_runs_one_mock_in_front_of_a_real_server_and_logs_live() {
     assert!(certs.path().join("public-ca.pem").exists());
 
     // Ctrl-C ends it cleanly.
-    let interrupted = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .expect("kill runs");
-    assert!(interrupted.success());
-    let (done, finished) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = done.send(child.wait());
-    });
-    let status = finished
-        .recv_timeout(std::time::Duration::from_secs(10))
-        .expect("the proxy stops within 10 s of SIGINT")
-        .expect("wait");
+    let status = crate::support::signal_and_wait(child, "INT").status;
     assert!(status.success(), "{status}");
 }
 
@@ -407,6 +395,74 @@ fn html_report_is_written_and_an_unwritable_report_runs_nothing() {
         "{}",
         text(&output.stderr)
     );
+}
+
+/// Ctrl-C or SIGTERM mid-run writes no report or log: a report that was
+/// not there is still not there (no empty or partial file), and one from
+/// an earlier run is left as it was.
+#[test]
+fn an_interrupted_run_writes_no_report_and_keeps_the_old_one() {
+    for signal in ["INT", "TERM"] {
+        let folder = tempfile::tempdir().expect("tempdir");
+        let scenario = folder.path().join("quiet.toml");
+        // A cell that idles long enough to be interrupted in the middle.
+        std::fs::write(&scenario, "[probe]\nidle = \"6000s\"\n").expect("write");
+        let (json, html, logs) = (
+            folder.path().join("new.json"),
+            folder.path().join("old.html"),
+            folder.path().join("logs"),
+        );
+        std::fs::write(&html, "an earlier run's report").expect("write");
+        let mut run = Command::new(env!("CARGO_BIN_EXE_traverse"))
+            .args(["run", "-q", "--tunnel", "tcp", "--json"])
+            .arg(&json)
+            .arg("--html")
+            .arg(&html)
+            .arg("--logs")
+            .arg(&logs)
+            .arg(&scenario)
+            .env("TRAVERSE_LOG", "traverse::run=debug")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("the traverse binary runs");
+        let stderr = lines_of(run.stderr.take().expect("stderr"));
+        let mut seen = Vec::new();
+        wait_for(&stderr, "cell started", &mut seen);
+        let output = crate::support::signal_and_wait(run, signal);
+        assert_eq!(output.status.code(), Some(130), "SIG{signal}");
+        assert!(
+            output.stdout.is_empty(),
+            "no matrix: {}",
+            text(&output.stdout)
+        );
+        let mut left: Vec<String> = std::fs::read_dir(folder.path())
+            .expect("list")
+            .map(|entry| {
+                entry
+                    .expect("entry")
+                    .file_name()
+                    .to_string_lossy()
+                    .into_owned()
+            })
+            .collect();
+        left.sort();
+        assert_eq!(
+            left,
+            ["logs", "old.html", "quiet.toml"],
+            "SIG{signal}: no new report, no temporary file"
+        );
+        assert_eq!(
+            std::fs::read_to_string(&html).expect("read"),
+            "an earlier run's report",
+            "SIG{signal}: the old report is untouched"
+        );
+        assert_eq!(
+            std::fs::read_dir(&logs).expect("logs").count(),
+            0,
+            "SIG{signal}: no log written"
+        );
+    }
 }
 
 /// Into a pipe (as CI reads it) the matrix is plain text with no progress

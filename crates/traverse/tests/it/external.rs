@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use traverse_runner::{RunOptions, TunnelSpec};
 
-use crate::support::{repo_root, require, summary, wait_until};
+use crate::support::{repo_root, require, signal_and_wait, summary, wait_until};
 
 fn definition(name: &str) -> TunnelSpec {
     let path = repo_root().join("tunnels").join(format!("{name}.toml"));
@@ -150,7 +150,7 @@ fn interrupt_with(signal: &str, exit_code: i32) {
     // A cell that idles long enough to be interrupted in the middle.
     let scenario = folder.path().join("quiet.toml");
     std::fs::write(&scenario, "[probe]\nidle = \"6000s\"\n").expect("write");
-    let mut run = Command::new(env!("CARGO_BIN_EXE_traverse"))
+    let run = Command::new(env!("CARGO_BIN_EXE_traverse"))
         .args(["run", "-q", "--tunnel", "marked", "--tunnel-file"])
         .arg(&tunnel)
         .arg(&scenario)
@@ -161,19 +161,7 @@ fn interrupt_with(signal: &str, exit_code: i32) {
     wait_until(Duration::from_secs(20), "both tunnel halves start", || {
         processes_with(&marker).len() >= 2
     });
-    let sent = Command::new("kill")
-        .args([&format!("-{signal}"), &run.id().to_string()])
-        .status()
-        .expect("kill runs");
-    assert!(sent.success());
-    let (done, finished) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = done.send(run.wait());
-    });
-    let status = finished
-        .recv_timeout(Duration::from_secs(10))
-        .expect("the run stops within 10 s of the signal")
-        .expect("wait");
+    let status = signal_and_wait(run, signal).status;
     assert_eq!(status.code(), Some(exit_code));
     wait_until(
         Duration::from_secs(5),

@@ -100,3 +100,21 @@ pub fn wait_until(deadline: std::time::Duration, what: &str, mut done: impl FnMu
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
 }
+
+/// Sends `signal` (`INT`, `TERM`) to `child` and waits for it to end, or
+/// fails if it does not within 10 s: what a stuck Ctrl-C looks like.
+pub fn signal_and_wait(child: std::process::Child, signal: &str) -> std::process::Output {
+    let sent = std::process::Command::new("kill")
+        .args([&format!("-{signal}"), &child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(sent.success());
+    let (done, finished) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = done.send(child.wait_with_output());
+    });
+    finished
+        .recv_timeout(std::time::Duration::from_secs(10))
+        .unwrap_or_else(|_| panic!("it stops within 10 s of SIG{signal}"))
+        .expect("wait")
+}
