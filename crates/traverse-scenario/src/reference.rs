@@ -151,29 +151,13 @@ fn plain(text: &str) -> String {
     text.replace('`', "")
 }
 
+/// The README's words, as a terminal shows them.
 fn plain_values(value: &ValueType) -> String {
-    match value {
-        ValueType::Keyword(names) => names()
-            .iter()
-            .map(|name| format!("\"{name}\""))
-            .collect::<Vec<_>>()
-            .join(" | "),
-        ValueType::Bool => "true | false".to_string(),
-        ValueType::Duration => "duration, like \"60s\"".to_string(),
-        ValueType::LogicalPorts => "array of 443 and/or 80".to_string(),
-        ValueType::PortNumbers => "array of ports from 1 to 65535".to_string(),
-        ValueType::Hosts => "array of host names".to_string(),
-        ValueType::Credentials => "\"user:password\"".to_string(),
-        ValueType::Command(_) => "array of strings".to_string(),
-        ValueType::Text(_) => "string".to_string(),
-    }
+    plain(&markdown_values(value)).replace("\\|", "|")
 }
 
 fn plain_default(default: DefaultValue) -> String {
-    match default {
-        DefaultValue::Written(text) => text.to_string(),
-        DefaultValue::Absent(words) | DefaultValue::Depends(words) => plain(words),
-    }
+    plain(&markdown_default(default))
 }
 
 fn markdown_values(value: &ValueType) -> String {
