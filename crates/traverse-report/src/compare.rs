@@ -471,6 +471,7 @@ mod tests {
             duration_ms: 1,
             weight: if scenario == "common" { 3.0 } else { 1.0 },
             poisonable: None,
+            keepalives: None,
             logs: Vec::new(),
             output: BTreeMap::new(),
         }

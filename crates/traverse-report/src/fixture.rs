@@ -42,6 +42,7 @@ fn cell(scenario: &str, tunnel: &str, verdict: Verdict, expected: Option<Verdict
         duration_ms: 100,
         weight: if scenario == "corp-f5" { 3.0 } else { 1.0 },
         poisonable: None,
+        keepalives: None,
         logs: Vec::new(),
         output: BTreeMap::new(),
     }

@@ -105,6 +105,7 @@ fn cell(scenario: &str, tunnel: &str, verdict: Verdict) -> CellResult {
         duration_ms: 12,
         weight: 3.0,
         poisonable: None,
+        keepalives: None,
         logs: Vec::new(),
         output: BTreeMap::new(),
     }

@@ -3,13 +3,14 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use traverse_middlebox::HopContext;
 use traverse_net::{ClosedPort, Tasks, TransactionLog};
 use traverse_pki::Pki;
 use traverse_scenario::address::PROXY_PORT;
-use traverse_tunnel::{ClientPath, ExplicitProxy, OriginContext};
+use traverse_tunnel::{ClientPath, ExplicitProxy, KeepaliveKind, OriginContext};
 
 use crate::external::ExternalCell;
 use crate::probe::{ProbePlan, probe};
@@ -97,13 +98,17 @@ pub(crate) async fn run_cell(spec: &CellSpec, pki: &Arc<Pki>, options: &RunOptio
         .idle
         .map(|written| (options.time_scale.apply(written), written));
     let deadline = CELL_DEADLINE + idle.map_or(Duration::ZERO, |(wall, _)| wall);
-    let mut logs = Vec::new();
-    let mut outputs = BTreeMap::new();
+    let mut gathered = Gathered::default();
     let outcome = CellOutcome::within(
         deadline,
-        drive(spec, pki, options, &tasks, idle, &mut logs, &mut outputs),
+        drive(spec, pki, options, &tasks, idle, &mut gathered),
     )
     .await;
+    let Gathered {
+        logs,
+        outputs,
+        keepalives,
+    } = gathered;
     if !matches!(outcome, CellOutcome::Passed) {
         settle(&logs).await;
     }
@@ -146,6 +151,7 @@ pub(crate) async fn run_cell(spec: &CellSpec, pki: &Arc<Pki>, options: &RunOptio
         detail,
         duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
         weight: spec.scenario.weight,
+        keepalives,
         logs,
         output: outputs,
     }
@@ -220,9 +226,19 @@ pub(crate) fn harness_failure(spec: &CellSpec, why: &str) -> CellResult {
         poisonable: None,
         duration_ms: 0,
         weight: spec.scenario.weight,
+        keepalives: None,
         logs: Vec::new(),
         output: BTreeMap::new(),
     }
+}
+
+/// What a cell gathers as it goes, kept however it ends: every node's
+/// log, what an external tunnel printed, the keepalives answered.
+#[derive(Default)]
+struct Gathered {
+    logs: Vec<(String, TransactionLog)>,
+    outputs: BTreeMap<String, String>,
+    keepalives: Option<u64>,
 }
 
 /// Builds the topology and probes it. An error is the harness's own
@@ -233,9 +249,13 @@ async fn drive(
     options: &RunOptions,
     tasks: &Tasks,
     idle: Option<(Duration, Duration)>,
-    logs: &mut Vec<(String, TransactionLog)>,
-    outputs: &mut BTreeMap<String, String>,
+    gathered: &mut Gathered,
 ) -> Result<CellOutcome, String> {
+    let Gathered {
+        logs,
+        outputs,
+        keepalives,
+    } = gathered;
     let scenario = &spec.scenario;
     let echo = traverse_tunnel::start_echo(tasks)
         .await
@@ -244,8 +264,8 @@ async fn drive(
     let origin_log = TransactionLog::new();
     let mut external = None;
     let mut next = match &spec.tunnel {
-        TunnelSpec::Builtin(tunnel) => traverse_tunnel::serve_origin(
-            tunnel.protocol,
+        TunnelSpec::Builtin(configured) => traverse_tunnel::serve_origin(
+            configured.tunnel.protocol,
             OriginContext {
                 tls: origin_leaf
                     .server_config("origin")
@@ -338,10 +358,23 @@ async fn drive(
                 Err(observation) => Err(observation),
             }
         }
-        (TunnelSpec::Builtin(tunnel), _) => match tunnel.connect(&path).await {
-            Ok(connection) => probe(connection, &plan).await,
-            Err(error) => Err(Observation::from(&error)),
-        },
+        (TunnelSpec::Builtin(configured), _) => {
+            let keepalive = configured
+                .keepalive
+                .map(|keepalive| keepalive.scaled(options.time_scale));
+            match configured.tunnel.connect(&path, keepalive).await {
+                Ok(connection) => {
+                    let answered = connection.keepalives_answered.clone();
+                    let result = probe(connection, &plan).await;
+                    // The kernel's probes are not the harness's to count.
+                    *keepalives = keepalive
+                        .filter(|keepalive| keepalive.kind != KeepaliveKind::TcpKeepalive)
+                        .map(|_| answered.load(Ordering::Relaxed));
+                    result
+                }
+                Err(error) => Err(Observation::from(&error)),
+            }
+        }
         (TunnelSpec::External(_), None) => {
             return Err("the external tunnel never started".to_string());
         }

@@ -25,7 +25,7 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use traverse_pki::{Pki, PkiError};
 use traverse_scenario::{Location, Scenario, ScenarioError, TimeScale, TunnelDefinition};
-use traverse_tunnel::Tunnel;
+use traverse_tunnel::{Configured, Tunnel};
 
 pub use probe::ECHO_SIZES;
 pub use verdict::{Category, Failure, NodeLog, Observation, Verdict, judge};
@@ -42,14 +42,14 @@ pub struct CellSpec {
 /// A tunnel a run can use: built in, or the user's own commands.
 #[derive(Debug, Clone)]
 pub enum TunnelSpec {
-    Builtin(Tunnel),
+    Builtin(Configured),
     External(Arc<TunnelDefinition>),
 }
 
 impl TunnelSpec {
     pub fn name(&self) -> &str {
         match self {
-            TunnelSpec::Builtin(tunnel) => tunnel.name,
+            TunnelSpec::Builtin(tunnel) => tunnel.name(),
             TunnelSpec::External(definition) => &definition.name,
         }
     }
@@ -57,14 +57,38 @@ impl TunnelSpec {
     /// The logical port its client dials.
     pub fn port(&self) -> u16 {
         match self {
-            TunnelSpec::Builtin(tunnel) => tunnel.port(),
+            TunnelSpec::Builtin(configured) => configured.tunnel.port(),
             TunnelSpec::External(definition) => definition.transport.port(),
         }
     }
 }
 
+impl TunnelSpec {
+    /// The tunnel called `name`: one of `known`, or a built-in tunnel with
+    /// parameters (`ws+ping=30s`). The error says what is wrong with it.
+    pub fn resolve(name: &str, known: &[TunnelSpec]) -> Result<TunnelSpec, String> {
+        if let Some(tunnel) = known.iter().find(|tunnel| tunnel.name() == name) {
+            return Ok(tunnel.clone());
+        }
+        if name.contains('+') {
+            return Configured::parse(name).map(TunnelSpec::Builtin);
+        }
+        let names: Vec<&str> = known.iter().map(TunnelSpec::name).collect();
+        Err(format!(
+            "unknown tunnel \"{name}\"; tunnels: {}",
+            names.join(", ")
+        ))
+    }
+}
+
 impl From<Tunnel> for TunnelSpec {
     fn from(tunnel: Tunnel) -> TunnelSpec {
+        TunnelSpec::Builtin(tunnel.into())
+    }
+}
+
+impl From<Configured> for TunnelSpec {
+    fn from(tunnel: Configured) -> TunnelSpec {
         TunnelSpec::Builtin(tunnel)
     }
 }
@@ -105,6 +129,12 @@ pub struct CellResult {
     /// Whether bytes inside the tunnel could poison a caching hop on the
     /// path; null where no hop caches. A passing tunnel can be poisonable.
     pub poisonable: Option<bool>,
+    /// How many of the tunnel's keepalives (pings, heartbeats) were
+    /// answered: each crossed the whole path and back. Absent for a tunnel
+    /// named without one, and for TCP keepalive, whose probes the kernel
+    /// sends and no hop that relays bytes sees.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keepalives: Option<u64>,
     /// Every node's transaction log, client side first, origin last.
     pub logs: Vec<NodeLog>,
     /// What an external tunnel's halves printed, for failing cells.
@@ -225,21 +255,44 @@ pub fn shard(cells: Vec<CellSpec>, number: usize, count: usize) -> Vec<CellSpec>
 }
 
 /// Expectations that name a tunnel the run does not know, located in the
-/// scenario file so a typo is found before anything runs.
-pub fn check_expectations(scenarios: &[Scenario], known: &[&str]) -> Vec<ScenarioError> {
+/// scenario file so a typo is found before anything runs. A built-in
+/// tunnel with parameters (`ws+ping=30s`) is known once its name reads.
+pub fn check_expectations(scenarios: &[Scenario], known: &[TunnelSpec]) -> Vec<ScenarioError> {
     scenarios
         .iter()
         .flat_map(|scenario| &scenario.expect)
-        .filter(|expectation| !known.contains(&expectation.tunnel.as_str()))
-        .map(|expectation| ScenarioError::Invalid {
-            location: Location::clone(&expectation.location),
-            message: format!(
-                "[expect] names unknown tunnel \"{}\"; tunnels: {}",
-                expectation.tunnel,
-                known.join(", ")
-            ),
+        .filter_map(|expectation| {
+            let why = TunnelSpec::resolve(&expectation.tunnel, known).err()?;
+            // A parameter's error names the tunnel itself.
+            let names = if expectation.tunnel.contains('+') {
+                ""
+            } else {
+                "names "
+            };
+            Some(ScenarioError::Invalid {
+                location: Location::clone(&expectation.location),
+                message: format!("[expect] {names}{why}"),
+            })
         })
         .collect()
+}
+
+/// The built-in tunnels with parameters that the scenarios expect
+/// something of, and `known` lacks: a run of every tunnel runs them too,
+/// so an expectation such as `"ws+ping=30s" = "pass"` is put to the test.
+pub fn expected_tunnels(scenarios: &[Scenario], known: &[TunnelSpec]) -> Vec<TunnelSpec> {
+    let mut extra: Vec<TunnelSpec> = Vec::new();
+    for expectation in scenarios.iter().flat_map(|scenario| &scenario.expect) {
+        let name = expectation.tunnel.as_str();
+        let listed = known
+            .iter()
+            .chain(&extra)
+            .any(|tunnel| tunnel.name() == name);
+        if !listed && let Ok(tunnel) = TunnelSpec::resolve(name, known) {
+            extra.push(tunnel);
+        }
+    }
+    extra
 }
 
 /// Runs every cell, at most `options.jobs` at once, telling `on_event`
@@ -335,6 +388,7 @@ mod tests {
             duration_ms: 0,
             weight: 1.0,
             poisonable: None,
+            keepalives: None,
             logs: Vec::new(),
             output: BTreeMap::new(),
         }

@@ -35,6 +35,7 @@ pub async fn probe(connection: Connection, plan: &ProbePlan) -> Result<(), Obser
     let Connection {
         stream,
         mut outcome,
+        ..
     } = connection;
     let (mut reader, mut writer) = tokio::io::split(stream);
     let mut steps: Vec<(Vec<u8>, String)> = ECHO_SIZES
@@ -249,6 +250,7 @@ mod tests {
                 task.await;
                 Ok(())
             })),
+            keepalives_answered: Default::default(),
         }
     }
 

@@ -2,12 +2,21 @@
 //! serves both halves: on the client it connects the probe's stream to the
 //! tunnel, at the origin it connects the tunnel to the echo app. Both
 //! directions run at once, so neither side's buffers can deadlock the other.
+//! Keepalives ride the same bridge: the client half sends one every
+//! interval and counts the answers; the side that receives one answers it
+//! through its own sending half.
 //! The traits return boxed futures: a generic async bridge over trait
 //! futures cannot yet be proven `Send` by the compiler.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::future::BoxFuture;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::sync::mpsc;
+use tokio::time::{Instant, Interval, MissedTickBehavior};
 
 use crate::{Connection, TunnelError};
 
@@ -16,11 +25,41 @@ pub(crate) trait FrameSink: Send {
     fn send(&mut self, data: Bytes) -> BoxFuture<'_, Result<(), TunnelError>>;
     /// Ends the stream in the protocol's own way (an end frame, a Close).
     fn finish(&mut self) -> BoxFuture<'_, Result<(), TunnelError>>;
+    /// Sends the protocol's keepalive (a ping, a heartbeat). Only called on
+    /// a protocol that has one.
+    fn keepalive(&mut self) -> BoxFuture<'_, Result<(), TunnelError>> {
+        Box::pin(async { Ok(()) })
+    }
+    /// Answers a keepalive the peer sent, where the protocol leaves that to
+    /// the application (RFC 6455 pongs are tungstenite's own).
+    fn answer(&mut self) -> BoxFuture<'_, Result<(), TunnelError>> {
+        Box::pin(async { Ok(()) })
+    }
+}
+
+/// What a tunnel's receiving half can hand the bridge.
+#[derive(Debug)]
+pub(crate) enum Inbound {
+    /// Bytes of the stream.
+    Data(Bytes),
+    /// The peer's keepalive, to be answered.
+    Keepalive,
+    /// The answer to one of ours: a keepalive that crossed the path and back.
+    Answer,
 }
 
 /// Receiving half of a tunnel; `Ok(None)` is the peer's orderly end.
 pub(crate) trait FrameSource: Send {
-    fn next(&mut self) -> BoxFuture<'_, Result<Option<Bytes>, TunnelError>>;
+    fn next(&mut self) -> BoxFuture<'_, Result<Option<Inbound>, TunnelError>>;
+}
+
+/// How a client half keeps its tunnel alive, and how many of its
+/// keepalives were answered.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Keepalives {
+    /// The interval, in wall time; none for a tunnel that sends none.
+    pub every: Option<Duration>,
+    pub answered: Arc<AtomicU64>,
 }
 
 /// The largest piece of the byte stream put into one frame or message.
@@ -31,27 +70,47 @@ pub(crate) async fn bridge(
     mut sink: impl FrameSink,
     mut source: impl FrameSource,
     local: &str,
+    keepalives: Keepalives,
 ) -> Result<(), TunnelError> {
     let (mut reader, mut writer) = tokio::io::split(io);
+    // The receiving half hears a keepalive; the sending half answers it.
+    let (to_answer, mut answers) = mpsc::unbounded_channel();
     let outbound = async {
         let mut buffer = vec![0_u8; CHUNK];
+        let mut ticks = keepalives.every.map(|every| {
+            let mut ticks = tokio::time::interval_at(Instant::now() + every, every);
+            ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
+            ticks
+        });
         loop {
-            let read = reader
-                .read(&mut buffer)
-                .await
-                .map_err(|error| TunnelError::from_io(&error, &format!("reading {local}")))?;
-            if read == 0 {
-                return sink.finish().await;
+            tokio::select! {
+                read = reader.read(&mut buffer) => {
+                    let read = read.map_err(|error| {
+                        TunnelError::from_io(&error, &format!("reading {local}"))
+                    })?;
+                    if read == 0 {
+                        return sink.finish().await;
+                    }
+                    sink.send(Bytes::copy_from_slice(&buffer[..read])).await?;
+                }
+                Some(()) = answers.recv() => sink.answer().await?,
+                () = tick(&mut ticks) => sink.keepalive().await?,
             }
-            sink.send(Bytes::copy_from_slice(&buffer[..read])).await?;
         }
     };
     let inbound = async {
-        while let Some(data) = source.next().await? {
-            writer
-                .write_all(&data)
-                .await
-                .map_err(|error| TunnelError::from_io(&error, &format!("writing {local}")))?;
+        while let Some(inbound) = source.next().await? {
+            match inbound {
+                Inbound::Data(data) => writer
+                    .write_all(&data)
+                    .await
+                    .map_err(|error| TunnelError::from_io(&error, &format!("writing {local}")))?,
+                // Once our side has ended there is nothing to answer with.
+                Inbound::Keepalive => drop(to_answer.send(())),
+                Inbound::Answer => {
+                    keepalives.answered.fetch_add(1, Ordering::Relaxed);
+                }
+            }
         }
         let _ = writer.shutdown().await;
         Ok(())
@@ -59,16 +118,39 @@ pub(crate) async fn bridge(
     tokio::try_join!(outbound, inbound).map(|_| ())
 }
 
+/// The next keepalive tick, or never for a tunnel that sends none.
+async fn tick(ticks: &mut Option<Interval>) {
+    match ticks {
+        Some(ticks) => {
+            ticks.tick().await;
+        }
+        None => std::future::pending().await,
+    }
+}
+
 /// The client half's hand-over to the probe: a byte stream whose far end
 /// the bridge carries over the tunnel, in a task that ends with the reason.
 pub(crate) fn client_connection(
     sink: impl FrameSink + 'static,
     source: impl FrameSource + 'static,
+    keepalive: Option<Duration>,
 ) -> Connection {
     let (stream, tunnel_side) = tokio::io::duplex(64 * 1024);
-    let outcome = tokio::spawn(bridge(tunnel_side, sink, source, "the probe's stream"));
+    let keepalives = Keepalives {
+        every: keepalive,
+        answered: Arc::default(),
+    };
+    let answered = keepalives.answered.clone();
+    let outcome = tokio::spawn(bridge(
+        tunnel_side,
+        sink,
+        source,
+        "the probe's stream",
+        keepalives,
+    ));
     Connection {
         stream: Box::new(stream),
         outcome: tokio_util::task::AbortOnDropHandle::new(outcome),
+        keepalives_answered: answered,
     }
 }

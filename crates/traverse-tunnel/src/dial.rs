@@ -3,6 +3,9 @@
 //! clients behind a proxy do), then TLS as the tunnel's security asks.
 
 use std::io;
+use std::time::Duration;
+
+use nix::sys::socket::{setsockopt, sockopt};
 
 use base64::Engine as _;
 use rustls::pki_types::ServerName;
@@ -18,6 +21,7 @@ pub(crate) async fn dial(
     path: &ClientPath,
     security: Security,
     port: u16,
+    tcp_keepalive: Option<Duration>,
 ) -> Result<BoxedIo, TunnelError> {
     let target = format!("{ORIGIN_HOST}:{port}");
     let (addr, first_hop) = match &path.proxy {
@@ -37,6 +41,10 @@ pub(crate) async fn dial(
             _ => TunnelError::from_io(&error, &format!("the TCP connect to {first_hop}")),
         })?;
     let _ = tcp.set_nodelay(true);
+    if let Some(every) = tcp_keepalive {
+        keep_alive(&tcp, every)
+            .map_err(|error| TunnelError::from_io(&error.into(), "turning on TCP keepalive"))?;
+    }
     if let Some(proxy) = &path.proxy {
         tokio::time::timeout(path.step_timeout, connect_through(&mut tcp, proxy, &target))
             .await
@@ -69,6 +77,16 @@ pub(crate) async fn dial(
 }
 
 /// Asks the proxy for a tunnel to `target`; anything but 2xx is a refusal.
+/// `SO_KEEPALIVE`, with the first probe after `every` of quiet and the
+/// next ones `every` apart. The kernel counts whole seconds, so an interval
+/// the time scale makes shorter becomes 1 s.
+fn keep_alive(tcp: &TcpStream, every: Duration) -> nix::Result<()> {
+    let seconds = u32::try_from(every.as_secs()).unwrap_or(u32::MAX).max(1);
+    setsockopt(tcp, sockopt::KeepAlive, &true)?;
+    setsockopt(tcp, sockopt::TcpKeepIdle, &seconds)?;
+    setsockopt(tcp, sockopt::TcpKeepInterval, &seconds)
+}
+
 async fn connect_through(
     tcp: &mut TcpStream,
     proxy: &ExplicitProxy,

@@ -2,9 +2,15 @@
 //! "privacy protocol": the client sends a hello frame, the server answers
 //! with a welcome frame, then both sides exchange frames of a 4-byte
 //! big-endian length and that many bytes. An empty frame ends the stream.
-//! Nothing about it is HTTP, so an HTTP-parsing middlebox must refuse it.
+//! Two lengths no frame can have are control words with no payload: a
+//! heartbeat (`FF FF FF FF`), which the other side answers with a
+//! heartbeat answer (`FF FF FF FE`), as a product's tunnel keeps itself
+//! alive through idle timers. Nothing about it is HTTP, so an HTTP-parsing
+//! middlebox must refuse it.
 
-use bytes::Bytes;
+use std::time::Duration;
+
+use bytes::{Buf, BufMut, Bytes, BytesMut};
 use futures_util::future::BoxFuture;
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
@@ -13,8 +19,8 @@ use tokio_util::codec::{self, LengthDelimitedCodec};
 use traverse_net::{Action, BoxedIo, Io, hex};
 use traverse_scenario::address::{ORIGIN_HOST, PLAIN_PORT, TLS_PORT};
 
-use crate::bridge::{self, CHUNK, FrameSink, FrameSource};
-use crate::{Connection, Protocol, Security, ServeContext, TunnelError, echo};
+use crate::bridge::{self, CHUNK, FrameSink, FrameSource, Inbound, Keepalives};
+use crate::{Connection, KeepaliveKind, Protocol, Security, ServeContext, TunnelError, echo};
 
 /// The framed protocol, as `tcp` and `tls` speak it.
 #[derive(Debug)]
@@ -30,8 +36,17 @@ impl Protocol for Framed {
         }
     }
 
+    fn keepalive(&self) -> Option<KeepaliveKind> {
+        Some(KeepaliveKind::Heartbeat)
+    }
+
     /// Client half: hello, welcome, then the probe's stream over frames.
-    async fn connect(&self, mut io: BoxedIo, _url: &str) -> Result<Connection, TunnelError> {
+    async fn connect(
+        &self,
+        mut io: BoxedIo,
+        _url: &str,
+        keepalive: Option<Duration>,
+    ) -> Result<Connection, TunnelError> {
         write_frame(&mut io, HELLO)
             .await
             .map_err(|error| TunnelError::from_io(&error, "sending the tunnel hello"))?;
@@ -59,10 +74,11 @@ impl Protocol for Framed {
                 String::from_utf8_lossy(&welcome)
             )));
         }
-        let (sink, source) = codec::Framed::new(io, codec()).split();
+        let (sink, source) = codec::Framed::new(io, FrameCodec::new()).split();
         Ok(bridge::client_connection(
             FramedSink(sink),
             FramedSource(source),
+            keepalive,
         ))
     }
 
@@ -98,8 +114,15 @@ impl Protocol for Framed {
             "tunnel open; relaying to the target",
         );
         let echo = echo::connect(context.target).await?;
-        let (sink, source) = codec::Framed::new(io, codec()).split();
-        bridge::bridge(echo, FramedSink(sink), FramedSource(source), "the echo app").await
+        let (sink, source) = codec::Framed::new(io, FrameCodec::new()).split();
+        bridge::bridge(
+            echo,
+            FramedSink(sink),
+            FramedSource(source),
+            "the echo app",
+            Keepalives::default(),
+        )
+        .await
     }
 }
 
@@ -108,11 +131,73 @@ const WELCOME: &[u8] = b"TRAVERSE/1 OK";
 /// Frames carry at most a bridge chunk; anything larger is not our protocol.
 const MAX_FRAME: usize = CHUNK;
 
-fn codec() -> LengthDelimitedCodec {
-    LengthDelimitedCodec::builder()
-        .length_field_length(4)
-        .max_frame_length(MAX_FRAME)
-        .new_codec()
+/// The control words: lengths far above [`MAX_FRAME`], so no data frame
+/// is ever read as one.
+const HEARTBEAT: u32 = u32::MAX;
+const HEARTBEAT_ANSWER: u32 = u32::MAX - 1;
+
+/// What crosses the tunnel after the welcome.
+#[derive(Debug)]
+enum Frame {
+    Data(Bytes),
+    Heartbeat,
+    HeartbeatAnswer,
+}
+
+/// Length-prefixed frames, and the two control words between them.
+struct FrameCodec(LengthDelimitedCodec);
+
+impl FrameCodec {
+    fn new() -> FrameCodec {
+        FrameCodec(
+            LengthDelimitedCodec::builder()
+                .length_field_length(4)
+                .max_frame_length(MAX_FRAME)
+                .new_codec(),
+        )
+    }
+}
+
+impl codec::Decoder for FrameCodec {
+    type Item = Frame;
+    type Error = std::io::Error;
+
+    fn decode(&mut self, buffer: &mut BytesMut) -> Result<Option<Frame>, Self::Error> {
+        let control = buffer
+            .get(..4)
+            .map(|head| u32::from_be_bytes([head[0], head[1], head[2], head[3]]))
+            .and_then(|word| match word {
+                HEARTBEAT => Some(Frame::Heartbeat),
+                HEARTBEAT_ANSWER => Some(Frame::HeartbeatAnswer),
+                _ => None,
+            });
+        if let Some(control) = control {
+            buffer.advance(4);
+            return Ok(Some(control));
+        }
+        Ok(self
+            .0
+            .decode(buffer)?
+            .map(|data| Frame::Data(data.freeze())))
+    }
+}
+
+impl codec::Encoder<Frame> for FrameCodec {
+    type Error = std::io::Error;
+
+    fn encode(&mut self, frame: Frame, buffer: &mut BytesMut) -> Result<(), Self::Error> {
+        match frame {
+            Frame::Data(data) => self.0.encode(data, buffer),
+            Frame::Heartbeat => {
+                buffer.put_u32(HEARTBEAT);
+                Ok(())
+            }
+            Frame::HeartbeatAnswer => {
+                buffer.put_u32(HEARTBEAT_ANSWER);
+                Ok(())
+            }
+        }
+    }
 }
 
 /// One write per frame, so a peer sees the whole hello in one segment, as
@@ -139,35 +224,44 @@ async fn read_http_refusal(mut io: BoxedIo, head: [u8; 4]) -> TunnelError {
     }
 }
 
-struct FramedSink<S>(SplitSink<codec::Framed<S, LengthDelimitedCodec>, Bytes>);
-struct FramedSource<S>(SplitStream<codec::Framed<S, LengthDelimitedCodec>>);
+struct FramedSink<S>(SplitSink<codec::Framed<S, FrameCodec>, Frame>);
+struct FramedSource<S>(SplitStream<codec::Framed<S, FrameCodec>>);
+
+impl<S: Io> FramedSink<S> {
+    async fn put(&mut self, frame: Frame, what: &str) -> Result<(), TunnelError> {
+        self.0
+            .send(frame)
+            .await
+            .map_err(|error| TunnelError::from_io(&error, what))
+    }
+}
 
 impl<S: Io> FrameSink for FramedSink<S> {
     fn send(&mut self, data: Bytes) -> BoxFuture<'_, Result<(), TunnelError>> {
-        Box::pin(async move {
-            self.0
-                .send(data)
-                .await
-                .map_err(|error| TunnelError::from_io(&error, "sending a frame"))
-        })
+        Box::pin(self.put(Frame::Data(data), "sending a frame"))
     }
 
     fn finish(&mut self) -> BoxFuture<'_, Result<(), TunnelError>> {
-        Box::pin(async move {
-            self.0
-                .send(Bytes::new())
-                .await
-                .map_err(|error| TunnelError::from_io(&error, "sending the end frame"))
-        })
+        Box::pin(self.put(Frame::Data(Bytes::new()), "sending the end frame"))
+    }
+
+    fn keepalive(&mut self) -> BoxFuture<'_, Result<(), TunnelError>> {
+        Box::pin(self.put(Frame::Heartbeat, "sending a heartbeat"))
+    }
+
+    fn answer(&mut self) -> BoxFuture<'_, Result<(), TunnelError>> {
+        Box::pin(self.put(Frame::HeartbeatAnswer, "answering a heartbeat"))
     }
 }
 
 impl<S: Io> FrameSource for FramedSource<S> {
-    fn next(&mut self) -> BoxFuture<'_, Result<Option<Bytes>, TunnelError>> {
+    fn next(&mut self) -> BoxFuture<'_, Result<Option<Inbound>, TunnelError>> {
         Box::pin(async move {
             match self.0.next().await {
-                Some(Ok(frame)) if frame.is_empty() => Ok(None),
-                Some(Ok(frame)) => Ok(Some(frame.freeze())),
+                Some(Ok(Frame::Data(frame))) if frame.is_empty() => Ok(None),
+                Some(Ok(Frame::Data(frame))) => Ok(Some(Inbound::Data(frame))),
+                Some(Ok(Frame::Heartbeat)) => Ok(Some(Inbound::Keepalive)),
+                Some(Ok(Frame::HeartbeatAnswer)) => Ok(Some(Inbound::Answer)),
                 Some(Err(error)) if error.kind() == std::io::ErrorKind::InvalidData => {
                     Err(TunnelError::Protocol(format!(
                         "received bytes that are not a tunnel frame ({error})"

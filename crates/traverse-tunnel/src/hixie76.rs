@@ -24,7 +24,7 @@ use traverse_net::http::{HeadEnd, header, read_head, read_status};
 use traverse_net::{Action, BoxedIo, Io, Protocol as Recognised};
 use traverse_scenario::address::ORIGIN_HOST;
 
-use crate::bridge::{self, FrameSink, FrameSource};
+use crate::bridge::{self, FrameSink, FrameSource, Inbound, Keepalives};
 use crate::protocol::websocket_url;
 use crate::{Connection, Protocol, Security, ServeContext, TunnelError, echo};
 
@@ -38,7 +38,12 @@ impl Protocol for Hixie76 {
     }
 
     /// Client half: the draft-76 handshake, then the probe's stream in frames.
-    async fn connect(&self, mut io: BoxedIo, _url: &str) -> Result<Connection, TunnelError> {
+    async fn connect(
+        &self,
+        mut io: BoxedIo,
+        _url: &str,
+        _keepalive: Option<Duration>,
+    ) -> Result<Connection, TunnelError> {
         // The handshake writes the URL's host and path itself, as hand-built
         // draft-76 requests did; the URL is always the same.
         let (key1, key2) = (make_key(), make_key());
@@ -75,9 +80,11 @@ impl Protocol for Hixie76 {
             ));
         }
         let (sink, source) = Framed::new(io, Codec::default()).split();
+        // hixie-76 has no ping; only TCP keepalive is offered for it.
         Ok(bridge::client_connection(
             HixieSink(sink),
             HixieSource(source),
+            None,
         ))
     }
 
@@ -159,7 +166,14 @@ impl Protocol for Hixie76 {
         );
         let echo = echo::connect(target).await?;
         let (sink, source) = Framed::new(io, Codec::default()).split();
-        bridge::bridge(echo, HixieSink(sink), HixieSource(source), "the echo app").await
+        bridge::bridge(
+            echo,
+            HixieSink(sink),
+            HixieSource(source),
+            "the echo app",
+            Keepalives::default(),
+        )
+        .await
     }
 }
 
@@ -358,10 +372,10 @@ impl<S: Io> FrameSink for HixieSink<S> {
 }
 
 impl<S: Io> FrameSource for HixieSource<S> {
-    fn next(&mut self) -> BoxFuture<'_, Result<Option<Bytes>, TunnelError>> {
+    fn next(&mut self) -> BoxFuture<'_, Result<Option<Inbound>, TunnelError>> {
         Box::pin(async move {
             match self.0.next().await {
-                Some(Ok(Frame::Text(data))) => Ok(Some(data)),
+                Some(Ok(Frame::Text(data))) => Ok(Some(Inbound::Data(data))),
                 Some(Ok(Frame::Close)) => Ok(None),
                 Some(Err(error)) if error.kind() == std::io::ErrorKind::InvalidData => Err(
                     TunnelError::Protocol(format!("received a broken hixie-76 frame: {error}")),

@@ -20,12 +20,14 @@ mod echo;
 mod error;
 mod framed;
 mod hixie76;
+mod keepalive;
 mod origin;
 mod protocol;
 mod websocket;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
 use tokio_util::task::AbortOnDropHandle;
@@ -34,6 +36,7 @@ use traverse_scenario::address::{PLAIN_PORT, TLS_PORT};
 
 pub use echo::start_echo;
 pub use error::TunnelError;
+pub use keepalive::{Configured, Keepalive, KeepaliveKind, PARAMETERS};
 pub use origin::{OriginContext, serve_listener, serve_origin};
 pub use protocol::{AnyProtocol, Protocol, ServeContext};
 
@@ -138,6 +141,9 @@ pub struct ExplicitProxy {
 pub struct Connection {
     pub stream: BoxedIo,
     pub outcome: OutcomeHandle,
+    /// How many of the client's keepalives were answered: each crossed the
+    /// whole path and back.
+    pub keepalives_answered: Arc<AtomicU64>,
 }
 
 impl std::fmt::Debug for Connection {
@@ -163,11 +169,28 @@ impl Tunnel {
         self.protocol.url(self.security)
     }
 
-    /// Opens the tunnel through the path and hands back its byte stream.
-    pub async fn connect(&self, path: &ClientPath) -> Result<Connection, TunnelError> {
-        let io = dial::dial(path, self.security, self.port()).await?;
+    /// Opens the tunnel through the path and hands back its byte stream;
+    /// `keepalive`, in wall time, is how it keeps itself alive.
+    pub async fn connect(
+        &self,
+        path: &ClientPath,
+        keepalive: Option<Keepalive>,
+    ) -> Result<Connection, TunnelError> {
+        let every = |kind| {
+            keepalive
+                .filter(|keepalive| keepalive.kind == kind)
+                .map(|keepalive| keepalive.every)
+        };
+        let io = dial::dial(
+            path,
+            self.security,
+            self.port(),
+            every(KeepaliveKind::TcpKeepalive),
+        )
+        .await?;
         let url = self.url();
-        tokio::time::timeout(path.step_timeout, self.protocol.connect(io, &url))
+        let own = self.protocol.keepalive().and_then(every);
+        tokio::time::timeout(path.step_timeout, self.protocol.connect(io, &url, own))
             .await
             .map_err(|_| TunnelError::Timeout {
                 during: "the tunnel handshake".to_string(),

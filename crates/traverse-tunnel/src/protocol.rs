@@ -18,19 +18,27 @@ use futures_util::future::BoxFuture;
 use traverse_net::{BoxedIo, ConnEntry, Tasks};
 use traverse_scenario::address::ORIGIN_HOST;
 
-use crate::{Connection, Security, TunnelError};
+use crate::{Connection, KeepaliveKind, Security, TunnelError};
 
 /// How a tunnel frames bytes end to end: its client and origin halves.
 pub trait Protocol: fmt::Debug + Send + Sync {
     /// The URL a person would configure the client with, over `security`.
     fn url(&self, security: Security) -> String;
 
+    /// The keepalive the protocol itself has, if any (RFC 6455's pings).
+    fn keepalive(&self) -> Option<KeepaliveKind> {
+        None
+    }
+
     /// The client half: the protocol's handshake over `io`, then the
-    /// probe's stream. `url` is [`Protocol::url`] for the tunnel's security.
+    /// probe's stream. `url` is [`Protocol::url`] for the tunnel's security;
+    /// `keepalive` is the interval (wall time) of the protocol's own
+    /// keepalive, when the tunnel is named with one.
     fn connect(
         &self,
         io: BoxedIo,
         url: &str,
+        keepalive: Option<Duration>,
     ) -> impl Future<Output = Result<Connection, TunnelError>> + Send;
 
     /// The origin half for one connection, until it ends. What it did goes
@@ -45,10 +53,12 @@ pub trait Protocol: fmt::Debug + Send + Sync {
 /// A [`Protocol`] as the registry holds it; every protocol is one.
 pub trait AnyProtocol: fmt::Debug + Send + Sync {
     fn url(&self, security: Security) -> String;
+    fn keepalive(&self) -> Option<KeepaliveKind>;
     fn connect<'a>(
         &'a self,
         io: BoxedIo,
         url: &'a str,
+        keepalive: Option<Duration>,
     ) -> BoxFuture<'a, Result<Connection, TunnelError>>;
     fn serve(&self, io: BoxedIo, context: ServeContext) -> BoxFuture<'_, Result<(), TunnelError>>;
 }
@@ -58,12 +68,17 @@ impl<P: Protocol> AnyProtocol for P {
         Protocol::url(self, security)
     }
 
+    fn keepalive(&self) -> Option<KeepaliveKind> {
+        Protocol::keepalive(self)
+    }
+
     fn connect<'a>(
         &'a self,
         io: BoxedIo,
         url: &'a str,
+        keepalive: Option<Duration>,
     ) -> BoxFuture<'a, Result<Connection, TunnelError>> {
-        Box::pin(Protocol::connect(self, io, url))
+        Box::pin(Protocol::connect(self, io, url, keepalive))
     }
 
     fn serve(&self, io: BoxedIo, context: ServeContext) -> BoxFuture<'_, Result<(), TunnelError>> {

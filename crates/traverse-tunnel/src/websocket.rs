@@ -8,6 +8,7 @@
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::future::BoxFuture;
@@ -25,9 +26,9 @@ use tokio_tungstenite::tungstenite::{self, Message, client::IntoClientRequest};
 use traverse_net::http::is_websocket_upgrade;
 use traverse_net::{Action, BoxedIo, ConnEntry, Io, Protocol as Recognised, Tasks};
 
-use crate::bridge::{self, FrameSink, FrameSource};
+use crate::bridge::{self, FrameSink, FrameSource, Inbound, Keepalives};
 use crate::protocol::websocket_url;
-use crate::{Connection, Protocol, Security, ServeContext, TunnelError, echo};
+use crate::{Connection, KeepaliveKind, Protocol, Security, ServeContext, TunnelError, echo};
 
 /// RFC 6455 WebSocket; `masked` says whether the client masks its frames.
 /// The origin half is the same for both: it accepts either.
@@ -41,8 +42,17 @@ impl Protocol for WebSocket {
         websocket_url(security)
     }
 
+    fn keepalive(&self) -> Option<KeepaliveKind> {
+        Some(KeepaliveKind::Ping)
+    }
+
     /// Client half: the opening handshake, then the probe's stream as messages.
-    async fn connect(&self, io: BoxedIo, url: &str) -> Result<Connection, TunnelError> {
+    async fn connect(
+        &self,
+        io: BoxedIo,
+        url: &str,
+        keepalive: Option<Duration>,
+    ) -> Result<Connection, TunnelError> {
         let request = url
             .into_client_request()
             .map_err(|error| TunnelError::Protocol(format!("bad WebSocket URL {url}: {error}")))?;
@@ -58,7 +68,11 @@ impl Protocol for WebSocket {
                 .await
         };
         let (sink, source) = socket.split();
-        Ok(bridge::client_connection(WsSink(sink), WsSource(source)))
+        Ok(bridge::client_connection(
+            WsSink(sink),
+            WsSource(source),
+            keepalive,
+        ))
     }
 
     /// Origin half: an HTTP server that upgrades `/tunnel` (or any path) to
@@ -152,8 +166,14 @@ fn answer(
             "WebSocket open; relaying to the target",
         );
         let (sink, source) = socket.split();
-        if let Err(error) =
-            bridge::bridge(echo, WsSink(sink), WsSource(source), "the echo app").await
+        if let Err(error) = bridge::bridge(
+            echo,
+            WsSink(sink),
+            WsSource(source),
+            "the echo app",
+            Keepalives::default(),
+        )
+        .await
         {
             tracing::debug!(%error, "origin WebSocket relay ended");
         }
@@ -211,14 +231,24 @@ impl<S: Io> FrameSink for WsSink<S> {
             }
         })
     }
+
+    fn keepalive(&mut self) -> BoxFuture<'_, Result<(), TunnelError>> {
+        Box::pin(async move {
+            self.0
+                .send(Message::Ping(Bytes::from_static(b"traverse")))
+                .await
+                .map_err(|error| from_ws(error, "sending a WebSocket ping"))
+        })
+    }
 }
 
 impl<S: Io> FrameSource for WsSource<S> {
-    fn next(&mut self) -> BoxFuture<'_, Result<Option<Bytes>, TunnelError>> {
+    fn next(&mut self) -> BoxFuture<'_, Result<Option<Inbound>, TunnelError>> {
         Box::pin(async move {
             loop {
                 match self.0.next().await {
-                    Some(Ok(Message::Binary(data))) => return Ok(Some(data)),
+                    Some(Ok(Message::Binary(data))) => return Ok(Some(Inbound::Data(data))),
+                    Some(Ok(Message::Pong(_))) => return Ok(Some(Inbound::Answer)),
                     Some(Ok(Message::Close(frame))) => {
                         return match frame {
                             Some(frame) if frame.code != CloseCode::Normal => {
@@ -236,7 +266,8 @@ impl<S: Io> FrameSource for WsSource<S> {
                             "received a text message where the tunnel sends binary".to_string(),
                         ));
                     }
-                    Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => {}
+                    // tungstenite answers pings itself, with the pong RFC 6455 asks for.
+                    Some(Ok(Message::Ping(_) | Message::Frame(_))) => {}
                     Some(Err(error)) => return Err(from_ws(error, "receiving WebSocket messages")),
                     None => {
                         return Err(TunnelError::Closed {

@@ -276,8 +276,7 @@ fn report(errors: Vec<ScenarioError>) -> Exit {
 /// `known`, whichever ones this run uses.
 fn load(paths: &[PathBuf], known: &[TunnelSpec]) -> Result<Vec<Scenario>, Exit> {
     let scenarios = traverse_scenario::load_all(paths).map_err(report)?;
-    let known: Vec<&str> = known.iter().map(TunnelSpec::name).collect();
-    let errors = traverse_runner::check_expectations(&scenarios, &known);
+    let errors = traverse_runner::check_expectations(&scenarios, known);
     if errors.is_empty() {
         Ok(scenarios)
     } else {
@@ -294,6 +293,10 @@ fn listing() -> String {
         .unwrap_or(0);
     for tunnel in BUILTIN {
         out += &format!("  {:<width$}  {}\n", tunnel.name, tunnel.description);
+    }
+    out += "\nTunnel parameters (NAME+PARAMETER=DURATION, like ws+ping=30s; one per tunnel):\n";
+    for (parameter, _, meaning) in traverse_tunnel::PARAMETERS {
+        out += &format!("  {parameter:<13}  {meaning}\n");
     }
     out += "\n";
     out += &traverse_scenario::kinds_listing();

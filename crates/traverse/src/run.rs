@@ -66,20 +66,12 @@ pub fn run(args: RunArgs, style: TerminalStyle) -> anyhow::Result<Exit> {
         Ok(known) => known,
         Err(exit) => return Ok(exit),
     };
-    let mut tunnels = Vec::new();
-    for name in &args.tunnels {
-        let tunnel = known
-            .iter()
-            .find(|tunnel| tunnel.name() == name)
-            .with_context(|| {
-                let names: Vec<&str> = known.iter().map(TunnelSpec::name).collect();
-                format!("unknown tunnel \"{name}\"; tunnels: {}", names.join(", "))
-            })?;
-        tunnels.push(tunnel.clone());
-    }
-    if tunnels.is_empty() {
-        tunnels = known.clone();
-    }
+    let mut tunnels = args
+        .tunnels
+        .iter()
+        .map(|name| TunnelSpec::resolve(name, &known))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(anyhow::Error::msg)?;
     let time_scale = TimeScale::new(args.time_scale).with_context(|| {
         format!(
             "--time-scale {} must be above 0 and at most 1000",
@@ -90,6 +82,10 @@ pub fn run(args: RunArgs, style: TerminalStyle) -> anyhow::Result<Exit> {
         Ok(scenarios) => scenarios,
         Err(exit) => return Ok(exit),
     };
+    if tunnels.is_empty() {
+        tunnels = known.clone();
+        tunnels.extend(traverse_runner::expected_tunnels(&scenarios, &known));
+    }
     let defaults = RunOptions::default();
     let options = RunOptions {
         jobs: args.jobs.unwrap_or(defaults.jobs).max(1),

@@ -11,7 +11,7 @@ use anyhow::{Context, bail};
 use tokio::net::TcpListener;
 use traverse_net::{Tasks, TransactionLog};
 use traverse_scenario::Credentials;
-use traverse_tunnel::{ClientPath, ExplicitProxy, OriginContext, Security, Tunnel};
+use traverse_tunnel::{ClientPath, Configured, ExplicitProxy, OriginContext, Security};
 
 #[derive(Debug, clap::Subcommand)]
 pub enum TunnelCommand {
@@ -85,14 +85,10 @@ pub fn run(command: TunnelCommand) -> anyhow::Result<()> {
     })
 }
 
-fn builtin(name: &str) -> anyhow::Result<Tunnel> {
-    traverse_tunnel::find(name).with_context(|| {
-        let known: Vec<&str> = traverse_tunnel::BUILTIN
-            .iter()
-            .map(|tunnel| tunnel.name)
-            .collect();
-        format!("unknown tunnel \"{name}\"; tunnels: {}", known.join(", "))
-    })
+/// A built-in tunnel by name, with its parameters (`ws+ping=30s`): their
+/// intervals are real time here.
+fn builtin(name: &str) -> anyhow::Result<Configured> {
+    Configured::parse(name).map_err(anyhow::Error::msg)
 }
 
 async fn serve(
@@ -102,7 +98,7 @@ async fn serve(
     cert: Option<PathBuf>,
     key: Option<PathBuf>,
 ) -> anyhow::Result<()> {
-    let tunnel = builtin(name)?;
+    let tunnel = builtin(name)?.tunnel;
     let tls = match (tunnel.security, cert, key) {
         (Security::Plain, _, _) => traverse_pki::Pki::generate()?
             .origin_public
@@ -148,12 +144,12 @@ async fn forward(
     proxy_auth: String,
 ) -> anyhow::Result<()> {
     let tunnel = builtin(name)?;
-    let verifying = match (&ca, tunnel.security) {
+    let verifying = match (&ca, tunnel.tunnel.security) {
         (Some(ca), _) => traverse_pki::verifying_config_from_pem(ca)?,
         (None, Security::TlsVerified) => bail!("the {name} tunnel verifies TLS: give --ca"),
         (None, _) => traverse_pki::Pki::unverified_client(),
     };
-    let pinning = match (&pin, tunnel.security) {
+    let pinning = match (&pin, tunnel.tunnel.security) {
         (Some(pin), _) => {
             traverse_pki::pinning_config(&traverse_pki::certificates_from_pem(pin)?[0])
         }
@@ -191,14 +187,14 @@ async fn forward(
     let tasks = Tasks::new();
     let accepting = async {
         while let Ok((mut stream, _)) = listener.accept().await {
-            let path = path.clone();
+            let (path, tunnel) = (path.clone(), tunnel.clone());
             tasks.spawn(async move {
-                match tunnel.connect(&path).await {
+                match tunnel.tunnel.connect(&path, tunnel.keepalive).await {
                     Ok(mut connection) => {
                         let _ = tokio::io::copy_bidirectional(&mut stream, &mut connection.stream)
                             .await;
                     }
-                    Err(error) => eprintln!("{}: {error}", tunnel.name),
+                    Err(error) => eprintln!("{}: {error}", tunnel.name()),
                 }
             });
         }

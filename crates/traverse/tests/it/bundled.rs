@@ -4,7 +4,7 @@
 
 use std::fmt::Write as _;
 
-use traverse_runner::RunOptions;
+use traverse_runner::{RunOptions, TunnelSpec};
 
 use crate::support::{repo_root, summary};
 
@@ -13,7 +13,15 @@ async fn bundled_matrix_meets_every_expectation() {
     let scenarios = traverse_scenario::load_all(&[repo_root().join("scenarios")])
         .unwrap_or_else(|errors| panic!("bundled scenarios are invalid: {errors:?}"));
     assert!(scenarios.len() >= 7, "bundled scenarios are missing");
-    let cells = traverse_runner::plan(&scenarios, traverse_tunnel::BUILTIN);
+    // As `traverse run` picks them: every built-in tunnel, and the ones
+    // with parameters that a scenario expects something of.
+    let mut tunnels: Vec<TunnelSpec> = traverse_tunnel::BUILTIN
+        .iter()
+        .copied()
+        .map(TunnelSpec::from)
+        .collect();
+    tunnels.extend(traverse_runner::expected_tunnels(&scenarios, &tunnels));
+    let cells = traverse_runner::plan(&scenarios, &tunnels);
     let results = traverse_runner::run(cells, &RunOptions::default(), |_| {})
         .await
         .expect("run");

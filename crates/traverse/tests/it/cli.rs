@@ -185,6 +185,12 @@ fn list_names_every_tunnel_and_every_kind_with_exactly_its_options() {
         stdout.contains(&traverse_scenario::kinds_listing()),
         "`traverse list` does not print the kinds' listing whole:\n{stdout}"
     );
+    for (parameter, _, meaning) in traverse_tunnel::PARAMETERS {
+        assert!(
+            stdout.contains(&format!("  {parameter:<13}  {meaning}")),
+            "`traverse list` lacks the tunnel parameter {parameter}:\n{stdout}"
+        );
+    }
     assert!(stdout.contains("[client] proxy_auth"), "{stdout}");
 }
 
@@ -583,4 +589,91 @@ fn strip_escapes(text: &str) -> String {
         }
     }
     out
+}
+
+#[test]
+fn a_tunnel_parameter_the_tunnel_does_not_take_exits_2_and_says_what_it_takes() {
+    let output = traverse(&["run", "--tunnel", "ws+pong=30s"]);
+    assert_eq!(output.status.code(), Some(2));
+    assert_eq!(
+        text(&output.stderr).trim(),
+        "error: \"ws+pong=30s\": unknown tunnel parameter `pong`; ws takes ping=DURATION, \
+         tcp-keepalive=DURATION"
+    );
+}
+
+#[test]
+fn an_expectation_of_a_tunnel_with_a_wrong_parameter_is_located() {
+    let folder = tempfile::tempdir().expect("tempdir");
+    let file = folder.path().join("keepalive.toml");
+    std::fs::write(
+        &file,
+        "[expect]\n\"ws+ping=30s\" = \"pass\"\n\"tcp+ping=30s\" = \"pass\"\n\"wss+ping=30000ms\" = \"pass\"\n",
+    )
+    .expect("write");
+    let output = traverse(&["validate", &file.to_string_lossy()]);
+    assert_eq!(output.status.code(), Some(2));
+    let path = file.display();
+    assert_eq!(
+        text(&output.stderr).trim(),
+        format!(
+            "{path}:3:1: [expect] \"tcp+ping=30s\": `ping` is not a parameter of tcp, which \
+             takes heartbeat=DURATION, tcp-keepalive=DURATION\n\
+             {path}:4:1: [expect] \"wss+ping=30000ms\": write it as \"wss+ping=30s\""
+        )
+    );
+}
+
+#[test]
+fn a_run_of_every_tunnel_includes_those_with_parameters_the_scenarios_expect() {
+    let folder = tempfile::tempdir().expect("tempdir");
+    let file = folder.path().join("idle.toml");
+    std::fs::write(
+        &file,
+        "[[hops]]\nkind = \"connect-proxy\"\nallowed_ports = [443, 80]\nidle_timeout = \"60s\"\n\n\
+         [probe]\nidle = \"120s\"\n\n[expect]\nws = \"fail\"\n\"ws+ping=30s\" = \"pass\"\n\
+         \"tcp+heartbeat=25s\" = \"pass\"\n",
+    )
+    .expect("write");
+    let json = folder.path().join("results.json");
+    let output = traverse(&[
+        "run",
+        "-q",
+        "--json",
+        &json.to_string_lossy(),
+        &file.to_string_lossy(),
+    ]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stdout));
+    let document: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).expect("results")).expect("json");
+    let cells = document["cells"].as_array().expect("cells");
+    let tunnels: Vec<&str> = cells
+        .iter()
+        .filter_map(|cell| cell["tunnel"].as_str())
+        .collect();
+    assert_eq!(
+        tunnels,
+        [
+            "tcp",
+            "tls",
+            "ws",
+            "wss",
+            "ws-unmasked",
+            "wss-unmasked",
+            "hixie76",
+            "ws+ping=30s",
+            "tcp+heartbeat=25s"
+        ]
+    );
+    assert!(
+        cells[2].get("keepalives").is_none(),
+        "no keepalive, no count"
+    );
+    assert!(
+        cells[7]["keepalives"]
+            .as_u64()
+            .is_some_and(|answered| answered > 0),
+        "{}",
+        cells[7]
+    );
 }

@@ -19,7 +19,7 @@ pub fn scenario(toml: &str) -> Scenario {
 pub async fn run(toml: &str, tunnels: &[&str]) -> Vec<CellResult> {
     let tunnels: Vec<_> = tunnels
         .iter()
-        .map(|name| traverse_tunnel::find(name).unwrap_or_else(|| panic!("no tunnel {name}")))
+        .map(|name| traverse_tunnel::Configured::parse(name).unwrap_or_else(|why| panic!("{why}")))
         .collect();
     let cells = traverse_runner::plan(&[scenario(toml)], &tunnels);
     traverse_runner::run(cells, &RunOptions::default(), |_| {})

@@ -1,0 +1,117 @@
+//! Tunnels that keep themselves alive through idle timers: every keepalive
+//! kind against hops that cut idle connections, as data. A protocol's own
+//! keepalive (pings, heartbeats) is bytes every relaying hop sees in both
+//! directions, the keepalive and its answer; TCP keepalive is the kernel's
+//! and no hop that relays bytes in user space sees it, so it is cut as a
+//! tunnel that sends nothing is.
+
+use crate::support::{assert_cells, run};
+
+/// An L4 relay, so the framed protocol gets through too: a corporate proxy
+/// that cuts CONNECT tunnels idle for a minute, and a client that goes
+/// quiet for two.
+const IDLE_PROXY: &str = r#"
+    [[hops]]
+    kind = "connect-proxy"
+    name = "squid"
+    allowed_ports = [443, 80]
+    idle_timeout = "60s"
+
+    [probe]
+    idle = "120s"
+"#;
+
+/// Cloudflare's 100 s cut of idle WebSockets, and a client quiet for 120 s.
+const CLOUDFLARE_IDLE: &str = r#"
+    [[hops]]
+    kind = "tls-terminator"
+    name = "cloudflare"
+    websocket = true
+    idle_timeout = "100s"
+
+    [probe]
+    idle = "120s"
+"#;
+
+#[tokio::test]
+async fn pings_and_heartbeats_bridge_an_idle_cut_and_tcp_keepalive_does_not() {
+    assert_cells(
+        IDLE_PROXY,
+        &[
+            "tcp",
+            "tcp+heartbeat=25s",
+            "tcp+tcp-keepalive=25s",
+            "tls+heartbeat=25s",
+            "ws",
+            "ws+ping=30s",
+            "wss+ping=30s",
+            "ws-unmasked+ping=30s",
+            "wss+tcp-keepalive=30s",
+            "hixie76+tcp-keepalive=30s",
+        ],
+        &[
+            "tcp fail idle-cut blame=squid",
+            "tcp+heartbeat=25s pass",
+            "tcp+tcp-keepalive=25s fail idle-cut blame=squid",
+            "tls+heartbeat=25s pass",
+            "ws fail idle-cut blame=squid",
+            "ws+ping=30s pass",
+            "wss+ping=30s pass",
+            "ws-unmasked+ping=30s pass",
+            "wss+tcp-keepalive=30s fail idle-cut blame=squid",
+            "hixie76+tcp-keepalive=30s fail idle-cut blame=squid",
+        ],
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn pings_keep_a_websocket_through_cloudflares_idle_cut() {
+    assert_cells(
+        CLOUDFLARE_IDLE,
+        &["ws", "wss", "ws+ping=30s", "wss+ping=30s", "wss+ping=120s"],
+        &[
+            "ws fail idle-cut blame=cloudflare",
+            "wss fail idle-cut blame=cloudflare",
+            "ws+ping=30s pass",
+            "wss+ping=30s pass",
+            // A ping every two minutes comes too late for a 100 s timer.
+            "wss+ping=120s fail idle-cut blame=cloudflare",
+        ],
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn the_results_count_the_keepalives_that_crossed_and_only_those() {
+    let results = run(
+        IDLE_PROXY,
+        &[
+            "ws",
+            "ws+ping=30s",
+            "tcp+heartbeat=25s",
+            "ws+tcp-keepalive=30s",
+        ],
+    )
+    .await;
+    let counted: Vec<(&str, Option<u64>)> = results
+        .iter()
+        .map(|cell| (cell.tunnel.as_str(), cell.keepalives))
+        .collect();
+    assert_eq!(counted[0], ("ws", None), "no keepalive, no count");
+    assert_eq!(
+        counted[3],
+        ("ws+tcp-keepalive=30s", None),
+        "the kernel's probes are not counted"
+    );
+    // 120 s of quiet at 30 s (25 s) intervals: at least three answered
+    // pings (four heartbeats) crossed, whatever the echoes' own time.
+    assert!(
+        counted[1].1.is_some_and(|answered| answered >= 3),
+        "{counted:?}"
+    );
+    assert!(
+        counted[2].1.is_some_and(|answered| answered >= 4),
+        "{counted:?}"
+    );
+}
