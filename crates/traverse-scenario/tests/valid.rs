@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use traverse_scenario::{
     Backend, BodyPolicy, ClientSpec, ConnectProxy, Credentials, HopKind, HttpVersion,
-    LegacyForwarder, Location, Masking, OriginCertificate, Scenario, TerminatorMode, TlsPolicy,
-    TlsTerminator, Transparent, UndeclaredBytes, UpgradePolicy, Verdict,
+    LegacyForwarder, Location, Masking, OriginCertificate, OriginFailure, Scenario, TerminatorMode,
+    TlsPolicy, TlsTerminator, Transparent, UndeclaredBytes, UpgradePolicy, Vendor, Verdict,
 };
 
 fn parse(source: &str) -> Scenario {
@@ -163,6 +163,7 @@ masking = "remask"
             ports: vec![443],
             masking: Masking::Remask,
             undeclared_bytes: UndeclaredBytes::Hold,
+            ..TlsTerminator::default()
         }
     );
 }
@@ -435,6 +436,7 @@ wss = "fail"
             ports: vec![443, 80],
             masking: Masking::Ignore,
             undeclared_bytes: UndeclaredBytes::Hold,
+            ..TlsTerminator::default()
         }
     );
     assert_eq!(
@@ -447,6 +449,7 @@ wss = "fail"
             ports: vec![443],
             masking: Masking::Ignore,
             undeclared_bytes: UndeclaredBytes::Hold,
+            ..TlsTerminator::default()
         }
     );
     assert_eq!(scenario.origin.certificate, OriginCertificate::SelfSigned);
@@ -996,4 +999,45 @@ fn client_settings_say_how_the_client_is_set_up_without_passwords() {
     let without = parse("[[hops]]\nkind = \"connect-proxy\"\n[client]\nproxy_auth = \"\"\n");
     assert_eq!(without.client_settings(), ["proxy_auth = \"\""]);
     assert!(parse("").client_settings().is_empty());
+}
+
+#[test]
+fn a_terminator_vendor_picks_its_answers_and_timeout_defaults() {
+    let cloudflare = one_terminator("vendor = \"cloudflare\"");
+    assert_eq!(cloudflare.vendor, Vendor::Cloudflare);
+    assert_eq!(cloudflare.read_limit(), Some(Duration::from_secs(120)));
+    assert_eq!(cloudflare.connect_limit(), Some(Duration::from_secs(19)));
+    let failures = [
+        (OriginFailure::EmptyResponse, 520, 502),
+        (OriginFailure::Refused, 521, 502),
+        (OriginFailure::ConnectTimeout, 522, 504),
+        (OriginFailure::Unreachable, 523, 502),
+        (OriginFailure::ReadTimeout, 524, 504),
+        (OriginFailure::TlsHandshake, 525, 502),
+        (OriginFailure::HandshakeTimeout, 525, 502),
+        (OriginFailure::InvalidCertificate, 526, 502),
+    ];
+    for (failure, at_cloudflare, at_alb) in failures {
+        assert_eq!(
+            Vendor::Cloudflare.answer(failure),
+            at_cloudflare,
+            "{failure:?}"
+        );
+        assert_eq!(Vendor::Alb.answer(failure), at_alb, "{failure:?}");
+    }
+    // An ALB waits for an answer as long as its idle timeout.
+    let alb = one_terminator("vendor = \"alb\"\nidle_timeout = \"30s\"");
+    assert_eq!(alb.read_limit(), Some(Duration::from_secs(30)));
+    assert_eq!(alb.connect_limit(), Some(Duration::from_secs(10)));
+    let generic = one_terminator("");
+    assert_eq!(
+        (generic.read_limit(), generic.connect_limit()),
+        (None, None)
+    );
+    // A written timeout wins over the vendor's.
+    let written = one_terminator(
+        "vendor = \"cloudflare\"\nread_timeout = \"100s\"\nconnect_timeout = \"15s\"",
+    );
+    assert_eq!(written.read_limit(), Some(Duration::from_secs(100)));
+    assert_eq!(written.connect_limit(), Some(Duration::from_secs(15)));
 }

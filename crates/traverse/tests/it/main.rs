@@ -11,6 +11,7 @@ mod html_report;
 mod kubernetes_job;
 mod legacy_forwarder;
 mod masking;
+mod origin_failures;
 mod parity;
 mod poisoning;
 mod shards;
