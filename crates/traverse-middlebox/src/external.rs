@@ -149,7 +149,7 @@ async fn start_parent(context: &HopContext) -> Result<SocketAddr, MiddleboxError
     let parent = traverse_scenario::ConnectProxy {
         allowed_ports: traverse_scenario::address::PORTS.to_vec(),
         auth: None,
-        idle_timeout: None,
+        ..traverse_scenario::ConnectProxy::default()
     };
     let plumbing = HopContext {
         name: format!("{} (parent)", context.name),

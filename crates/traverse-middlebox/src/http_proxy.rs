@@ -23,7 +23,7 @@ use traverse_scenario::{
     Masking, OriginFailure, UndeclaredBytes, UpgradePolicy, Vendor, format_duration,
 };
 
-use crate::relay::{Idle, relay_websocket};
+use crate::relay::{Idle, Scaled, relay_websocket};
 use crate::{HopContext, Upstream};
 
 pub(crate) type Body = BoxBody<Bytes, hyper::Error>;
@@ -57,17 +57,17 @@ pub(crate) struct HttpPolicy {
     pub vendor: Vendor,
     /// How long it waits for the next node's response head, in wall time
     /// and as the scenario wrote it; `None` waits until the client leaves.
-    pub read_timeout: Idle,
+    pub read_timeout: Scaled,
 }
 
 impl HttpPolicy {
     /// A hop that handles a WebSocket handshake as `upgrade` says, relays
-    /// upgraded connections under `idle_timeout` (scenario time), and
+    /// upgraded connections under `idle` (see [`crate::relay::idle`]), and
     /// otherwise reads nothing: no host rules, frames relayed as they are,
     /// HTTP/1.1 upstream. Kinds set what they do differently on top.
     pub(crate) fn new(
         upgrade: UpgradePolicy,
-        idle_timeout: Option<Duration>,
+        idle: Idle,
         scheme: &'static str,
         context: &HopContext,
     ) -> HttpPolicy {
@@ -80,7 +80,7 @@ impl HttpPolicy {
             masking: Masking::Ignore,
             cache: false,
             undeclared_bytes: UndeclaredBytes::Hold,
-            idle: crate::relay::idle(idle_timeout, context),
+            idle,
             scheme,
             step_timeout: context.step_timeout,
             vendor: Vendor::Generic,

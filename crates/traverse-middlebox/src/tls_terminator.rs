@@ -42,8 +42,9 @@ pub(crate) async fn start(
             } else {
                 Box::new(Metered::new(stream, entry.clone()))
             };
+            let idle = relay::idle(options.idle_timeout, options.idle_counts, context);
             let upstream = Upstream {
-                connect_timeout: relay::idle(options.connect_limit(), context),
+                connect_timeout: relay::scaled(options.connect_limit(), context),
                 ..upstream_for(port, options.backend, context)
             };
             match options.mode {
@@ -58,13 +59,12 @@ pub(crate) async fn start(
                         masking: options.masking,
                         undeclared_bytes: options.undeclared_bytes,
                         vendor: options.vendor,
-                        read_timeout: relay::idle(options.read_limit(), context),
-                        ..HttpPolicy::new(upgrade, options.idle_timeout, scheme, context)
+                        read_timeout: relay::scaled(options.read_limit(), context),
+                        ..HttpPolicy::new(upgrade, idle, scheme, context)
                     };
                     http_proxy::serve(client, entry, upstream, policy, context.tasks.clone()).await;
                 }
                 TerminatorMode::Tcp => {
-                    let idle = relay::idle(options.idle_timeout, context);
                     relay(client, entry.clone(), upstream, idle, "the decrypted bytes").await;
                     relay::identify(&entry);
                 }

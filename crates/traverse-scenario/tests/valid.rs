@@ -4,7 +4,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use traverse_scenario::{
-    Backend, BodyPolicy, ClientSpec, ConnectProxy, Credentials, HopKind, HttpVersion,
+    Backend, BodyPolicy, ClientSpec, ConnectProxy, Credentials, HopKind, HttpVersion, IdleCounts,
     LegacyForwarder, Location, Masking, OriginCertificate, OriginFailure, Scenario, TerminatorMode,
     TlsPolicy, TlsTerminator, Transparent, UndeclaredBytes, UpgradePolicy, Vendor, Verdict,
 };
@@ -465,6 +465,7 @@ fn a_transparent_hop_has_its_defaults() {
             tls: TlsPolicy::Passthrough,
             http_version: HttpVersion::Http11,
             idle_timeout: None,
+            idle_counts: IdleCounts::Upstream,
             websocket_allow: Vec::new(),
             websocket_block: Vec::new(),
             ports: vec![443, 80],
@@ -498,6 +499,7 @@ cache = true
             tls: TlsPolicy::Inspect,
             http_version: HttpVersion::Http11,
             idle_timeout: Some(Duration::from_secs(30)),
+            idle_counts: IdleCounts::Upstream,
             websocket_allow: vec!["origin.test".to_string(), "api.example".to_string()],
             websocket_block: vec!["ads.example".to_string()],
             ports: vec![80],
@@ -554,6 +556,7 @@ fn a_connect_proxy_has_its_defaults() {
             allowed_ports: vec![443],
             auth: None,
             idle_timeout: None,
+            idle_counts: IdleCounts::Upstream,
         }
     );
     assert_eq!(one_connect_proxy(""), ConnectProxy::default());
@@ -574,6 +577,7 @@ idle_timeout = "5m"
             allowed_ports: vec![8443, 443, 1, 65535],
             auth: Some(credentials("alice", "secret")),
             idle_timeout: Some(Duration::from_secs(300)),
+            idle_counts: IdleCounts::Upstream,
         }
     );
 }
@@ -745,6 +749,7 @@ fn a_legacy_forwarder_has_its_defaults() {
             body: BodyPolicy::DeclaredOnly,
             masking: Masking::Ignore,
             idle_timeout: None,
+            idle_counts: IdleCounts::Upstream,
             read_timeout: Duration::from_secs(60),
         }
     );
@@ -767,6 +772,7 @@ read_timeout = "30s"
             body: BodyPolicy::HoldUntilResponse,
             masking: Masking::Require,
             idle_timeout: Some(Duration::from_secs(75)),
+            idle_counts: IdleCounts::Upstream,
             read_timeout: Duration::from_secs(30),
         }
     );
@@ -890,6 +896,7 @@ ws = "fail"
             body: BodyPolicy::HoldUntilResponse,
             masking: Masking::Remask,
             idle_timeout: Some(Duration::from_secs(50)),
+            idle_counts: IdleCounts::Upstream,
             ..LegacyForwarder::default()
         }
     );
@@ -1040,4 +1047,32 @@ fn a_terminator_vendor_picks_its_answers_and_timeout_defaults() {
     );
     assert_eq!(written.read_limit(), Some(Duration::from_secs(100)));
     assert_eq!(written.connect_limit(), Some(Duration::from_secs(15)));
+}
+
+#[test]
+fn each_kind_counts_for_its_idle_timer_what_its_product_counts() {
+    let hop = |kind: &str, extra: &str| {
+        parse(&format!(
+            "[[hops]]\nkind = \"{kind}\"\nidle_timeout = \"60s\"\n{extra}\n"
+        ))
+        .hops[0]
+            .kind
+            .clone()
+    };
+    let counts = |kind: HopKind| match kind {
+        HopKind::TlsTerminator(options) => options.idle_counts,
+        HopKind::Transparent(options) => options.idle_counts,
+        HopKind::ConnectProxy(options) => options.idle_counts,
+        HopKind::LegacyForwarder(options) => options.idle_counts,
+        other => panic!("no idle timer: {other:?}"),
+    };
+    // An ALB counts both ways; nginx and Squid count reads from upstream.
+    assert_eq!(counts(hop("tls-terminator", "")), IdleCounts::Both);
+    assert_eq!(counts(hop("transparent", "")), IdleCounts::Upstream);
+    assert_eq!(counts(hop("connect-proxy", "")), IdleCounts::Upstream);
+    assert_eq!(counts(hop("legacy-forwarder", "")), IdleCounts::Upstream);
+    assert_eq!(
+        counts(hop("tls-terminator", "idle_counts = \"client\"")),
+        IdleCounts::Client
+    );
 }

@@ -288,6 +288,25 @@ impl<'r, 'f, 'i> OptionReader<'r, 'f, 'i> {
         self.fields.span_of(key)
     }
 
+    /// `idle_counts`, which says which bytes reset the kind's
+    /// `idle_timeout`: set to another than the kind's default without one,
+    /// it could not act. Take it before `idle_timeout`.
+    pub fn idle_counts(
+        &mut self,
+        default: crate::model::IdleCounts,
+    ) -> Result<crate::model::IdleCounts, ScenarioError> {
+        let at = self.span_of("idle_counts");
+        let without_timeout = self.span_of("idle_timeout").is_none();
+        let counts = self.keyword("idle_counts")?.unwrap_or(default);
+        self.no_effect(
+            at,
+            "idle_counts",
+            (without_timeout && counts != default)
+                .then_some("there is no `idle_timeout` for it to reset"),
+        )?;
+        Ok(counts)
+    }
+
     /// Where the hop's table is, for a mistake that belongs to no one key.
     pub fn hop_span(&self) -> Range<usize> {
         self.hop_span.clone()

@@ -10,7 +10,7 @@ use crate::error::ScenarioError;
 use crate::kinds::{
     DefaultValue, Kind, KindInfo, OptionReader, OptionSpec, Settings, ValueType, keyword_names,
 };
-use crate::model::{Keyword, Masking, UndeclaredBytes};
+use crate::model::{Keyword, Masking, UndeclaredBytes, IdleCounts};
 
 /// A TLS-terminating load balancer or WAF.
 #[derive(Debug, Clone, PartialEq)]
@@ -20,6 +20,8 @@ pub struct TlsTerminator {
     pub websocket: bool,
     pub backend: Backend,
     pub idle_timeout: Option<Duration>,
+    /// Which bytes reset the idle timer.
+    pub idle_counts: IdleCounts,
     /// Logical ports it has a listener (virtual server) on.
     pub ports: Vec<u16>,
     /// What it does with client frames after a WebSocket upgrade.
@@ -148,6 +150,7 @@ impl Default for TlsTerminator {
             websocket: false,
             backend: Backend::Tls,
             idle_timeout: None,
+            idle_counts: IdleCounts::Both,
             ports: PORTS.to_vec(),
             masking: Masking::Ignore,
             undeclared_bytes: UndeclaredBytes::Hold,
@@ -223,8 +226,17 @@ const OPTIONS: &[OptionSpec] = &[
         default: DefaultValue::Absent("none"),
         summary: "cut a relayed connection idle this long",
         applies: "upgraded WebSockets, and every connection in tcp mode",
-        doc: "Cuts a relayed connection after no byte has moved in either direction for this long, recorded as `idle-cut`. Use `\"100s\"` for Cloudflare, which cuts WebSockets idle for 100 s, and `\"60s\"` for an AWS ALB, whose default idle timeout is 60 s.",
+        doc: "Cuts a relayed connection after no byte that `idle_counts` counts has moved for this long, recorded as `idle-cut`. Use `\"100s\"` for Cloudflare, which cuts WebSockets idle for 100 s, and `\"60s\"` for an AWS ALB, whose default idle timeout is 60 s.",
         example: "idle_timeout = \"100s\"",
+    },
+    OptionSpec {
+        key: "idle_counts",
+        value: ValueType::Keyword(keyword_names::<IdleCounts>),
+        default: DefaultValue::Written("\"both\""),
+        summary: "which bytes reset idle_timeout: both directions, only from upstream, only from the client",
+        applies: "with idle_timeout",
+        doc: "Which bytes reset `idle_timeout`: `\"both\"` (a byte either way), `\"upstream\"` (only bytes from the next node, as nginx's `proxy_read_timeout` counts) or `\"client\"` (only bytes from the client). Set without `idle_timeout` it is an error. The default is `\"both\"`: AWS defines an ALB's idle timeout as the time a connection may go with no data sent or received, and Cloudflare's connection limits name one idle timeout per connection. A tunnel whose client pings into silence is kept alive by `\"both\"` and cut by `\"upstream\"`.",
+        example: "idle_timeout = \"60s\"\nidle_counts = \"upstream\"",
     },
     OptionSpec {
         key: "ports",
@@ -293,6 +305,7 @@ impl Kind for TlsTerminator {
 
     fn read(reader: &mut OptionReader<'_, '_, '_>) -> Result<Self, ScenarioError> {
         let defaults = TlsTerminator::default();
+        let idle_counts = reader.idle_counts(defaults.idle_counts)?;
         let masking_at = reader.span_of("masking");
         let undeclared_at = reader.span_of("undeclared_bytes");
         let read_at = reader.span_of("read_timeout");
@@ -301,6 +314,7 @@ impl Kind for TlsTerminator {
             websocket: reader.flag("websocket")?.unwrap_or(defaults.websocket),
             backend: reader.keyword("backend")?.unwrap_or(defaults.backend),
             idle_timeout: reader.duration("idle_timeout")?,
+            idle_counts,
             ports: reader.logical_ports("ports")?.unwrap_or(defaults.ports),
             masking: reader.keyword("masking")?.unwrap_or_default(),
             undeclared_bytes: reader.keyword("undeclared_bytes")?.unwrap_or_default(),
@@ -349,6 +363,11 @@ impl Kind for TlsTerminator {
         }
         settings.always("backend", self.backend.keyword());
         settings.duration("idle_timeout", self.idle_timeout);
+        settings.differs(
+            "idle_counts",
+            self.idle_counts.keyword(),
+            default.idle_counts.keyword(),
+        );
         settings.ports("ports", &self.ports, &default.ports);
         settings.differs("masking", self.masking.keyword(), default.masking.keyword());
         settings.differs(

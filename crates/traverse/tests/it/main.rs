@@ -8,6 +8,7 @@ mod connect_proxy;
 mod container;
 mod external;
 mod html_report;
+mod idle_counts;
 mod kubernetes_job;
 mod legacy_forwarder;
 mod masking;
