@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use crate::address::{PROXY_PORT, TLS_PORT};
 use crate::error::ScenarioError;
-use crate::kinds::{DefaultValue, Kind, KindInfo, OptionReader, OptionSpec, Settings, ValueType, keyword_names};
+use crate::kinds::{idle_counts_option, DefaultValue, Kind, KindInfo, OptionReader, OptionSpec, Settings, ValueType};
 use crate::model::{Credentials, IdleCounts, Keyword};
 
 /// An explicit forward proxy (Squid and friends).
@@ -62,15 +62,11 @@ const OPTIONS: &[OptionSpec] = &[
         doc: "Cuts a `CONNECT` tunnel after no byte that `idle_counts` counts has moved for this long, recorded as `idle-cut`.",
         example: "idle_timeout = \"60s\"",
     },
-    OptionSpec {
-        key: "idle_counts",
-        value: ValueType::Keyword(keyword_names::<IdleCounts>),
-        default: DefaultValue::Written("\"upstream\""),
-        summary: "which bytes reset idle_timeout: both directions, only from upstream, only from the client",
-        applies: "with idle_timeout",
-        doc: "Which bytes reset `idle_timeout`: `\"both\"`, `\"upstream\"` or `\"client\"`. Set without `idle_timeout` it is an error. The default is `\"upstream\"`, as Squid counts: its `read_timeout` (15 minutes by default) applies to server connections and is extended after each successful read from the server. Its `client_lifetime` (1 day) limits a client connection's whole life, not its silence, and is not modelled.",
-        example: "idle_timeout = \"60s\"\nidle_counts = \"both\"",
-    },
+    idle_counts_option(
+        "\"upstream\"",
+        "Which bytes reset `idle_timeout`: `\"both\"`, `\"upstream\"` or `\"client\"`. Set without `idle_timeout` it is an error. The default is `\"upstream\"`, as Squid counts: its `read_timeout` (15 minutes by default) applies to server connections and is extended after each successful read from the server. Its `client_lifetime` (1 day) limits a client connection's whole life, not its silence, and is not modelled.",
+        "idle_timeout = \"60s\"\nidle_counts = \"both\"",
+    ),
 ];
 
 impl Kind for ConnectProxy {

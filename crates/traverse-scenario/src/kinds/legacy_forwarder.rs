@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use crate::address::PLAIN_PORT;
 use crate::error::ScenarioError;
-use crate::kinds::{
+use crate::kinds::{idle_counts_option, 
     DefaultValue, Kind, KindInfo, OptionReader, OptionSpec, Settings, ValueType, keyword_names,
 };
 use crate::model::{Keyword, Masking, IdleCounts};
@@ -88,15 +88,11 @@ const OPTIONS: &[OptionSpec] = &[
         doc: "Cuts an upgraded connection after no byte that `idle_counts` counts has moved for this long, recorded as `idle-cut`.",
         example: "idle_timeout = \"60s\"",
     },
-    OptionSpec {
-        key: "idle_counts",
-        value: ValueType::Keyword(keyword_names::<IdleCounts>),
-        default: DefaultValue::Written("\"upstream\""),
-        summary: "which bytes reset idle_timeout: both directions, only from upstream, only from the client",
-        applies: "with idle_timeout",
-        doc: "Which bytes reset `idle_timeout`, as for `transparent`: `\"both\"`, `\"upstream\"` or `\"client\"`. Set without `idle_timeout` it is an error. The default is `\"upstream\"`: nginx's `proxy_read_timeout` counts only reads from the proxied server.",
-        example: "idle_timeout = \"60s\"\nidle_counts = \"both\"",
-    },
+    idle_counts_option(
+        "\"upstream\"",
+        "Which bytes reset `idle_timeout`, as for `transparent`: `\"both\"`, `\"upstream\"` or `\"client\"`. Set without `idle_timeout` it is an error. The default is `\"upstream\"`: nginx's `proxy_read_timeout` counts only reads from the proxied server.",
+        "idle_timeout = \"60s\"\nidle_counts = \"both\"",
+    ),
     OptionSpec {
         key: "read_timeout",
         value: ValueType::Duration,

@@ -22,7 +22,9 @@ use crate::error::ScenarioError;
 use crate::fields::Fields;
 use crate::model::{Credentials, Keyword};
 
-pub use options::{DefaultValue, KindInfo, OptionSpec, ValueType, keyword_names};
+pub use options::{
+    DefaultValue, KindInfo, OptionSpec, ValueType, idle_counts_option, keyword_names,
+};
 
 /// What every middlebox kind is: a table of options, a reader that follows
 /// it, a writer for reports, and the answers the runner and the CLI need.

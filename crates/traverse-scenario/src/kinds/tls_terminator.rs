@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use crate::address::{PORTS, TLS_PORT};
 use crate::error::ScenarioError;
-use crate::kinds::{
+use crate::kinds::{idle_counts_option, 
     DefaultValue, Kind, KindInfo, OptionReader, OptionSpec, Settings, ValueType, keyword_names,
 };
 use crate::model::{Keyword, Masking, UndeclaredBytes, IdleCounts};
@@ -229,15 +229,11 @@ const OPTIONS: &[OptionSpec] = &[
         doc: "Cuts a relayed connection after no byte that `idle_counts` counts has moved for this long, recorded as `idle-cut`. Use `\"100s\"` for Cloudflare, which cuts WebSockets idle for 100 s, and `\"60s\"` for an AWS ALB, whose default idle timeout is 60 s.",
         example: "idle_timeout = \"100s\"",
     },
-    OptionSpec {
-        key: "idle_counts",
-        value: ValueType::Keyword(keyword_names::<IdleCounts>),
-        default: DefaultValue::Written("\"both\""),
-        summary: "which bytes reset idle_timeout: both directions, only from upstream, only from the client",
-        applies: "with idle_timeout",
-        doc: "Which bytes reset `idle_timeout`: `\"both\"` (a byte either way), `\"upstream\"` (only bytes from the next node, as nginx's `proxy_read_timeout` counts) or `\"client\"` (only bytes from the client). Set without `idle_timeout` it is an error. The default is `\"both\"`: AWS defines an ALB's idle timeout as the time a connection may go with no data sent or received, and Cloudflare's connection limits name one idle timeout per connection. A tunnel whose client pings into silence is kept alive by `\"both\"` and cut by `\"upstream\"`.",
-        example: "idle_timeout = \"60s\"\nidle_counts = \"upstream\"",
-    },
+    idle_counts_option(
+        "\"both\"",
+        "Which bytes reset `idle_timeout`: `\"both\"` (a byte either way), `\"upstream\"` (only bytes from the next node, as nginx's `proxy_read_timeout` counts) or `\"client\"` (only bytes from the client). Set without `idle_timeout` it is an error. The default is `\"both\"`: AWS defines an ALB's idle timeout as the time a connection may go with no data sent or received, and Cloudflare's connection limits name one idle timeout per connection. A tunnel whose client pings into silence is kept alive by `\"both\"` and cut by `\"upstream\"`.",
+        "idle_timeout = \"60s\"\nidle_counts = \"upstream\"",
+    ),
     OptionSpec {
         key: "ports",
         value: ValueType::LogicalPorts,

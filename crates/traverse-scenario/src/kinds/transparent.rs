@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use crate::address::{PLAIN_PORT, PORTS};
 use crate::error::ScenarioError;
-use crate::kinds::{
+use crate::kinds::{idle_counts_option, 
     DefaultValue, Kind, KindInfo, OptionReader, OptionSpec, Settings, ValueType, keyword_names,
 };
 use crate::model::{Keyword, Masking, UndeclaredBytes, UpgradePolicy, IdleCounts};
@@ -123,15 +123,11 @@ const OPTIONS: &[OptionSpec] = &[
         doc: "Cuts a relayed connection after no byte that `idle_counts` counts has moved for this long, recorded as `idle-cut`. Relayed connections are TLS passed through and upgraded WebSockets, including those inside inspected TLS. Use `\"60s\"` for nginx's default `proxy_read_timeout`.",
         example: "idle_timeout = \"60s\"",
     },
-    OptionSpec {
-        key: "idle_counts",
-        value: ValueType::Keyword(keyword_names::<IdleCounts>),
-        default: DefaultValue::Written("\"upstream\""),
-        summary: "which bytes reset idle_timeout: both directions, only from upstream, only from the client",
-        applies: "with idle_timeout",
-        doc: "Which bytes reset `idle_timeout`: `\"both\"` (a byte either way), `\"upstream\"` (only bytes from the next node) or `\"client\"` (only bytes from the client). Set without `idle_timeout` it is an error. The default is `\"upstream\"`, as nginx counts: its `proxy_read_timeout` is the time between two reads from the proxied server, and a WebSocket is closed if the proxied server transmits nothing for that long, however much the client sends.",
-        example: "idle_timeout = \"60s\"\nidle_counts = \"both\"",
-    },
+    idle_counts_option(
+        "\"upstream\"",
+        "Which bytes reset `idle_timeout`: `\"both\"` (a byte either way), `\"upstream\"` (only bytes from the next node) or `\"client\"` (only bytes from the client). Set without `idle_timeout` it is an error. The default is `\"upstream\"`, as nginx counts: its `proxy_read_timeout` is the time between two reads from the proxied server, and a WebSocket is closed if the proxied server transmits nothing for that long, however much the client sends.",
+        "idle_timeout = \"60s\"\nidle_counts = \"both\"",
+    ),
     OptionSpec {
         key: "websocket_allow",
         value: ValueType::Hosts,

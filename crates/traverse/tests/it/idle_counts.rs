@@ -16,7 +16,7 @@ use tokio::net::{TcpListener, TcpStream};
 use traverse_net::{Endpoints, bind_loopback};
 use traverse_scenario::address::{PLAIN_PORT, PROXY_PORT, TLS_PORT};
 
-use crate::support::LoneHop;
+use crate::support::{LoneHop, assert_rows};
 
 /// Which side sends while the other is quiet.
 #[derive(Debug, Clone, Copy)]
@@ -51,22 +51,15 @@ const CASES: &[(&str, &str, Talker, &str)] = &[
 
 #[tokio::test]
 async fn one_side_talking_keeps_the_tunnel_only_where_the_rule_counts_its_bytes() {
-    let outcomes = join_all(
-        CASES
-            .iter()
-            .map(|&(kind, rule, talker, expected)| async move {
-                let got = run_case(kind, rule, talker).await;
-                let case = format!("{kind} [{rule}] {talker:?} talks");
-                (case, expected, got)
-            }),
-    )
-    .await;
-    let wrong: Vec<String> = outcomes
+    let rows = CASES
         .iter()
-        .filter(|(_, expected, got)| !got.starts_with(expected))
-        .map(|(case, expected, got)| format!("{case}: expected {expected}, got {got}"))
-        .collect();
-    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+        .map(|&(kind, rule, talker, expected)| async move {
+            let got = run_case(kind, rule, talker).await;
+            (!got.starts_with(expected)).then(|| {
+                format!("{kind} [{rule}] {talker:?} talks: expected {expected}, got {got}")
+            })
+        });
+    assert_rows(join_all(rows).await);
 }
 
 /// `cut` (with the hop's record) or `kept`.

@@ -21,7 +21,7 @@ use traverse_net::{Action, ClosedPort, Endpoints, bind_loopback};
 use traverse_pki::Pki;
 use traverse_scenario::address::{PLAIN_PORT, TLS_PORT};
 
-use crate::support::LoneHop;
+use crate::support::{LoneHop, assert_rows};
 
 /// How the next node misbehaves.
 #[derive(Debug, Clone, Copy)]
@@ -69,29 +69,17 @@ const CASES: &[(&str, Origin, u16, &str)] = &[
 
 #[tokio::test]
 async fn each_vendor_answers_each_origin_failure_with_its_own_status() {
-    let outcomes = join_all(
-        CASES
-            .iter()
-            .map(|&(options, origin, status, words)| async move {
-                let got = run_case(options, origin).await;
-                let expected = format!("{status} upstream-failed …{words}…");
-                let matches =
-                    got.starts_with(&format!("{status} upstream-failed ")) && got.contains(words);
-                (
-                    format!("{origin:?} with [{}]", options.replace('\n', "; ")),
-                    expected,
-                    got,
-                    matches,
-                )
-            }),
-    )
-    .await;
-    let wrong: Vec<String> = outcomes
-        .iter()
-        .filter(|(.., matches)| !matches)
-        .map(|(case, expected, got, _)| format!("{case}:\n  expected {expected}\n  got      {got}"))
-        .collect();
-    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+    let rows = CASES.iter().map(|&(options, origin, status, words)| async move {
+        let got = run_case(options, origin).await;
+        let right = got.starts_with(&format!("{status} upstream-failed ")) && got.contains(words);
+        (!right).then(|| {
+            format!(
+                "{origin:?} with [{}]:\n  expected {status} upstream-failed …{words}…\n  got      {got}",
+                options.replace('\n', "; ")
+            )
+        })
+    });
+    assert_rows(join_all(rows).await);
 }
 
 /// One row: the status the client read, the hop's action and its detail.

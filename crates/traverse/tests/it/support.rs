@@ -61,6 +61,14 @@ pub async fn assert_cells(topology: &str, tunnels: &[&str], expected: &[&str]) {
     );
 }
 
+/// Fails listing every row of a table test that came out wrong: each
+/// row's line says what was expected and what happened, `None` when it
+/// came out right.
+pub fn assert_rows(rows: impl IntoIterator<Item = Option<String>>) {
+    let wrong: Vec<String> = rows.into_iter().flatten().collect();
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
+
 /// Fails, naming what is missing and what installs it, when a program a
 /// test drives is not installed: a test that cannot run never passes.
 pub fn require(program: &str) {
