@@ -109,7 +109,12 @@ async fn answer(
             |path| path.as_str().parse().unwrap_or_default(),
         );
         let upstream = context.upstream(port, None);
-        let policy = HttpPolicy::new(UpgradePolicy::Strip, options.idle_timeout, "http", context);
+        let policy = HttpPolicy::new(
+            UpgradePolicy::Strip,
+            relay::idle(options.idle_timeout, options.idle_counts, context),
+            "http",
+            context,
+        );
         return http_proxy::forward(request, entry, upstream, policy, context.tasks.clone()).await;
     }
     if !options.allowed_ports.contains(&port) {
@@ -153,7 +158,7 @@ async fn answer(
         }
     };
     let upgrade = hyper::upgrade::on(&mut request);
-    let idle = relay::idle(options.idle_timeout, context);
+    let idle = relay::idle(options.idle_timeout, options.idle_counts, context);
     let target = upstream.target();
     context.tasks.spawn(async move {
         match upgrade.await {

@@ -3,13 +3,19 @@
 //! can be judged against the products they imitate. Its config is made
 //! from a template, it runs in a process group of its own, and the harness
 //! taps its logical ports: a byte relay in front of it whose log records
-//! the real proxy's HTTP error answers, so blame can fall on it too.
+//! the real proxy's HTTP error answers, and a close it makes after a quiet
+//! spell as an idle cut, so blame can fall on it too.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
 
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
+use tokio::time::Instant;
 use traverse_net::http::{Status, response_status};
 use traverse_net::process::{ChildProcess, fill, reserve_port};
 use traverse_net::{Action, ConnEntry, FirstRead, Metered};
@@ -113,6 +119,7 @@ pub(crate) async fn start(
                 }
             };
             let _ = server.set_nodelay(true);
+            let server = QuietClose::new(server, entry.clone(), program.clone());
             let server =
                 FirstRead::new(server, record_error_status(entry.clone(), program.clone()));
             let what = format!("the connection to {program}");
@@ -149,7 +156,7 @@ async fn start_parent(context: &HopContext) -> Result<SocketAddr, MiddleboxError
     let parent = traverse_scenario::ConnectProxy {
         allowed_ports: traverse_scenario::address::PORTS.to_vec(),
         auth: None,
-        idle_timeout: None,
+        ..traverse_scenario::ConnectProxy::default()
     };
     let plumbing = HopContext {
         name: format!("{} (parent)", context.name),
@@ -196,3 +203,124 @@ fn record_error_status(entry: ConnEntry, program: String) -> impl FnOnce(&[u8]) 
         }
     }
 }
+
+/// How long a tapped connection must have been quiet before the program's
+/// close reads as an idle cut. A close that follows traffic (a WebSocket
+/// closing handshake relayed, an answer with `Connection: close`) comes
+/// within milliseconds of the last byte, even on a loaded machine; real
+/// products' idle timers are set in whole seconds.
+const QUIET_BEFORE_IDLE_CUT: Duration = Duration::from_millis(500);
+
+/// A TLS record this short, alone just before the close, is the program's
+/// `close_notify` on its way out (TLS 1.3 sends it as a 24-byte
+/// application-data record), not traffic: the quiet is what came before it.
+const CLOSE_NOTIFY_AT_MOST: usize = 64;
+
+/// The program's side of a tapped connection, watched for the one idle cut
+/// the tap can see: the program had answered, then no byte moved either
+/// way for a while, then it closed (or reset) while the client still had
+/// its side open. The tap knows nothing of the program's timers or of the
+/// probe; it judges only what it relayed.
+struct QuietClose<S> {
+    inner: S,
+    entry: ConnEntry,
+    program: String,
+    last_byte: Instant,
+    /// The program's latest chunk: whether it may be a TLS alert, and how
+    /// long the connection had been quiet before it.
+    last_chunk: Option<(bool, Duration)>,
+    answered: bool,
+    client_closed: bool,
+    judged: bool,
+}
+
+impl<S> QuietClose<S> {
+    fn new(inner: S, entry: ConnEntry, program: String) -> QuietClose<S> {
+        QuietClose {
+            inner,
+            entry,
+            program,
+            last_byte: Instant::now(),
+            last_chunk: None,
+            answered: false,
+            client_closed: false,
+            judged: false,
+        }
+    }
+
+    /// The program ended its side: an idle cut if it came after quiet.
+    fn program_closed(&mut self) {
+        if std::mem::replace(&mut self.judged, true) || !self.answered || self.client_closed {
+            return;
+        }
+        let (quiet, how) = match self.last_chunk {
+            Some((true, before)) if self.last_byte.elapsed() < QUIET_BEFORE_IDLE_CUT => {
+                (before, " (with a TLS alert, as close_notify)")
+            }
+            _ => (self.last_byte.elapsed(), ""),
+        };
+        if quiet >= QUIET_BEFORE_IDLE_CUT {
+            self.entry.act(
+                Action::IdleCut,
+                None,
+                format!(
+                    "{} closed the connection{how} after {:.1}s in which no byte moved",
+                    self.program,
+                    quiet.as_secs_f64()
+                ),
+            );
+        }
+    }
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for QuietClose<S> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let poll = Pin::new(&mut self.inner).poll_read(cx, buf);
+        match &poll {
+            Poll::Ready(Ok(())) if buf.filled().len() > before => {
+                let chunk = &buf.filled()[before..];
+                let alert_sized = chunk.len() <= CLOSE_NOTIFY_AT_MOST
+                    && matches!(chunk.first(), Some(0x15 | 0x17));
+                self.last_chunk = Some((alert_sized, self.last_byte.elapsed()));
+                self.last_byte = Instant::now();
+                self.answered = true;
+            }
+            Poll::Ready(_) => self.program_closed(),
+            Poll::Pending => {}
+        }
+        poll
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for QuietClose<S> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        let poll = Pin::new(&mut self.inner).poll_write(cx, buf);
+        if let Poll::Ready(Ok(written)) = poll
+            && written > 0
+        {
+            self.last_byte = Instant::now();
+        }
+        poll
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    /// The client closed its side first: whatever the program does next is
+    /// an answer to that, not an idle cut.
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        self.client_closed = true;
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+

@@ -19,9 +19,11 @@ use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use traverse_net::http::{is_websocket_upgrade, strip_hop_by_hop};
 use traverse_net::{Action, BoxedIo, ConnEntry, Protocol, Tasks, hex};
-use traverse_scenario::{Masking, UndeclaredBytes, UpgradePolicy};
+use traverse_scenario::{
+    Masking, OriginFailure, UndeclaredBytes, UpgradePolicy, Vendor, format_duration,
+};
 
-use crate::relay::{Idle, relay_websocket};
+use crate::relay::{Idle, Scaled, relay_websocket};
 use crate::{HopContext, Upstream};
 
 pub(crate) type Body = BoxBody<Bytes, hyper::Error>;
@@ -51,16 +53,21 @@ pub(crate) struct HttpPolicy {
     /// `https` on a TLS listener, `http` on a plain one.
     pub scheme: &'static str,
     pub step_timeout: Duration,
+    /// Whose statuses it answers when the next node fails.
+    pub vendor: Vendor,
+    /// How long it waits for the next node's response head, in wall time
+    /// and as the scenario wrote it; `None` waits until the client leaves.
+    pub read_timeout: Scaled,
 }
 
 impl HttpPolicy {
     /// A hop that handles a WebSocket handshake as `upgrade` says, relays
-    /// upgraded connections under `idle_timeout` (scenario time), and
+    /// upgraded connections under `idle` (see [`crate::relay::idle`]), and
     /// otherwise reads nothing: no host rules, frames relayed as they are,
     /// HTTP/1.1 upstream. Kinds set what they do differently on top.
     pub(crate) fn new(
         upgrade: UpgradePolicy,
-        idle_timeout: Option<Duration>,
+        idle: Idle,
         scheme: &'static str,
         context: &HopContext,
     ) -> HttpPolicy {
@@ -73,9 +80,11 @@ impl HttpPolicy {
             masking: Masking::Ignore,
             cache: false,
             undeclared_bytes: UndeclaredBytes::Hold,
-            idle: crate::relay::idle(idle_timeout, context),
+            idle,
             scheme,
             step_timeout: context.step_timeout,
+            vendor: Vendor::Generic,
+            read_timeout: None,
         }
     }
 }
@@ -249,7 +258,7 @@ pub(crate) async fn forward(
     let io = match upstream.connect().await {
         Ok(io) => io,
         Err(error) => {
-            let status = error.status();
+            let status = policy.vendor.answer(error.failure());
             entry.act(
                 Action::UpstreamFailed,
                 Some(status),
@@ -261,14 +270,33 @@ pub(crate) async fn forward(
     let (mut sender, connection) =
         match hyper::client::conn::http1::handshake::<_, Incoming>(TokioIo::new(io)).await {
             Ok(pair) => pair,
-            Err(error) => return bad_gateway(&entry, &upstream, &error),
+            Err(error) => return bad_gateway(&entry, &upstream, &error, policy.vendor),
         };
     tasks.spawn(async move {
         let _ = connection.with_upgrades().await;
     });
-    let mut response = match sender.send_request(Request::from_parts(parts, body)).await {
-        Ok(response) => response,
-        Err(error) => return bad_gateway(&entry, &upstream, &error),
+    let sent = sender.send_request(Request::from_parts(parts, body));
+    let answered = match policy.read_timeout {
+        None => Ok(sent.await),
+        Some((wall, written)) => tokio::time::timeout(wall, sent).await.map_err(|_| written),
+    };
+    let mut response = match answered {
+        Ok(Ok(response)) => response,
+        Ok(Err(error)) => return bad_gateway(&entry, &upstream, &error, policy.vendor),
+        Err(written) => {
+            let status = policy.vendor.answer(OriginFailure::ReadTimeout);
+            let message = format!(
+                "{} sent no response head within {} (read_timeout)",
+                upstream.target(),
+                format_duration(written)
+            );
+            entry.act(
+                Action::UpstreamFailed,
+                Some(status),
+                format!("answered {status}: {message}"),
+            );
+            return local(status, &format!("{message}\n"));
+        }
     };
     let status = response.status().as_u16();
 
@@ -380,14 +408,43 @@ fn add_forwarded(headers: &mut http::HeaderMap, scheme: &'static str) {
     );
 }
 
-fn bad_gateway(entry: &ConnEntry, upstream: &Upstream, error: &hyper::Error) -> Response<Body> {
-    let message = format!("{} failed to answer: {error}", upstream.target());
+/// The next node took the request but closed without an answer, or
+/// answered something that is not HTTP.
+fn bad_gateway(
+    entry: &ConnEntry,
+    upstream: &Upstream,
+    error: &hyper::Error,
+    vendor: Vendor,
+) -> Response<Body> {
+    let status = vendor.answer(OriginFailure::EmptyResponse);
+    let message = if error.is_incomplete_message() {
+        format!(
+            "{} closed the connection without an answer",
+            upstream.target()
+        )
+    } else {
+        format!("{} failed to answer: {error}", upstream.target())
+    };
     entry.act(
         Action::UpstreamFailed,
-        Some(502),
-        format!("answered 502: {message}"),
+        Some(status),
+        format!("answered {status}: {message}"),
     );
-    local(502, &format!("{message}\n"))
+    local(status, &format!("{message}\n"))
+}
+
+/// Cloudflare's names for its own statuses, which HTTP does not name.
+fn vendor_reason(status: u16) -> Option<&'static str> {
+    Some(match status {
+        520 => "Web Server Returned an Unknown Error",
+        521 => "Web Server Is Down",
+        522 => "Connection Timed Out",
+        523 => "Origin Is Unreachable",
+        524 => "A Timeout Occurred",
+        525 => "SSL Handshake Failed",
+        526 => "Invalid SSL Certificate",
+        _ => return None,
+    })
 }
 
 pub(crate) fn local(status: u16, body: &str) -> Response<Body> {
@@ -397,6 +454,11 @@ pub(crate) fn local(status: u16, body: &str) -> Response<Body> {
             .boxed(),
     );
     *response.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY);
+    if let Some(reason) = vendor_reason(status) {
+        response
+            .extensions_mut()
+            .insert(hyper::ext::ReasonPhrase::from_static(reason.as_bytes()));
+    }
     response
 }
 

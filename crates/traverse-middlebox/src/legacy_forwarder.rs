@@ -201,7 +201,7 @@ async fn forward(
                 upstream.target()
             ),
         );
-        let idle = relay::idle(options.idle_timeout, context);
+        let idle = relay::idle(options.idle_timeout, options.idle_counts, context);
         relay::relay_websocket(client, server, entry, idle, masking, false).await;
         return;
     }

@@ -57,6 +57,7 @@ impl HopContext {
                 .unwrap_or_else(|| ([127, 0, 0, 1], 0).into()),
             tls,
             step_timeout: self.step_timeout,
+            connect_timeout: None,
         }
     }
 

@@ -6,16 +6,56 @@
 
 use std::time::Duration;
 
-use traverse_net::{Action, ConnEntry, Io, PipeEnd, pipe, pipe_with, sniff};
-use traverse_scenario::{Masking, format_duration};
+use traverse_net::{Action, ConnEntry, Io, PipeEnd, pipe_counting, sniff};
+use traverse_scenario::{IdleCounts, Masking, format_duration};
 
 use crate::{Upstream, websocket_frames};
 
-/// An idle limit in wall time, and as the scenario wrote it (for messages).
-pub(crate) type Idle = Option<(Duration, Duration)>;
+/// A limit in wall time, and as the scenario wrote it (for messages).
+pub(crate) type Scaled = Option<(Duration, Duration)>;
 
-pub(crate) fn idle(written: Option<Duration>, context: &crate::HopContext) -> Idle {
+pub(crate) fn scaled(written: Option<Duration>, context: &crate::HopContext) -> Scaled {
     written.map(|written| (context.time_scale.apply(written), written))
+}
+
+/// An idle limit: how long, scaled and as written, and which bytes reset it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct IdleLimit {
+    pub wall: Duration,
+    pub written: Duration,
+    pub counts: IdleCounts,
+}
+
+pub(crate) type Idle = Option<IdleLimit>;
+
+pub(crate) fn idle(
+    written: Option<Duration>,
+    counts: IdleCounts,
+    context: &crate::HopContext,
+) -> Idle {
+    scaled(written, context).map(|(wall, written)| IdleLimit {
+        wall,
+        written,
+        counts,
+    })
+}
+
+/// Relays under `idle`, with `transform` on the client's bytes.
+async fn pipe_under(
+    client: impl Io,
+    server: impl Io,
+    idle: Idle,
+    transform: Option<Box<dyn traverse_net::Transform>>,
+) -> PipeEnd {
+    let counts = idle.map_or(IdleCounts::Both, |limit| limit.counts);
+    pipe_counting(
+        client,
+        server,
+        idle.map(|limit| limit.wall),
+        counts,
+        transform,
+    )
+    .await
 }
 
 /// Relays `client` to `upstream`; `what` says what is being relayed, for the
@@ -52,7 +92,7 @@ pub(crate) async fn relay_connected(
         None,
         format!("relayed {what} to {target}"),
     );
-    let end = pipe(client, server, idle.map(|(wall, _)| wall)).await;
+    let end = pipe_under(client, server, idle, None).await;
     record_end(&entry, end, idle, "connection");
 }
 
@@ -66,7 +106,7 @@ pub(crate) async fn relay_websocket(
     cache: bool,
 ) {
     let transforms = websocket_frames::transforms(masking, cache, entry);
-    let end = pipe_with(client, server, idle.map(|(wall, _)| wall), transforms).await;
+    let end = pipe_under(client, server, idle, transforms).await;
     record_end(entry, end, idle, "WebSocket");
 }
 
@@ -78,15 +118,26 @@ fn record_end(entry: &ConnEntry, end: PipeEnd, idle: Idle, what: &str) {
             None,
             format!("closed the {what} with 1002: {reason} (masking = require)"),
         ),
-        PipeEnd::IdleCut(_) => entry.act(
-            Action::IdleCut,
-            None,
-            format!(
-                "cut the {what} after {} without traffic (idle_timeout)",
-                idle.map(|(_, written)| format_duration(written))
-                    .unwrap_or_default()
-            ),
-        ),
+        PipeEnd::IdleCut(_) => {
+            let Some(limit) = idle else { return };
+            let quiet = match limit.counts {
+                IdleCounts::Both => "without traffic (idle_timeout)",
+                IdleCounts::Upstream => {
+                    "without a byte from upstream (idle_timeout, idle_counts = \"upstream\")"
+                }
+                IdleCounts::Client => {
+                    "without a byte from the client (idle_timeout, idle_counts = \"client\")"
+                }
+            };
+            entry.act(
+                Action::IdleCut,
+                None,
+                format!(
+                    "cut the {what} after {} {quiet}",
+                    format_duration(limit.written)
+                ),
+            );
+        }
         PipeEnd::Closed | PipeEnd::Failed { .. } => {}
     }
 }

@@ -8,6 +8,9 @@
 //! origin it speaks per `backend`: plain to port 80 (Cloudflare Flexible),
 //! TLS unchecked (Full) or TLS checked against public roots (Full strict).
 //! Port 80, where it listens, is relayed plain to the origin's port 80.
+//! Its `vendor` picks what a client is answered when the next node fails
+//! (Cloudflare's 520 to 526, an ALB's 502 and 504) and the defaults of its
+//! connect and read timeouts, which are scaled like every scenario duration.
 
 use std::sync::Arc;
 
@@ -39,7 +42,11 @@ pub(crate) async fn start(
             } else {
                 Box::new(Metered::new(stream, entry.clone()))
             };
-            let upstream = upstream_for(port, options.backend, context);
+            let idle = relay::idle(options.idle_timeout, options.idle_counts, context);
+            let upstream = Upstream {
+                connect_timeout: relay::scaled(options.connect_limit(), context),
+                ..upstream_for(port, options.backend, context)
+            };
             match options.mode {
                 TerminatorMode::Http => {
                     let upgrade = if options.websocket {
@@ -51,12 +58,13 @@ pub(crate) async fn start(
                     let policy = HttpPolicy {
                         masking: options.masking,
                         undeclared_bytes: options.undeclared_bytes,
-                        ..HttpPolicy::new(upgrade, options.idle_timeout, scheme, context)
+                        vendor: options.vendor,
+                        read_timeout: relay::scaled(options.read_limit(), context),
+                        ..HttpPolicy::new(upgrade, idle, scheme, context)
                     };
                     http_proxy::serve(client, entry, upstream, policy, context.tasks.clone()).await;
                 }
                 TerminatorMode::Tcp => {
-                    let idle = relay::idle(options.idle_timeout, context);
                     relay(client, entry.clone(), upstream, idle, "the decrypted bytes").await;
                     relay::identify(&entry);
                 }

@@ -53,7 +53,7 @@ pub(crate) async fn start(
                 entry.act(Action::Forwarded, None, "the client sent nothing");
                 return;
             };
-            let idle = relay::idle(options.idle_timeout, context);
+            let idle = relay::idle(options.idle_timeout, options.idle_counts, context);
             let next = |tls| context.upstream(port, tls);
             if first != TLS_HANDSHAKE {
                 let client = Box::new(Metered::new(stream, entry.clone()));
@@ -108,7 +108,12 @@ fn http_policy(
         masking: options.masking,
         cache: options.cache,
         undeclared_bytes: options.undeclared_bytes,
-        ..HttpPolicy::new(options.upgrade, options.idle_timeout, scheme, context)
+        ..HttpPolicy::new(
+            options.upgrade,
+            relay::idle(options.idle_timeout, options.idle_counts, context),
+            scheme,
+            context,
+        )
     }
 }
 

@@ -12,6 +12,7 @@ use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 use traverse_net::BoxedIo;
 use traverse_scenario::address::ORIGIN_HOST;
+use traverse_scenario::{OriginFailure, Vendor, format_duration};
 
 #[derive(Debug, Clone)]
 pub struct Upstream {
@@ -21,6 +22,10 @@ pub struct Upstream {
     /// TLS toward the next node, with how its certificate is checked.
     pub tls: Option<Arc<ClientConfig>>,
     pub step_timeout: Duration,
+    /// The wait for the TCP connect where the hop's product has one of its
+    /// own (Cloudflare's 19 s), in wall time and as the scenario wrote it;
+    /// otherwise `step_timeout`.
+    pub connect_timeout: Option<(Duration, Duration)>,
 }
 
 /// Why the next node could not be reached, with the status an HTTP proxy
@@ -29,10 +34,18 @@ pub struct Upstream {
 pub enum UpstreamError {
     #[error("connection to {target} refused")]
     Refused { target: String },
-    #[error("no answer from {target} within {after:?}")]
+    #[error("the TCP connect to {target} did not complete within {within}")]
+    ConnectTimeout { target: String, within: String },
+    #[error("the TLS handshake with {target} did not complete within {after:?}")]
     Timeout { target: String, after: Duration },
     #[error("TLS handshake with {target} failed: {reason}")]
-    Tls { target: String, reason: String },
+    Tls {
+        target: String,
+        reason: String,
+        /// Whether it failed on the certificate (invalid, untrusted) rather
+        /// than on the protocol.
+        certificate: bool,
+    },
     #[error("cannot reach {target}: {source}")]
     Io {
         target: String,
@@ -42,11 +55,23 @@ pub enum UpstreamError {
 }
 
 impl UpstreamError {
-    /// What a load balancer answers when its upstream fails this way.
+    /// What a load balancer of no product in particular answers when its
+    /// upstream fails this way.
     pub fn status(&self) -> u16 {
+        Vendor::Generic.answer(self.failure())
+    }
+
+    /// The failure as a vendor's table of answers names it.
+    pub fn failure(&self) -> OriginFailure {
         match self {
-            UpstreamError::Timeout { .. } => 504,
-            _ => 502,
+            UpstreamError::Refused { .. } => OriginFailure::Refused,
+            UpstreamError::ConnectTimeout { .. } => OriginFailure::ConnectTimeout,
+            UpstreamError::Timeout { .. } => OriginFailure::HandshakeTimeout,
+            UpstreamError::Tls {
+                certificate: true, ..
+            } => OriginFailure::InvalidCertificate,
+            UpstreamError::Tls { .. } => OriginFailure::TlsHandshake,
+            UpstreamError::Io { .. } => OriginFailure::Unreachable,
         }
     }
 }
@@ -63,9 +88,15 @@ impl Upstream {
             target: target.clone(),
             after,
         };
-        let tcp = tokio::time::timeout(self.step_timeout, TcpStream::connect(self.addr))
+        let (wall, written) = self
+            .connect_timeout
+            .unwrap_or((self.step_timeout, self.step_timeout));
+        let tcp = tokio::time::timeout(wall, TcpStream::connect(self.addr))
             .await
-            .map_err(|_| timeout(self.step_timeout))?
+            .map_err(|_| UpstreamError::ConnectTimeout {
+                target: target.clone(),
+                within: format_duration(written),
+            })?
             .map_err(|source| match source.kind() {
                 io::ErrorKind::ConnectionRefused => UpstreamError::Refused {
                     target: target.clone(),
@@ -83,16 +114,21 @@ impl Upstream {
             ServerName::try_from(ORIGIN_HOST.to_string()).map_err(|error| UpstreamError::Tls {
                 target: target.clone(),
                 reason: error.to_string(),
+                certificate: false,
             })?;
         let handshake = TlsConnector::from(config.clone()).connect(name, tcp);
         let tls = tokio::time::timeout(self.step_timeout, handshake)
             .await
             .map_err(|_| timeout(self.step_timeout))?
-            .map_err(|source| UpstreamError::Tls {
-                target: target.clone(),
-                reason: traverse_pki::tls_error(&source)
-                    .map(traverse_pki::describe_tls)
-                    .unwrap_or_else(|| source.to_string()),
+            .map_err(|source| {
+                let rustls = traverse_pki::tls_error(&source);
+                UpstreamError::Tls {
+                    target: target.clone(),
+                    reason: rustls
+                        .map(traverse_pki::describe_tls)
+                        .unwrap_or_else(|| source.to_string()),
+                    certificate: matches!(rustls, Some(rustls::Error::InvalidCertificate(_))),
+                }
             })?;
         Ok(Box::new(tls))
     }

@@ -17,7 +17,7 @@ mod tls;
 pub use endpoints::{ClosedPort, Endpoints, bind_loopback};
 pub use log::{Action, ConnEntry, ConnRecord, Protocol, TransactionLog, hex, sniff};
 pub use metered::{FirstRead, Metered};
-pub use pipe::{PipeEnd, Rejection, Transform, pipe, pipe_with};
+pub use pipe::{PipeEnd, Rejection, Transform, pipe, pipe_counting, pipe_with};
 pub use tasks::Tasks;
 pub use tls::accept_tls;
 

@@ -1,6 +1,7 @@
 //! The relay between a node's client and its upstream once the node has
 //! decided to pass bytes through: both directions at once, half-closes
-//! passed on, and an idle timer that any byte in either direction resets.
+//! passed on, and an idle timer that the bytes its rule counts reset (any
+//! byte either way, or only one direction's, as a product's timer counts).
 //! What the client sends may pass through a [`Transform`] on its way up (a
 //! WebSocket frame rewriter, a cache reading requests where there are
 //! none); a transform may reject the stream with a last word to the client.
@@ -12,6 +13,7 @@ use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::time::Instant;
+use traverse_scenario::IdleCounts;
 
 use crate::Io;
 
@@ -67,6 +69,19 @@ pub async fn pipe_with(
     idle: Option<Duration>,
     transform: Option<Box<dyn Transform>>,
 ) -> PipeEnd {
+    pipe_counting(client, upstream, idle, IdleCounts::Both, transform).await
+}
+
+/// [`pipe_with`], where only the bytes `counts` names reset the idle timer.
+pub async fn pipe_counting(
+    client: impl Io,
+    upstream: impl Io,
+    idle: Option<Duration>,
+    counts: IdleCounts,
+    transform: Option<Box<dyn Transform>>,
+) -> PipeEnd {
+    let counts_up = matches!(counts, IdleCounts::Both | IdleCounts::Client);
+    let counts_down = matches!(counts, IdleCounts::Both | IdleCounts::Upstream);
     let start = Instant::now();
     let last_activity = Arc::new(AtomicU64::new(0));
     let (mut client_read, mut client_write) = tokio::io::split(client);
@@ -77,14 +92,14 @@ pub async fn pipe_with(
                 &mut client_read,
                 &mut upstream_write,
                 start,
-                &last_activity,
+                counts_up.then_some(&*last_activity),
                 transform,
             );
             let down = copy(
                 &mut upstream_read,
                 &mut client_write,
                 start,
-                &last_activity,
+                counts_down.then_some(&*last_activity),
                 None,
             );
             tokio::pin!(up, down);
@@ -135,7 +150,8 @@ async fn copy(
     from: &mut (impl AsyncRead + Unpin),
     to: &mut (impl AsyncWrite + Unpin),
     start: Instant,
-    last_activity: &AtomicU64,
+    // Where this direction's bytes reset the idle timer, if they count.
+    last_activity: Option<&AtomicU64>,
     mut transform: Option<Box<dyn Transform>>,
 ) -> Result<(), Stop> {
     let mut buffer = vec![0_u8; 16 * 1024];
@@ -159,7 +175,9 @@ async fn copy(
         };
         to.write_all(out).await.map_err(Stop::Failed)?;
         to.flush().await.map_err(Stop::Failed)?;
-        last_activity.store(millis_since(start), Ordering::Relaxed);
+        if let Some(last_activity) = last_activity {
+            last_activity.store(millis_since(start), Ordering::Relaxed);
+        }
     }
 }
 
@@ -240,5 +258,41 @@ mod tests {
         let (upstream, _upstream_far) = duplex(1024);
         let end = pipe(client, upstream, Some(Duration::from_secs(100))).await;
         assert!(matches!(end, PipeEnd::IdleCut(limit) if limit == Duration::from_secs(100)));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn bytes_the_rule_does_not_count_leave_the_timer_running() {
+        for (counts, talker_is_client, cut) in [
+            (IdleCounts::Upstream, true, true),
+            (IdleCounts::Upstream, false, false),
+            (IdleCounts::Client, true, false),
+            (IdleCounts::Client, false, true),
+            (IdleCounts::Both, true, false),
+        ] {
+            let (client, mut client_far) = duplex(1024);
+            let (upstream, mut upstream_far) = duplex(1024);
+            let relay = tokio::spawn(pipe_counting(
+                client,
+                upstream,
+                Some(Duration::from_secs(100)),
+                counts,
+                None,
+            ));
+            // One side sends a byte every 30 s for 300 s; the other is quiet.
+            for _ in 0..10 {
+                tokio::time::sleep(Duration::from_secs(30)).await;
+                let talker = if talker_is_client {
+                    &mut client_far
+                } else {
+                    &mut upstream_far
+                };
+                if talker.write_all(b".").await.is_err() {
+                    break;
+                }
+            }
+            let was_cut = relay.is_finished();
+            assert_eq!(was_cut, cut, "{counts:?}, client talks: {talker_is_client}");
+            relay.abort();
+        }
     }
 }

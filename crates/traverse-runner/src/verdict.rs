@@ -62,10 +62,12 @@ impl Observation {
 impl From<&TunnelError> for Observation {
     fn from(error: &TunnelError) -> Observation {
         let category = match error {
-            // A gateway's own timeout (504; Cloudflare's 524) is a timeout
-            // on the path, whoever reports it.
+            // A gateway's own timeout (504; Cloudflare's 524 after
+            // connecting and 522 while connecting) is a timeout on the
+            // path, whoever reports it.
             TunnelError::Refused {
-                status: 504 | 524, ..
+                status: 504 | 522 | 524,
+                ..
             } => Category::Timeout,
             TunnelError::ConnectRefused { .. } | TunnelError::Refused { .. } => Category::Refused,
             TunnelError::Tls { .. } => Category::Tls,
@@ -223,5 +225,31 @@ mod tests {
     fn with_no_fault_on_the_path_the_client_is_blamed() {
         let failure = judge(Observation::new(Category::Corrupt, "garbage"), &[]);
         assert_eq!(failure.blame, "client");
+    }
+
+    #[test]
+    fn a_gateway_timeout_status_is_a_timeout_and_other_gateway_answers_refusals() {
+        let category = |status| {
+            Observation::from(&TunnelError::Refused {
+                status,
+                reason: String::new(),
+                handshake: "the WebSocket handshake",
+            })
+            .category
+        };
+        let table = [
+            (502, Category::Refused),
+            (504, Category::Timeout),
+            (520, Category::Refused),
+            (521, Category::Refused),
+            (522, Category::Timeout),
+            (523, Category::Refused),
+            (524, Category::Timeout),
+            (525, Category::Refused),
+            (526, Category::Refused),
+        ];
+        for (status, expected) in table {
+            assert_eq!(category(status), expected, "status {status}");
+        }
     }
 }

@@ -24,8 +24,8 @@ pub use error::{Location, ScenarioError};
 pub use kinds::*;
 pub use load::{discover, load, load_all, load_tunnel, parse, parse_tunnel};
 pub use model::{
-    ClientSpec, Credentials, EXTERNAL_PLACEHOLDERS, Expectation, Hop, Keyword, Masking, Origin,
-    OriginCertificate, PLACEHOLDERS, ProbeSpec, Scenario, Transport, TunnelDefinition,
+    ClientSpec, Credentials, EXTERNAL_PLACEHOLDERS, Expectation, Hop, IdleCounts, Keyword, Masking,
+    Origin, OriginCertificate, PLACEHOLDERS, ProbeSpec, Scenario, Transport, TunnelDefinition,
     UndeclaredBytes, UpgradePolicy, Verdict,
 };
 pub use presets::preset_names;

@@ -89,6 +89,19 @@ pub enum Masking {
     Remask,
 }
 
+/// Which bytes reset a hop's idle timer: a real product counts what its
+/// own timer watches (nginx's `proxy_read_timeout` only reads from the
+/// upstream; an ALB any byte either way).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IdleCounts {
+    /// A byte in either direction.
+    Both,
+    /// Only bytes from the next node inward.
+    Upstream,
+    /// Only bytes from the client.
+    Client,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum UpgradePolicy {
     /// Pass the handshake on, then relay both ways.
@@ -297,6 +310,14 @@ impl Keyword for Masking {
         ("ignore", Masking::Ignore),
         ("require", Masking::Require),
         ("remask", Masking::Remask),
+    ];
+}
+
+impl Keyword for IdleCounts {
+    const KEYWORDS: &'static [(&'static str, Self)] = &[
+        ("both", IdleCounts::Both),
+        ("upstream", IdleCounts::Upstream),
+        ("client", IdleCounts::Client),
     ];
 }
 

@@ -4,9 +4,9 @@ use std::path::Path;
 use std::time::Duration;
 
 use traverse_scenario::{
-    Backend, BodyPolicy, ClientSpec, ConnectProxy, Credentials, HopKind, HttpVersion,
-    LegacyForwarder, Location, Masking, OriginCertificate, Scenario, TerminatorMode, TlsPolicy,
-    TlsTerminator, Transparent, UndeclaredBytes, UpgradePolicy, Verdict,
+    Backend, BodyPolicy, ClientSpec, ConnectProxy, Credentials, HopKind, HttpVersion, IdleCounts,
+    LegacyForwarder, Location, Masking, OriginCertificate, OriginFailure, Scenario, TerminatorMode,
+    TlsPolicy, TlsTerminator, Transparent, UndeclaredBytes, UpgradePolicy, Vendor, Verdict,
 };
 
 fn parse(source: &str) -> Scenario {
@@ -163,6 +163,7 @@ masking = "remask"
             ports: vec![443],
             masking: Masking::Remask,
             undeclared_bytes: UndeclaredBytes::Hold,
+            ..TlsTerminator::default()
         }
     );
 }
@@ -435,6 +436,7 @@ wss = "fail"
             ports: vec![443, 80],
             masking: Masking::Ignore,
             undeclared_bytes: UndeclaredBytes::Hold,
+            ..TlsTerminator::default()
         }
     );
     assert_eq!(
@@ -447,6 +449,7 @@ wss = "fail"
             ports: vec![443],
             masking: Masking::Ignore,
             undeclared_bytes: UndeclaredBytes::Hold,
+            ..TlsTerminator::default()
         }
     );
     assert_eq!(scenario.origin.certificate, OriginCertificate::SelfSigned);
@@ -462,6 +465,7 @@ fn a_transparent_hop_has_its_defaults() {
             tls: TlsPolicy::Passthrough,
             http_version: HttpVersion::Http11,
             idle_timeout: None,
+            idle_counts: IdleCounts::Upstream,
             websocket_allow: Vec::new(),
             websocket_block: Vec::new(),
             ports: vec![443, 80],
@@ -495,6 +499,7 @@ cache = true
             tls: TlsPolicy::Inspect,
             http_version: HttpVersion::Http11,
             idle_timeout: Some(Duration::from_secs(30)),
+            idle_counts: IdleCounts::Upstream,
             websocket_allow: vec!["origin.test".to_string(), "api.example".to_string()],
             websocket_block: vec!["ads.example".to_string()],
             ports: vec![80],
@@ -551,6 +556,7 @@ fn a_connect_proxy_has_its_defaults() {
             allowed_ports: vec![443],
             auth: None,
             idle_timeout: None,
+            idle_counts: IdleCounts::Upstream,
         }
     );
     assert_eq!(one_connect_proxy(""), ConnectProxy::default());
@@ -571,6 +577,7 @@ idle_timeout = "5m"
             allowed_ports: vec![8443, 443, 1, 65535],
             auth: Some(credentials("alice", "secret")),
             idle_timeout: Some(Duration::from_secs(300)),
+            idle_counts: IdleCounts::Upstream,
         }
     );
 }
@@ -742,6 +749,7 @@ fn a_legacy_forwarder_has_its_defaults() {
             body: BodyPolicy::DeclaredOnly,
             masking: Masking::Ignore,
             idle_timeout: None,
+            idle_counts: IdleCounts::Upstream,
             read_timeout: Duration::from_secs(60),
         }
     );
@@ -764,6 +772,7 @@ read_timeout = "30s"
             body: BodyPolicy::HoldUntilResponse,
             masking: Masking::Require,
             idle_timeout: Some(Duration::from_secs(75)),
+            idle_counts: IdleCounts::Upstream,
             read_timeout: Duration::from_secs(30),
         }
     );
@@ -887,6 +896,7 @@ ws = "fail"
             body: BodyPolicy::HoldUntilResponse,
             masking: Masking::Remask,
             idle_timeout: Some(Duration::from_secs(50)),
+            idle_counts: IdleCounts::Upstream,
             ..LegacyForwarder::default()
         }
     );
@@ -996,4 +1006,73 @@ fn client_settings_say_how_the_client_is_set_up_without_passwords() {
     let without = parse("[[hops]]\nkind = \"connect-proxy\"\n[client]\nproxy_auth = \"\"\n");
     assert_eq!(without.client_settings(), ["proxy_auth = \"\""]);
     assert!(parse("").client_settings().is_empty());
+}
+
+#[test]
+fn a_terminator_vendor_picks_its_answers_and_timeout_defaults() {
+    let cloudflare = one_terminator("vendor = \"cloudflare\"");
+    assert_eq!(cloudflare.vendor, Vendor::Cloudflare);
+    assert_eq!(cloudflare.read_limit(), Some(Duration::from_secs(120)));
+    assert_eq!(cloudflare.connect_limit(), Some(Duration::from_secs(19)));
+    let failures = [
+        (OriginFailure::EmptyResponse, 520, 502),
+        (OriginFailure::Refused, 521, 502),
+        (OriginFailure::ConnectTimeout, 522, 504),
+        (OriginFailure::Unreachable, 523, 502),
+        (OriginFailure::ReadTimeout, 524, 504),
+        (OriginFailure::TlsHandshake, 525, 502),
+        (OriginFailure::HandshakeTimeout, 525, 502),
+        (OriginFailure::InvalidCertificate, 526, 502),
+    ];
+    for (failure, at_cloudflare, at_alb) in failures {
+        assert_eq!(
+            Vendor::Cloudflare.answer(failure),
+            at_cloudflare,
+            "{failure:?}"
+        );
+        assert_eq!(Vendor::Alb.answer(failure), at_alb, "{failure:?}");
+    }
+    // An ALB waits for an answer as long as its idle timeout.
+    let alb = one_terminator("vendor = \"alb\"\nidle_timeout = \"30s\"");
+    assert_eq!(alb.read_limit(), Some(Duration::from_secs(30)));
+    assert_eq!(alb.connect_limit(), Some(Duration::from_secs(10)));
+    let generic = one_terminator("");
+    assert_eq!(
+        (generic.read_limit(), generic.connect_limit()),
+        (None, None)
+    );
+    // A written timeout wins over the vendor's.
+    let written = one_terminator(
+        "vendor = \"cloudflare\"\nread_timeout = \"100s\"\nconnect_timeout = \"15s\"",
+    );
+    assert_eq!(written.read_limit(), Some(Duration::from_secs(100)));
+    assert_eq!(written.connect_limit(), Some(Duration::from_secs(15)));
+}
+
+#[test]
+fn each_kind_counts_for_its_idle_timer_what_its_product_counts() {
+    let hop = |kind: &str, extra: &str| {
+        parse(&format!(
+            "[[hops]]\nkind = \"{kind}\"\nidle_timeout = \"60s\"\n{extra}\n"
+        ))
+        .hops[0]
+            .kind
+            .clone()
+    };
+    let counts = |kind: HopKind| match kind {
+        HopKind::TlsTerminator(options) => options.idle_counts,
+        HopKind::Transparent(options) => options.idle_counts,
+        HopKind::ConnectProxy(options) => options.idle_counts,
+        HopKind::LegacyForwarder(options) => options.idle_counts,
+        other => panic!("no idle timer: {other:?}"),
+    };
+    // An ALB counts both ways; nginx and Squid count reads from upstream.
+    assert_eq!(counts(hop("tls-terminator", "")), IdleCounts::Both);
+    assert_eq!(counts(hop("transparent", "")), IdleCounts::Upstream);
+    assert_eq!(counts(hop("connect-proxy", "")), IdleCounts::Upstream);
+    assert_eq!(counts(hop("legacy-forwarder", "")), IdleCounts::Upstream);
+    assert_eq!(
+        counts(hop("tls-terminator", "idle_counts = \"client\"")),
+        IdleCounts::Client
+    );
 }

@@ -119,6 +119,14 @@ fn from_ws(error: tungstenite::Error, during: &str) -> TunnelError {
                 during: during.to_string(),
             }
         }
+        // The peer's TCP connection ended with no close frame: something on
+        // the path closed it (HAProxy's `timeout tunnel` sends a plain FIN),
+        // which is a closed connection, not a peer speaking another protocol.
+        tungstenite::Error::Protocol(
+            tungstenite::error::ProtocolError::ResetWithoutClosingHandshake,
+        ) => TunnelError::Closed {
+            during: format!("{during} (no WebSocket close frame)"),
+        },
         other => TunnelError::Protocol(format!("{other} during {during}")),
     }
 }

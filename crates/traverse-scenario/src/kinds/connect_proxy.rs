@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use crate::address::{PROXY_PORT, TLS_PORT};
 use crate::error::ScenarioError;
-use crate::kinds::{DefaultValue, Kind, KindInfo, OptionReader, OptionSpec, Settings, ValueType};
-use crate::model::Credentials;
+use crate::kinds::{idle_counts_option, DefaultValue, Kind, KindInfo, OptionReader, OptionSpec, Settings, ValueType};
+use crate::model::{Credentials, IdleCounts, Keyword};
 
 /// An explicit forward proxy (Squid and friends).
 #[derive(Debug, Clone, PartialEq)]
@@ -19,6 +19,8 @@ pub struct ConnectProxy {
     /// Basic credentials it requires, `407` without them.
     pub auth: Option<Credentials>,
     pub idle_timeout: Option<Duration>,
+    /// Which bytes reset the idle timer.
+    pub idle_counts: IdleCounts,
 }
 
 impl Default for ConnectProxy {
@@ -27,6 +29,7 @@ impl Default for ConnectProxy {
             allowed_ports: vec![TLS_PORT],
             auth: None,
             idle_timeout: None,
+            idle_counts: IdleCounts::Upstream,
         }
     }
 }
@@ -56,9 +59,14 @@ const OPTIONS: &[OptionSpec] = &[
         default: DefaultValue::Absent("none"),
         summary: "cut a CONNECT tunnel idle this long",
         applies: "",
-        doc: "Cuts a `CONNECT` tunnel after no byte has moved in either direction for this long, recorded as `idle-cut`.",
+        doc: "Cuts a `CONNECT` tunnel after no byte that `idle_counts` counts has moved for this long, recorded as `idle-cut`.",
         example: "idle_timeout = \"60s\"",
     },
+    idle_counts_option(
+        "\"upstream\"",
+        "Which bytes reset `idle_timeout`: `\"both\"`, `\"upstream\"` or `\"client\"`. Set without `idle_timeout` it is an error. The default is `\"upstream\"`, as Squid counts: its `read_timeout` (15 minutes by default) applies to server connections and is extended after each successful read from the server. Its `client_lifetime` (1 day) limits a client connection's whole life, not its silence, and is not modelled.",
+        "idle_timeout = \"60s\"\nidle_counts = \"both\"",
+    ),
 ];
 
 impl Kind for ConnectProxy {
@@ -72,12 +80,14 @@ impl Kind for ConnectProxy {
 
     fn read(reader: &mut OptionReader<'_, '_, '_>) -> Result<Self, ScenarioError> {
         let defaults = ConnectProxy::default();
+        let idle_counts = reader.idle_counts(defaults.idle_counts)?;
         Ok(ConnectProxy {
             allowed_ports: reader
                 .port_numbers("allowed_ports")?
                 .unwrap_or(defaults.allowed_ports),
             auth: reader.credentials("auth")?,
             idle_timeout: reader.duration("idle_timeout")?,
+            idle_counts,
         })
     }
 
@@ -86,6 +96,11 @@ impl Kind for ConnectProxy {
         settings.ports("allowed_ports", &self.allowed_ports, &default.allowed_ports);
         settings.credentials("auth", self.auth.as_ref());
         settings.duration("idle_timeout", self.idle_timeout);
+        settings.differs(
+            "idle_counts",
+            self.idle_counts.keyword(),
+            default.idle_counts.keyword(),
+        );
     }
 
     fn is_explicit_proxy(&self) -> bool {

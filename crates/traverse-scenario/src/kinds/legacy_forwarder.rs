@@ -7,10 +7,10 @@ use std::time::Duration;
 
 use crate::address::PLAIN_PORT;
 use crate::error::ScenarioError;
-use crate::kinds::{
+use crate::kinds::{idle_counts_option, 
     DefaultValue, Kind, KindInfo, OptionReader, OptionSpec, Settings, ValueType, keyword_names,
 };
-use crate::model::{Keyword, Masking};
+use crate::model::{Keyword, Masking, IdleCounts};
 
 /// A plain HTTP reverse proxy of the hixie-76 era, on port 80.
 #[derive(Debug, Clone, PartialEq)]
@@ -19,6 +19,8 @@ pub struct LegacyForwarder {
     pub body: BodyPolicy,
     pub masking: Masking,
     pub idle_timeout: Option<Duration>,
+    /// Which bytes reset the idle timer.
+    pub idle_counts: IdleCounts,
     /// How long it waits for the upstream's answer before `504` (nginx's
     /// `proxy_read_timeout`, 60 s by default).
     pub read_timeout: Duration,
@@ -30,6 +32,7 @@ impl Default for LegacyForwarder {
             body: BodyPolicy::DeclaredOnly,
             masking: Masking::Ignore,
             idle_timeout: None,
+            idle_counts: IdleCounts::Upstream,
             read_timeout: Duration::from_secs(60),
         }
     }
@@ -82,9 +85,14 @@ const OPTIONS: &[OptionSpec] = &[
         default: DefaultValue::Absent("none"),
         summary: "cut an upgraded connection idle this long",
         applies: "",
-        doc: "Cuts an upgraded connection after no byte has moved in either direction for this long, recorded as `idle-cut`.",
+        doc: "Cuts an upgraded connection after no byte that `idle_counts` counts has moved for this long, recorded as `idle-cut`.",
         example: "idle_timeout = \"60s\"",
     },
+    idle_counts_option(
+        "\"upstream\"",
+        "Which bytes reset `idle_timeout`, as for `transparent`: `\"both\"`, `\"upstream\"` or `\"client\"`. Set without `idle_timeout` it is an error. The default is `\"upstream\"`: nginx's `proxy_read_timeout` counts only reads from the proxied server.",
+        "idle_timeout = \"60s\"\nidle_counts = \"both\"",
+    ),
     OptionSpec {
         key: "read_timeout",
         value: ValueType::Duration,
@@ -107,10 +115,12 @@ impl Kind for LegacyForwarder {
 
     fn read(reader: &mut OptionReader<'_, '_, '_>) -> Result<Self, ScenarioError> {
         let defaults = LegacyForwarder::default();
+        let idle_counts = reader.idle_counts(defaults.idle_counts)?;
         Ok(LegacyForwarder {
             body: reader.keyword("body")?.unwrap_or_default(),
             masking: reader.keyword("masking")?.unwrap_or_default(),
             idle_timeout: reader.duration("idle_timeout")?,
+            idle_counts,
             read_timeout: reader
                 .duration("read_timeout")?
                 .unwrap_or(defaults.read_timeout),
@@ -122,6 +132,11 @@ impl Kind for LegacyForwarder {
         settings.always("body", self.body.keyword());
         settings.differs("masking", self.masking.keyword(), default.masking.keyword());
         settings.duration("idle_timeout", self.idle_timeout);
+        settings.differs(
+            "idle_counts",
+            self.idle_counts.keyword(),
+            default.idle_counts.keyword(),
+        );
         if self.read_timeout != default.read_timeout {
             settings.duration("read_timeout", Some(self.read_timeout));
         }

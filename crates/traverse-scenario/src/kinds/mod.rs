@@ -22,7 +22,9 @@ use crate::error::ScenarioError;
 use crate::fields::Fields;
 use crate::model::{Credentials, Keyword};
 
-pub use options::{DefaultValue, KindInfo, OptionSpec, ValueType, keyword_names};
+pub use options::{
+    DefaultValue, KindInfo, OptionSpec, ValueType, idle_counts_option, keyword_names,
+};
 
 /// What every middlebox kind is: a table of options, a reader that follows
 /// it, a writer for reports, and the answers the runner and the CLI need.
@@ -286,6 +288,25 @@ impl<'r, 'f, 'i> OptionReader<'r, 'f, 'i> {
     /// Where `key` is written, if it is.
     pub fn span_of(&self, key: &str) -> Option<Range<usize>> {
         self.fields.span_of(key)
+    }
+
+    /// `idle_counts`, which says which bytes reset the kind's
+    /// `idle_timeout`: set to another than the kind's default without one,
+    /// it could not act. Take it before `idle_timeout`.
+    pub fn idle_counts(
+        &mut self,
+        default: crate::model::IdleCounts,
+    ) -> Result<crate::model::IdleCounts, ScenarioError> {
+        let at = self.span_of("idle_counts");
+        let without_timeout = self.span_of("idle_timeout").is_none();
+        let counts = self.keyword("idle_counts")?.unwrap_or(default);
+        self.no_effect(
+            at,
+            "idle_counts",
+            (without_timeout && counts != default)
+                .then_some("there is no `idle_timeout` for it to reset"),
+        )?;
+        Ok(counts)
     }
 
     /// Where the hop's table is, for a mistake that belongs to no one key.

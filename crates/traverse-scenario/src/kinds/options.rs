@@ -4,7 +4,7 @@
 //! lists of allowed keys, the JSON Schema, `traverse list`, the README's
 //! tables) is made from these, so none of them can say something else.
 
-use crate::model::Keyword;
+use crate::model::{IdleCounts, Keyword};
 
 /// A middlebox kind, as references describe it.
 #[derive(Debug)]
@@ -91,4 +91,22 @@ pub enum DefaultValue {
     Absent(&'static str),
     /// Depends on other options; the words say how.
     Depends(&'static str),
+}
+
+/// `idle_counts`, as every kind with an idle timer declares it: only its
+/// default, the product that default follows and the example differ.
+pub const fn idle_counts_option(
+    default: &'static str,
+    doc: &'static str,
+    example: &'static str,
+) -> OptionSpec {
+    OptionSpec {
+        key: "idle_counts",
+        value: ValueType::Keyword(keyword_names::<IdleCounts>),
+        default: DefaultValue::Written(default),
+        summary: "which bytes reset idle_timeout: both directions, only from upstream, only from the client",
+        applies: "with idle_timeout",
+        doc,
+        example,
+    }
 }

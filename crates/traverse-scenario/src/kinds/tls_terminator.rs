@@ -7,10 +7,10 @@ use std::time::Duration;
 
 use crate::address::{PORTS, TLS_PORT};
 use crate::error::ScenarioError;
-use crate::kinds::{
+use crate::kinds::{idle_counts_option, 
     DefaultValue, Kind, KindInfo, OptionReader, OptionSpec, Settings, ValueType, keyword_names,
 };
-use crate::model::{Keyword, Masking, UndeclaredBytes};
+use crate::model::{Keyword, Masking, UndeclaredBytes, IdleCounts};
 
 /// A TLS-terminating load balancer or WAF.
 #[derive(Debug, Clone, PartialEq)]
@@ -20,11 +20,127 @@ pub struct TlsTerminator {
     pub websocket: bool,
     pub backend: Backend,
     pub idle_timeout: Option<Duration>,
+    /// Which bytes reset the idle timer.
+    pub idle_counts: IdleCounts,
     /// Logical ports it has a listener (virtual server) on.
     pub ports: Vec<u16>,
     /// What it does with client frames after a WebSocket upgrade.
     pub masking: Masking,
     pub undeclared_bytes: UndeclaredBytes,
+    /// The product whose answers and timeout defaults it takes.
+    pub vendor: Vendor,
+    /// How long it waits for the next node's response head, as written;
+    /// `None` takes the vendor's default ([`TlsTerminator::read_limit`]).
+    pub read_timeout: Option<Duration>,
+    /// How long it waits for the next node's TCP connect, as written;
+    /// `None` takes the vendor's default ([`TlsTerminator::connect_limit`]).
+    pub connect_timeout: Option<Duration>,
+}
+
+impl TlsTerminator {
+    /// The wait for a response head it applies: the written one, else the
+    /// vendor's (an ALB's is its idle timeout).
+    pub fn read_limit(&self) -> Option<Duration> {
+        self.read_timeout.or(match self.vendor {
+            Vendor::Alb => Some(self.idle_timeout.unwrap_or(ALB_IDLE_TIMEOUT)),
+            vendor => vendor.read_timeout(),
+        })
+    }
+
+    /// The wait for a TCP connect it applies: the written one, else the
+    /// vendor's; `None` leaves it to the harness's step timeout.
+    pub fn connect_limit(&self) -> Option<Duration> {
+        self.connect_timeout.or(self.vendor.connect_timeout())
+    }
+}
+
+/// An AWS ALB's default idle timeout, which is also how long it waits for a
+/// target's answer before `504`.
+const ALB_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The product a terminator stands for: what its clients are answered when
+/// the next node fails, and its timeouts' defaults. The values are the
+/// vendors' documentation, cited in the README.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Vendor {
+    /// A load balancer of no product in particular: 502, or 504 on a timeout.
+    #[default]
+    Generic,
+    /// Cloudflare's edge: 520 to 526.
+    Cloudflare,
+    /// An AWS Application Load Balancer: 502, or 504 on a timeout.
+    Alb,
+    /// F5 BIG-IP: its documentation names no status; 502 and 504 are kept.
+    F5,
+}
+
+impl Keyword for Vendor {
+    const KEYWORDS: &'static [(&'static str, Self)] = &[
+        ("generic", Vendor::Generic),
+        ("cloudflare", Vendor::Cloudflare),
+        ("alb", Vendor::Alb),
+        ("f5", Vendor::F5),
+    ];
+}
+
+/// How the next node failed a terminator in `http` mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OriginFailure {
+    /// The TCP connect was refused.
+    Refused,
+    /// The TCP connect failed otherwise (no route).
+    Unreachable,
+    /// The TCP connect did not complete in time.
+    ConnectTimeout,
+    /// The TLS handshake failed for another reason than the certificate.
+    TlsHandshake,
+    /// The TLS handshake did not complete in time.
+    HandshakeTimeout,
+    /// The certificate did not validate (`backend = "tls-verify"`).
+    InvalidCertificate,
+    /// Connected, but no response head arrived in time.
+    ReadTimeout,
+    /// Connected, but the next node closed without a response, or answered
+    /// something that is not HTTP.
+    EmptyResponse,
+}
+
+impl Vendor {
+    /// The status its clients see when the next node fails this way.
+    pub fn answer(self, failure: OriginFailure) -> u16 {
+        use OriginFailure as Failure;
+        match (self, failure) {
+            (Vendor::Cloudflare, Failure::EmptyResponse) => 520,
+            (Vendor::Cloudflare, Failure::Refused) => 521,
+            (Vendor::Cloudflare, Failure::ConnectTimeout) => 522,
+            (Vendor::Cloudflare, Failure::Unreachable) => 523,
+            (Vendor::Cloudflare, Failure::ReadTimeout) => 524,
+            (Vendor::Cloudflare, Failure::TlsHandshake | Failure::HandshakeTimeout) => 525,
+            (Vendor::Cloudflare, Failure::InvalidCertificate) => 526,
+            // AWS lists an SSL handshake timeout among the 502s.
+            (Vendor::Alb, Failure::HandshakeTimeout) => 502,
+            (_, Failure::ConnectTimeout | Failure::ReadTimeout | Failure::HandshakeTimeout) => 504,
+            _ => 502,
+        }
+    }
+
+    /// Its default wait for a response head (ALB: see [`TlsTerminator::read_limit`]).
+    pub fn read_timeout(self) -> Option<Duration> {
+        match self {
+            Vendor::Cloudflare => Some(Duration::from_secs(120)),
+            Vendor::Alb => Some(ALB_IDLE_TIMEOUT),
+            Vendor::Generic | Vendor::F5 => None,
+        }
+    }
+
+    /// Its default wait for a TCP connect to the next node.
+    pub fn connect_timeout(self) -> Option<Duration> {
+        match self {
+            Vendor::Cloudflare => Some(Duration::from_secs(19)),
+            Vendor::Alb => Some(Duration::from_secs(10)),
+            Vendor::Generic | Vendor::F5 => None,
+        }
+    }
 }
 
 impl Default for TlsTerminator {
@@ -34,9 +150,13 @@ impl Default for TlsTerminator {
             websocket: false,
             backend: Backend::Tls,
             idle_timeout: None,
+            idle_counts: IdleCounts::Both,
             ports: PORTS.to_vec(),
             masking: Masking::Ignore,
             undeclared_bytes: UndeclaredBytes::Hold,
+            vendor: Vendor::Generic,
+            read_timeout: None,
+            connect_timeout: None,
         }
     }
 }
@@ -106,9 +226,14 @@ const OPTIONS: &[OptionSpec] = &[
         default: DefaultValue::Absent("none"),
         summary: "cut a relayed connection idle this long",
         applies: "upgraded WebSockets, and every connection in tcp mode",
-        doc: "Cuts a relayed connection after no byte has moved in either direction for this long, recorded as `idle-cut`. Use `\"100s\"` for Cloudflare, which cuts WebSockets idle for 100 s, and `\"60s\"` for an AWS ALB, whose default idle timeout is 60 s.",
+        doc: "Cuts a relayed connection after no byte that `idle_counts` counts has moved for this long, recorded as `idle-cut`. Use `\"100s\"` for Cloudflare, which cuts WebSockets idle for 100 s, and `\"60s\"` for an AWS ALB, whose default idle timeout is 60 s.",
         example: "idle_timeout = \"100s\"",
     },
+    idle_counts_option(
+        "\"both\"",
+        "Which bytes reset `idle_timeout`: `\"both\"` (a byte either way), `\"upstream\"` (only bytes from the next node, as nginx's `proxy_read_timeout` counts) or `\"client\"` (only bytes from the client). Set without `idle_timeout` it is an error. The default is `\"both\"`: AWS defines an ALB's idle timeout as the time a connection may go with no data sent or received, and Cloudflare's connection limits name one idle timeout per connection. A tunnel whose client pings into silence is kept alive by `\"both\"` and cut by `\"upstream\"`.",
+        "idle_timeout = \"60s\"\nidle_counts = \"upstream\"",
+    ),
     OptionSpec {
         key: "ports",
         value: ValueType::LogicalPorts,
@@ -136,6 +261,33 @@ const OPTIONS: &[OptionSpec] = &[
         doc: "What it does with bytes that follow a WebSocket handshake's headers with no `Content-Length` to declare them (hixie-76's key bytes), when it passes the upgrade on (`http` mode with `websocket = true`; set anywhere else it is accepted but does nothing, unlike `masking`). `\"hold\"` keeps them until the next node answers the handshake, recorded as `holding`, so a hixie-76 handshake deadlocks and times out: HAProxy in 2010, and hyper, which the mock is built on. `\"reject\"` answers `400 Bad Request` itself, recorded as `responded`: HAProxy 2.6 in `mode http` (`<BADREQ>`), as the parity test against it shows. See [Hixie-76 key bytes](#hixie-76-key-bytes).",
         example: "websocket = true\nundeclared_bytes = \"reject\"",
     },
+    OptionSpec {
+        key: "vendor",
+        value: ValueType::Keyword(keyword_names::<Vendor>),
+        default: DefaultValue::Written("\"generic\""),
+        summary: "the product it models: the statuses for origin failures, the timeouts' defaults",
+        applies: "",
+        doc: "The product whose answers it gives when the next node fails (in `http` mode), and whose defaults `read_timeout` and `connect_timeout` take. `\"cloudflare\"`: `520` for an empty or unreadable answer, `521` when the connection is refused, `522` when the TCP connect times out (19 s), `523` when the next node is unreachable, `524` when no response head comes within the proxy read timeout (120 s), `525` when the TLS handshake fails, `526` when the certificate is invalid (`backend = \"tls-verify\"`), as Cloudflare's 5xx error pages and its connection limits say. `\"alb\"`: `502` for a refused connection, a TLS handshake error or timeout and a malformed or missing answer, `504` when the connect takes longer than 10 s or no answer comes within the idle timeout, as AWS's ALB troubleshooting page says. `\"f5\"` and `\"generic\"`: `502`, or `504` on a timeout, with no timeouts of their own (F5's documentation names no status). In `tcp` mode a failure closes the connection whatever the vendor.",
+        example: "vendor = \"cloudflare\"",
+    },
+    OptionSpec {
+        key: "read_timeout",
+        value: ValueType::Duration,
+        default: DefaultValue::Depends("the vendor's: `\"120s\"` for cloudflare, the `idle_timeout` or `\"60s\"` for alb, none for f5 and generic"),
+        summary: "wait this long for the next node's response head, then answer 524 or 504",
+        applies: "http mode",
+        doc: "How long it waits for the next node's response head after sending a request on, before it answers the vendor's timeout status (`524` for Cloudflare, `504` otherwise), recorded as `upstream-failed`. Cloudflare's proxy read timeout is 120 s (its connection limits page; older pages say 100 s); an ALB waits as long as its idle timeout. Without one the hop waits until the client gives up. It does not apply after a WebSocket upgrade: `idle_timeout` does.",
+        example: "read_timeout = \"30s\"",
+    },
+    OptionSpec {
+        key: "connect_timeout",
+        value: ValueType::Duration,
+        default: DefaultValue::Depends("the vendor's: `\"19s\"` for cloudflare, `\"10s\"` for alb, `--step-timeout` (wall time) for f5 and generic"),
+        summary: "wait this long for the next node's TCP connect, then answer 522 or 504",
+        applies: "",
+        doc: "How long it waits for the TCP connection to the next node, before it answers the vendor's connect-timeout status (`522` for Cloudflare, `504` otherwise; in `tcp` mode it closes the connection), recorded as `upstream-failed`. Cloudflare gives a TCP connection to the origin 19 s (its connection limits page; older pages say 15 s); an ALB 10 s. Without one the limit is `--step-timeout`, in wall time.",
+        example: "connect_timeout = \"5s\"",
+    },
 ];
 
 impl Kind for TlsTerminator {
@@ -149,17 +301,31 @@ impl Kind for TlsTerminator {
 
     fn read(reader: &mut OptionReader<'_, '_, '_>) -> Result<Self, ScenarioError> {
         let defaults = TlsTerminator::default();
+        let idle_counts = reader.idle_counts(defaults.idle_counts)?;
         let masking_at = reader.span_of("masking");
         let undeclared_at = reader.span_of("undeclared_bytes");
+        let read_at = reader.span_of("read_timeout");
         let options = TlsTerminator {
             mode: reader.keyword("mode")?.unwrap_or(defaults.mode),
             websocket: reader.flag("websocket")?.unwrap_or(defaults.websocket),
             backend: reader.keyword("backend")?.unwrap_or(defaults.backend),
             idle_timeout: reader.duration("idle_timeout")?,
+            idle_counts,
             ports: reader.logical_ports("ports")?.unwrap_or(defaults.ports),
             masking: reader.keyword("masking")?.unwrap_or_default(),
             undeclared_bytes: reader.keyword("undeclared_bytes")?.unwrap_or_default(),
+            vendor: reader.keyword("vendor")?.unwrap_or_default(),
+            read_timeout: reader.duration("read_timeout")?,
+            connect_timeout: reader.duration("connect_timeout")?,
         };
+        if options.read_timeout.is_some() {
+            reader.no_effect(
+                read_at,
+                "read_timeout",
+                (options.mode == TerminatorMode::Tcp)
+                    .then_some("in tcp mode the terminator reads no response heads"),
+            )?;
+        }
         let why_not = match (options.masking, options.mode, options.websocket) {
             (Masking::Ignore, _, _) => None,
             (_, TerminatorMode::Tcp, _) => {
@@ -193,6 +359,11 @@ impl Kind for TlsTerminator {
         }
         settings.always("backend", self.backend.keyword());
         settings.duration("idle_timeout", self.idle_timeout);
+        settings.differs(
+            "idle_counts",
+            self.idle_counts.keyword(),
+            default.idle_counts.keyword(),
+        );
         settings.ports("ports", &self.ports, &default.ports);
         settings.differs("masking", self.masking.keyword(), default.masking.keyword());
         settings.differs(
@@ -200,6 +371,9 @@ impl Kind for TlsTerminator {
             self.undeclared_bytes.keyword(),
             default.undeclared_bytes.keyword(),
         );
+        settings.differs("vendor", self.vendor.keyword(), default.vendor.keyword());
+        settings.duration("read_timeout", self.read_timeout);
+        settings.duration("connect_timeout", self.connect_timeout);
     }
 
     fn main_port(&self) -> u16 {

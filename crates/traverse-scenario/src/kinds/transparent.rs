@@ -8,10 +8,10 @@ use std::time::Duration;
 
 use crate::address::{PLAIN_PORT, PORTS};
 use crate::error::ScenarioError;
-use crate::kinds::{
+use crate::kinds::{idle_counts_option, 
     DefaultValue, Kind, KindInfo, OptionReader, OptionSpec, Settings, ValueType, keyword_names,
 };
-use crate::model::{Keyword, Masking, UndeclaredBytes, UpgradePolicy};
+use crate::model::{Keyword, Masking, UndeclaredBytes, UpgradePolicy, IdleCounts};
 
 /// An intercepting proxy: the client's lookup of the origin lands on it.
 #[derive(Debug, Clone, PartialEq)]
@@ -23,6 +23,8 @@ pub struct Transparent {
     /// The HTTP version it speaks upstream; 1.0 cannot carry an Upgrade.
     pub http_version: HttpVersion,
     pub idle_timeout: Option<Duration>,
+    /// Which bytes reset the idle timer.
+    pub idle_counts: IdleCounts,
     /// Hosts WebSocket may reach; empty: every host not blocked.
     pub websocket_allow: Vec<String>,
     /// Hosts WebSocket may not reach (answered 403).
@@ -43,6 +45,7 @@ impl Default for Transparent {
             tls: TlsPolicy::Passthrough,
             http_version: HttpVersion::Http11,
             idle_timeout: None,
+            idle_counts: IdleCounts::Upstream,
             websocket_allow: Vec::new(),
             websocket_block: Vec::new(),
             ports: PORTS.to_vec(),
@@ -117,9 +120,14 @@ const OPTIONS: &[OptionSpec] = &[
         default: DefaultValue::Absent("none"),
         summary: "cut a relayed connection idle this long",
         applies: "TLS passed through and upgraded WebSockets",
-        doc: "Cuts a relayed connection after no byte has moved in either direction for this long, recorded as `idle-cut`. Relayed connections are TLS passed through and upgraded WebSockets, including those inside inspected TLS. Use `\"60s\"` for nginx's default `proxy_read_timeout`.",
+        doc: "Cuts a relayed connection after no byte that `idle_counts` counts has moved for this long, recorded as `idle-cut`. Relayed connections are TLS passed through and upgraded WebSockets, including those inside inspected TLS. Use `\"60s\"` for nginx's default `proxy_read_timeout`.",
         example: "idle_timeout = \"60s\"",
     },
+    idle_counts_option(
+        "\"upstream\"",
+        "Which bytes reset `idle_timeout`: `\"both\"` (a byte either way), `\"upstream\"` (only bytes from the next node) or `\"client\"` (only bytes from the client). Set without `idle_timeout` it is an error. The default is `\"upstream\"`, as nginx counts: its `proxy_read_timeout` is the time between two reads from the proxied server, and a WebSocket is closed if the proxied server transmits nothing for that long, however much the client sends.",
+        "idle_timeout = \"60s\"\nidle_counts = \"both\"",
+    ),
     OptionSpec {
         key: "websocket_allow",
         value: ValueType::Hosts,
@@ -187,6 +195,7 @@ impl Kind for Transparent {
 
     fn read(reader: &mut OptionReader<'_, '_, '_>) -> Result<Self, ScenarioError> {
         let defaults = Transparent::default();
+        let idle_counts = reader.idle_counts(defaults.idle_counts)?;
         let masking_at = reader.span_of("masking");
         let undeclared_at = reader.span_of("undeclared_bytes");
         let cache_at = reader.span_of("cache");
@@ -197,6 +206,7 @@ impl Kind for Transparent {
                 .keyword("http_version")?
                 .unwrap_or(defaults.http_version),
             idle_timeout: reader.duration("idle_timeout")?,
+            idle_counts,
             websocket_allow: reader.hosts("websocket_allow")?.unwrap_or_default(),
             websocket_block: reader.hosts("websocket_block")?.unwrap_or_default(),
             ports: reader.logical_ports("ports")?.unwrap_or(defaults.ports),
@@ -231,6 +241,11 @@ impl Kind for Transparent {
             default.http_version.keyword(),
         );
         settings.duration("idle_timeout", self.idle_timeout);
+        settings.differs(
+            "idle_counts",
+            self.idle_counts.keyword(),
+            default.idle_counts.keyword(),
+        );
         settings.hosts("websocket_allow", &self.websocket_allow);
         settings.hosts("websocket_block", &self.websocket_block);
         settings.ports("ports", &self.ports, &default.ports);

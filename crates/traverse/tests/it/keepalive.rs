@@ -115,3 +115,46 @@ async fn the_results_count_the_keepalives_that_crossed_and_only_those() {
         "{counted:?}"
     );
 }
+
+/// Every keepalive kind against every idle-timer rule, through a hop that
+/// relays at L4 (so the framed protocol gets through): a keepalive that is
+/// answered moves bytes both ways, which every rule counts; TCP keepalive
+/// moves none, which no rule counts.
+#[tokio::test]
+async fn every_keepalive_kind_against_every_idle_timer_rule() {
+    for rule in ["both", "upstream", "client"] {
+        let topology = format!(
+            r#"
+            [[hops]]
+            kind = "connect-proxy"
+            name = "proxy"
+            allowed_ports = [443, 80]
+            idle_timeout = "60s"
+            idle_counts = "{rule}"
+
+            [probe]
+            idle = "120s"
+            "#
+        );
+        assert_cells(
+            &topology,
+            &[
+                "tcp",
+                "tcp+heartbeat=25s",
+                "tcp+tcp-keepalive=25s",
+                "wss",
+                "wss+ping=30s",
+                "wss+tcp-keepalive=30s",
+            ],
+            &[
+                "tcp fail idle-cut blame=proxy",
+                "tcp+heartbeat=25s pass",
+                "tcp+tcp-keepalive=25s fail idle-cut blame=proxy",
+                "wss fail idle-cut blame=proxy",
+                "wss+ping=30s pass",
+                "wss+tcp-keepalive=30s fail idle-cut blame=proxy",
+            ],
+        )
+        .await;
+    }
+}

@@ -3,7 +3,7 @@
 //! tunnel through both, and the verdicts must agree. Where they differ, the
 //! mock is wrong.
 
-use crate::support::{require, run};
+use crate::support::{assert_cells, require, run};
 
 /// The tunnels a plain-HTTP reverse proxy sees the bytes of.
 const TUNNELS: [&str; 4] = ["tcp", "ws", "ws-unmasked", "hixie76"];
@@ -169,4 +169,82 @@ async fn squid_is_blamed_for_its_own_refusals() {
     );
     assert_eq!(results[0].status, Some(403));
     assert_eq!(results[1].verdict.as_str(), "pass", "{}", results[1].detail);
+}
+
+/// HAProxy in `mode http` with `timeout tunnel 1s` in its own config: after
+/// the 101 it is in tunnel mode, and a second with no byte either way
+/// closes the connection with a plain FIN (no WebSocket close frame).
+/// Real programs' timeouts are wall time, so the probe's pause (200 s of
+/// scenario time, 2 s at the default scale) outlasts it.
+const HAPROXY_TUNNEL_1S: &str = r#"
+[[hops]]
+kind = "external"
+name = "haproxy"
+command = ["haproxy", "-db", "-f", "{config}"]
+ports = [443, 80]
+config = """
+global
+    log stderr format raw local0 warning
+    pidfile {dir}/haproxy.pid
+defaults
+    mode http
+    log global
+    timeout connect 5s
+    timeout client 60s
+    timeout server 60s
+    timeout tunnel 1s
+frontend https
+    bind {listen_443} ssl crt {cert_key_pem}
+    default_backend origin_tls
+frontend http
+    bind {listen_80}
+    default_backend origin_plain
+backend origin_tls
+    server origin {upstream_443} ssl verify none
+backend origin_plain
+    server origin {upstream_80}
+"""
+
+[probe]
+idle = "200s"
+"#;
+
+#[tokio::test]
+async fn haproxy_cutting_a_quiet_websocket_reads_as_an_idle_cut_blamed_on_it() {
+    require("haproxy");
+    assert_cells(
+        HAPROXY_TUNNEL_1S,
+        &["ws", "wss"],
+        &[
+            "ws fail idle-cut blame=haproxy",
+            "wss fail idle-cut blame=haproxy",
+        ],
+    )
+    .await;
+    let cells = run(HAPROXY_TUNNEL_1S, &["ws"]).await;
+    assert!(
+        cells[0]
+            .detail
+            .contains("haproxy closed the connection after 1.")
+            && cells[0].detail.contains("in which no byte moved"),
+        "{}",
+        cells[0].detail
+    );
+    // The mock with the same timer (100 s of scenario time is 1 s) agrees.
+    assert_parity_with(
+        HAPROXY_TUNNEL_1S,
+        r#"
+        [[hops]]
+        kind = "tls-terminator"
+        name = "haproxy"
+        websocket = true
+        backend = "tls"
+        idle_timeout = "100s"
+
+        [probe]
+        idle = "200s"
+        "#,
+        &["ws", "wss"],
+    )
+    .await;
 }

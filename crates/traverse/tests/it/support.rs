@@ -61,6 +61,14 @@ pub async fn assert_cells(topology: &str, tunnels: &[&str], expected: &[&str]) {
     );
 }
 
+/// Fails listing every row of a table test that came out wrong: each
+/// row's line says what was expected and what happened, `None` when it
+/// came out right.
+pub fn assert_rows(rows: impl IntoIterator<Item = Option<String>>) {
+    let wrong: Vec<String> = rows.into_iter().flatten().collect();
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
+
 /// Fails, naming what is missing and what installs it, when a program a
 /// test drives is not installed: a test that cannot run never passes.
 pub fn require(program: &str) {
@@ -117,4 +125,54 @@ pub fn signal_and_wait(child: std::process::Child, signal: &str) -> std::process
         .recv_timeout(std::time::Duration::from_secs(10))
         .unwrap_or_else(|_| panic!("it stops within 10 s of SIG{signal}"))
         .expect("wait")
+}
+
+/// One hop started by itself in front of `next`, for tests that play the
+/// client and the next node with raw sockets: what a hop does when the
+/// next node misbehaves, or when only one side talks.
+pub struct LoneHop {
+    pub handle: traverse_middlebox::MiddleboxHandle,
+    pub log: traverse_net::TransactionLog,
+    pub pki: std::sync::Arc<traverse_pki::Pki>,
+}
+
+impl LoneHop {
+    /// Starts the only hop of `topology` (a scenario's TOML) in front of
+    /// `next`, at the default time scale.
+    pub async fn start(topology: &str, next: traverse_net::Endpoints) -> LoneHop {
+        let scenario = scenario(topology);
+        let [hop] = scenario.hops.as_slice() else {
+            panic!("the topology must have exactly one hop:\n{topology}");
+        };
+        let pki = std::sync::Arc::new(traverse_pki::Pki::generate().expect("pki"));
+        let log = traverse_net::TransactionLog::new();
+        let tasks = traverse_net::Tasks::new();
+        let context = traverse_middlebox::HopContext {
+            name: hop.name.clone(),
+            next,
+            pki: pki.clone(),
+            time_scale: traverse_scenario::TimeScale::DEFAULT,
+            log: log.clone(),
+            tasks: tasks.clone(),
+            step_timeout: std::time::Duration::from_secs(2),
+            bind: Default::default(),
+        };
+        let handle = traverse_middlebox::start(hop, context)
+            .await
+            .expect("the hop starts");
+        LoneHop { handle, log, pki }
+    }
+
+    /// Where the hop listens for logical `port`.
+    pub fn addr(&self, port: u16) -> std::net::SocketAddr {
+        self.handle.endpoints.get(port).expect("the hop serves it")
+    }
+
+    /// The hop's record of its one connection, once it has decided.
+    pub async fn record(&self) -> traverse_net::ConnRecord {
+        self.log.settle(std::time::Duration::from_secs(2)).await;
+        let records = self.log.snapshot();
+        assert_eq!(records.len(), 1, "one connection: {records:?}");
+        records[0].clone()
+    }
 }

@@ -268,3 +268,75 @@ async fn failing_cells_carry_the_blamed_hops_transaction_log() {
     );
     assert!(record.bytes_down > 0, "the 400 response was written back");
 }
+
+#[tokio::test]
+async fn cloudflare_full_strict_answers_526_for_a_self_signed_origin() {
+    let topology = r#"
+        [[hops]]
+        kind = "tls-terminator"
+        name = "cloudflare"
+        vendor = "cloudflare"
+        websocket = true
+        backend = "tls-verify"
+
+        [origin]
+        certificate = "self-signed"
+    "#;
+    assert_cells(
+        topology,
+        &["wss"],
+        &["wss fail refused 526 blame=cloudflare"],
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn cloudflare_answers_521_when_the_next_node_refuses_the_connection() {
+    // Flexible goes on to port 80, where the load balancer behind has no
+    // listener.
+    let topology = r#"
+        [[hops]]
+        kind = "tls-terminator"
+        name = "cloudflare"
+        vendor = "cloudflare"
+        websocket = true
+        backend = "plain"
+
+        [[hops]]
+        kind = "tls-terminator"
+        name = "lb"
+        ports = [443]
+    "#;
+    assert_cells(
+        topology,
+        &["wss"],
+        &["wss fail refused 521 blame=cloudflare"],
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn cloudflare_answers_524_when_no_response_head_comes_within_its_read_timeout() {
+    // The hop holds hixie-76's key bytes, so the origin never answers the
+    // handshake: after the read timeout (120 s, 1.2 s scaled) the edge
+    // answers 524, a timeout, blamed on the edge that held the bytes.
+    let topology = r#"
+        [[hops]]
+        kind = "tls-terminator"
+        name = "cloudflare"
+        vendor = "cloudflare"
+        websocket = true
+    "#;
+    assert_cells(
+        topology,
+        &["hixie76"],
+        &["hixie76 fail timeout 524 blame=cloudflare"],
+    )
+    .await;
+    let results = run(topology, &["hixie76"]).await;
+    assert!(
+        results[0].detail.contains("holding 8 bytes"),
+        "{}",
+        results[0].detail
+    );
+}
