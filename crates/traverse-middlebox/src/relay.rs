@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use traverse_net::{Action, ConnEntry, Io, PipeEnd, pipe, pipe_with, sniff};
+use traverse_net::{Action, ConnEntry, IdleLimit, Io, PipeEnd, pipe, pipe_with, sniff};
 use traverse_scenario::{Masking, format_duration};
 
 use crate::{Upstream, websocket_frames};
@@ -16,6 +16,14 @@ pub(crate) type Idle = Option<(Duration, Duration)>;
 
 pub(crate) fn idle(written: Option<Duration>, context: &crate::HopContext) -> Idle {
     written.map(|written| (context.time_scale.apply(written), written))
+}
+
+/// The pipe's idle limit, its timer declared to the cell's clock.
+fn limit(idle: Idle, entry: &ConnEntry) -> Option<IdleLimit> {
+    idle.map(|(wall, _)| IdleLimit {
+        limit: wall,
+        clock: entry.activity().clone(),
+    })
 }
 
 /// Relays `client` to `upstream`; `what` says what is being relayed, for the
@@ -52,7 +60,7 @@ pub(crate) async fn relay_connected(
         None,
         format!("relayed {what} to {target}"),
     );
-    let end = pipe(client, server, idle.map(|(wall, _)| wall)).await;
+    let end = pipe(client, server, limit(idle, &entry)).await;
     record_end(&entry, end, idle, "connection");
 }
 
@@ -66,7 +74,7 @@ pub(crate) async fn relay_websocket(
     cache: bool,
 ) {
     let transforms = websocket_frames::transforms(masking, cache, entry);
-    let end = pipe_with(client, server, idle.map(|(wall, _)| wall), transforms).await;
+    let end = pipe_with(client, server, limit(idle, entry), transforms).await;
     record_end(entry, end, idle, "WebSocket");
 }
 

@@ -1,4 +1,6 @@
-//! Byte counting and first-bytes capture for a node's client side.
+//! Byte counting and first-bytes capture for a node's client side. Every
+//! read and write also moves the cell's activity clock, through the
+//! record's [`ConnEntry`].
 
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -30,9 +32,14 @@ impl<S: AsyncRead + Unpin> AsyncRead for Metered<S> {
     ) -> Poll<std::io::Result<()>> {
         let before = buf.filled().len();
         let poll = Pin::new(&mut self.inner).poll_read(cx, buf);
-        if let Poll::Ready(Ok(())) = poll {
-            let fresh = &buf.filled()[before..];
-            self.entry.count_up(fresh);
+        match &poll {
+            Poll::Ready(Ok(())) => {
+                let fresh = &buf.filled()[before..];
+                self.entry.count_up(fresh);
+            }
+            // A reset is news too: whoever reads it acts on it.
+            Poll::Ready(Err(_)) => self.entry.moved(),
+            Poll::Pending => {}
         }
         poll
     }
@@ -45,8 +52,10 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Metered<S> {
         buf: &[u8],
     ) -> Poll<std::io::Result<usize>> {
         let poll = Pin::new(&mut self.inner).poll_write(cx, buf);
-        if let Poll::Ready(Ok(written)) = poll {
-            self.entry.count_down(written);
+        match &poll {
+            Poll::Ready(Ok(written)) => self.entry.count_down(*written),
+            Poll::Ready(Err(_)) => self.entry.moved(),
+            Poll::Pending => {}
         }
         poll
     }
@@ -56,7 +65,11 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Metered<S> {
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.inner).poll_shutdown(cx)
+        let poll = Pin::new(&mut self.inner).poll_shutdown(cx);
+        if poll.is_ready() {
+            self.entry.moved();
+        }
+        poll
     }
 }
 

@@ -4,6 +4,8 @@
 //! What the client sends may pass through a [`Transform`] on its way up (a
 //! WebSocket frame rewriter, a cache reading requests where there are
 //! none); a transform may reject the stream with a last word to the client.
+//! The idle timer is declared to the cell's activity clock while it runs:
+//! a relay that will cut an idle connection is not part of a deadlock.
 
 use std::io;
 use std::sync::Arc;
@@ -13,7 +15,7 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::time::Instant;
 
-use crate::Io;
+use crate::{ActivityClock, Io};
 
 #[derive(Debug)]
 pub enum PipeEnd {
@@ -55,8 +57,15 @@ impl Transform for Vec<Box<dyn Transform>> {
     }
 }
 
+/// An idle limit, and the clock of the cell its timer is declared to.
+#[derive(Debug, Clone)]
+pub struct IdleLimit {
+    pub limit: Duration,
+    pub clock: ActivityClock,
+}
+
 /// Relays until both directions close, one fails, or nothing moves for `idle`.
-pub async fn pipe(client: impl Io, upstream: impl Io, idle: Option<Duration>) -> PipeEnd {
+pub async fn pipe(client: impl Io, upstream: impl Io, idle: Option<IdleLimit>) -> PipeEnd {
     pipe_with(client, upstream, idle, None).await
 }
 
@@ -64,7 +73,7 @@ pub async fn pipe(client: impl Io, upstream: impl Io, idle: Option<Duration>) ->
 pub async fn pipe_with(
     client: impl Io,
     upstream: impl Io,
-    idle: Option<Duration>,
+    idle: Option<IdleLimit>,
     transform: Option<Box<dyn Transform>>,
 ) -> PipeEnd {
     let start = Instant::now();
@@ -119,9 +128,9 @@ pub async fn pipe_with(
     };
     match idle {
         None => relay.await,
-        Some(limit) => tokio::select! {
+        Some(IdleLimit { limit, clock }) => tokio::select! {
             end = relay => end,
-            () = idle_watch(start, &last_activity, limit) => PipeEnd::IdleCut(limit),
+            () = idle_watch(start, &last_activity, limit, &clock) => PipeEnd::IdleCut(limit),
         },
     }
 }
@@ -163,13 +172,21 @@ async fn copy(
     }
 }
 
-async fn idle_watch(start: Instant, last_activity: &AtomicU64, limit: Duration) {
+async fn idle_watch(
+    start: Instant,
+    last_activity: &AtomicU64,
+    limit: Duration,
+    clock: &ActivityClock,
+) {
+    // Declared for as long as it runs; the guard goes when the cut is made.
+    let armed = clock.arm(start + limit);
     loop {
         let last = start + Duration::from_millis(last_activity.load(Ordering::Relaxed));
         let deadline = last + limit;
         if Instant::now() >= deadline {
             return;
         }
+        armed.rearm(deadline);
         tokio::time::sleep_until(deadline).await;
     }
 }
@@ -238,7 +255,17 @@ mod tests {
     async fn cuts_a_connection_idle_for_the_limit() {
         let (client, _client_far) = duplex(1024);
         let (upstream, _upstream_far) = duplex(1024);
-        let end = pipe(client, upstream, Some(Duration::from_secs(100))).await;
+        let clock = ActivityClock::new();
+        let idle = IdleLimit {
+            limit: Duration::from_secs(100),
+            clock: clock.clone(),
+        };
+        let cutting = tokio::spawn(pipe(client, upstream, Some(idle)));
+        tokio::task::yield_now().await;
+        let long_after = Instant::now() + Duration::from_secs(200);
+        assert!(clock.armed_before(long_after), "the idle timer is declared");
+        let end = cutting.await.expect("join");
         assert!(matches!(end, PipeEnd::IdleCut(limit) if limit == Duration::from_secs(100)));
+        assert!(!clock.armed_before(long_after), "and withdrawn once it cut");
     }
 }

@@ -29,7 +29,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio_util::task::AbortOnDropHandle;
-use traverse_net::BoxedIo;
+use traverse_net::{BoxedIo, QuietWatch};
 use traverse_scenario::address::{PLAIN_PORT, TLS_PORT};
 
 pub use echo::start_echo;
@@ -124,6 +124,9 @@ pub struct ClientPath {
     /// The explicit proxy the client is configured with, if any: it then
     /// dials the proxy and asks it to `CONNECT` to the origin's name.
     pub proxy: Option<ExplicitProxy>,
+    /// How a deadlocked handshake is seen before `step_timeout`: in a cell,
+    /// where the harness sees every socket; `None` on a real network.
+    pub deadlock: Option<QuietWatch>,
 }
 
 /// An explicit proxy as a client's settings name it.
@@ -167,11 +170,32 @@ impl Tunnel {
     pub async fn connect(&self, path: &ClientPath) -> Result<Connection, TunnelError> {
         let io = dial::dial(path, self.security, self.port()).await?;
         let url = self.url();
-        tokio::time::timeout(path.step_timeout, self.protocol.connect(io, &url))
-            .await
-            .map_err(|_| TunnelError::Timeout {
-                during: "the tunnel handshake".to_string(),
-                after: path.step_timeout,
-            })?
+        let during = "the tunnel handshake";
+        let started = tokio::time::Instant::now();
+        let horizon = started + path.step_timeout;
+        if let Some(watch) = &path.deadlock {
+            watch.clock.restart_gaps();
+        }
+        let deadlocked = async {
+            match &path.deadlock {
+                Some(watch) => {
+                    watch.until_quiet(started, horizon).await;
+                    watch.period
+                }
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            handshake = tokio::time::timeout_at(horizon, self.protocol.connect(io, &url)) => {
+                handshake.map_err(|_| TunnelError::Timeout {
+                    during: during.to_string(),
+                    after: path.step_timeout,
+                })?
+            }
+            quiet = deadlocked => Err(TunnelError::Deadlock {
+                during: during.to_string(),
+                quiet,
+            }),
+        }
     }
 }
