@@ -162,37 +162,55 @@ impl QuietWatch {
     /// Resolves once nothing has moved for `period` since `since` (the
     /// step's start: quiet before it, as the probe's idle pause, does not
     /// count) while no timer is armed to fire before `horizon` (the step's
-    /// own bound). It never resolves before the step could have made
-    /// progress: when its own wake-up came late, the runtime was starved
-    /// (an oversubscribed machine) and tasks with bytes to move may not
-    /// have run yet, so it looks again before deciding.
+    /// own bound), and the runtime has been idle since the last move. That
+    /// last condition is what keeps a loaded machine from looking still: a
+    /// worker parks only when no task is left to run, so once every worker
+    /// has parked twice after the last move (once to take in pending socket
+    /// events, once more with the tasks they woke done), no task with bytes
+    /// to move is waiting for its turn. A runtime that never goes idle (an
+    /// oversubscribed machine) never decides a deadlock; the step's timeout
+    /// does, as it did before.
     pub async fn until_quiet(&self, since: Instant, horizon: Instant) {
-        // A wake-up later than this says the runtime was not running us.
-        let slack = self.period / 4;
-        let mut trusted = false;
+        let look_again = self.period / 4;
+        // The last move this wait has seen, and the parks counted then.
+        let mut seen: Option<(Instant, Vec<u64>)> = None;
         loop {
-            let now = Instant::now();
             if self.clock.armed_before(horizon) {
                 // A node will act on its own; look again later. Its guard's
                 // drop starts the quiet period afresh.
-                trusted = false;
+                seen = None;
                 tokio::time::sleep(self.period).await;
                 continue;
             }
-            let quiet_until = self.clock.last_moved().max(since) + self.period;
-            let wake = if now < quiet_until {
-                quiet_until
-            } else if trusted {
+            let last = self.clock.last_moved().max(since);
+            if seen.as_ref().is_none_or(|(at, _)| *at != last) {
+                seen = Some((last, parks()));
+            }
+            let quiet_until = last + self.period;
+            if Instant::now() < quiet_until {
+                tokio::time::sleep_until(quiet_until).await;
+                continue;
+            }
+            let idle_since = seen.as_ref().is_some_and(|(_, before)| {
+                parks()
+                    .iter()
+                    .zip(before)
+                    .all(|(now, then)| *now >= then + 2)
+            });
+            if idle_since {
                 return;
-            } else {
-                // Quiet, but seen by a wake-up that came late: look again
-                // shortly, once the tasks that were waiting have had a turn.
-                now + slack
-            };
-            tokio::time::sleep_until(wake).await;
-            trusted = Instant::now().saturating_duration_since(wake) <= slack;
+            }
+            tokio::time::sleep(look_again).await;
         }
     }
+}
+
+/// How often each worker of the runtime has parked (found nothing to run).
+fn parks() -> Vec<u64> {
+    let metrics = tokio::runtime::Handle::current().metrics();
+    (0..metrics.num_workers())
+        .map(|worker| metrics.worker_park_count(worker))
+        .collect()
 }
 
 /// A stream whose reads and writes move the clock.
@@ -288,6 +306,26 @@ mod tests {
             .await;
         assert_eq!(since.elapsed(), Duration::from_millis(450));
         assert_eq!(clock.longest_gap(), Duration::from_millis(100));
+    }
+
+    #[tokio::test]
+    async fn a_runtime_that_never_goes_idle_decides_nothing() {
+        // A loaded machine: tasks always ready to run, none moving this
+        // cell's bytes. The step's own timeout is left to decide.
+        let busy = tokio::spawn(async {
+            loop {
+                tokio::task::yield_now().await;
+            }
+        });
+        let clock = ActivityClock::new();
+        let since = Instant::now();
+        let decided = tokio::time::timeout(
+            Duration::from_millis(600),
+            watch(&clock).until_quiet(since, since + Duration::from_secs(2)),
+        )
+        .await;
+        busy.abort();
+        assert!(decided.is_err(), "decided while the runtime was busy");
     }
 
     #[tokio::test(start_paused = true)]
