@@ -9,14 +9,14 @@
 //! arming a timer takes a lock.
 
 use std::collections::BTreeMap;
-use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
-use std::task::{Context, Poll};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::Instant;
+
+use crate::Metered;
+use crate::log::lock;
 
 /// One cell's clock; cloning shares it.
 #[derive(Debug, Clone)]
@@ -117,10 +117,7 @@ impl ActivityClock {
     /// `io`, reporting every read and write to this clock: for the harness's
     /// own sockets that keep no log record (the echo app, taps, the probe).
     pub fn watch<S>(&self, io: S) -> Watched<S> {
-        Watched {
-            inner: io,
-            clock: self.clone(),
-        }
+        Metered::new(io, self.clone())
     }
 
     fn micros(&self, at: Instant) -> u64 {
@@ -213,58 +210,20 @@ fn parks() -> Vec<u64> {
         .collect()
 }
 
-/// A stream whose reads and writes move the clock.
-#[derive(Debug)]
-pub struct Watched<S> {
-    inner: S,
-    clock: ActivityClock,
-}
+/// A stream whose reads and writes move the clock and nothing else.
+pub type Watched<S> = Metered<S, ActivityClock>;
 
-impl<S: AsyncRead + Unpin> AsyncRead for Watched<S> {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<std::io::Result<()>> {
-        let poll = Pin::new(&mut self.inner).poll_read(cx, buf);
-        if poll.is_ready() {
-            self.clock.moved();
+/// Resolves when `watch` decides the step begun at `since` deadlocked, with
+/// the quiet period it waited; never without a watch (a real network,
+/// where the harness does not see every socket).
+pub async fn deadlock(watch: Option<&QuietWatch>, since: Instant, horizon: Instant) -> Duration {
+    match watch {
+        Some(watch) => {
+            watch.until_quiet(since, horizon).await;
+            watch.period
         }
-        poll
+        None => std::future::pending().await,
     }
-}
-
-impl<S: AsyncWrite + Unpin> AsyncWrite for Watched<S> {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<std::io::Result<usize>> {
-        let poll = Pin::new(&mut self.inner).poll_write(cx, buf);
-        if poll.is_ready() {
-            self.clock.moved();
-        }
-        poll
-    }
-
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.inner).poll_flush(cx)
-    }
-
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        let poll = Pin::new(&mut self.inner).poll_shutdown(cx);
-        if poll.is_ready() {
-            self.clock.moved();
-        }
-        poll
-    }
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    // A panic elsewhere must not stop the clock.
-    mutex
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 #[cfg(test)]

@@ -17,10 +17,10 @@ pub mod process;
 mod tasks;
 mod tls;
 
-pub use activity::{ActivityClock, Armed, QuietWatch, Watched};
+pub use activity::{ActivityClock, Armed, QuietWatch, Watched, deadlock};
 pub use endpoints::{ClosedPort, Endpoints, bind_loopback};
 pub use log::{Action, ConnEntry, ConnRecord, Protocol, TransactionLog, hex, sniff};
-pub use metered::{FirstRead, Metered};
+pub use metered::{FirstRead, Meter, Metered};
 pub use pipe::{IdleLimit, PipeEnd, Rejection, Transform, pipe, pipe_with};
 pub use tasks::Tasks;
 pub use tls::accept_tls;

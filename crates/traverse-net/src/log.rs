@@ -367,8 +367,9 @@ pub fn hex(bytes: &[u8]) -> String {
         .join(" ")
 }
 
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    // A panic elsewhere must not hide what the log recorded.
+/// A lock that a panic elsewhere does not poison: it must not hide what a
+/// log recorded, nor stop the cell's clock.
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)

@@ -7,24 +7,63 @@ use std::task::{Context, Poll};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
+use crate::activity::ActivityClock;
 use crate::log::ConnEntry;
+
+/// What a metered stream reports to: a connection's record, or for the
+/// harness's own sockets that keep none, only the cell's clock.
+pub trait Meter: Unpin {
+    /// Bytes read (none: the end of the stream).
+    fn read(&self, bytes: &[u8]);
+    fn wrote(&self, bytes: usize);
+    /// News that carries no bytes: an error, a shutdown.
+    fn event(&self);
+}
+
+impl Meter for ConnEntry {
+    fn read(&self, bytes: &[u8]) {
+        self.count_up(bytes);
+    }
+
+    fn wrote(&self, bytes: usize) {
+        self.count_down(bytes);
+    }
+
+    fn event(&self) {
+        self.moved();
+    }
+}
+
+impl Meter for ActivityClock {
+    fn read(&self, _bytes: &[u8]) {
+        self.moved();
+    }
+
+    fn wrote(&self, _bytes: usize) {
+        self.moved();
+    }
+
+    fn event(&self) {
+        self.moved();
+    }
+}
 
 /// Wraps the client side of a connection: what is read from the client is
 /// counted as bytes up (toward the origin), what is written as bytes down,
 /// and the first bytes read are kept for the log.
 #[derive(Debug)]
-pub struct Metered<S> {
+pub struct Metered<S, M = ConnEntry> {
     inner: S,
-    entry: ConnEntry,
+    meter: M,
 }
 
-impl<S> Metered<S> {
-    pub fn new(inner: S, entry: ConnEntry) -> Metered<S> {
-        Metered { inner, entry }
+impl<S, M> Metered<S, M> {
+    pub fn new(inner: S, meter: M) -> Metered<S, M> {
+        Metered { inner, meter }
     }
 }
 
-impl<S: AsyncRead + Unpin> AsyncRead for Metered<S> {
+impl<S: AsyncRead + Unpin, M: Meter> AsyncRead for Metered<S, M> {
     fn poll_read(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -33,19 +72,16 @@ impl<S: AsyncRead + Unpin> AsyncRead for Metered<S> {
         let before = buf.filled().len();
         let poll = Pin::new(&mut self.inner).poll_read(cx, buf);
         match &poll {
-            Poll::Ready(Ok(())) => {
-                let fresh = &buf.filled()[before..];
-                self.entry.count_up(fresh);
-            }
+            Poll::Ready(Ok(())) => self.meter.read(&buf.filled()[before..]),
             // A reset is news too: whoever reads it acts on it.
-            Poll::Ready(Err(_)) => self.entry.moved(),
+            Poll::Ready(Err(_)) => self.meter.event(),
             Poll::Pending => {}
         }
         poll
     }
 }
 
-impl<S: AsyncWrite + Unpin> AsyncWrite for Metered<S> {
+impl<S: AsyncWrite + Unpin, M: Meter> AsyncWrite for Metered<S, M> {
     fn poll_write(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -53,8 +89,8 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Metered<S> {
     ) -> Poll<std::io::Result<usize>> {
         let poll = Pin::new(&mut self.inner).poll_write(cx, buf);
         match &poll {
-            Poll::Ready(Ok(written)) => self.entry.count_down(*written),
-            Poll::Ready(Err(_)) => self.entry.moved(),
+            Poll::Ready(Ok(written)) => self.meter.wrote(*written),
+            Poll::Ready(Err(_)) => self.meter.event(),
             Poll::Pending => {}
         }
         poll
@@ -67,7 +103,7 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Metered<S> {
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
         let poll = Pin::new(&mut self.inner).poll_shutdown(cx);
         if poll.is_ready() {
-            self.entry.moved();
+            self.meter.event();
         }
         poll
     }

@@ -24,11 +24,18 @@ use crate::{CellResult, CellSpec, RunOptions, TunnelSpec};
 const CELL_DEADLINE: Duration = Duration::from_secs(60);
 
 /// How long nothing may move anywhere in the topology, with no node's timer
-/// armed to act within the step, before a handshake or echo step is decided
-/// as a deadlock. Chosen against the longest gap between two moves within
-/// steps, measured by `ci/oversubscribe.sh` on an oversubscribed machine.
-/// A wake-up of the watch that comes late (a starved runtime) is not
-/// trusted either: see [`QuietWatch::until_quiet`].
+/// armed to act within the step and the runtime idle since (see
+/// [`QuietWatch::until_quiet`]), before a handshake or echo step is decided
+/// as a deadlock. Chosen by measurement with `ci/oversubscribe.sh` (the
+/// bundled matrix 20 times, `--jobs 64`, 4 busy loops on 2 cores that two
+/// other builds shared too): gaps between moves inside steps that went on
+/// to succeed reached 392-521 ms (99th percentile 262-290 ms), all while
+/// the runtime was saturated, which the idle condition rules out. With
+/// that condition, 20 ms still flipped 1 cell in 3,220 (a 1 MiB hixie-76
+/// echo, one task computing while the rest of the runtime idled); 150 ms
+/// flipped none in 3,220 with `--step-timeout 10s`, nor decided any of the
+/// 48 cells that the 2 s step timeout flipped on that machine (1 MiB
+/// echoes that outlasted it), and keeps a bundled deadlock near 0.15 s.
 pub(crate) const QUIET: Duration = Duration::from_millis(150);
 
 /// How long a failing cell waits for nodes to record their last decisions.

@@ -158,15 +158,7 @@ async fn echo(
     let round_trip = async { tokio::try_join!(send, reader.read_exact(&mut received)) };
     let started = tokio::time::Instant::now();
     let horizon = started + plan.step_timeout;
-    let deadlocked = async {
-        match &plan.deadlock {
-            Some(watch) => {
-                watch.until_quiet(started, horizon).await;
-                watch.period
-            }
-            None => std::future::pending().await,
-        }
-    };
+    let deadlocked = traverse_net::deadlock(plan.deadlock.as_ref(), started, horizon);
     let finished = tokio::select! {
         finished = tokio::time::timeout_at(horizon, round_trip) => finished,
         quiet = deadlocked => return Err(EchoFailure::Deadlock(quiet)),

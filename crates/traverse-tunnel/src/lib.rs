@@ -176,15 +176,7 @@ impl Tunnel {
         if let Some(watch) = &path.deadlock {
             watch.clock.restart_gaps();
         }
-        let deadlocked = async {
-            match &path.deadlock {
-                Some(watch) => {
-                    watch.until_quiet(started, horizon).await;
-                    watch.period
-                }
-                None => std::future::pending().await,
-            }
-        };
+        let deadlocked = traverse_net::deadlock(path.deadlock.as_ref(), started, horizon);
         tokio::select! {
             handshake = tokio::time::timeout_at(horizon, self.protocol.connect(io, &url)) => {
                 handshake.map_err(|_| TunnelError::Timeout {
