@@ -153,12 +153,15 @@ pub struct RunOptions {
     pub step_timeout: Duration,
 }
 
-/// Cells per core by default. A cell of built-in nodes spends its time
-/// waiting on loopback sockets and timers, not computing: the bundled
+/// Cells per core by default. A cell of built-in nodes spends most of its
+/// time waiting on loopback sockets and timers, not computing: the bundled
 /// matrix (161 cells) took ~15 s with one cell per core and ~2 s with all
-/// of them at once on 2 cores. 64 per core runs it as fast as all at once
-/// (see `ci/bench.sh`) and still bounds the sockets a run holds.
-pub const JOBS_PER_CORE: usize = 64;
+/// of them at once on 2 cores. Its echoes do compute (1 MiB through TLS,
+/// frames, hixie-76's text), and too many at once make each outlast
+/// `--step-timeout`: 8 per core ran the bundled matrix faster than all at
+/// once (1.6 s against 1.9 s on 2 cores, `ci/bench.sh`) and keeps a debug
+/// build's echoes within the step timeout, which 64 per core did not.
+pub const JOBS_PER_CORE: usize = 8;
 
 /// Cells with programs of their own, per core, by default: a few, so
 /// starting nginx or Squid for one cell does not starve the others.

@@ -36,8 +36,8 @@ pub struct RunArgs {
     tunnel_files: Vec<PathBuf>,
     #[command(flatten)]
     files_out: ReportFiles,
-    /// Cells run at once; default: 64 per core (cells wait on sockets, not
-    /// compute). Cells that run programs are also held to 2 per core.
+    /// Cells run at once; default: 8 per core (cells mostly wait on
+    /// sockets). Cells that run programs are also held to 2 per core.
     #[arg(long)]
     jobs: Option<usize>,
     /// Factor applied to scenario durations (0.01: 100 s take 1 s).
