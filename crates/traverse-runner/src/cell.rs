@@ -27,15 +27,14 @@ const CELL_DEADLINE: Duration = Duration::from_secs(60);
 /// armed to act within the step and the runtime idle since (see
 /// [`QuietWatch::until_quiet`]), before a handshake or echo step is decided
 /// as a deadlock. Chosen by measurement with `ci/oversubscribe.sh` (the
-/// bundled matrix 20 times, `--jobs 64`, 4 busy loops on 2 cores that two
-/// other builds shared too): gaps between moves inside steps that went on
-/// to succeed reached 392-521 ms (99th percentile 262-290 ms), all while
-/// the runtime was saturated, which the idle condition rules out. With
-/// that condition, 20 ms still flipped 1 cell in 3,220 (a 1 MiB hixie-76
-/// echo, one task computing while the rest of the runtime idled); 150 ms
-/// flipped none in 3,220 with `--step-timeout 10s`, nor decided any of the
-/// 48 cells that the 2 s step timeout flipped on that machine (1 MiB
-/// echoes that outlasted it), and keeps a bundled deadlock near 0.15 s.
+/// bundled matrix 20 times, `--jobs 64`, 4 busy loops on 2 cores, at times
+/// shared with two other builds): gaps between moves inside steps that went
+/// on to succeed reached 205-521 ms (99th percentile 113-290 ms), while the
+/// runtime was saturated, which the idle condition rules out. With it,
+/// 20 ms still flipped 1 cell of 3,220 (a 1 MiB hixie-76 echo: one task
+/// computing while the rest idled); 150 ms flipped none of 3,220, decided
+/// 209 of the 220 deadlocks early (the rest by the step timeout), and keeps
+/// a bundled deadlock cell at 0.15-0.22 s on an unloaded machine.
 pub(crate) const QUIET: Duration = Duration::from_millis(150);
 
 /// How long a failing cell waits for nodes to record their last decisions.
