@@ -165,11 +165,9 @@ impl QuietWatch {
     /// polls the sockets, so once workers have parked twice after the last
     /// move (once to take in pending socket events, once more with the
     /// tasks those woke done), no task with bytes to move is waiting for
-    /// its turn. Only a task still running on another worker could be (a
-    /// TLS handshake of a debug build, a 1 MiB hixie-76 text): so the
-    /// decision is also taken only while no worker but this one is busy.
-    /// Counting parks of any worker, not of each, lets a runtime with one
-    /// worker often busy elsewhere still decide at a moment it is not. A
+    /// its turn. Only a task still running on another worker can be, and
+    /// the quiet period covers one. Counting parks of any worker, not of
+    /// each, lets a runtime with one worker busy elsewhere still decide. A
     /// runtime that never goes idle (an oversubscribed machine) never
     /// decides a deadlock; the step's timeout does, as it did before.
     pub async fn until_quiet(&self, since: Instant, horizon: Instant) {
@@ -196,21 +194,12 @@ impl QuietWatch {
             let idle_since = seen
                 .as_ref()
                 .is_some_and(|(_, before)| parks() >= before + 2);
-            if idle_since && busy_workers() <= 1 {
+            if idle_since {
                 return;
             }
             tokio::time::sleep(look_again).await;
         }
     }
-}
-
-/// How many of the runtime's workers are running tasks now, this one
-/// included (an odd park/unpark count is a parked worker).
-fn busy_workers() -> usize {
-    let metrics = tokio::runtime::Handle::current().metrics();
-    (0..metrics.num_workers())
-        .filter(|worker| metrics.worker_park_unpark_count(*worker) % 2 == 0)
-        .count()
 }
 
 /// How often the runtime's workers have parked (found nothing to run).
