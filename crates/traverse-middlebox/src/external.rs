@@ -160,7 +160,8 @@ async fn start_parent(context: &HopContext) -> Result<SocketAddr, MiddleboxError
     };
     let plumbing = HopContext {
         name: format!("{} (parent)", context.name),
-        log: traverse_net::TransactionLog::new(),
+        // Its bytes still move the cell's clock: they are on the path.
+        log: traverse_net::TransactionLog::with_activity(context.log.activity().clone()),
         bind: BTreeMap::new(),
         ..context.clone()
     };

@@ -278,7 +278,14 @@ pub(crate) async fn forward(
     let sent = sender.send_request(Request::from_parts(parts, body));
     let answered = match policy.read_timeout {
         None => Ok(sent.await),
-        Some((wall, written)) => tokio::time::timeout(wall, sent).await.map_err(|_| written),
+        Some((wall, written)) => {
+            // Declared to the cell's clock: waiting for it is no deadlock.
+            // Withdrawn before the answer, which moves bytes of its own.
+            let armed = entry.arm(tokio::time::Instant::now() + wall);
+            let answered = tokio::time::timeout(wall, sent).await.map_err(|_| written);
+            drop(armed);
+            answered
+        }
     };
     let mut response = match answered {
         Ok(Ok(response)) => response,

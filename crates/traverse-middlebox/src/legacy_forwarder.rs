@@ -162,8 +162,14 @@ async fn forward(
     }
 
     let read_timeout = context.time_scale.apply(options.read_timeout);
+    // The timer that answers 504 is declared to the cell's clock: while it
+    // runs, a still topology is this hop waiting, not a deadlock. It is
+    // withdrawn as soon as it fires or the answer comes, before the hop acts.
+    let armed = entry.arm(tokio::time::Instant::now() + read_timeout);
+    let waited = tokio::time::timeout(read_timeout, read_head(&mut server)).await;
+    drop(armed);
     let (response_head, response_rest) =
-        match tokio::time::timeout(read_timeout, read_head(&mut server)).await {
+        match waited {
             Ok(Ok(response)) => response,
             Ok(Err(_)) => return,
             Err(_) => {

@@ -58,6 +58,7 @@ impl HopContext {
             tls,
             step_timeout: self.step_timeout,
             connect_timeout: None,
+            activity: self.log.activity().clone(),
         }
     }
 

@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use traverse_net::{Action, ConnEntry, Io, PipeEnd, pipe_counting, sniff};
+use traverse_net::{Action, ConnEntry, Io, PipeEnd, pipe_with, sniff};
 use traverse_scenario::{IdleCounts, Masking, format_duration};
 
 use crate::{Upstream, websocket_frames};
@@ -40,22 +40,21 @@ pub(crate) fn idle(
     })
 }
 
-/// Relays under `idle`, with `transform` on the client's bytes.
+/// Relays under `idle`, with `transform` on the client's bytes; the idle
+/// timer is declared to the cell's clock, so a wait for it is no deadlock.
 async fn pipe_under(
     client: impl Io,
     server: impl Io,
     idle: Idle,
+    entry: &ConnEntry,
     transform: Option<Box<dyn traverse_net::Transform>>,
 ) -> PipeEnd {
-    let counts = idle.map_or(IdleCounts::Both, |limit| limit.counts);
-    pipe_counting(
-        client,
-        server,
-        idle.map(|limit| limit.wall),
-        counts,
-        transform,
-    )
-    .await
+    let limit = idle.map(|limit| traverse_net::IdleLimit {
+        limit: limit.wall,
+        counts: limit.counts,
+        clock: entry.activity().clone(),
+    });
+    pipe_with(client, server, limit, transform).await
 }
 
 /// Relays `client` to `upstream`; `what` says what is being relayed, for the
@@ -92,7 +91,7 @@ pub(crate) async fn relay_connected(
         None,
         format!("relayed {what} to {target}"),
     );
-    let end = pipe_under(client, server, idle, None).await;
+    let end = pipe_under(client, server, idle, &entry, None).await;
     record_end(&entry, end, idle, "connection");
 }
 
@@ -106,7 +105,7 @@ pub(crate) async fn relay_websocket(
     cache: bool,
 ) {
     let transforms = websocket_frames::transforms(masking, cache, entry);
-    let end = pipe_under(client, server, idle, transforms).await;
+    let end = pipe_under(client, server, idle, entry, transforms).await;
     record_end(entry, end, idle, "WebSocket");
 }
 

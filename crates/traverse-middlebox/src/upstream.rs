@@ -10,7 +10,7 @@ use rustls::ClientConfig;
 use rustls::pki_types::ServerName;
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
-use traverse_net::BoxedIo;
+use traverse_net::{ActivityClock, BoxedIo};
 use traverse_scenario::address::ORIGIN_HOST;
 use traverse_scenario::{OriginFailure, Vendor, format_duration};
 
@@ -26,6 +26,9 @@ pub struct Upstream {
     /// own (Cloudflare's 19 s), in wall time and as the scenario wrote it;
     /// otherwise `step_timeout`.
     pub connect_timeout: Option<(Duration, Duration)>,
+    /// The cell's clock, to which a connect timeout of the hop's own is
+    /// declared: a wait for it is no deadlock.
+    pub activity: ActivityClock,
 }
 
 /// Why the next node could not be reached, with the status an HTTP proxy
@@ -91,8 +94,12 @@ impl Upstream {
         let (wall, written) = self
             .connect_timeout
             .unwrap_or((self.step_timeout, self.step_timeout));
-        let tcp = tokio::time::timeout(wall, TcpStream::connect(self.addr))
-            .await
+        let armed = self
+            .connect_timeout
+            .map(|(wall, _)| self.activity.arm(tokio::time::Instant::now() + wall));
+        let connected = tokio::time::timeout(wall, TcpStream::connect(self.addr)).await;
+        drop(armed);
+        let tcp = connected
             .map_err(|_| UpstreamError::ConnectTimeout {
                 target: target.clone(),
                 within: format_duration(written),

@@ -2,9 +2,12 @@
 //! servers are built from the same few pieces: [`Endpoints`] map the
 //! topology's logical ports to real loopback sockets, [`Tasks`] tie every
 //! spawned task to its cell so nothing outlives it, [`pipe`] relays bytes
-//! with an idle timeout, and [`TransactionLog`] records what each node saw
-//! and did, which is what blame is decided from.
+//! with an idle timeout, [`TransactionLog`] records what each node saw
+//! and did, which is what blame is decided from, and the cell's
+//! [`ActivityClock`] knows when a byte last moved anywhere, which is how a
+//! deadlock is seen without waiting for a step's timeout.
 
+mod activity;
 mod endpoints;
 pub mod http;
 mod log;
@@ -14,10 +17,11 @@ pub mod process;
 mod tasks;
 mod tls;
 
+pub use activity::{ActivityClock, Armed, QuietWatch, Watched, deadlock};
 pub use endpoints::{ClosedPort, Endpoints, bind_loopback};
 pub use log::{Action, ConnEntry, ConnRecord, Protocol, TransactionLog, hex, sniff};
-pub use metered::{FirstRead, Metered};
-pub use pipe::{PipeEnd, Rejection, Transform, pipe, pipe_counting, pipe_with};
+pub use metered::{FirstRead, Meter, Metered};
+pub use pipe::{IdleLimit, PipeEnd, Rejection, Transform, pipe, pipe_with};
 pub use tasks::Tasks;
 pub use tls::accept_tls;
 

@@ -10,6 +10,8 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::Notify;
 
+use crate::activity::{ActivityClock, Armed};
+
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -109,6 +111,8 @@ struct LogInner {
     changed: Arc<Notify>,
     next_conn: AtomicU64,
     entries: Mutex<Vec<ConnEntry>>,
+    /// The cell's clock, which every record's bytes move.
+    activity: ActivityClock,
 }
 
 /// The log of one node; cloning shares it.
@@ -124,23 +128,38 @@ impl Default for TransactionLog {
 }
 
 impl TransactionLog {
+    /// A log with a clock of its own: a node run by hand, outside a cell.
     pub fn new() -> TransactionLog {
+        TransactionLog::with_activity(ActivityClock::new())
+    }
+
+    /// A log whose records report to `activity`, the clock its cell shares
+    /// with every other node's log.
+    pub fn with_activity(activity: ActivityClock) -> TransactionLog {
         TransactionLog {
             inner: Arc::new(LogInner {
                 started: Instant::now(),
                 changed: Arc::new(Notify::new()),
                 next_conn: AtomicU64::new(1),
                 entries: Mutex::new(Vec::new()),
+                activity,
             }),
         }
+    }
+
+    /// The clock this log's records report to.
+    pub fn activity(&self) -> &ActivityClock {
+        &self.inner.activity
     }
 
     /// Starts the record of a connection that just arrived.
     pub fn open(&self, peer: SocketAddr, port: u16) -> ConnEntry {
         let conn = self.inner.next_conn.fetch_add(1, Ordering::Relaxed);
         let at_ms = u64::try_from(self.inner.started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.inner.activity.moved();
         let entry = ConnEntry {
             changed: self.inner.changed.clone(),
+            activity: self.inner.activity.clone(),
             state: Arc::new(EntryState {
                 record: Mutex::new(ConnRecord {
                     conn,
@@ -231,6 +250,7 @@ struct EntryState {
 pub struct ConnEntry {
     state: Arc<EntryState>,
     changed: Arc<Notify>,
+    activity: ActivityClock,
 }
 
 impl ConnEntry {
@@ -259,6 +279,7 @@ impl ConnEntry {
     }
 
     pub fn count_up(&self, bytes: &[u8]) {
+        self.activity.moved();
         self.state
             .bytes_up
             .fetch_add(bytes.len() as u64, Ordering::Relaxed);
@@ -270,9 +291,27 @@ impl ConnEntry {
     }
 
     pub fn count_down(&self, bytes: usize) {
+        self.activity.moved();
         self.state
             .bytes_down
             .fetch_add(bytes as u64, Ordering::Relaxed);
+    }
+
+    /// Something moved on this connection that no byte count shows: an
+    /// end of stream, an error.
+    pub fn moved(&self) {
+        self.activity.moved();
+    }
+
+    /// The clock of the cell this connection belongs to.
+    pub fn activity(&self) -> &ActivityClock {
+        &self.activity
+    }
+
+    /// Declares a timer of this node's that will act at `deadline` (see
+    /// [`ActivityClock::arm`]).
+    pub fn arm(&self, deadline: tokio::time::Instant) -> Armed {
+        self.activity.arm(deadline)
     }
 
     /// The first bytes the client sent, as records show them.
@@ -328,8 +367,9 @@ pub fn hex(bytes: &[u8]) -> String {
         .join(" ")
 }
 
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    // A panic elsewhere must not hide what the log recorded.
+/// A lock that a panic elsewhere does not poison: it must not hide what a
+/// log recorded, nor stop the cell's clock.
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)

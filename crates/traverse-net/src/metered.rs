@@ -1,28 +1,69 @@
-//! Byte counting and first-bytes capture for a node's client side.
+//! Byte counting and first-bytes capture for a node's client side. Every
+//! read and write also moves the cell's activity clock, through the
+//! record's [`ConnEntry`].
 
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
+use crate::activity::ActivityClock;
 use crate::log::ConnEntry;
+
+/// What a metered stream reports to: a connection's record, or for the
+/// harness's own sockets that keep none, only the cell's clock.
+pub trait Meter: Unpin {
+    /// Bytes read (none: the end of the stream).
+    fn read(&self, bytes: &[u8]);
+    fn wrote(&self, bytes: usize);
+    /// News that carries no bytes: an error, a shutdown.
+    fn event(&self);
+}
+
+impl Meter for ConnEntry {
+    fn read(&self, bytes: &[u8]) {
+        self.count_up(bytes);
+    }
+
+    fn wrote(&self, bytes: usize) {
+        self.count_down(bytes);
+    }
+
+    fn event(&self) {
+        self.moved();
+    }
+}
+
+impl Meter for ActivityClock {
+    fn read(&self, _bytes: &[u8]) {
+        self.moved();
+    }
+
+    fn wrote(&self, _bytes: usize) {
+        self.moved();
+    }
+
+    fn event(&self) {
+        self.moved();
+    }
+}
 
 /// Wraps the client side of a connection: what is read from the client is
 /// counted as bytes up (toward the origin), what is written as bytes down,
 /// and the first bytes read are kept for the log.
 #[derive(Debug)]
-pub struct Metered<S> {
+pub struct Metered<S, M = ConnEntry> {
     inner: S,
-    entry: ConnEntry,
+    meter: M,
 }
 
-impl<S> Metered<S> {
-    pub fn new(inner: S, entry: ConnEntry) -> Metered<S> {
-        Metered { inner, entry }
+impl<S, M> Metered<S, M> {
+    pub fn new(inner: S, meter: M) -> Metered<S, M> {
+        Metered { inner, meter }
     }
 }
 
-impl<S: AsyncRead + Unpin> AsyncRead for Metered<S> {
+impl<S: AsyncRead + Unpin, M: Meter> AsyncRead for Metered<S, M> {
     fn poll_read(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -30,23 +71,27 @@ impl<S: AsyncRead + Unpin> AsyncRead for Metered<S> {
     ) -> Poll<std::io::Result<()>> {
         let before = buf.filled().len();
         let poll = Pin::new(&mut self.inner).poll_read(cx, buf);
-        if let Poll::Ready(Ok(())) = poll {
-            let fresh = &buf.filled()[before..];
-            self.entry.count_up(fresh);
+        match &poll {
+            Poll::Ready(Ok(())) => self.meter.read(&buf.filled()[before..]),
+            // A reset is news too: whoever reads it acts on it.
+            Poll::Ready(Err(_)) => self.meter.event(),
+            Poll::Pending => {}
         }
         poll
     }
 }
 
-impl<S: AsyncWrite + Unpin> AsyncWrite for Metered<S> {
+impl<S: AsyncWrite + Unpin, M: Meter> AsyncWrite for Metered<S, M> {
     fn poll_write(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<std::io::Result<usize>> {
         let poll = Pin::new(&mut self.inner).poll_write(cx, buf);
-        if let Poll::Ready(Ok(written)) = poll {
-            self.entry.count_down(written);
+        match &poll {
+            Poll::Ready(Ok(written)) => self.meter.wrote(*written),
+            Poll::Ready(Err(_)) => self.meter.event(),
+            Poll::Pending => {}
         }
         poll
     }
@@ -56,7 +101,11 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Metered<S> {
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.inner).poll_shutdown(cx)
+        let poll = Pin::new(&mut self.inner).poll_shutdown(cx);
+        if poll.is_ready() {
+            self.meter.event();
+        }
+        poll
     }
 }
 

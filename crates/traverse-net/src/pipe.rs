@@ -5,6 +5,8 @@
 //! What the client sends may pass through a [`Transform`] on its way up (a
 //! WebSocket frame rewriter, a cache reading requests where there are
 //! none); a transform may reject the stream with a last word to the client.
+//! The idle timer is declared to the cell's activity clock while it runs:
+//! a relay that will cut an idle connection is not part of a deadlock.
 
 use std::io;
 use std::sync::Arc;
@@ -15,7 +17,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::time::Instant;
 use traverse_scenario::IdleCounts;
 
-use crate::Io;
+use crate::{ActivityClock, Io};
 
 #[derive(Debug)]
 pub enum PipeEnd {
@@ -57,8 +59,17 @@ impl Transform for Vec<Box<dyn Transform>> {
     }
 }
 
+/// An idle limit, and the clock of the cell its timer is declared to.
+#[derive(Debug, Clone)]
+pub struct IdleLimit {
+    pub limit: Duration,
+    /// Which bytes reset the timer.
+    pub counts: IdleCounts,
+    pub clock: ActivityClock,
+}
+
 /// Relays until both directions close, one fails, or nothing moves for `idle`.
-pub async fn pipe(client: impl Io, upstream: impl Io, idle: Option<Duration>) -> PipeEnd {
+pub async fn pipe(client: impl Io, upstream: impl Io, idle: Option<IdleLimit>) -> PipeEnd {
     pipe_with(client, upstream, idle, None).await
 }
 
@@ -66,20 +77,10 @@ pub async fn pipe(client: impl Io, upstream: impl Io, idle: Option<Duration>) ->
 pub async fn pipe_with(
     client: impl Io,
     upstream: impl Io,
-    idle: Option<Duration>,
+    idle: Option<IdleLimit>,
     transform: Option<Box<dyn Transform>>,
 ) -> PipeEnd {
-    pipe_counting(client, upstream, idle, IdleCounts::Both, transform).await
-}
-
-/// [`pipe_with`], where only the bytes `counts` names reset the idle timer.
-pub async fn pipe_counting(
-    client: impl Io,
-    upstream: impl Io,
-    idle: Option<Duration>,
-    counts: IdleCounts,
-    transform: Option<Box<dyn Transform>>,
-) -> PipeEnd {
+    let counts = idle.as_ref().map_or(IdleCounts::Both, |idle| idle.counts);
     let counts_up = matches!(counts, IdleCounts::Both | IdleCounts::Client);
     let counts_down = matches!(counts, IdleCounts::Both | IdleCounts::Upstream);
     let start = Instant::now();
@@ -134,9 +135,9 @@ pub async fn pipe_counting(
     };
     match idle {
         None => relay.await,
-        Some(limit) => tokio::select! {
+        Some(IdleLimit { limit, clock, .. }) => tokio::select! {
             end = relay => end,
-            () = idle_watch(start, &last_activity, limit) => PipeEnd::IdleCut(limit),
+            () = idle_watch(start, &last_activity, limit, &clock) => PipeEnd::IdleCut(limit),
         },
     }
 }
@@ -181,13 +182,21 @@ async fn copy(
     }
 }
 
-async fn idle_watch(start: Instant, last_activity: &AtomicU64, limit: Duration) {
+async fn idle_watch(
+    start: Instant,
+    last_activity: &AtomicU64,
+    limit: Duration,
+    clock: &ActivityClock,
+) {
+    // Declared for as long as it runs; the guard goes when the cut is made.
+    let armed = clock.arm(start + limit);
     loop {
         let last = start + Duration::from_millis(last_activity.load(Ordering::Relaxed));
         let deadline = last + limit;
         if Instant::now() >= deadline {
             return;
         }
+        armed.rearm(deadline);
         tokio::time::sleep_until(deadline).await;
     }
 }
@@ -256,8 +265,19 @@ mod tests {
     async fn cuts_a_connection_idle_for_the_limit() {
         let (client, _client_far) = duplex(1024);
         let (upstream, _upstream_far) = duplex(1024);
-        let end = pipe(client, upstream, Some(Duration::from_secs(100))).await;
+        let clock = ActivityClock::new();
+        let idle = IdleLimit {
+            limit: Duration::from_secs(100),
+            counts: IdleCounts::Both,
+            clock: clock.clone(),
+        };
+        let cutting = tokio::spawn(pipe(client, upstream, Some(idle)));
+        tokio::task::yield_now().await;
+        let long_after = Instant::now() + Duration::from_secs(200);
+        assert!(clock.armed_before(long_after), "the idle timer is declared");
+        let end = cutting.await.expect("join");
         assert!(matches!(end, PipeEnd::IdleCut(limit) if limit == Duration::from_secs(100)));
+        assert!(!clock.armed_before(long_after), "and withdrawn once it cut");
     }
 
     #[tokio::test(start_paused = true)]
@@ -271,13 +291,12 @@ mod tests {
         ] {
             let (client, mut client_far) = duplex(1024);
             let (upstream, mut upstream_far) = duplex(1024);
-            let relay = tokio::spawn(pipe_counting(
-                client,
-                upstream,
-                Some(Duration::from_secs(100)),
+            let idle = IdleLimit {
+                limit: Duration::from_secs(100),
                 counts,
-                None,
-            ));
+                clock: ActivityClock::new(),
+            };
+            let relay = tokio::spawn(pipe(client, upstream, Some(idle)));
             // One side sends a byte every 30 s for 300 s; the other is quiet.
             for _ in 0..10 {
                 tokio::time::sleep(Duration::from_secs(30)).await;

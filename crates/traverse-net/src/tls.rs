@@ -1,4 +1,6 @@
 //! The server side of a TLS handshake, as every TLS-speaking node does it.
+//! The handshake's bytes move the cell's activity clock like any others:
+//! the socket under TLS is watched, not only the plaintext a node meters.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -8,7 +10,7 @@ use tokio::net::TcpStream;
 use tokio_rustls::TlsAcceptor;
 use tokio_rustls::server::TlsStream;
 
-use crate::{Action, ConnEntry};
+use crate::{Action, ConnEntry, Watched};
 
 /// Accepts TLS from a client within `deadline`. A failure is recorded on
 /// `entry`: a client that answers our certificate with an alert refused it
@@ -19,8 +21,8 @@ pub async fn accept_tls(
     config: &Arc<ServerConfig>,
     entry: &ConnEntry,
     deadline: Duration,
-) -> Option<TlsStream<TcpStream>> {
-    let handshake = TlsAcceptor::from(config.clone()).accept(stream);
+) -> Option<TlsStream<Watched<TcpStream>>> {
+    let handshake = TlsAcceptor::from(config.clone()).accept(entry.activity().watch(stream));
     let error = match tokio::time::timeout(deadline, handshake).await {
         Ok(Ok(tls)) => return Some(tls),
         Ok(Err(error)) => error,

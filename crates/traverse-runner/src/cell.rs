@@ -1,5 +1,8 @@
 //! One cell, start to finish: build the topology inside out, open the
-//! tunnel through it, probe, collect the logs, tear everything down.
+//! tunnel through it, probe, collect the logs, tear everything down. Every
+//! node's log, the echo app and the probe share one activity clock, so a
+//! handshake or echo that nothing on the path is working on any more is
+//! decided as a deadlock after [`QUIET`], not after `--step-timeout`.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -7,7 +10,7 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use traverse_middlebox::HopContext;
-use traverse_net::{ClosedPort, Tasks, TransactionLog};
+use traverse_net::{ActivityClock, ClosedPort, QuietWatch, Tasks, TransactionLog};
 use traverse_pki::Pki;
 use traverse_scenario::address::PROXY_PORT;
 use traverse_tunnel::{ClientPath, ExplicitProxy, KeepaliveKind, OriginContext};
@@ -20,6 +23,20 @@ use crate::{CellResult, CellSpec, RunOptions, TunnelSpec};
 /// Past this, a cell is stopped whatever it is doing: each probe step has
 /// its own timeout, so reaching it means the harness itself is stuck.
 const CELL_DEADLINE: Duration = Duration::from_secs(60);
+
+/// How long nothing may move anywhere in the topology, with no node's timer
+/// armed to act within the step and the runtime idle since (see
+/// [`QuietWatch::until_quiet`]), before a handshake or echo step is decided
+/// as a deadlock. Chosen by measurement with `ci/oversubscribe.sh` (the
+/// bundled matrix 20 times, `--jobs 64`, 4 busy loops on 2 cores, at times
+/// shared with two other builds): gaps between moves inside steps that went
+/// on to succeed reached 205-521 ms (99th percentile 113-290 ms), while the
+/// runtime was saturated, which the idle condition rules out. With it,
+/// 20 ms still flipped 1 cell of 3,220 (a 1 MiB hixie-76 echo: one task
+/// computing while the rest idled); 150 ms flipped none of 3,220, decided
+/// 209 of the 220 deadlocks early (the rest by the step timeout), and keeps
+/// a bundled deadlock cell at 0.15-0.22 s on an unloaded machine.
+pub(crate) const QUIET: Duration = Duration::from_millis(150);
 
 /// How long a failing cell waits for nodes to record their last decisions.
 const SETTLE: Duration = Duration::from_secs(1);
@@ -192,6 +209,14 @@ fn explain_bypass(mut failure: Failure, spec: &CellSpec, logs: &[NodeLog]) -> Fa
     failure
 }
 
+/// The longest gap between two moves in the step just done, in
+/// microseconds: what `ci/oversubscribe.sh` measures [`QUIET`] against.
+fn deadlock_gap(plan: &ProbePlan) -> u64 {
+    plan.deadlock.as_ref().map_or(0, |watch| {
+        u64::try_from(watch.clock.longest_gap().as_micros()).unwrap_or(u64::MAX)
+    })
+}
+
 /// Whether a hop on the path is a cache that may be poisoned.
 fn has_cache(scenario: &traverse_scenario::Scenario) -> bool {
     scenario.hops.iter().any(|hop| hop.kind.caches())
@@ -257,11 +282,12 @@ async fn drive(
         keepalives,
     } = gathered;
     let scenario = &spec.scenario;
-    let echo = traverse_tunnel::start_echo(tasks)
+    let activity = ActivityClock::new();
+    let echo = traverse_tunnel::start_echo(tasks, &activity)
         .await
         .map_err(|error| format!("cannot start the echo app: {error}"))?;
     let origin_leaf = pki.origin(scenario.origin.certificate);
-    let origin_log = TransactionLog::new();
+    let origin_log = TransactionLog::with_activity(activity.clone());
     let mut external = None;
     let mut next = match &spec.tunnel {
         TunnelSpec::Builtin(configured) => traverse_tunnel::serve_origin(
@@ -279,7 +305,8 @@ async fn drive(
         .await
         .map_err(|error| format!("cannot start the origin: {error}"))?,
         TunnelSpec::External(definition) => {
-            let (cell, endpoints) = ExternalCell::start(definition, pki, origin_leaf, echo).await?;
+            let (cell, endpoints) =
+                ExternalCell::start(definition, pki, origin_leaf, echo, tasks, &activity).await?;
             external = Some(cell);
             endpoints
         }
@@ -290,7 +317,7 @@ async fn drive(
     let mut handles = Vec::new();
     let mut proxy = None;
     for hop in scenario.hops.iter().rev() {
-        let log = TransactionLog::new();
+        let log = TransactionLog::with_activity(activity.clone());
         let handle = traverse_middlebox::start(
             hop,
             HopContext {
@@ -339,17 +366,23 @@ async fn drive(
             .get(spec.tunnel.port())
             .ok_or_else(|| format!("no endpoint for logical port {}", spec.tunnel.port()))?,
     };
+    let deadlock = QuietWatch {
+        clock: activity,
+        period: QUIET,
+    };
     let path = ClientPath {
         connect_to,
         verifying: pki.verifying_client(),
         pinning: pki.pinning_client(&origin_leaf.cert),
         step_timeout: options.step_timeout,
         proxy,
+        deadlock: Some(deadlock.clone()),
     };
     let plan = ProbePlan {
         idle,
         step_timeout: options.step_timeout,
         poison: has_cache(&spec.scenario),
+        deadlock: Some(deadlock),
     };
     let result = match (&spec.tunnel, external.as_mut()) {
         (TunnelSpec::External(_), Some(cell)) => {
@@ -362,7 +395,14 @@ async fn drive(
             let keepalive = configured
                 .keepalive
                 .map(|keepalive| keepalive.scaled(options.time_scale));
-            match configured.tunnel.connect(&path, keepalive).await {
+            let connected = configured.tunnel.connect(&path, keepalive).await;
+            tracing::debug!(
+                step = "the tunnel handshake",
+                longest_gap_us = deadlock_gap(&plan),
+                ok = connected.is_ok(),
+                "probe step"
+            );
+            match connected {
                 Ok(connection) => {
                     let answered = connection.keepalives_answered.clone();
                     let result = probe(connection, &plan).await;

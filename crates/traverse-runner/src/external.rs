@@ -2,7 +2,9 @@
 //! where the user's commands can read them, the server half started in
 //! front of the echo app, the client half started toward whatever the
 //! origin's name leads to (or its explicit proxy), and their output kept
-//! for the verdict.
+//! for the verdict. The server half is reached through a tap of the
+//! harness's, a plain relay that moves the cell's activity clock, so the
+//! bytes between the halves are seen even with no hop between them.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -10,7 +12,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use traverse_net::process::{ChildProcess, fill, reserve_port};
-use traverse_net::{ClosedPort, Endpoints};
+use traverse_net::{ActivityClock, ClosedPort, Endpoints, Tasks, bind_loopback, pipe};
 use traverse_pki::{Leaf, Pki};
 use traverse_scenario::TunnelDefinition;
 use traverse_scenario::address::{ORIGIN_HOST, PORTS};
@@ -29,12 +31,14 @@ pub(crate) struct ExternalCell {
 
 impl ExternalCell {
     /// Writes the certificates and starts the server half listening on the
-    /// origin's logical port, forwarding to `target`.
+    /// origin's logical port (behind the tap), forwarding to `target`.
     pub(crate) async fn start(
         definition: &Arc<TunnelDefinition>,
         pki: &Pki,
         origin: &Leaf,
         target: SocketAddr,
+        tasks: &Tasks,
+        activity: &ActivityClock,
     ) -> Result<(ExternalCell, Endpoints), String> {
         let folder = tempfile::tempdir().map_err(|error| {
             format!("cannot make a folder for the tunnel's certificates: {error}")
@@ -72,7 +76,10 @@ impl ExternalCell {
         cell.processes.push(server);
         ready.map_err(|why| with_output(&why, &output))?;
 
-        let mut ports = BTreeMap::from([(port, listen)]);
+        let tap = tap(listen, tasks, activity)
+            .await
+            .map_err(|error| format!("cannot listen in front of the tunnel server: {error}"))?;
+        let mut ports = BTreeMap::from([(port, tap)]);
         for other in PORTS.into_iter().filter(|other| *other != port) {
             let closed = ClosedPort::new().map_err(|error| error.to_string())?;
             ports.insert(other, closed.addr());
@@ -153,6 +160,35 @@ impl ExternalCell {
             ("key_pem", file("key.pem")),
         ])
     }
+}
+
+/// A relay in front of `server` whose bytes move `activity`: the server
+/// half's traffic as the harness sees it. It keeps no log: it is plumbing,
+/// not a node, and never blamed.
+async fn tap(
+    server: SocketAddr,
+    tasks: &Tasks,
+    activity: &ActivityClock,
+) -> std::io::Result<SocketAddr> {
+    let listener = bind_loopback().await?;
+    let addr = listener.local_addr()?;
+    let (connections, activity) = (tasks.clone(), activity.clone());
+    tasks.spawn(async move {
+        while let Ok((client, _)) = listener.accept().await {
+            let _ = client.set_nodelay(true);
+            let activity = activity.clone();
+            connections.spawn(async move {
+                // A server half that is gone is a refused connection to the
+                // client half, as without the tap: drop the client at once.
+                let Ok(upstream) = tokio::net::TcpStream::connect(server).await else {
+                    return;
+                };
+                let _ = upstream.set_nodelay(true);
+                pipe(activity.watch(client), upstream, None).await;
+            });
+        }
+    });
+    Ok(addr)
 }
 
 fn path_text(path: PathBuf) -> String {

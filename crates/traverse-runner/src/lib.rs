@@ -39,6 +39,15 @@ pub struct CellSpec {
     pub tunnel: TunnelSpec,
 }
 
+impl CellSpec {
+    /// Whether the cell runs programs: an external tunnel's halves, or a
+    /// hop that is a real proxy program.
+    pub fn runs_processes(&self) -> bool {
+        matches!(self.tunnel, TunnelSpec::External(_))
+            || self.scenario.hops.iter().any(|hop| hop.kind.runs_process())
+    }
+}
+
 /// A tunnel a run can use: built in, or the user's own commands.
 #[derive(Debug, Clone)]
 pub enum TunnelSpec {
@@ -165,15 +174,39 @@ impl CellResult {
 pub struct RunOptions {
     /// Cells running at once.
     pub jobs: usize,
+    /// Of those, cells that run programs (an external tunnel's halves, an
+    /// external hop such as nginx or Squid) at once: starting and stopping
+    /// processes is what costs a cell compute.
+    pub process_jobs: usize,
     pub time_scale: TimeScale,
     /// The longest a single step (connect, handshake, one echo) may take.
     pub step_timeout: Duration,
 }
 
+/// Cells per core by default. A cell of built-in nodes spends most of its
+/// time waiting on loopback sockets and timers, not computing: the bundled
+/// matrix (161 cells) took ~15 s with one cell per core and ~2 s with all
+/// of them at once on 2 cores. Its echoes do compute (1 MiB through TLS,
+/// frames, hixie-76's text), and too many at once make each outlast
+/// `--step-timeout`: 8 per core ran the bundled matrix faster than all at
+/// once (1.6 s against 1.9 s on 2 cores, `ci/bench.sh`) and keeps a debug
+/// build's echoes within the step timeout, which 64 per core did not.
+pub const JOBS_PER_CORE: usize = 8;
+
+/// Cells with programs of their own, per core, by default: a few, so
+/// starting nginx or Squid for one cell does not starve the others.
+pub const PROCESS_JOBS_PER_CORE: usize = 2;
+
+/// The machine's cores, as the defaults count them.
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(2, usize::from)
+}
+
 impl Default for RunOptions {
     fn default() -> Self {
         RunOptions {
-            jobs: std::thread::available_parallelism().map_or(2, usize::from),
+            jobs: JOBS_PER_CORE * cores(),
+            process_jobs: PROCESS_JOBS_PER_CORE * cores(),
             time_scale: TimeScale::DEFAULT,
             step_timeout: Duration::from_secs(2),
         }
@@ -201,7 +234,8 @@ pub enum Event<'a> {
     /// The run has its certificates and is about to start cells: `cells`
     /// of them, each of which will finish.
     RunStarted { cells: usize },
-    /// A cell got its turn (at most [`RunOptions::jobs`] run at once) and
+    /// A cell got its turn (at most [`RunOptions::jobs`] run at once, and
+    /// of those at most [`RunOptions::process_jobs`] that run programs) and
     /// starts building its topology. `cell.index` is its place in the full
     /// plan, as its result's `cell` will be.
     CellStarted { cell: &'a CellSpec },
@@ -307,6 +341,7 @@ pub async fn run(
     let total = cells.len();
     on_event(Event::RunStarted { cells: total });
     let permits = Arc::new(Semaphore::new(options.jobs.max(1)));
+    let process_permits = Arc::new(Semaphore::new(options.process_jobs.max(1)));
     // Cells report through one channel, so each cell's start is received
     // before its end; the join set owns the tasks, and dropping the run
     // drops every cell with it.
@@ -314,8 +349,15 @@ pub async fn run(
     let mut running = JoinSet::new();
     for (position, spec) in cells.iter().cloned().enumerate() {
         let (pki, permits, options) = (pki.clone(), permits.clone(), options.clone());
+        let process_permits = spec.runs_processes().then(|| process_permits.clone());
         let sender = sender.clone();
         running.spawn(async move {
+            // The scarcer permit first: a cell waiting for a process slot
+            // must not hold a job slot that a built-in cell could use.
+            let _process_permit = match process_permits {
+                Some(permits) => Some(permits.acquire_owned().await),
+                None => None,
+            };
             let _permit = permits.acquire_owned().await;
             let _ = sender.send(CellProgress::Started(position));
             let cell = AssertUnwindSafe(cell::run_cell(&spec, &pki, &options)).catch_unwind();

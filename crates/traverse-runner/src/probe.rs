@@ -3,10 +3,15 @@
 //! is on the path, the echo of an attacker's request (the poison step);
 //! optionally an idle pause and one more echo; then an orderly close, which
 //! must end the stream with nothing extra and the tunnel reporting no error.
+//! Each echo races the cell's [`QuietWatch`]: one that nothing in the
+//! topology is working on any more is a deadlock, decided as a timeout
+//! without waiting for `--step-timeout`. The idle pause is not a step and
+//! races nothing.
 
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use traverse_net::QuietWatch;
 use traverse_net::http::response_status;
 use traverse_scenario::format_duration;
 use traverse_tunnel::{Connection, OutcomeHandle};
@@ -25,6 +30,8 @@ pub struct ProbePlan {
     /// Send an attacker's request inside the tunnel, for a caching hop to
     /// misread (the W2SP 2011 cache-poisoning test).
     pub poison: bool,
+    /// How an echo that deadlocked is seen before `step_timeout`.
+    pub deadlock: Option<QuietWatch>,
 }
 
 /// What an attacker in control of the tunnel's payload would send: a
@@ -37,6 +44,12 @@ pub async fn probe(connection: Connection, plan: &ProbePlan) -> Result<(), Obser
         mut outcome,
         ..
     } = connection;
+    // The probe's own stream is part of the topology too (for an external
+    // tunnel, the only socket to its client half the harness has).
+    let stream: traverse_net::BoxedIo = match &plan.deadlock {
+        Some(watch) => Box::new(watch.clock.watch(stream)),
+        None => stream,
+    };
     let (mut reader, mut writer) = tokio::io::split(stream);
     let mut steps: Vec<(Vec<u8>, String)> = ECHO_SIZES
         .iter()
@@ -68,7 +81,19 @@ pub async fn probe(connection: Connection, plan: &ProbePlan) -> Result<(), Obser
             tracing::debug!(idle = %format_duration(written), "probe idles");
             tokio::time::sleep(pause).await;
         }
-        let failure = match echo(&mut reader, &mut writer, payload, plan.step_timeout).await {
+        if let Some(watch) = &plan.deadlock {
+            watch.clock.restart_gaps();
+        }
+        let echoed = echo(&mut reader, &mut writer, payload, plan).await;
+        if let Some(watch) = &plan.deadlock {
+            tracing::debug!(
+                step = %step,
+                longest_gap_us = u64::try_from(watch.clock.longest_gap().as_micros()).unwrap_or(u64::MAX),
+                ok = echoed.is_ok(),
+                "probe step"
+            );
+        }
+        let failure = match echoed {
             Ok(()) => continue,
             Err(failure) => failure,
         };
@@ -83,6 +108,17 @@ pub async fn probe(connection: Connection, plan: &ProbePlan) -> Result<(), Obser
                     format!(
                         "no answer within {} during {step}",
                         format_duration(plan.step_timeout)
+                    ),
+                )
+            }),
+            // The tunnel task is stuck with the rest: only a reason it has
+            // already given counts, or the deadlock would be waited for.
+            EchoFailure::Deadlock(quiet) => finished_reason(&mut outcome).unwrap_or_else(|| {
+                Observation::new(
+                    Category::Timeout,
+                    format!(
+                        "no byte moved anywhere in the topology for {} during {step}",
+                        format_duration(quiet)
                     ),
                 )
             }),
@@ -102,6 +138,8 @@ pub async fn probe(connection: Connection, plan: &ProbePlan) -> Result<(), Obser
 enum EchoFailure {
     Broken(String),
     Timeout,
+    /// Nothing moved anywhere for this long, no timer armed to act.
+    Deadlock(Duration),
     Corrupt(String),
     /// The path answered with an HTTP status instead of echoing.
     Refused(u16, String),
@@ -111,7 +149,7 @@ async fn echo(
     reader: &mut (impl AsyncRead + Unpin),
     writer: &mut (impl AsyncWrite + Unpin),
     sent: &[u8],
-    deadline: Duration,
+    plan: &ProbePlan,
 ) -> Result<(), EchoFailure> {
     let mut received = vec![0_u8; sent.len()];
     let send = async {
@@ -119,7 +157,14 @@ async fn echo(
         writer.flush().await
     };
     let round_trip = async { tokio::try_join!(send, reader.read_exact(&mut received)) };
-    match tokio::time::timeout(deadline, round_trip).await {
+    let started = tokio::time::Instant::now();
+    let horizon = started + plan.step_timeout;
+    let deadlocked = traverse_net::deadlock(plan.deadlock.as_ref(), started, horizon);
+    let finished = tokio::select! {
+        finished = tokio::time::timeout_at(horizon, round_trip) => finished,
+        quiet = deadlocked => return Err(EchoFailure::Deadlock(quiet)),
+    };
+    match finished {
         Err(_) => return Err(EchoFailure::Timeout),
         Ok(Err(error)) if error.kind() == std::io::ErrorKind::UnexpectedEof => {
             return Err(EchoFailure::Broken("the tunnel closed".to_string()));
@@ -207,6 +252,15 @@ async fn tunnel_reason(outcome: &mut OutcomeHandle) -> Option<Observation> {
     }
 }
 
+/// The tunnel task's reason, if it has already stopped with one.
+fn finished_reason(outcome: &mut OutcomeHandle) -> Option<Observation> {
+    use futures_util::FutureExt;
+    match outcome.now_or_never() {
+        Some(Ok(Err(error))) => Some(Observation::from(&error)),
+        _ => None,
+    }
+}
+
 /// Deterministic bytes, different per step, so a misplaced chunk shows.
 fn pattern(size: usize, seed: usize) -> Vec<u8> {
     let mut state =
@@ -259,6 +313,7 @@ mod tests {
             idle: None,
             step_timeout: Duration::from_millis(500),
             poison: false,
+            deadlock: None,
         }
     }
 
@@ -318,6 +373,28 @@ mod tests {
         assert_eq!(
             failure.detail,
             "no answer within 500ms during the 1 byte echo"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_silent_tunnel_in_a_still_topology_is_a_deadlock_before_the_step_timeout() {
+        let silent = connection(|far| async move {
+            std::future::pending::<()>().await;
+            drop(far);
+        });
+        let plan = ProbePlan {
+            step_timeout: Duration::from_secs(30),
+            deadlock: Some(QuietWatch {
+                clock: traverse_net::ActivityClock::new(),
+                period: Duration::from_millis(50),
+            }),
+            ..plan()
+        };
+        let failure = probe(silent, &plan).await.expect_err("silent");
+        assert_eq!(failure.category, Category::Timeout);
+        assert_eq!(
+            failure.detail,
+            "no byte moved anywhere in the topology for 50ms during the 1 byte echo"
         );
     }
 

@@ -72,7 +72,8 @@ impl From<&TunnelError> for Observation {
             TunnelError::ConnectRefused { .. } | TunnelError::Refused { .. } => Category::Refused,
             TunnelError::Tls { .. } => Category::Tls,
             TunnelError::Reset { .. } | TunnelError::Closed { .. } => Category::Reset,
-            TunnelError::Timeout { .. } => Category::Timeout,
+            // A deadlock seen early is the timeout the step would have come to.
+            TunnelError::Timeout { .. } | TunnelError::Deadlock { .. } => Category::Timeout,
             TunnelError::Protocol(_) => Category::Corrupt,
         };
         let status = match error {

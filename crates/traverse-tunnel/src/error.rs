@@ -23,6 +23,13 @@ pub enum TunnelError {
     Closed { during: String },
     #[error("no answer within {} during {during}", format_duration(*after))]
     Timeout { during: String, after: Duration },
+    /// Nothing moved anywhere in the topology for `quiet`, with no node
+    /// waiting on a timer of its own: the step could only time out.
+    #[error(
+        "no byte moved anywhere in the topology for {} during {during}",
+        format_duration(*quiet)
+    )]
+    Deadlock { during: String, quiet: Duration },
     #[error("{0}")]
     Protocol(String),
 }

@@ -131,7 +131,13 @@ impl Protocol for Hixie76 {
         entry.set_protocol(Recognised::Websocket);
         let mut key3 = [0_u8; 8];
         let wait = step_timeout * KEY3_WAIT_FACTOR;
-        match tokio::time::timeout(wait, io.read_exact(&mut key3)).await {
+        // Declared like any timer that will act, and by its length always
+        // past the bound of the client's step, so it never holds off the
+        // verdict that a forwarder deadlocked the handshake.
+        let armed = entry.arm(tokio::time::Instant::now() + wait);
+        let read = tokio::time::timeout(wait, io.read_exact(&mut key3)).await;
+        drop(armed);
+        match read {
             Ok(Ok(_)) => {}
             Ok(Err(error)) => return Err(TunnelError::from_io(&error, "reading key3")),
             Err(_) => {

@@ -31,7 +31,7 @@ use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
 use tokio_util::task::AbortOnDropHandle;
-use traverse_net::BoxedIo;
+use traverse_net::{BoxedIo, QuietWatch};
 use traverse_scenario::address::{PLAIN_PORT, TLS_PORT};
 
 pub use echo::start_echo;
@@ -127,6 +127,9 @@ pub struct ClientPath {
     /// The explicit proxy the client is configured with, if any: it then
     /// dials the proxy and asks it to `CONNECT` to the origin's name.
     pub proxy: Option<ExplicitProxy>,
+    /// How a deadlocked handshake is seen before `step_timeout`: in a cell,
+    /// where the harness sees every socket; `None` on a real network.
+    pub deadlock: Option<QuietWatch>,
 }
 
 /// An explicit proxy as a client's settings name it.
@@ -190,11 +193,24 @@ impl Tunnel {
         .await?;
         let url = self.url();
         let own = self.protocol.keepalive().and_then(every);
-        tokio::time::timeout(path.step_timeout, self.protocol.connect(io, &url, own))
-            .await
-            .map_err(|_| TunnelError::Timeout {
-                during: "the tunnel handshake".to_string(),
-                after: path.step_timeout,
-            })?
+        let during = "the tunnel handshake";
+        let started = tokio::time::Instant::now();
+        let horizon = started + path.step_timeout;
+        if let Some(watch) = &path.deadlock {
+            watch.clock.restart_gaps();
+        }
+        let deadlocked = traverse_net::deadlock(path.deadlock.as_ref(), started, horizon);
+        tokio::select! {
+            handshake = tokio::time::timeout_at(horizon, self.protocol.connect(io, &url, own)) => {
+                handshake.map_err(|_| TunnelError::Timeout {
+                    during: during.to_string(),
+                    after: path.step_timeout,
+                })?
+            }
+            quiet = deadlocked => Err(TunnelError::Deadlock {
+                during: during.to_string(),
+                quiet,
+            }),
+        }
     }
 }

@@ -36,7 +36,8 @@ pub struct RunArgs {
     tunnel_files: Vec<PathBuf>,
     #[command(flatten)]
     files_out: ReportFiles,
-    /// Cells run at once; default: the number of cores.
+    /// Cells run at once; default: 8 per core (cells mostly wait on
+    /// sockets). Cells that run programs are also held to 2 per core.
     #[arg(long)]
     jobs: Option<usize>,
     /// Factor applied to scenario durations (0.01: 100 s take 1 s).
@@ -91,6 +92,7 @@ pub fn run(args: RunArgs, style: TerminalStyle) -> anyhow::Result<Exit> {
         jobs: args.jobs.unwrap_or(defaults.jobs).max(1),
         time_scale,
         step_timeout: args.step_timeout,
+        ..defaults
     };
     let asked = args.files_out.asked();
     let destinations = Destinations::prepare(asked.iter().map(|(path, _)| path))?;

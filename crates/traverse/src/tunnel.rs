@@ -176,6 +176,9 @@ async fn forward(
         pinning,
         step_timeout: Duration::from_secs(10),
         proxy: proxy.map(|addr| ExplicitProxy { addr, credentials }),
+        // On a real network the harness sees no other socket: only the
+        // step's own timeout can tell a deadlock.
+        deadlock: None,
     };
     let listener = TcpListener::bind(local)
         .await

@@ -179,6 +179,10 @@ impl Kind for External {
     fn main_port(&self) -> u16 {
         self.ports.first().copied().unwrap_or(PLAIN_PORT)
     }
+
+    fn runs_process(&self) -> bool {
+        true
+    }
 }
 
 /// The parser takes a preset, or a command and a config, never a mix.

@@ -61,6 +61,12 @@ pub trait Kind: Clone + PartialEq + std::fmt::Debug + Sized + 'static {
 
     /// The logical port a person runs it on by hand (`traverse proxy`).
     fn main_port(&self) -> u16;
+
+    /// Whether it runs a program of its own: such cells are the costly
+    /// ones, and a run bounds how many of them run at once.
+    fn runs_process(&self) -> bool {
+        false
+    }
 }
 
 /// The one list of kinds: each line is a kind's file and its options type.
@@ -138,6 +144,13 @@ macro_rules! kinds {
             pub fn main_port(&self) -> u16 {
                 match self {
                     $(HopKind::$kind(options) => options.main_port()),+
+                }
+            }
+
+            /// See [`Kind::runs_process`].
+            pub fn runs_process(&self) -> bool {
+                match self {
+                    $(HopKind::$kind(options) => options.runs_process()),+
                 }
             }
         }

@@ -6,6 +6,7 @@ mod chains;
 mod cli;
 mod connect_proxy;
 mod container;
+mod deadlock;
 mod external;
 mod html_report;
 mod idle_counts;

@@ -1,0 +1,328 @@
+//! The cell's activity clock: when a byte last moved anywhere in the
+//! topology, and which nodes are waiting on a timer of their own. Every
+//! socket the harness owns reports to it (each node's metered client side
+//! through its log's records, the echo app, the probe's stream, the taps in
+//! front of real programs), so a step of the probe during which nothing has
+//! moved for a quiet period, while no node has a timer armed that will act
+//! within the step, is a deadlock: waiting out the step's timeout would only
+//! confirm it. Reporting is one atomic `fetch_max` per read or write; only
+//! arming a timer takes a lock.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use crate::Metered;
+use crate::log::lock;
+
+/// One cell's clock; cloning shares it.
+#[derive(Debug, Clone)]
+pub struct ActivityClock {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    epoch: Instant,
+    /// When something last moved, in microseconds since `epoch`.
+    last: AtomicU64,
+    /// The longest gap between two moves since [`ActivityClock::restart_gaps`],
+    /// in microseconds: what the quiet period is chosen against.
+    longest_gap: AtomicU64,
+    next_timer: AtomicU64,
+    /// The deadlines of the timers nodes have armed, by timer.
+    armed: Mutex<BTreeMap<u64, Instant>>,
+}
+
+impl Default for ActivityClock {
+    fn default() -> Self {
+        ActivityClock::new()
+    }
+}
+
+impl ActivityClock {
+    pub fn new() -> ActivityClock {
+        ActivityClock {
+            inner: Arc::new(Inner {
+                epoch: Instant::now(),
+                last: AtomicU64::new(0),
+                longest_gap: AtomicU64::new(0),
+                next_timer: AtomicU64::new(0),
+                armed: Mutex::new(BTreeMap::new()),
+            }),
+        }
+    }
+
+    /// Something moved: bytes read or written, an end of stream, an error.
+    pub fn moved(&self) {
+        let now = self.micros(Instant::now());
+        let previous = self.inner.last.fetch_max(now, Ordering::Relaxed);
+        if now > previous {
+            self.inner
+                .longest_gap
+                .fetch_max(now - previous, Ordering::Relaxed);
+        }
+    }
+
+    /// Starts the quiet period afresh without counting the gap before it:
+    /// a timer that fired or was disarmed ended that gap, not a byte.
+    fn reset(&self) {
+        let now = self.micros(Instant::now());
+        self.inner.last.fetch_max(now, Ordering::Relaxed);
+    }
+
+    /// When something last moved.
+    pub fn last_moved(&self) -> Instant {
+        self.inner.epoch + Duration::from_micros(self.inner.last.load(Ordering::Relaxed))
+    }
+
+    /// Declares a timer of a node's own that will act at `deadline` (a
+    /// read timeout that answers 504, an idle timeout that cuts): until the
+    /// guard is dropped, no step whose bound is later is judged deadlocked.
+    /// Dropping the guard, when the timer fires or is no longer needed,
+    /// starts the quiet period afresh.
+    pub fn arm(&self, deadline: Instant) -> Armed {
+        let id = self.inner.next_timer.fetch_add(1, Ordering::Relaxed);
+        lock(&self.inner.armed).insert(id, deadline);
+        Armed {
+            clock: self.clone(),
+            id,
+        }
+    }
+
+    /// Whether a timer is armed that fires before `horizon`. One that fires
+    /// later cannot act within the step and does not count.
+    pub fn armed_before(&self, horizon: Instant) -> bool {
+        lock(&self.inner.armed)
+            .values()
+            .any(|deadline| *deadline < horizon)
+    }
+
+    /// Forgets the gaps so far; the next [`longest_gap`](Self::longest_gap)
+    /// covers only what follows, as from the start of a step.
+    pub fn restart_gaps(&self) {
+        self.reset();
+        self.inner.longest_gap.store(0, Ordering::Relaxed);
+    }
+
+    /// The longest time between two moves since [`restart_gaps`](Self::restart_gaps),
+    /// leaving out gaps ended by a timer.
+    pub fn longest_gap(&self) -> Duration {
+        Duration::from_micros(self.inner.longest_gap.load(Ordering::Relaxed))
+    }
+
+    /// `io`, reporting every read and write to this clock: for the harness's
+    /// own sockets that keep no log record (the echo app, taps, the probe).
+    pub fn watch<S>(&self, io: S) -> Watched<S> {
+        Metered::new(io, self.clone())
+    }
+
+    fn micros(&self, at: Instant) -> u64 {
+        u64::try_from(at.saturating_duration_since(self.inner.epoch).as_micros())
+            .unwrap_or(u64::MAX)
+    }
+}
+
+/// A timer declared to the clock; dropping it disarms it.
+#[derive(Debug)]
+pub struct Armed {
+    clock: ActivityClock,
+    id: u64,
+}
+
+impl Armed {
+    /// Moves the deadline, as an idle timer does when bytes move.
+    pub fn rearm(&self, deadline: Instant) {
+        lock(&self.clock.inner.armed).insert(self.id, deadline);
+    }
+}
+
+impl Drop for Armed {
+    fn drop(&mut self) {
+        lock(&self.clock.inner.armed).remove(&self.id);
+        self.clock.reset();
+    }
+}
+
+/// What decides a step as deadlocked: the cell's clock, and how long the
+/// whole topology must be still, with no timer armed, to say so.
+#[derive(Debug, Clone)]
+pub struct QuietWatch {
+    pub clock: ActivityClock,
+    pub period: Duration,
+}
+
+impl QuietWatch {
+    /// Resolves once nothing has moved for `period` since `since` (the
+    /// step's start: quiet before it, as the probe's idle pause, does not
+    /// count) while no timer is armed to fire before `horizon` (the step's
+    /// own bound), and the runtime has been idle since the last move. That
+    /// last condition is what keeps a loaded machine from looking still: a
+    /// worker parks only when no task is left to run or steal, and parking
+    /// polls the sockets, so once workers have parked twice after the last
+    /// move (once to take in pending socket events, once more with the
+    /// tasks those woke done), no task with bytes to move is waiting for
+    /// its turn on a worker that is running. One on a worker the operating
+    /// system has stopped can be, so every other worker must be parked when
+    /// it is decided (see [`others_parked`]). A runtime that never goes
+    /// idle (an oversubscribed machine) never decides a deadlock; the
+    /// step's timeout does, as it did before.
+    pub async fn until_quiet(&self, since: Instant, horizon: Instant) {
+        let look_again = self.period / 4;
+        // The last move this wait has seen, and the parks counted then.
+        let mut seen: Option<(Instant, u64)> = None;
+        loop {
+            if self.clock.armed_before(horizon) {
+                // A node will act on its own; look again later. Its guard's
+                // drop starts the quiet period afresh.
+                seen = None;
+                tokio::time::sleep(self.period).await;
+                continue;
+            }
+            let last = self.clock.last_moved().max(since);
+            if seen.as_ref().is_none_or(|(at, _)| *at != last) {
+                seen = Some((last, parks()));
+            }
+            let quiet_until = last + self.period;
+            if Instant::now() < quiet_until {
+                tokio::time::sleep_until(quiet_until).await;
+                continue;
+            }
+            let idle_since = seen
+                .as_ref()
+                .is_some_and(|(_, before)| parks() >= before + 2);
+            if idle_since && others_parked() {
+                return;
+            }
+            tokio::time::sleep(look_again).await;
+        }
+    }
+}
+
+/// Whether every worker but the one asking is parked now. A worker the
+/// operating system has preempted in the middle of its work is not, and
+/// the task it last woke sits in its own slot, where no other worker can
+/// steal it: the others park again and again over a topology that only
+/// waits for that worker to be scheduled. Seen on a loaded CI machine as a
+/// WebSocket handshake decided as a deadlock; this rules it out.
+fn others_parked() -> bool {
+    let metrics = tokio::runtime::Handle::current().metrics();
+    let workers = metrics.num_workers();
+    // An odd count of parks and unparks is a worker parked now.
+    let parked = (0..workers)
+        .filter(|worker| metrics.worker_park_unpark_count(*worker) % 2 == 1)
+        .count();
+    parked + 1 >= workers
+}
+
+/// How often the runtime's workers have parked (found nothing to run).
+fn parks() -> u64 {
+    let metrics = tokio::runtime::Handle::current().metrics();
+    (0..metrics.num_workers())
+        .map(|worker| metrics.worker_park_count(worker))
+        .sum()
+}
+
+/// A stream whose reads and writes move the clock and nothing else.
+pub type Watched<S> = Metered<S, ActivityClock>;
+
+/// Resolves when `watch` decides the step begun at `since` deadlocked, with
+/// the quiet period it waited; never without a watch (a real network,
+/// where the harness does not see every socket).
+pub async fn deadlock(watch: Option<&QuietWatch>, since: Instant, horizon: Instant) -> Duration {
+    match watch {
+        Some(watch) => {
+            watch.until_quiet(since, horizon).await;
+            watch.period
+        }
+        None => std::future::pending().await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn watch(clock: &ActivityClock) -> QuietWatch {
+        QuietWatch {
+            clock: clock.clone(),
+            period: Duration::from_millis(150),
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_still_topology_is_quiet_after_the_period_from_the_step_start() {
+        let clock = ActivityClock::new();
+        // Quiet before the step (an idle pause) does not count.
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        let since = Instant::now();
+        watch(&clock)
+            .until_quiet(since, since + Duration::from_secs(2))
+            .await;
+        assert_eq!(since.elapsed(), Duration::from_millis(150));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn every_move_starts_the_quiet_period_again() {
+        let clock = ActivityClock::new();
+        let since = Instant::now();
+        let mover = clock.clone();
+        tokio::spawn(async move {
+            for _ in 0..3 {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                mover.moved();
+            }
+        });
+        watch(&clock)
+            .until_quiet(since, since + Duration::from_secs(2))
+            .await;
+        assert_eq!(since.elapsed(), Duration::from_millis(450));
+        assert_eq!(clock.longest_gap(), Duration::from_millis(100));
+    }
+
+    #[tokio::test]
+    async fn a_runtime_that_never_goes_idle_decides_nothing() {
+        // A loaded machine: tasks always ready to run, none moving this
+        // cell's bytes. The step's own timeout is left to decide.
+        let busy = tokio::spawn(async {
+            loop {
+                tokio::task::yield_now().await;
+            }
+        });
+        let clock = ActivityClock::new();
+        let since = Instant::now();
+        let decided = tokio::time::timeout(
+            Duration::from_millis(600),
+            watch(&clock).until_quiet(since, since + Duration::from_secs(2)),
+        )
+        .await;
+        busy.abort();
+        assert!(decided.is_err(), "decided while the runtime was busy");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_timer_armed_within_the_step_is_waited_for_and_one_past_it_is_not() {
+        let clock = ActivityClock::new();
+        let since = Instant::now();
+        let horizon = since + Duration::from_secs(2);
+        // Past the step's bound (the origin's wait for key3): ignored.
+        let _late = clock.arm(since + Duration::from_secs(4));
+        let firing = clock.arm(since + Duration::from_millis(600));
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(600)).await;
+            drop(firing);
+        });
+        watch(&clock).until_quiet(since, horizon).await;
+        // The timer fired at 600ms; the quiet period starts from there.
+        let waited = since.elapsed();
+        assert!(
+            waited >= Duration::from_millis(750) && waited <= Duration::from_millis(900),
+            "{waited:?}"
+        );
+        // A gap a timer ended is not a gap between moves.
+        assert_eq!(clock.longest_gap(), Duration::ZERO);
+    }
+}
