@@ -12,6 +12,7 @@ mod files;
 mod progress;
 mod proxy;
 mod run;
+mod signals;
 mod tunnel;
 
 use std::path::PathBuf;

@@ -76,8 +76,9 @@ pub fn run(args: ProxyArgs) -> anyhow::Result<()> {
             },
         )
         .await?;
+        let interrupted = crate::signals::interrupted();
         print_banner(&hop, &handle.endpoints, &args.upstream, &args.certs);
-        watch(&log).await;
+        watch(&log, interrupted).await;
         tasks.shutdown(Duration::from_secs(2)).await;
         Ok(())
     })
@@ -148,9 +149,11 @@ fn print_banner(
     let _ = std::io::stdout().flush();
 }
 
-/// Prints every record that changed, until Ctrl-C.
-pub(crate) async fn watch(log: &TransactionLog) {
+/// Prints every record that changed, until `interrupted` (made before the
+/// banner, so a Ctrl-C right after it is heard).
+pub(crate) async fn watch(log: &TransactionLog, interrupted: impl Future<Output = ()>) {
     let mut printed: BTreeMap<u64, ConnRecord> = BTreeMap::new();
+    tokio::pin!(interrupted);
     loop {
         let changed = log.notified();
         tokio::pin!(changed);
@@ -164,7 +167,7 @@ pub(crate) async fn watch(log: &TransactionLog) {
         let _ = std::io::stdout().flush();
         tokio::select! {
             () = changed => {}
-            _ = tokio::signal::ctrl_c() => return,
+            () = &mut interrupted => return,
         }
     }
 }

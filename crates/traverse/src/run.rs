@@ -130,7 +130,7 @@ pub fn run(args: RunArgs, style: TerminalStyle) -> anyhow::Result<Exit> {
         let run = traverse_runner::run(cells, &options, on_event);
         tokio::select! {
             results = run => Some(results),
-            () = interrupted() => None,
+            () = crate::signals::interrupted() => None,
         }
     });
     // Dropping the runtime drops every cell still running: each external
@@ -152,23 +152,6 @@ pub fn run(args: RunArgs, style: TerminalStyle) -> anyhow::Result<Exit> {
     finish
         .exit
         .context("the run finished without telling its reporters")
-}
-
-/// Ctrl-C or SIGTERM (a CI job being cancelled): either ends the run
-/// cleanly, killing every tunnel and proxy process it started.
-async fn interrupted() {
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending().await,
-        }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        () = terminate => {}
-    }
 }
 
 /// `K/N` for `--shard`: shard K (from 1) of N.

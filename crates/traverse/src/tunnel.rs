@@ -111,6 +111,7 @@ async fn serve(
     let listener = TcpListener::bind(listen)
         .await
         .with_context(|| format!("cannot listen on {listen}"))?;
+    let interrupted = crate::signals::interrupted();
     println!(
         "{name} server listening on {}, forwarding to {target}",
         listener.local_addr()?
@@ -129,7 +130,7 @@ async fn serve(
             step_timeout: Duration::from_secs(30),
         },
     );
-    crate::proxy::watch(&log).await;
+    crate::proxy::watch(&log, interrupted).await;
     tasks.shutdown(Duration::from_secs(2)).await;
     Ok(())
 }
@@ -183,6 +184,7 @@ async fn forward(
     let listener = TcpListener::bind(local)
         .await
         .with_context(|| format!("cannot listen on {local}"))?;
+    let interrupted = crate::signals::interrupted();
     println!(
         "{name} client listening on {}, tunnelling to {connect}",
         listener.local_addr()?
@@ -204,7 +206,7 @@ async fn forward(
     };
     tokio::select! {
         () = accepting => {}
-        _ = tokio::signal::ctrl_c() => {}
+        () = interrupted => {}
     }
     tasks.shutdown(Duration::from_secs(2)).await;
     Ok(())
