@@ -171,7 +171,9 @@ impl QuietWatch {
     /// idle (an oversubscribed machine) never decides a deadlock; the
     /// step's timeout does, as it did before.
     pub async fn until_quiet(&self, since: Instant, horizon: Instant) {
-        let look_again = self.period / 4;
+        // Once still, look often: the other workers are parked now and then
+        // between their tasks, and each look is one atomic load per worker.
+        let look_again = Duration::from_millis(2);
         // The last move this wait has seen, and the parks counted then.
         let mut seen: Option<(Instant, u64)> = None;
         loop {
