@@ -227,9 +227,9 @@ struct QuietClose<S> {
     entry: ConnEntry,
     program: String,
     last_byte: Instant,
-    /// The program's latest chunk: whether it may be a TLS alert, and how
-    /// long the connection had been quiet before it.
-    last_chunk: Option<(bool, Duration)>,
+    /// The program's latest chunk: whether it may be a TLS alert, how long
+    /// the connection had been quiet before it, and when it came.
+    last_chunk: Option<(bool, Duration, Instant)>,
     answered: bool,
     client_closed: bool,
     judged: bool,
@@ -249,13 +249,20 @@ impl<S> QuietClose<S> {
         }
     }
 
+    /// The program's last chunk was a lone alert-sized record after quiet,
+    /// just now: its `close_notify`, which the client may be answering.
+    fn said_goodbye_after_quiet(&self) -> bool {
+        matches!(self.last_chunk, Some((true, before, at))
+            if before >= QUIET_BEFORE_IDLE_CUT && at.elapsed() < QUIET_BEFORE_IDLE_CUT)
+    }
+
     /// The program ended its side: an idle cut if it came after quiet.
     fn program_closed(&mut self) {
         if std::mem::replace(&mut self.judged, true) || !self.answered || self.client_closed {
             return;
         }
         let (quiet, how) = match self.last_chunk {
-            Some((true, before)) if self.last_byte.elapsed() < QUIET_BEFORE_IDLE_CUT => {
+            Some((true, before, _)) if self.last_byte.elapsed() < QUIET_BEFORE_IDLE_CUT => {
                 (before, " (with a TLS alert, as close_notify)")
             }
             _ => (self.last_byte.elapsed(), ""),
@@ -287,7 +294,7 @@ impl<S: AsyncRead + Unpin> AsyncRead for QuietClose<S> {
                 let chunk = &buf.filled()[before..];
                 let alert_sized = chunk.len() <= CLOSE_NOTIFY_AT_MOST
                     && matches!(chunk.first(), Some(0x15 | 0x17));
-                self.last_chunk = Some((alert_sized, self.last_byte.elapsed()));
+                self.last_chunk = Some((alert_sized, self.last_byte.elapsed(), Instant::now()));
                 self.last_byte = Instant::now();
                 self.answered = true;
             }
@@ -318,10 +325,83 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for QuietClose<S> {
     }
 
     /// The client closed its side first: whatever the program does next is
-    /// an answer to that, not an idle cut.
+    /// an answer to that, not an idle cut. A client answering the
+    /// program's own `close_notify` did not close first: the program did.
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        self.client_closed = true;
+        if !self.judged && !self.said_goodbye_after_quiet() {
+            self.client_closed = true;
+        }
         Pin::new(&mut self.inner).poll_shutdown(cx)
     }
 }
 
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream, duplex};
+    use traverse_net::TransactionLog;
+
+    /// A tapped connection to a program that answered the handshake, then
+    /// a second of quiet: the state in which an idle timer fires.
+    async fn quiet_connection() -> (QuietClose<DuplexStream>, DuplexStream, TransactionLog) {
+        let log = TransactionLog::new();
+        let entry = log.open("127.0.0.1:1".parse().unwrap(), 443);
+        let (tapped, mut program) = duplex(4096);
+        let mut tap = QuietClose::new(tapped, entry, "haproxy".to_string());
+        program.write_all(b"\x17\x03\x03\x01\x00answer").await.unwrap();
+        let mut buf = [0; 64];
+        assert!(tap.read(&mut buf).await.unwrap() > 0);
+        tokio::time::advance(Duration::from_secs(1)).await;
+        (tap, program, log)
+    }
+
+    fn idle_cuts(log: &TransactionLog) -> Vec<String> {
+        let records = log.snapshot();
+        let cuts = records.iter().filter(|r| r.action == Action::IdleCut);
+        cuts.map(|r| r.detail.clone()).collect()
+    }
+
+    /// The order a loaded machine showed in CI: the program's close_notify,
+    /// the client answering it by closing, and only then the program's FIN.
+    /// The program closed first: it is still its idle cut.
+    #[tokio::test(start_paused = true)]
+    async fn a_client_answering_the_programs_close_notify_leaves_the_cut_to_the_program() {
+        let (mut tap, mut program, log) = quiet_connection().await;
+        program.write_all(&[0x17; 24]).await.unwrap();
+        let mut buf = [0; 64];
+        assert_eq!(tap.read(&mut buf).await.unwrap(), 24);
+        tap.shutdown().await.unwrap();
+        drop(program);
+        assert_eq!(tap.read(&mut buf).await.unwrap(), 0);
+        assert_eq!(
+            idle_cuts(&log),
+            ["haproxy closed the connection (with a TLS alert, as close_notify) after 1.0s in which no byte moved"]
+        );
+    }
+
+    /// The client closing first after the quiet: the program's FIN answers
+    /// it, and no idle cut is the program's.
+    #[tokio::test(start_paused = true)]
+    async fn a_client_closing_first_is_no_idle_cut() {
+        let (mut tap, program, log) = quiet_connection().await;
+        tap.shutdown().await.unwrap();
+        drop(program);
+        let mut buf = [0; 64];
+        assert_eq!(tap.read(&mut buf).await.unwrap(), 0);
+        assert_eq!(idle_cuts(&log), Vec::<String>::new());
+    }
+
+    /// A close after quiet with no alert is the program's plain FIN cut.
+    #[tokio::test(start_paused = true)]
+    async fn a_plain_close_after_quiet_is_an_idle_cut() {
+        let (mut tap, program, log) = quiet_connection().await;
+        drop(program);
+        let mut buf = [0; 64];
+        assert_eq!(tap.read(&mut buf).await.unwrap(), 0);
+        assert_eq!(
+            idle_cuts(&log),
+            ["haproxy closed the connection after 1.0s in which no byte moved"]
+        );
+    }
+}
