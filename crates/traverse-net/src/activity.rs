@@ -166,16 +166,16 @@ impl QuietWatch {
     /// move (once to take in pending socket events, once more with the
     /// tasks those woke done), no task with bytes to move is waiting for
     /// its turn on a worker that is running. One on a worker the operating
-    /// system has stopped can be, so every other worker must be parked when
-    /// it is decided (see [`others_parked`]). A runtime that never goes
-    /// idle (an oversubscribed machine) never decides a deadlock; the
-    /// step's timeout does, as it did before.
+    /// system has stopped can be, so every worker must also have been idle
+    /// since the last move (see [`Parks::each_idle_since`]). A runtime that
+    /// never goes idle (an oversubscribed machine) never decides a
+    /// deadlock; the step's timeout does, as it did before.
     pub async fn until_quiet(&self, since: Instant, horizon: Instant) {
-        // Once still, look often: the other workers are parked now and then
-        // between their tasks, and each look is one atomic load per worker.
+        // Once still, look often: a busy worker parks now and then between
+        // its tasks, and each look is two atomic loads per worker.
         let look_again = Duration::from_millis(2);
         // The last move this wait has seen, and the parks counted then.
-        let mut seen: Option<(Instant, u64)> = None;
+        let mut seen: Option<(Instant, Parks)> = None;
         loop {
             if self.clock.armed_before(horizon) {
                 // A node will act on its own; look again later. Its guard's
@@ -186,17 +186,17 @@ impl QuietWatch {
             }
             let last = self.clock.last_moved().max(since);
             if seen.as_ref().is_none_or(|(at, _)| *at != last) {
-                seen = Some((last, parks()));
+                seen = Some((last, Parks::now()));
             }
             let quiet_until = last + self.period;
             if Instant::now() < quiet_until {
                 tokio::time::sleep_until(quiet_until).await;
                 continue;
             }
-            let idle_since = seen
+            if seen
                 .as_ref()
-                .is_some_and(|(_, before)| parks() >= before + 2);
-            if idle_since && others_parked() {
+                .is_some_and(|(_, before)| Parks::now().idle_since(before))
+            {
                 return;
             }
             tokio::time::sleep(look_again).await;
@@ -204,28 +204,52 @@ impl QuietWatch {
     }
 }
 
-/// Whether every worker but the one asking is parked now. A worker the
-/// operating system has preempted in the middle of its work is not, and
-/// the task it last woke sits in its own slot, where no other worker can
-/// steal it: the others park again and again over a topology that only
-/// waits for that worker to be scheduled. Seen on a loaded CI machine as a
-/// WebSocket handshake decided as a deadlock; this rules it out.
-fn others_parked() -> bool {
-    let metrics = tokio::runtime::Handle::current().metrics();
-    let workers = metrics.num_workers();
-    // An odd count of parks and unparks is a worker parked now.
-    let parked = (0..workers)
-        .filter(|worker| metrics.worker_park_unpark_count(*worker) % 2 == 1)
-        .count();
-    parked + 1 >= workers
+/// The runtime's workers' park counts at one moment. A worker parks only
+/// when it has nothing left to run, its own next-task slot included.
+#[derive(Debug, Clone)]
+struct Parks {
+    /// Per worker: how often it has parked, and whether it is parked now
+    /// (an odd count of parks and unparks).
+    workers: Vec<(u64, bool)>,
 }
 
-/// How often the runtime's workers have parked (found nothing to run).
-fn parks() -> u64 {
-    let metrics = tokio::runtime::Handle::current().metrics();
-    (0..metrics.num_workers())
-        .map(|worker| metrics.worker_park_count(worker))
-        .sum()
+impl Parks {
+    fn now() -> Parks {
+        let metrics = tokio::runtime::Handle::current().metrics();
+        let workers = (0..metrics.num_workers())
+            .map(|worker| {
+                (
+                    metrics.worker_park_count(worker),
+                    metrics.worker_park_unpark_count(worker) % 2 == 1,
+                )
+            })
+            .collect();
+        Parks { workers }
+    }
+
+    fn total(&self) -> u64 {
+        self.workers.iter().map(|(parks, _)| parks).sum()
+    }
+
+    /// Whether the runtime went idle after `before`: parks twice in all,
+    /// and [`each_idle_since`](Self::each_idle_since).
+    fn idle_since(&self, before: &Parks) -> bool {
+        self.total() >= before.total() + 2 && self.each_idle_since(before)
+    }
+
+    /// Whether every worker has parked since `before`, or is parked now.
+    /// A task woken by the one before it goes into the waking worker's own
+    /// slot, where no other worker can steal it; if the operating system
+    /// stops that worker there, the others park again and again over a
+    /// topology that only waits for it to be scheduled (seen on a loaded CI
+    /// machine as a WebSocket handshake decided as a deadlock). A worker
+    /// that has parked since has run that task.
+    fn each_idle_since(&self, before: &Parks) -> bool {
+        self.workers
+            .iter()
+            .zip(&before.workers)
+            .all(|((parks, parked), (parks_before, _))| *parked || parks > parks_before)
+    }
 }
 
 /// A stream whose reads and writes move the clock and nothing else.
@@ -303,6 +327,38 @@ mod tests {
         .await;
         busy.abort();
         assert!(decided.is_err(), "decided while the runtime was busy");
+    }
+
+    /// A worker the operating system has stopped, stood in for by one
+    /// blocked on a channel: the other worker parks again and again, but
+    /// the task in the stopped worker's own slot may be about to move
+    /// bytes, so nothing is decided until that worker has been idle.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_stopped_worker_holds_the_decision_until_it_has_been_idle() {
+        let (blocking, blocked) = tokio::sync::oneshot::channel();
+        let (release, released) = std::sync::mpsc::channel::<()>();
+        let stopped = tokio::spawn(async move {
+            let _ = blocking.send(());
+            let _ = released.recv_timeout(Duration::from_secs(10));
+        });
+        blocked.await.unwrap();
+        let clock = ActivityClock::new();
+        let since = Instant::now();
+        let horizon = since + Duration::from_secs(10);
+        let while_stopped = tokio::time::timeout(
+            Duration::from_millis(800),
+            watch(&clock).until_quiet(since, horizon),
+        )
+        .await;
+        assert!(while_stopped.is_err(), "decided while a worker was stopped");
+        release.send(()).unwrap();
+        stopped.await.unwrap();
+        tokio::time::timeout(
+            Duration::from_secs(5),
+            watch(&clock).until_quiet(since, horizon),
+        )
+        .await
+        .expect("not decided once every worker had been idle");
     }
 
     #[tokio::test(start_paused = true)]

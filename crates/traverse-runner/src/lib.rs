@@ -46,6 +46,12 @@ impl CellSpec {
         matches!(self.tunnel, TunnelSpec::External(_))
             || self.scenario.hops.iter().any(|hop| hop.kind.runs_process())
     }
+
+    /// How long the cell waits by design (the probe's idle pause), in
+    /// scenario time: the least it can take, whatever else it does.
+    pub fn deliberate_wait(&self) -> Duration {
+        self.scenario.probe.idle.unwrap_or_default()
+    }
 }
 
 /// A tunnel a run can use: built in, or the user's own commands.
@@ -184,14 +190,15 @@ pub struct RunOptions {
 }
 
 /// Cells per core by default. A cell of built-in nodes spends most of its
-/// time waiting on loopback sockets and timers, not computing: the bundled
-/// matrix (161 cells) took ~15 s with one cell per core and ~2 s with all
-/// of them at once on 2 cores. Its echoes do compute (1 MiB through TLS,
-/// frames, hixie-76's text), and too many at once make each outlast
-/// `--step-timeout`: 8 per core ran the bundled matrix faster than all at
-/// once (1.6 s against 1.9 s on 2 cores, `ci/bench.sh`) and keeps a debug
-/// build's echoes within the step timeout, which 64 per core did not.
-pub const JOBS_PER_CORE: usize = 8;
+/// time waiting on loopback sockets and timers, not computing, and a cell
+/// with an idle pause waits for a second of wall time by design. Its
+/// echoes do compute (1 MiB through TLS, frames, hixie-76's text), and all
+/// cells at once make each outlast its share: on 2 cores the bundled
+/// matrix (250 cells, 24 with idle pauses) ran in a median 1.9 s with 16
+/// per core, 3.0 s with 8 per core and 2.8 s with all at once (5 runs
+/// each, alternating, release build); a debug build's run stays within the
+/// step timeout at 16 per core.
+pub const JOBS_PER_CORE: usize = 16;
 
 /// Cells with programs of their own, per core, by default: a few, so
 /// starting nginx or Squid for one cell does not starve the others.
@@ -347,7 +354,14 @@ pub async fn run(
     // drops every cell with it.
     let (sender, mut received) = tokio::sync::mpsc::unbounded_channel();
     let mut running = JoinSet::new();
-    for (position, spec) in cells.iter().cloned().enumerate() {
+    // Longest first: a cell that must wait out an idle pause, started last,
+    // would keep the run going long after the others had finished. Turns
+    // are taken in the order the cells are spawned; results keep plan
+    // order whatever it is.
+    let mut order: Vec<usize> = (0..total).collect();
+    order.sort_by_key(|position| std::cmp::Reverse(cells[*position].deliberate_wait()));
+    for position in order {
+        let spec = cells[position].clone();
         let (pki, permits, options) = (pki.clone(), permits.clone(), options.clone());
         let process_permits = spec.runs_processes().then(|| process_permits.clone());
         let sender = sender.clone();
@@ -497,6 +511,35 @@ mod tests {
         .await
         .expect("run");
         (seen, results)
+    }
+
+    /// A cell that must wait out an idle pause takes its turn first, so its
+    /// wait overlaps the others'; the results keep plan order.
+    #[tokio::test]
+    async fn cells_with_an_idle_pause_take_their_turn_first() {
+        let direct = traverse_scenario::parse(std::path::Path::new("direct.toml"), "")
+            .expect("an empty scenario is a direct one");
+        let pausing = traverse_scenario::parse(
+            std::path::Path::new("pausing.toml"),
+            "[probe]\nidle = \"1s\"\n",
+        )
+        .expect("a probe with an idle pause");
+        let tcp = [traverse_tunnel::find("tcp").expect("built in")];
+        let options = RunOptions {
+            jobs: 1,
+            ..RunOptions::default()
+        };
+        let mut started = Vec::new();
+        let results = run(plan(&[direct, pausing], &tcp), &options, |event| {
+            if let Event::CellStarted { cell } = event {
+                started.push(cell.scenario.name.clone());
+            }
+        })
+        .await
+        .expect("run");
+        assert_eq!(started, ["pausing", "direct"]);
+        let in_plan: Vec<&str> = results.iter().map(|r| r.scenario.as_str()).collect();
+        assert_eq!(in_plan, ["direct", "pausing"]);
     }
 
     #[tokio::test]

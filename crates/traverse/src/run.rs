@@ -36,9 +36,7 @@ pub struct RunArgs {
     tunnel_files: Vec<PathBuf>,
     #[command(flatten)]
     files_out: ReportFiles,
-    /// Cells run at once; default: 8 per core (cells mostly wait on
-    /// sockets). Cells that run programs are also held to 2 per core.
-    #[arg(long)]
+    #[arg(long, help = jobs_help())]
     jobs: Option<usize>,
     /// Factor applied to scenario durations (0.01: 100 s take 1 s).
     #[arg(long, default_value_t = TimeScale::DEFAULT.factor())]
@@ -268,4 +266,14 @@ fn write_logs(
         files::write_whole(&path, &lines)?;
     }
     Ok(())
+}
+
+/// `--jobs`'s help, with the defaults the runner uses.
+fn jobs_help() -> String {
+    format!(
+        "Cells run at once; default: {} per core (cells mostly wait on sockets). \
+         Cells that run programs are also held to {} per core",
+        traverse_runner::JOBS_PER_CORE,
+        traverse_runner::PROCESS_JOBS_PER_CORE
+    )
 }
