@@ -42,6 +42,7 @@ pub(crate) fn idle(
 
 /// Relays under `idle`, with `transform` on the client's bytes; the idle
 /// timer is declared to the cell's clock, so a wait for it is no deadlock.
+/// How close the timer came to cutting goes into the record.
 async fn pipe_under(
     client: impl Io,
     server: impl Io,
@@ -51,8 +52,10 @@ async fn pipe_under(
 ) -> PipeEnd {
     let limit = idle.map(|limit| traverse_net::IdleLimit {
         limit: limit.wall,
+        written: limit.written,
         counts: limit.counts,
         clock: entry.activity().clone(),
+        entry: Some(entry.clone()),
     });
     pipe_with(client, server, limit, transform).await
 }

@@ -102,6 +102,29 @@ pub struct ConnRecord {
     /// own: the URL it would cache the forged answer under.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cache_poisoned: Option<String>,
+    /// The node's idle timer on a relay it kept: how close a byte's reset
+    /// came to its cut.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idle_timer: Option<IdleTimerLeft>,
+}
+
+/// How close an idle timer came to cutting, in scenario time (the
+/// scenario's durations, before the time scale).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct IdleTimerLeft {
+    /// The timer, as the scenario set it.
+    pub limit_ms: u64,
+    /// The least it had left when a byte it counts reset it.
+    pub least_left_ms: u64,
+}
+
+impl IdleTimerLeft {
+    /// Left with less than a tenth of the timer: on a real network, where
+    /// latency and the peers' clocks move by more than the harness's
+    /// microseconds, whether the byte or the cut comes first is a race.
+    pub fn is_close_call(&self) -> bool {
+        self.least_left_ms.saturating_mul(10) < self.limit_ms
+    }
 }
 
 #[derive(Debug)]
@@ -175,6 +198,7 @@ impl TransactionLog {
                     bytes_down: 0,
                     first_bytes: String::new(),
                     cache_poisoned: None,
+                    idle_timer: None,
                 }),
                 bytes_up: AtomicU64::new(0),
                 bytes_down: AtomicU64::new(0),
@@ -328,6 +352,11 @@ impl ConnEntry {
     /// Records that this node would cache a forged answer under `url`.
     pub fn note_poisoned(&self, url: impl Into<String>) {
         lock(&self.state.record).cache_poisoned = Some(url.into());
+    }
+
+    /// Records how close the node's idle timer came to cutting.
+    pub fn note_idle_timer(&self, left: IdleTimerLeft) {
+        lock(&self.state.record).idle_timer = Some(left);
     }
 
     pub fn record(&self) -> ConnRecord {

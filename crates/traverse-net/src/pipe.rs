@@ -17,7 +17,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::time::Instant;
 use traverse_scenario::IdleCounts;
 
-use crate::{ActivityClock, Io};
+use crate::{ActivityClock, ConnEntry, IdleTimerLeft, Io};
 
 #[derive(Debug)]
 pub enum PipeEnd {
@@ -62,10 +62,17 @@ impl Transform for Vec<Box<dyn Transform>> {
 /// An idle limit, and the clock of the cell its timer is declared to.
 #[derive(Debug, Clone)]
 pub struct IdleLimit {
+    /// In wall time.
     pub limit: Duration,
+    /// The limit as the scenario wrote it, before the time scale.
+    pub written: Duration,
     /// Which bytes reset the timer.
     pub counts: IdleCounts,
     pub clock: ActivityClock,
+    /// The record told, as it happens, the least time the timer had left
+    /// when a byte it counts reset it: a keepalive that resets it with
+    /// little left is a race that a real network's latency decides.
+    pub entry: Option<ConnEntry>,
 }
 
 /// Relays until both directions close, one fails, or nothing moves for `idle`.
@@ -85,6 +92,12 @@ pub async fn pipe_with(
     let counts_down = matches!(counts, IdleCounts::Both | IdleCounts::Upstream);
     let start = Instant::now();
     let last_activity = Arc::new(AtomicU64::new(0));
+    let timer = idle.as_ref().map(|idle| Timer {
+        start,
+        idle,
+        last_ms: &last_activity,
+        least_left: AtomicU64::new(u64::MAX),
+    });
     let (mut client_read, mut client_write) = tokio::io::split(client);
     let (mut upstream_read, mut upstream_write) = tokio::io::split(upstream);
     let relay = async {
@@ -92,15 +105,13 @@ pub async fn pipe_with(
             let up = copy(
                 &mut client_read,
                 &mut upstream_write,
-                start,
-                counts_up.then_some(&*last_activity),
+                timer.as_ref().filter(|_| counts_up),
                 transform,
             );
             let down = copy(
                 &mut upstream_read,
                 &mut client_write,
-                start,
-                counts_down.then_some(&*last_activity),
+                timer.as_ref().filter(|_| counts_down),
                 None,
             );
             tokio::pin!(up, down);
@@ -133,13 +144,51 @@ pub async fn pipe_with(
             Err(Stop::Failed(error)) => PipeEnd::Failed { error },
         }
     };
-    match idle {
+    match &idle {
         None => relay.await,
         Some(IdleLimit { limit, clock, .. }) => tokio::select! {
             end = relay => end,
-            () = idle_watch(start, &last_activity, limit, &clock) => PipeEnd::IdleCut(limit),
+            () = idle_watch(start, &last_activity, *limit, clock) => PipeEnd::IdleCut(*limit),
         },
     }
+}
+
+/// The idle timer as the copies see it: when a counted byte last moved,
+/// and the least time, in microseconds, it had left when one reset it.
+struct Timer<'a> {
+    start: Instant,
+    idle: &'a IdleLimit,
+    last_ms: &'a AtomicU64,
+    least_left: AtomicU64,
+}
+
+impl Timer<'_> {
+    /// A byte the timer counts moved: it starts again. A reset closer to
+    /// the cut than any before is told to the record.
+    fn reset(&self) {
+        let now = millis_since(self.start);
+        let last = Duration::from_millis(self.last_ms.swap(now, Ordering::Relaxed));
+        let left = (last + self.idle.limit).saturating_sub(Duration::from_millis(now));
+        let left_us = u64::try_from(left.as_micros()).unwrap_or(u64::MAX);
+        let closest_yet = self.least_left.fetch_min(left_us, Ordering::Relaxed) > left_us;
+        if let Some(entry) = self.idle.entry.as_ref().filter(|_| closest_yet) {
+            // Back to scenario time: the record reads like the scenario.
+            let ratio = self.idle.written.as_secs_f64() / self.idle.limit.as_secs_f64();
+            let written_left = if ratio.is_finite() {
+                left.mul_f64(ratio)
+            } else {
+                left
+            };
+            entry.note_idle_timer(IdleTimerLeft {
+                limit_ms: millis(self.idle.written),
+                least_left_ms: millis(written_left),
+            });
+        }
+    }
+}
+
+fn millis(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
 }
 
 enum Stop {
@@ -150,9 +199,8 @@ enum Stop {
 async fn copy(
     from: &mut (impl AsyncRead + Unpin),
     to: &mut (impl AsyncWrite + Unpin),
-    start: Instant,
-    // Where this direction's bytes reset the idle timer, if they count.
-    last_activity: Option<&AtomicU64>,
+    // The idle timer this direction's bytes reset, if they count.
+    timer: Option<&Timer<'_>>,
     mut transform: Option<Box<dyn Transform>>,
 ) -> Result<(), Stop> {
     let mut buffer = vec![0_u8; 16 * 1024];
@@ -176,8 +224,8 @@ async fn copy(
         };
         to.write_all(out).await.map_err(Stop::Failed)?;
         to.flush().await.map_err(Stop::Failed)?;
-        if let Some(last_activity) = last_activity {
-            last_activity.store(millis_since(start), Ordering::Relaxed);
+        if let Some(timer) = timer {
+            timer.reset();
         }
     }
 }
@@ -268,8 +316,10 @@ mod tests {
         let clock = ActivityClock::new();
         let idle = IdleLimit {
             limit: Duration::from_secs(100),
+            written: Duration::from_secs(100),
             counts: IdleCounts::Both,
             clock: clock.clone(),
+            entry: None,
         };
         let cutting = tokio::spawn(pipe(client, upstream, Some(idle)));
         tokio::task::yield_now().await;
@@ -293,8 +343,10 @@ mod tests {
             let (upstream, mut upstream_far) = duplex(1024);
             let idle = IdleLimit {
                 limit: Duration::from_secs(100),
+                written: Duration::from_secs(100),
                 counts,
                 clock: ActivityClock::new(),
+                entry: None,
             };
             let relay = tokio::spawn(pipe(client, upstream, Some(idle)));
             // One side sends a byte every 30 s for 300 s; the other is quiet.
@@ -312,6 +364,42 @@ mod tests {
             let was_cut = relay.is_finished();
             assert_eq!(was_cut, cut, "{counts:?}, client talks: {talker_is_client}");
             relay.abort();
+        }
+    }
+
+    /// A keepalive every 95 s through a timer of 100 s at a time scale of
+    /// 0.1 (10 s of wall time): it survives, 5 s of scenario time from the
+    /// cut each time, and the record says so while the relay still runs.
+    /// One every 30 s keeps 70 s in hand.
+    #[tokio::test(start_paused = true)]
+    async fn the_least_time_left_on_the_timer_goes_into_the_record() {
+        for (every, least_left_ms) in [(95, 5_000), (30, 70_000)] {
+            let (client, mut client_far) = duplex(1024);
+            let (upstream, mut upstream_far) = duplex(1024);
+            let log = crate::TransactionLog::new();
+            let entry = log.open("127.0.0.1:1".parse().expect("address"), 80);
+            let idle = IdleLimit {
+                limit: Duration::from_secs(10),
+                written: Duration::from_secs(100),
+                counts: IdleCounts::Both,
+                clock: ActivityClock::new(),
+                entry: Some(entry.clone()),
+            };
+            let _relay = tokio::spawn(pipe(client, upstream, Some(idle)));
+            let mut got = [0_u8; 1];
+            for _ in 0..3 {
+                tokio::time::sleep(Duration::from_millis(every * 100)).await;
+                client_far.write_all(b".").await.expect("write");
+                upstream_far.read_exact(&mut got).await.expect("relayed");
+            }
+            assert_eq!(
+                entry.record().idle_timer,
+                Some(IdleTimerLeft {
+                    limit_ms: 100_000,
+                    least_left_ms,
+                }),
+                "a byte every {every}s"
+            );
         }
     }
 }

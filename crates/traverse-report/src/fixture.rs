@@ -25,6 +25,7 @@ fn record(conn: u64, action: Action, status: Option<u16>, detail: &str) -> ConnR
         bytes_down: 96,
         first_bytes: "474554".to_string(),
         cache_poisoned: None,
+        idle_timer: None,
     }
 }
 

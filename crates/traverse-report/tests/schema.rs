@@ -88,6 +88,7 @@ fn record(action: Action, status: Option<u16>, detail: &str) -> ConnRecord {
         bytes_down: 171,
         first_bytes: "47 45 54 20".to_string(),
         cache_poisoned: None,
+        idle_timer: None,
     }
 }
 
@@ -143,6 +144,7 @@ fn cells() -> Vec<CellResult> {
                     protocol: Protocol::Http,
                     target: None,
                     cache_poisoned: Some("http://victim.test/poison".to_string()),
+                    idle_timer: None,
                     ..record(Action::Upgraded, Some(101), "relayed the upgrade")
                 }],
             }],

@@ -146,14 +146,18 @@ pub(crate) async fn run_cell(spec: &CellSpec, pki: &Arc<Pki>, options: &RunOptio
     let failure = outcome.failure(spec, &logs);
     let poisoned = poisoning(&logs);
     let poisonable = has_cache(&spec.scenario).then_some(poisoned.is_some());
-    let detail = match (
+    // A pass that an idle timer nearly cut says so: it may not pass on a
+    // real network. A failure's reason is what matters there.
+    let close_call = failure.is_none().then(|| close_call(&logs)).flatten();
+    let notes: Vec<String> = [
         failure.as_ref().map(|failure| failure.detail.clone()),
+        close_call,
         poisoned,
-    ) {
-        (Some(detail), Some(poisoned)) => format!("{detail}; {poisoned}"),
-        (Some(detail), None) => detail,
-        (None, poisoned) => poisoned.unwrap_or_default(),
-    };
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    let detail = notes.join("; ");
     CellResult {
         cell: spec.index,
         scenario: spec.scenario.name.clone(),
@@ -237,6 +241,30 @@ fn poisoning(logs: &[NodeLog]) -> Option<String> {
             })
         })
     })
+}
+
+/// The hop whose idle timer came closest to cutting, if that was a close
+/// call (see [`traverse_net::IdleTimerLeft::is_close_call`]).
+fn close_call(logs: &[NodeLog]) -> Option<String> {
+    let timers = logs.iter().flat_map(|log| {
+        log.records
+            .iter()
+            .filter_map(move |record| record.idle_timer.map(|timer| (&log.node, timer)))
+    });
+    let (node, timer) = timers
+        .filter(|(_, timer)| timer.is_close_call())
+        .min_by_key(|(_, timer)| timer.least_left_ms)?;
+    Some(format!(
+        "close call: {node}'s {} idle timer had {} left when a byte reset it; \
+         on a real network, latency decides whether the byte or the cut comes first",
+        format_millis(timer.limit_ms),
+        format_millis(timer.least_left_ms),
+    ))
+}
+
+/// Scenario milliseconds as the scenario would write them.
+fn format_millis(millis: u64) -> String {
+    traverse_scenario::format_duration(Duration::from_millis(millis))
 }
 
 /// The result of a cell the harness itself could not run.

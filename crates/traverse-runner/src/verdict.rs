@@ -165,6 +165,7 @@ mod tests {
             bytes_down: 0,
             first_bytes: String::new(),
             cache_poisoned: None,
+            idle_timer: None,
         }
     }
 

@@ -160,3 +160,61 @@ async fn every_keepalive_kind_against_every_idle_timer_rule() {
         .await;
     }
 }
+
+/// An ALB whose idle timer is as long as the client's ping interval (AWS's
+/// 60 s against a 60 s ping, here 300 s against 300 s so that the echoes'
+/// few milliseconds before the pause are small beside it). The ping was
+/// set at connect and the timer by the last echo, so the ping gets there
+/// first by the echoes' time: a pass, which says how close it was. On a
+/// real network, latency decides the race, as AWS's users saw.
+const ALB_PING_AS_LONG_AS_ITS_TIMER: &str = r#"
+    [[hops]]
+    kind = "tls-terminator"
+    name = "alb"
+    vendor = "alb"
+    websocket = true
+    idle_timeout = "300s"
+
+    [probe]
+    idle = "400s"
+"#;
+
+#[tokio::test]
+async fn a_ping_as_long_as_the_idle_timer_passes_as_a_close_call() {
+    let cells = run(
+        ALB_PING_AS_LONG_AS_ITS_TIMER,
+        &["ws+ping=300s", "ws+ping=100s"],
+    )
+    .await;
+    let [racing, comfortable] = &cells[..] else {
+        panic!("two cells: {cells:?}")
+    };
+    assert_eq!(racing.verdict.as_str(), "pass", "{}", racing.detail);
+    assert!(
+        racing
+            .detail
+            .starts_with("close call: alb's 300s idle timer had ")
+            && racing.detail.ends_with(
+                " left when a byte reset it; on a real network, \
+                 latency decides whether the byte or the cut comes first"
+            ),
+        "{}",
+        racing.detail
+    );
+    let timer = racing.logs[0].records[0]
+        .idle_timer
+        .expect("the ALB's record");
+    assert!(timer.least_left_ms < 30_000, "{timer:?}");
+    // A ping every 100 s resets the timer with 200 s in hand.
+    assert_eq!(
+        comfortable.verdict.as_str(),
+        "pass",
+        "{}",
+        comfortable.detail
+    );
+    assert_eq!(comfortable.detail, "");
+    let timer = comfortable.logs[0].records[0]
+        .idle_timer
+        .expect("the ALB's record");
+    assert!(timer.least_left_ms >= 190_000, "{timer:?}");
+}
