@@ -5,7 +5,14 @@
 //! the file, and whatever is left at the end is an unknown key with a
 //! suggestion. The explainers turn toml's and serde's grammar messages into
 //! what a scenario author wrote wrong.
+//!
+//! A mistake in a value does not stop the reading: it is recorded in the
+//! [`File`], the key reads as if it were not there, and the next key is
+//! read, so one pass finds every mistake of a file. The checks across keys
+//! ([`Fields::no_effect`]) are left out for a table with an unreadable
+//! value, since they would judge a default the author never chose.
 
+use std::cell::{Cell, RefCell};
 use std::ops::Range;
 use std::path::Path;
 use std::time::Duration;
@@ -19,20 +26,40 @@ use crate::duration::parse_duration;
 use crate::error::ScenarioError;
 use crate::model::Credentials;
 
-/// The file being read, for turning spans into locations.
+/// The file being read, for turning spans into locations, and the
+/// mistakes found in it so far.
 pub(crate) struct File<'a> {
     pub(crate) path: &'a Path,
     pub(crate) source: &'a str,
+    found: RefCell<Vec<ScenarioError>>,
 }
 
-impl File<'_> {
+impl<'a> File<'a> {
+    pub(crate) fn new(path: &'a Path, source: &'a str) -> Self {
+        File {
+            path,
+            source,
+            found: RefCell::new(Vec::new()),
+        }
+    }
+
+    /// Keeps `error` for the file's report and goes on reading.
+    pub(crate) fn record(&self, error: ScenarioError) {
+        self.found.borrow_mut().push(error);
+    }
+
+    /// Every mistake recorded, in the order they were found.
+    pub(crate) fn into_errors(self) -> Vec<ScenarioError> {
+        self.found.into_inner()
+    }
+
     /// The text at `span`, as written.
     pub(crate) fn text(&self, span: Range<usize>) -> &str {
         self.source.get(span).unwrap_or_default().trim()
     }
 
     pub(crate) fn error(&self, span: Range<usize>, message: impl Into<String>) -> ScenarioError {
-        ScenarioError::at(self.path, self.source, span.start, message)
+        ScenarioError::at(self.path, self.source, span, message)
     }
 
     /// A TOML error carries its own span when it has one; `fallback` otherwise.
@@ -49,15 +76,49 @@ impl File<'_> {
 
 /// The keys of one table, taken one by one; what is left at the end is an
 /// unknown key and an error that lists the keys this table does accept.
+///
+/// The `take_*` methods return `Err` for no mistake of a value: those are
+/// recorded in the file, and the key reads as absent (see the module's
+/// doc). Their `Result` lets a kind's reader stop at a mistake of its own.
 pub(crate) struct Fields<'f, 'i> {
     pub(crate) file: &'f File<'f>,
     what: &'static str,
     pub(crate) table: DeTable<'i>,
+    /// A value of this table could not be read.
+    unreadable: Cell<bool>,
 }
 
 impl<'f, 'i> Fields<'f, 'i> {
     pub(crate) fn new(file: &'f File<'f>, what: &'static str, table: DeTable<'i>) -> Self {
-        Fields { file, what, table }
+        Fields {
+            file,
+            what,
+            table,
+            unreadable: Cell::new(false),
+        }
+    }
+
+    /// Whether every value taken so far could be read, so that checks
+    /// across keys judge what the author wrote.
+    pub(crate) fn read_cleanly(&self) -> bool {
+        !self.unreadable.get()
+    }
+
+    /// Records a mistake in a value of this table.
+    pub(crate) fn reject(&self, error: ScenarioError) {
+        self.unreadable.set(true);
+        self.file.record(error);
+    }
+
+    /// Records `error` for `key`, which then reads as absent.
+    fn unreadable_key<T>(
+        &mut self,
+        key: &str,
+        error: ScenarioError,
+    ) -> Result<Option<T>, ScenarioError> {
+        self.table.remove(key);
+        self.reject(error);
+        Ok(None)
     }
 
     pub(crate) fn take_value(&mut self, key: &str) -> Option<Spanned<DeValue<'i>>> {
@@ -72,14 +133,17 @@ impl<'f, 'i> Fields<'f, 'i> {
             return Ok(None);
         };
         let span = value.span();
-        let parsed = T::deserialize(ValueDeserializer::from(value)).map_err(|error| {
-            let at = error.span().unwrap_or(span.clone());
-            self.file.error(
-                at,
-                format!("`{key}`: {}", humanize_serde(error.message().trim())),
-            )
-        })?;
-        Ok(Some(Spanned::new(span, parsed)))
+        match T::deserialize(ValueDeserializer::from(value)) {
+            Ok(parsed) => Ok(Some(Spanned::new(span, parsed))),
+            Err(error) => {
+                let at = error.span().unwrap_or(span.clone());
+                self.reject(self.file.error(
+                    at,
+                    format!("`{key}`: {}", humanize_serde(error.message().trim())),
+                ));
+                Ok(None)
+            }
+        }
     }
 
     pub(crate) fn take_table(
@@ -92,13 +156,16 @@ impl<'f, 'i> Fields<'f, 'i> {
         let span = value.span();
         match value.into_inner() {
             DeValue::Table(table) => Ok(Some(Fields::new(self.file, key, table))),
-            other => Err(self.file.error(
-                span,
-                format!(
-                    "`{key}` must be a table ([{key}]), found {}",
-                    other.type_str()
-                ),
-            )),
+            other => {
+                self.reject(self.file.error(
+                    span,
+                    format!(
+                        "`{key}` must be a table ([{key}]), found {}",
+                        other.type_str()
+                    ),
+                ));
+                Ok(None)
+            }
         }
     }
 
@@ -107,16 +174,23 @@ impl<'f, 'i> Fields<'f, 'i> {
         key: &str,
         choices: &[(&str, K)],
     ) -> Result<Option<K>, ScenarioError> {
-        self.take_value(key)
-            .map(|value| keyword(self.file, key, value, choices))
-            .transpose()
+        let Some(value) = self.take_value(key) else {
+            return Ok(None);
+        };
+        match keyword(self.file, key, value, choices) {
+            Ok(choice) => Ok(Some(choice)),
+            Err(error) => {
+                self.reject(error);
+                Ok(None)
+            }
+        }
     }
 
     pub(crate) fn take_duration(&mut self, key: &str) -> Result<Option<Duration>, ScenarioError> {
         if let Some(value) = self.table.get(key)
             && !matches!(value.get_ref(), DeValue::String(_))
         {
-            return Err(self.file.error(
+            let error = self.file.error(
                 value.span(),
                 format!(
                     "`{key}` must be a duration in quotes with a unit (ms, s, m, h), \
@@ -124,65 +198,95 @@ impl<'f, 'i> Fields<'f, 'i> {
                     value.get_ref().type_str(),
                     self.file.text(value.span())
                 ),
-            ));
+            );
+            return self.unreadable_key(key, error);
         }
         let Some(text) = self.take::<String>(key)? else {
             return Ok(None);
         };
-        parse_duration(text.get_ref())
-            .map(Some)
-            .map_err(|message| self.file.error(text.span(), format!("`{key}`: {message}")))
+        match parse_duration(text.get_ref()) {
+            Ok(duration) => Ok(Some(duration)),
+            Err(message) => {
+                self.reject(self.file.error(text.span(), format!("`{key}`: {message}")));
+                Ok(None)
+            }
+        }
     }
 
-    /// Fails when `key` is given but not an array; `what` names the items
-    /// and shows an example, like "ports, like [443]".
-    pub(crate) fn require_array(&self, key: &str, what: &str) -> Result<(), ScenarioError> {
+    /// Takes `key` as an array, recording a mistake when it is given but
+    /// not one; `what` names the items and shows an example, like "ports,
+    /// like [443]".
+    fn take_array<T: DeserializeOwned>(
+        &mut self,
+        key: &str,
+        what: &str,
+    ) -> Result<Option<Spanned<Vec<T>>>, ScenarioError> {
         match self.table.get(key) {
-            Some(value) if !matches!(value.get_ref(), DeValue::Array(_)) => Err(self.file.error(
-                value.span(),
-                format!(
-                    "`{key}` must be an array of {what}; found {}",
-                    value.get_ref().type_str()
-                ),
-            )),
-            _ => Ok(()),
+            Some(value) if !matches!(value.get_ref(), DeValue::Array(_)) => {
+                let error = self.file.error(
+                    value.span(),
+                    format!(
+                        "`{key}` must be an array of {what}; found {}",
+                        value.get_ref().type_str()
+                    ),
+                );
+                self.unreadable_key(key, error)
+            }
+            _ => self.take::<Vec<T>>(key),
         }
     }
 
-    pub(crate) fn take_ports(&mut self, key: &str) -> Result<Option<Vec<u16>>, ScenarioError> {
-        self.require_array(key, "ports, like [443] or [443, 80]")?;
-        let Some(ports) = self.take::<Vec<Spanned<i64>>>(key)? else {
-            return Ok(None);
-        };
-        if ports.get_ref().is_empty() {
-            return Err(self.file.error(
-                ports.span(),
-                format!("`{key}` must list at least one of {PORTS:?}"),
-            ));
-        }
-        let mut seen = Vec::new();
-        for port in ports.get_ref() {
-            let number = *port.get_ref();
-            let known = PORTS.iter().find(|known| i64::from(**known) == number);
-            match known {
-                Some(known) if !seen.contains(known) => seen.push(*known),
-                Some(_) => {
-                    return Err(self
-                        .file
-                        .error(port.span(), format!("`{key}` lists port {number} twice")));
-                }
-                None => {
-                    return Err(self.file.error(
-                        port.span(),
-                        format!(
-                            "`{key}`: port {number} is not a logical port of the topology; \
-                             use 443 (TLS) or 80 (plain)"
-                        ),
-                    ));
+    /// `Some(items)` when no item was recorded as a mistake.
+    fn all_read<T>(&self, items: Vec<Result<T, ScenarioError>>) -> Option<Vec<T>> {
+        let mut read = Vec::new();
+        let mut clean = true;
+        for item in items {
+            match item {
+                Ok(item) => read.push(item),
+                Err(error) => {
+                    clean = false;
+                    self.reject(error);
                 }
             }
         }
-        Ok(Some(seen))
+        clean.then_some(read)
+    }
+
+    pub(crate) fn take_ports(&mut self, key: &str) -> Result<Option<Vec<u16>>, ScenarioError> {
+        let Some(ports) = self.take_array::<Spanned<i64>>(key, "ports, like [443] or [443, 80]")?
+        else {
+            return Ok(None);
+        };
+        if ports.get_ref().is_empty() {
+            self.reject(self.file.error(
+                ports.span(),
+                format!("`{key}` must list at least one of {PORTS:?}"),
+            ));
+            return Ok(None);
+        }
+        let mut seen = Vec::new();
+        let mut read = Vec::new();
+        for port in ports.get_ref() {
+            let number = *port.get_ref();
+            let known = PORTS.iter().find(|known| i64::from(**known) == number);
+            read.push(match known {
+                Some(known) if !seen.contains(known) => {
+                    seen.push(*known);
+                    Ok(*known)
+                }
+                Some(_) => Err(self
+                    .file
+                    .error(port.span(), format!("`{key}` lists port {number} twice"))),
+                None => Err(self.file.error(
+                    port.span(),
+                    format!(
+                        "`{key}`: port {number} is not a logical port of the topology; \
+                         use 443 (TLS) or 80 (plain)"
+                    ),
+                )),
+            });
+        }
+        Ok(self.all_read(read))
     }
 
     /// A command line: a non-empty array of strings whose `{placeholders}`
@@ -194,13 +298,17 @@ impl<'f, 'i> Fields<'f, 'i> {
     ) -> Result<Vec<String>, ScenarioError> {
         let span = self.span_of(key);
         let Some(argv) = self.take::<Vec<Spanned<String>>>(key)? else {
-            return Err(self.file.error(
-                0..0,
-                format!("a tunnel needs `{key}`, its command line as an array of strings"),
-            ));
+            // Written but unreadable is recorded already.
+            if span.is_none() {
+                self.reject(self.file.error(
+                    0..0,
+                    format!("a tunnel needs `{key}`, its command line as an array of strings"),
+                ));
+            }
+            return Ok(Vec::new());
         };
         if argv.get_ref().is_empty() {
-            return Err(self.file.error(
+            self.reject(self.file.error(
                 span.unwrap_or(0..0),
                 format!("`{key}` must name a program to run"),
             ));
@@ -215,8 +323,8 @@ impl<'f, 'i> Fields<'f, 'i> {
             .collect())
     }
 
-    /// Fails on a `{name}` that is not one of `known`. Only `{` + a word +
-    /// `}` is a placeholder, so config syntax with braces stays literal.
+    /// Records each `{name}` that is not one of `known`. Only `{` + a word
+    /// + `}` is a placeholder, so config syntax with braces stays literal.
     pub(crate) fn check_placeholders(
         &self,
         key: &str,
@@ -234,8 +342,8 @@ impl<'f, 'i> Fields<'f, 'i> {
                 let placeholder = &after[..word_len];
                 if !known.iter().any(|(name, _)| *name == placeholder) {
                     let names: Vec<&str> = known.iter().map(|(name, _)| *name).collect();
-                    return Err(self.file.error(
-                        span,
+                    self.reject(self.file.error(
+                        span.clone(),
                         format!(
                             "`{key}`: unknown placeholder {{{placeholder}}}; placeholders: {}",
                             names.join(", ")
@@ -254,19 +362,22 @@ impl<'f, 'i> Fields<'f, 'i> {
     }
 
     /// An option that was set but cannot act: an error at the option,
-    /// saying why, rather than a setting that silently does nothing.
+    /// saying why, rather than a setting that silently does nothing. Left
+    /// out when a value of the table was unreadable: `why_not` was then
+    /// worked out from a default the author did not write.
     pub(crate) fn no_effect(
         &self,
         at: Option<Range<usize>>,
         key: &str,
         why_not: Option<&str>,
     ) -> Result<(), ScenarioError> {
-        match (at, why_not) {
-            (Some(at), Some(why)) => Err(self
-                .file
-                .error(at, format!("`{key}` has no effect here: {why}"))),
-            _ => Ok(()),
+        if let (Some(at), Some(why), true) = (at, why_not, self.read_cleanly()) {
+            self.file.record(
+                self.file
+                    .error(at, format!("`{key}` has no effect here: {why}")),
+            );
         }
+        Ok(())
     }
 
     /// Ports of any service, 1 to 65535, each once.
@@ -274,36 +385,40 @@ impl<'f, 'i> Fields<'f, 'i> {
         &mut self,
         key: &str,
     ) -> Result<Option<Vec<u16>>, ScenarioError> {
-        self.require_array(key, "ports, like [443] or [443, 8443]")?;
-        let Some(ports) = self.take::<Vec<Spanned<i64>>>(key)? else {
+        let Some(ports) =
+            self.take_array::<Spanned<i64>>(key, "ports, like [443] or [443, 8443]")?
+        else {
             return Ok(None);
         };
         let mut seen = Vec::new();
+        let mut read = Vec::new();
         for port in ports.get_ref() {
             let number = *port.get_ref();
-            let Some(valid) = u16::try_from(number).ok().filter(|port| *port > 0) else {
-                return Err(self.file.error(
+            read.push(match u16::try_from(number).ok().filter(|port| *port > 0) {
+                None => Err(self.file.error(
                     port.span(),
                     format!("`{key}`: {number} is not a port; ports are 1 to 65535"),
-                ));
-            };
-            if seen.contains(&valid) {
-                return Err(self
+                )),
+                Some(valid) if seen.contains(&valid) => Err(self
                     .file
-                    .error(port.span(), format!("`{key}` lists port {number} twice")));
-            }
-            seen.push(valid);
+                    .error(port.span(), format!("`{key}` lists port {number} twice"))),
+                Some(valid) => {
+                    seen.push(valid);
+                    Ok(valid)
+                }
+            });
         }
-        Ok(Some(seen))
+        Ok(self.all_read(read))
     }
 
     /// Host names, as Host headers carry them (no port).
     pub(crate) fn take_hosts(&mut self, key: &str) -> Result<Option<Vec<String>>, ScenarioError> {
-        self.require_array(key, "host names, like [\"origin.test\"]")?;
-        let Some(hosts) = self.take::<Vec<Spanned<String>>>(key)? else {
+        let Some(hosts) =
+            self.take_array::<Spanned<String>>(key, "host names, like [\"origin.test\"]")?
+        else {
             return Ok(None);
         };
-        hosts
+        let read = hosts
             .into_inner()
             .into_iter()
             .map(|host| {
@@ -320,8 +435,8 @@ impl<'f, 'i> Fields<'f, 'i> {
                     Ok(text)
                 }
             })
-            .collect::<Result<_, _>>()
-            .map(Some)
+            .collect();
+        Ok(self.all_read(read))
     }
 
     /// `"user:password"`; with `allow_empty`, `""` means no credentials.
@@ -340,10 +455,11 @@ impl<'f, 'i> Fields<'f, 'i> {
         if let Some(value) = self.table.get(key)
             && !matches!(value.get_ref(), DeValue::String(_))
         {
-            return Err(self.file.error(
+            let error = self.file.error(
                 value.span(),
                 format!("{form}; found {}", value.get_ref().type_str()),
-            ));
+            );
+            return self.unreadable_key(key, error);
         }
         let Some(text) = self.take::<String>(key)? else {
             return Ok(None);
@@ -356,11 +472,14 @@ impl<'f, 'i> Fields<'f, 'i> {
                 user: user.to_string(),
                 password: password.to_string(),
             }))),
-            _ => Err(self.file.error(text.span(), form)),
+            _ => {
+                self.reject(self.file.error(text.span(), form));
+                Ok(None)
+            }
         }
     }
 
-    /// Fails on the first key nobody took, naming the keys that are allowed.
+    /// Records each key nobody took, naming the keys that are allowed.
     pub(crate) fn finish(self, allowed: &[&str]) -> Result<(), ScenarioError> {
         self.finish_with(allowed, |_| None)
     }
@@ -372,23 +491,25 @@ impl<'f, 'i> Fields<'f, 'i> {
         allowed: &[&str],
         explain: impl Fn(&str) -> Option<String>,
     ) -> Result<(), ScenarioError> {
-        let Some((key, _)) = self.table.iter().min_by_key(|(key, _)| key.span().start) else {
-            return Ok(());
-        };
-        let hint = suggestion(key.get_ref(), allowed)
-            .map(|close| format!("did you mean `{close}`?"))
-            .or_else(|| explain(key.get_ref()))
-            .map(|hint| format!(" ({hint})"))
-            .unwrap_or_default();
-        Err(self.file.error(
-            key.span(),
-            format!(
-                "unknown key `{}` in {}{hint}; allowed keys: {}",
-                key.get_ref(),
-                self.what_for_humans(),
-                allowed.join(", ")
-            ),
-        ))
+        let mut unknown: Vec<_> = self.table.keys().collect();
+        unknown.sort_by_key(|key| key.span().start);
+        for key in unknown {
+            let hint = suggestion(key.get_ref(), allowed)
+                .map(|close| format!("did you mean `{close}`?"))
+                .or_else(|| explain(key.get_ref()))
+                .map(|hint| format!(" ({hint})"))
+                .unwrap_or_default();
+            self.file.record(self.file.error(
+                key.span(),
+                format!(
+                    "unknown key `{}` in {}{hint}; allowed keys: {}",
+                    key.get_ref(),
+                    self.what_for_humans(),
+                    allowed.join(", ")
+                ),
+            ));
+        }
+        Ok(())
     }
 
     fn what_for_humans(&self) -> String {

@@ -16,13 +16,17 @@ mod load;
 mod model;
 mod presets;
 mod reference;
+mod render;
 mod schema;
 mod time_scale;
 
 pub use duration::{format_duration, parse_duration};
-pub use error::{Location, ScenarioError};
+pub use error::{Location, ScenarioError, in_file_order};
 pub use kinds::*;
-pub use load::{discover, load, load_all, load_tunnel, parse, parse_tunnel};
+pub use load::{
+    check, check_tunnel, discover, load, load_all, load_checked, load_each, load_tunnel,
+    load_tunnel_checked, parse, parse_tunnel,
+};
 pub use model::{
     ClientSpec, Credentials, EXTERNAL_PLACEHOLDERS, Expectation, Hop, IdleCounts, Keyword, Masking,
     Origin, OriginCertificate, PLACEHOLDERS, ProbeSpec, Scenario, Transport, TunnelDefinition,
@@ -30,5 +34,6 @@ pub use model::{
 };
 pub use presets::preset_names;
 pub use reference::{kinds_listing, options_markdown};
+pub use render::{SourceLine, Style, render, render_one};
 pub use schema::{scenario_schema, tunnel_schema};
 pub use time_scale::TimeScale;

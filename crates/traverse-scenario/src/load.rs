@@ -3,15 +3,20 @@
 //! one table can check (hop names unique, an explicit proxy first, two
 //! scenarios of one run not sharing a name). Each hop's options are read
 //! by its kind's own file in `kinds/`.
+//!
+//! Every mistake of a file is collected rather than the first: a person
+//! fixes them in one pass. Only a TOML syntax error ends a file's reading,
+//! and one file's mistakes do not stop the next file's.
 
 use std::collections::HashSet;
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
 use crate::address::RESERVED_NAMES;
-use crate::error::{Location, ScenarioError};
+use crate::error::{Location, ScenarioError, in_file_order};
 use crate::fields::{Fields, File, keyword, quoted};
 use crate::kinds::HopKind;
 use crate::model::{
@@ -22,13 +27,30 @@ use crate::model::{
 /// A scenario's weight when its file says none: as common as any other.
 pub(crate) const DEFAULT_WEIGHT: f64 = 1.0;
 
-/// Reads and validates one scenario file.
+/// Reads and validates one scenario file; its first mistake, if any.
 pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
-    let source = std::fs::read_to_string(path).map_err(|source| ScenarioError::Read {
+    load_checked(path).map_err(first)
+}
+
+/// Reads and validates one scenario file; every mistake, in file order.
+pub fn load_checked(path: &Path) -> Result<Scenario, Vec<ScenarioError>> {
+    let source = read(path).map_err(|error| vec![error])?;
+    check(path, &source)
+}
+
+fn read(path: &Path) -> Result<String, ScenarioError> {
+    std::fs::read_to_string(path).map_err(|source| ScenarioError::Read {
         path: path.to_path_buf(),
         source,
-    })?;
-    parse(path, &source)
+    })
+}
+
+/// The mistake a person meets first, of a file's non-empty list.
+fn first(errors: Vec<ScenarioError>) -> ScenarioError {
+    in_file_order(errors)
+        .into_iter()
+        .next()
+        .expect("a failed check found a mistake")
 }
 
 /// Scenario files named by `paths`: files as given, folders searched for
@@ -80,27 +102,39 @@ fn collect_toml(folder: &Path, files: &mut Vec<PathBuf>) -> Result<(), ScenarioE
     Ok(())
 }
 
-/// Loads every scenario under `paths`, reporting all invalid files rather
-/// than the first, and rejecting two scenarios that share a name.
+/// Loads every scenario under `paths`, reporting every mistake of every
+/// file (in file order) rather than the first, and rejecting two scenarios
+/// that share a name.
 pub fn load_all(paths: &[PathBuf]) -> Result<Vec<Scenario>, Vec<ScenarioError>> {
-    let files = discover(paths).map_err(|error| vec![error])?;
+    let (scenarios, errors) = load_each(paths);
+    if errors.is_empty() {
+        Ok(scenarios)
+    } else {
+        Err(errors)
+    }
+}
+
+/// [`load_all`], keeping the valid scenarios beside the mistakes of the
+/// others, so checks that need scenarios (expectations naming tunnels) can
+/// still be made on the valid ones in the same pass.
+pub fn load_each(paths: &[PathBuf]) -> (Vec<Scenario>, Vec<ScenarioError>) {
+    let files = match discover(paths) {
+        Ok(files) => files,
+        Err(error) => return (Vec::new(), vec![error]),
+    };
     let mut scenarios = Vec::new();
     let mut errors = Vec::new();
     for file in files {
-        match load(&file) {
+        match load_checked(&file) {
             Ok(scenario) => scenarios.push(scenario),
-            Err(error) => errors.push(error),
+            Err(found) => errors.extend(found),
         }
     }
     let mut seen: Vec<&Scenario> = Vec::new();
     for scenario in &scenarios {
         if let Some(first) = seen.iter().find(|other| other.name == scenario.name) {
             errors.push(ScenarioError::Invalid {
-                location: Location {
-                    path: scenario.path.clone(),
-                    line: 1,
-                    column: 1,
-                },
+                location: name_location(&scenario.path),
                 message: format!(
                     "scenario name \"{}\" is already used by {}; names must be unique in a run",
                     scenario.name,
@@ -111,29 +145,65 @@ pub fn load_all(paths: &[PathBuf]) -> Result<Vec<Scenario>, Vec<ScenarioError>> 
             seen.push(scenario);
         }
     }
-    if errors.is_empty() {
-        Ok(scenarios)
-    } else {
-        Err(errors)
-    }
+    (scenarios, in_file_order(errors))
 }
 
-/// Reads and validates one external tunnel definition.
+/// Where a valid scenario file writes its `name`; its start when the name
+/// is the file's.
+fn name_location(path: &Path) -> Location {
+    let Ok(source) = std::fs::read_to_string(path) else {
+        return Location::start_of(path);
+    };
+    DeTable::parse(&source)
+        .ok()
+        .and_then(|root| root.get_ref().get("name").map(Spanned::span))
+        .map_or_else(
+            || Location::start_of(path),
+            |span| Location::from_span(path, &source, span),
+        )
+}
+
+/// Reads and validates one external tunnel definition; its first mistake.
 pub fn load_tunnel(path: &Path) -> Result<TunnelDefinition, ScenarioError> {
-    let source = std::fs::read_to_string(path).map_err(|source| ScenarioError::Read {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    parse_tunnel(path, &source)
+    load_tunnel_checked(path).map_err(first)
+}
+
+/// Reads and validates one external tunnel definition; every mistake.
+pub fn load_tunnel_checked(path: &Path) -> Result<TunnelDefinition, Vec<ScenarioError>> {
+    let source = read(path).map_err(|error| vec![error])?;
+    check_tunnel(path, &source)
 }
 
 /// Parses an external tunnel definition: `name`, `description`,
 /// `transport`, and the `server` and `client` command lines, whose
-/// placeholders must all be known.
+/// placeholders must all be known. Its first mistake, if any.
 pub fn parse_tunnel(path: &Path, source: &str) -> Result<TunnelDefinition, ScenarioError> {
-    let file = File { path, source };
-    let root = DeTable::parse(source).map_err(|error| file.toml_error(error, 0..0))?;
-    let mut fields = Fields::new(&file, "tunnel", root.into_inner());
+    check_tunnel(path, source).map_err(first)
+}
+
+/// [`parse_tunnel`], with every mistake in file order.
+pub fn check_tunnel(path: &Path, source: &str) -> Result<TunnelDefinition, Vec<ScenarioError>> {
+    let file = File::new(path, source);
+    let root = DeTable::parse(source).map_err(|error| vec![file.toml_error(error, 0..0)])?;
+    let definition = read_tunnel(&file, root.into_inner());
+    finish_file(file, definition)
+}
+
+/// What a file's reading found: its value, if it stopped at no mistake
+/// and recorded none; every mistake otherwise, in file order.
+fn finish_file<T>(file: File<'_>, read: Result<T, ScenarioError>) -> Result<T, Vec<ScenarioError>> {
+    let value = read.map_err(|error| file.record(error));
+    match (value, file.into_errors()) {
+        (Ok(value), errors) if errors.is_empty() => Ok(value),
+        (_, errors) => Err(in_file_order(errors)),
+    }
+}
+
+/// Reads a tunnel definition's keys; an `Err` is a mistake that ends the
+/// reading, the others are recorded in `file`.
+fn read_tunnel(file: &File<'_>, root: DeTable<'_>) -> Result<TunnelDefinition, ScenarioError> {
+    let path = file.path;
+    let mut fields = Fields::new(file, "tunnel", root);
     let default_name = path
         .file_stem()
         .map(|stem| stem.to_string_lossy().into_owned())
@@ -143,7 +213,7 @@ pub fn parse_tunnel(path: &Path, source: &str) -> Result<TunnelDefinition, Scena
         .take::<String>("name")?
         .map_or(default_name, Spanned::into_inner);
     if name.trim().is_empty() || name.contains(char::is_whitespace) {
-        return Err(file.error(
+        file.record(file.error(
             name_at,
             format!("tunnel `name` \"{name}\" must be one word"),
         ));
@@ -152,14 +222,14 @@ pub fn parse_tunnel(path: &Path, source: &str) -> Result<TunnelDefinition, Scena
         .take::<String>("description")?
         .map(Spanned::into_inner)
         .unwrap_or_default();
-    let transport = fields
-        .take_keyword("transport", Transport::KEYWORDS)?
-        .ok_or_else(|| {
-            file.error(
-                0..0,
-                "a tunnel needs `transport = \"tls\"` or `transport = \"plain\"`",
-            )
-        })?;
+    let transport_written = fields.span_of("transport").is_some();
+    let transport = fields.take_keyword("transport", Transport::KEYWORDS)?;
+    if transport.is_none() && !transport_written {
+        file.record(file.error(
+            0..0,
+            "a tunnel needs `transport = \"tls\"` or `transport = \"plain\"`",
+        ));
+    }
     let server = fields.take_command("server", &PLACEHOLDERS)?;
     let client = fields.take_command("client", &PLACEHOLDERS)?;
     let ready_timeout = fields
@@ -177,7 +247,8 @@ pub fn parse_tunnel(path: &Path, source: &str) -> Result<TunnelDefinition, Scena
         path: path.to_path_buf(),
         name,
         description,
-        transport,
+        // Only read when nothing was recorded, so never this default.
+        transport: transport.unwrap_or(Transport::Plain),
         server,
         client,
         ready_timeout,
@@ -185,11 +256,24 @@ pub fn parse_tunnel(path: &Path, source: &str) -> Result<TunnelDefinition, Scena
 }
 
 /// Parses a scenario from its text; `path` is used for the default name and
-/// in error locations.
+/// in error locations. Its first mistake, if any.
 pub fn parse(path: &Path, source: &str) -> Result<Scenario, ScenarioError> {
-    let file = File { path, source };
-    let root = DeTable::parse(source).map_err(|error| file.toml_error(error, 0..0))?;
-    let mut fields = Fields::new(&file, "scenario", root.into_inner());
+    check(path, source).map_err(first)
+}
+
+/// [`parse`], with every mistake in file order.
+pub fn check(path: &Path, source: &str) -> Result<Scenario, Vec<ScenarioError>> {
+    let file = File::new(path, source);
+    let root = DeTable::parse(source).map_err(|error| vec![file.toml_error(error, 0..0)])?;
+    let scenario = read_scenario(&file, root.into_inner());
+    finish_file(file, scenario)
+}
+
+/// Reads a scenario's keys; an `Err` is a mistake that ends the reading,
+/// the others are recorded in `file`.
+fn read_scenario(file: &File<'_>, root: DeTable<'_>) -> Result<Scenario, ScenarioError> {
+    let path = file.path;
+    let mut fields = Fields::new(file, "scenario", root);
 
     let default_name = path
         .file_stem()
@@ -197,7 +281,8 @@ pub fn parse(path: &Path, source: &str) -> Result<Scenario, ScenarioError> {
         .unwrap_or_default();
     let name = match fields.take::<String>("name")? {
         Some(name) if name.get_ref().trim().is_empty() => {
-            return Err(file.error(name.span(), "`name` must not be empty"));
+            fields.reject(file.error(name.span(), "`name` must not be empty"));
+            default_name
         }
         Some(name) => name.into_inner(),
         None => default_name,
@@ -208,20 +293,21 @@ pub fn parse(path: &Path, source: &str) -> Result<Scenario, ScenarioError> {
         .unwrap_or_default();
     let weight = match fields.take::<f64>("weight")? {
         Some(weight) if !(weight.get_ref().is_finite() && *weight.get_ref() >= 0.0) => {
-            return Err(file.error(
+            fields.reject(file.error(
                 weight.span(),
                 format!(
                     "`weight` must be a number of at least 0 (how common the topology is), found {}",
                     weight.get_ref()
                 ),
             ));
+            DEFAULT_WEIGHT
         }
         Some(weight) => weight.into_inner(),
         None => DEFAULT_WEIGHT,
     };
     let hops = match fields.take_value("hops") {
-        Some(value) => read_hops(&file, value)?,
-        None => Vec::new(),
+        Some(value) => read_hops(file, value),
+        None => Hops::default(),
     };
     let origin = match fields.take_table("origin")? {
         Some(origin) => read_origin(origin)?,
@@ -232,7 +318,7 @@ pub fn parse(path: &Path, source: &str) -> Result<Scenario, ScenarioError> {
         None => ProbeSpec::default(),
     };
     let client = match fields.take_table("client")? {
-        Some(client) => read_client(&file, client, &hops)?,
+        Some(client) => read_client(file, client, &hops)?,
         None => ClientSpec::default(),
     };
     let expect = match fields.take_table("expect")? {
@@ -254,7 +340,7 @@ pub fn parse(path: &Path, source: &str) -> Result<Scenario, ScenarioError> {
         name,
         description,
         weight,
-        hops,
+        hops: hops.read,
         origin,
         probe,
         client,
@@ -262,116 +348,171 @@ pub fn parse(path: &Path, source: &str) -> Result<Scenario, ScenarioError> {
     })
 }
 
-fn read_hops(file: &File<'_>, value: Spanned<DeValue<'_>>) -> Result<Vec<Hop>, ScenarioError> {
+/// The hops a file lists, as far as they could be read.
+#[derive(Default)]
+struct Hops {
+    read: Vec<Hop>,
+    /// Every hop of the file was read: checks against the whole topology
+    /// would otherwise judge one the author did not write.
+    complete: bool,
+}
+
+/// Reads every hop, recording each one's mistakes and going on to the next.
+fn read_hops(file: &File<'_>, value: Spanned<DeValue<'_>>) -> Hops {
     let span = value.span();
     let DeValue::Array(items) = value.into_inner() else {
-        return Err(file.error(
+        file.record(file.error(
             span,
             "`hops` must be an array of tables: write each hop as a [[hops]] section",
         ));
+        return Hops::default();
     };
     let mut hops = Vec::new();
+    let mut complete = true;
     let mut names = HashSet::new();
-    // Where each hop's `name` is written; None for a hop given its default.
-    let mut name_spans = Vec::new();
+    // Each hop's place in the file (from 1) and where its `name` is
+    // written; None for a hop given its default.
+    let mut named = Vec::new();
     for (index, item) in items.into_iter().enumerate() {
-        let item_span = item.span();
-        let DeValue::Table(table) = item.into_inner() else {
-            return Err(file.error(
-                item_span,
-                format!("hop {} must be a table with a `kind`", index + 1),
-            ));
-        };
-        let mut fields = Fields::new(file, "hop", table);
-        let kinds = quoted(HopKind::ALL.iter().map(|info| info.name));
-        let kind = fields.take_value("kind").ok_or_else(|| {
-            file.error(
-                item_span.clone(),
-                format!("hop {} has no `kind`; kinds: {kinds}", index + 1),
-            )
-        })?;
-        let kind_at = kind.span();
-        let DeValue::String(kind_name) = kind.get_ref() else {
-            return Err(file.error(
-                kind_at,
-                format!(
-                    "`kind` must be a string, one of {kinds}; found {}",
-                    kind.get_ref().type_str()
-                ),
-            ));
-        };
-        let Some(kind) = HopKind::read(kind_name, &mut fields, item_span.clone()) else {
-            return Err(file.error(
-                kind_at,
-                format!("unknown hop kind \"{kind_name}\"; kinds: {kinds}"),
-            ));
-        };
-        let kind = kind?;
-        if kind.is_explicit_proxy() && index > 0 {
-            return Err(file.error(
-                kind_at.clone(),
-                "an explicit proxy (a connect-proxy, or an external hop such as Squid) must be \
-                 the first hop: clients are configured to use it, so it sits between them and \
-                 every other hop",
-            ));
+        match read_hop(file, index, item, &mut names) {
+            Some((hop, name_span)) => {
+                named.push((index + 1, name_span));
+                hops.push(hop);
+            }
+            None => complete = false,
         }
-        let name = match fields.take::<String>("name")? {
-            Some(name) => {
-                let text = name.get_ref().trim();
-                if text.is_empty() || RESERVED_NAMES.contains(&text) {
-                    return Err(file.error(
-                        name.span(),
-                        format!(
-                            "hop `name` \"{text}\" is not allowed: it must be non-empty and not one of {}",
-                            quoted(RESERVED_NAMES)
-                        ),
-                    ));
-                }
-                if !names.insert(text.to_string()) {
-                    return Err(file.error(
-                        name.span(),
-                        format!("two hops are named \"{text}\"; blame needs unique names"),
-                    ));
-                }
-                name_spans.push(Some(name.span()));
-                text.to_string()
-            }
-            None => {
-                name_spans.push(None);
-                format!("{}-{}", kind.kind_name(), index + 1)
-            }
-        };
-        let info = kind.info();
-        fields.finish_with(&info.keys(), |key| other_kinds_taking(info.name, key))?;
-        hops.push(Hop {
-            name,
-            kind,
-            location: Location::from_offset(file.path, file.source, item_span.start),
-        });
     }
     // A hop without a `name` is called `<kind>-<index>`; a hop whose given
     // name is another hop's default name would make blame ambiguous.
-    for (unnamed, hop) in hops.iter().enumerate() {
-        if name_spans[unnamed].is_some() {
+    for (hop, (number, name_span)) in hops.iter().zip(&named) {
+        if name_span.is_some() {
             continue;
         }
         let clash = hops
             .iter()
-            .zip(&name_spans)
-            .find_map(|(other, span)| span.clone().filter(|_| other.name == hop.name));
+            .zip(&named)
+            .find_map(|(other, (_, span))| span.clone().filter(|_| other.name == hop.name));
         if let Some(span) = clash {
-            return Err(file.error(
+            file.record(file.error(
                 span,
                 format!(
-                    "hop `name` \"{}\" is also the default name of hop {}, which has no `name`; \
-                     blame needs unique names, so rename one of them",
+                    "hop `name` \"{}\" is also the default name of hop {number}, which has no \
+                     `name`; blame needs unique names, so rename one of them",
                     hop.name,
-                    unnamed + 1
                 ),
             ));
         }
     }
-    Ok(hops)
+    Hops {
+        read: hops,
+        complete,
+    }
+}
+
+/// One hop, with where its `name` is written; `None` when it could not be
+/// read (its mistakes are recorded).
+fn read_hop(
+    file: &File<'_>,
+    index: usize,
+    item: Spanned<DeValue<'_>>,
+    names: &mut HashSet<String>,
+) -> Option<(Hop, Option<Range<usize>>)> {
+    let item_span = item.span();
+    let DeValue::Table(table) = item.into_inner() else {
+        file.record(file.error(
+            item_span,
+            format!("hop {} must be a table with a `kind`", index + 1),
+        ));
+        return None;
+    };
+    let mut fields = Fields::new(file, "hop", table);
+    let kinds = quoted(HopKind::ALL.iter().map(|info| info.name));
+    let Some(kind) = fields.take_value("kind") else {
+        file.record(file.error(
+            item_span,
+            format!("hop {} has no `kind`; kinds: {kinds}", index + 1),
+        ));
+        return None;
+    };
+    let kind_at = kind.span();
+    let DeValue::String(kind_name) = kind.get_ref() else {
+        file.record(file.error(
+            kind_at,
+            format!(
+                "`kind` must be a string, one of {kinds}; found {}",
+                kind.get_ref().type_str()
+            ),
+        ));
+        return None;
+    };
+    let Some(read) = HopKind::read(kind_name, &mut fields, item_span.clone()) else {
+        file.record(file.error(
+            kind_at,
+            format!("unknown hop kind \"{kind_name}\"; kinds: {kinds}"),
+        ));
+        return None;
+    };
+    let info = HopKind::ALL
+        .iter()
+        .find(|info| info.name == kind_name.as_ref())
+        .copied();
+    let kind = match read {
+        Ok(kind) => Some(kind),
+        // A kind's own check across its options: it judged defaults in
+        // place of values that could not be read, unless all were read.
+        Err(error) => {
+            if fields.read_cleanly() {
+                file.record(error);
+            }
+            None
+        }
+    };
+    if let Some(kind) = &kind
+        && kind.is_explicit_proxy()
+        && index > 0
+    {
+        file.record(file.error(
+            kind_at.clone(),
+            "an explicit proxy (a connect-proxy, or an external hop such as Squid) must be \
+             the first hop: clients are configured to use it, so it sits between them and \
+             every other hop",
+        ));
+    }
+    let (name, name_span) = match fields.take::<String>("name").ok().flatten() {
+        Some(name) => {
+            let text = name.get_ref().trim().to_string();
+            if text.is_empty() || RESERVED_NAMES.contains(&text.as_str()) {
+                file.record(file.error(
+                    name.span(),
+                    format!(
+                        "hop `name` \"{text}\" is not allowed: it must be non-empty and not one of {}",
+                        quoted(RESERVED_NAMES)
+                    ),
+                ));
+            } else if !names.insert(text.clone()) {
+                file.record(file.error(
+                    name.span(),
+                    format!("two hops are named \"{text}\"; blame needs unique names"),
+                ));
+            }
+            (text, Some(name.span()))
+        }
+        None => (format!("{kind_name}-{}", index + 1), None),
+    };
+    if let Some(info) = info
+        && let Err(error) =
+            fields.finish_with(&info.keys(), |key| other_kinds_taking(info.name, key))
+    {
+        file.record(error);
+    }
+    Some((
+        Hop {
+            name,
+            kind: kind?,
+            location: Location::from_offset(file.path, file.source, item_span.start),
+        },
+        name_span,
+    ))
 }
 
 /// For a key this hop's kind does not take: the kinds that do, if any.
@@ -394,17 +535,18 @@ fn other_kinds_taking(kind: &str, key: &str) -> Option<String> {
 fn read_client(
     file: &File<'_>,
     mut fields: Fields<'_, '_>,
-    hops: &[Hop],
+    hops: &Hops,
 ) -> Result<ClientSpec, ScenarioError> {
     let span = fields.table.get("proxy_auth").map(Spanned::span);
     let proxy_auth = fields.take_credentials("proxy_auth", true)?;
-    fields.finish(&["proxy_auth"])?;
-    if let (Some(span), false) = (span, hops.iter().any(|hop| hop.kind.is_explicit_proxy())) {
-        return Err(file.error(
+    let has_proxy = hops.read.iter().any(|hop| hop.kind.is_explicit_proxy());
+    if let (Some(span), false, true) = (span, has_proxy, hops.complete) {
+        file.record(file.error(
             span,
             "`proxy_auth` has no effect: the topology has no connect-proxy hop",
         ));
     }
+    fields.finish(&["proxy_auth"])?;
     Ok(ClientSpec { proxy_auth })
 }
 
@@ -428,16 +570,22 @@ fn read_expect(fields: Fields<'_, '_>) -> Result<Vec<Expectation>, ScenarioError
     let mut entries: Vec<_> = fields.table.into_iter().collect();
     entries.sort_by_key(|(key, _)| key.span().start);
     for (key, value) in entries {
-        let verdict = keyword(
+        let verdict = match keyword(
             file,
             &format!("[expect] {}", key.get_ref()),
             value,
             Verdict::KEYWORDS,
-        )?;
+        ) {
+            Ok(verdict) => verdict,
+            Err(error) => {
+                file.record(error);
+                continue;
+            }
+        };
         expect.push(Expectation {
             tunnel: key.get_ref().to_string(),
             verdict,
-            location: Location::from_offset(file.path, file.source, key.span().start),
+            location: Location::from_span(file.path, file.source, key.span()),
         });
     }
     Ok(expect)

@@ -1,6 +1,7 @@
 //! Every file in `tests/invalid` is a mistake a person really makes. Its
 //! first line is `# error: LINE:COL: message`, the exact error the file must
-//! produce (without the `path:` prefix, which depends on where tests run).
+//! produce (without the `path:` prefix, which depends on where tests run),
+//! and the only one.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -57,19 +58,25 @@ fn every_invalid_file_reports_its_declared_error() {
             }
         };
         let expected = format!("{}:{expected}", path.display());
-        match traverse_scenario::load(path) {
+        // One mistake is one error: reading on after it must not find
+        // others that are only its echo.
+        match traverse_scenario::load_checked(path) {
             Ok(scenario) => writeln!(
                 failures,
                 "{}:\n    expected: {expected}\n    but it loaded: {scenario:?}",
                 path.display()
             )
             .unwrap(),
-            Err(error) if error.to_string() != expected => writeln!(
-                failures,
-                "{}:\n    expected: {expected}\n    actual:   {error}",
-                path.display()
-            )
-            .unwrap(),
+            Err(errors) if errors.len() != 1 || errors[0].to_string() != expected => {
+                let actual: Vec<String> = errors.iter().map(ToString::to_string).collect();
+                writeln!(
+                    failures,
+                    "{}:\n    expected: {expected}\n    actual:   {}",
+                    path.display(),
+                    actual.join("\n              ")
+                )
+                .unwrap();
+            }
             Err(_) => {}
         }
     }

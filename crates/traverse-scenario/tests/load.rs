@@ -145,7 +145,7 @@ fn two_scenarios_with_one_name_are_rejected_naming_the_first_file() {
     assert_eq!(
         message,
         format!(
-            "{}:1:1: scenario name \"cloudflare\" is already used by {}; \
+            "{}:1:8: scenario name \"cloudflare\" is already used by {}; \
              names must be unique in a run",
             second.display(),
             first.display()

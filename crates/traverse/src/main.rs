@@ -22,7 +22,7 @@ use anyhow::Context;
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use traverse_report::{ComparisonFormat, Format, Report};
 use traverse_runner::TunnelSpec;
-use traverse_scenario::{Scenario, ScenarioError};
+use traverse_scenario::Scenario;
 use traverse_tunnel::BUILTIN;
 
 use crate::exit::Exit;
@@ -36,8 +36,14 @@ use crate::exit::Exit;
 struct Cli {
     #[command(subcommand)]
     command: Command,
+}
+
+/// `--color`, for the commands that print a matrix: on any other it would
+/// be a flag that does nothing.
+#[derive(Debug, clap::Args)]
+struct ColourArg {
     /// Colour the matrix: `auto` colours a terminal (unless NO_COLOR is set).
-    #[arg(long, global = true, value_enum, default_value_t = Colour::Auto)]
+    #[arg(long, value_enum, default_value_t = Colour::Auto)]
     color: Colour,
 }
 
@@ -68,7 +74,12 @@ fn terminal_style(colour: Colour) -> traverse_report::TerminalStyle {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run scenarios × tunnels and print the matrix.
-    Run(run::RunArgs),
+    Run {
+        #[command(flatten)]
+        args: run::RunArgs,
+        #[command(flatten)]
+        colour: ColourArg,
+    },
     /// Check scenario files without running them.
     Validate {
         /// Scenario files or folders.
@@ -174,16 +185,21 @@ fn main() -> ExitCode {
 }
 
 fn dispatch(cli: Cli) -> anyhow::Result<Exit> {
-    let style = terminal_style(cli.color);
     match cli.command {
-        Command::Run(args) => run::run(args, style),
+        Command::Run { args, colour } => run::run(args, terminal_style(colour.color)),
         Command::Validate {
             paths,
             tunnel_files,
         } => Ok(validate(&paths, &tunnel_files)),
+        // Its matrix takes `auto` until `--color` is a merge flag in the
+        // README's synopsis too.
         Command::Merge { files, files_out } => files::emit(
-            traverse_report::merge_runs(read_reports(&files)?, style, &files_out.asked())
-                .map_err(anyhow::Error::msg)?,
+            traverse_report::merge_runs(
+                read_reports(&files)?,
+                terminal_style(Colour::Auto),
+                &files_out.asked(),
+            )
+            .map_err(anyhow::Error::msg)?,
         ),
         Command::Compare {
             files,
@@ -209,10 +225,11 @@ fn dispatch(cli: Cli) -> anyhow::Result<Exit> {
     }
 }
 
-/// Prints each valid scenario; any error is printed instead, and exit 2.
+/// Prints each valid scenario; every error of every file is printed
+/// instead, and exit 2.
 fn validate(paths: &[PathBuf], tunnel_files: &[PathBuf]) -> Exit {
-    match tunnels_with(tunnel_files).and_then(|known| load(paths, &known)) {
-        Ok(scenarios) => {
+    match inputs(paths, tunnel_files) {
+        Ok((_known, scenarios)) => {
             for scenario in &scenarios {
                 println!("{}: ok ({})", scenario.path.display(), scenario.name);
             }
@@ -230,23 +247,51 @@ fn certs(out: &std::path::Path) -> anyhow::Result<Exit> {
     Ok(Exit::AsExpected)
 }
 
-/// The built-in tunnels and those of `files`, whose names must be new.
-fn tunnels_with(files: &[PathBuf]) -> Result<Vec<TunnelSpec>, Exit> {
+/// The tunnels (built-in, and those of `tunnel_files`, whose names must be
+/// new) and the scenarios of `paths`, checked in one pass: every mistake
+/// of every file is printed at once, file by file, and the exit is 2.
+fn inputs(
+    paths: &[PathBuf],
+    tunnel_files: &[PathBuf],
+) -> Result<(Vec<TunnelSpec>, Vec<Scenario>), Exit> {
     let mut known = builtin();
-    for file in files {
-        let definition =
-            traverse_scenario::load_tunnel(file).map_err(|error| report(vec![error]))?;
-        if known.iter().any(|tunnel| tunnel.name() == definition.name) {
-            eprintln!(
-                "{}: the tunnel name \"{}\" is taken; name the file's tunnel differently (`name = ...`)",
-                file.display(),
-                definition.name
-            );
-            return Err(Exit::InvalidInput);
+    let mut errors = Vec::new();
+    let mut taken = Vec::new();
+    for file in tunnel_files {
+        match traverse_scenario::load_tunnel_checked(file) {
+            Ok(definition) if known.iter().any(|tunnel| tunnel.name() == definition.name) => {
+                taken.push(format!(
+                    "{}: the tunnel name \"{}\" is taken; name the file's tunnel differently (`name = ...`)",
+                    file.display(),
+                    definition.name
+                ));
+            }
+            Ok(definition) => known.push(definition.into()),
+            Err(found) => errors.extend(found),
         }
-        known.push(definition.into());
     }
-    Ok(known)
+    let tunnels_whole = errors.is_empty() && taken.is_empty();
+    let (scenarios, found) = traverse_scenario::load_each(paths);
+    errors.extend(found);
+    // An expectation of a tunnel whose file has a mistake is not of an
+    // unknown tunnel: that would be a second error for the one mistake.
+    if tunnels_whole {
+        errors.extend(traverse_runner::check_expectations(&scenarios, &known));
+    }
+    if errors.is_empty() && taken.is_empty() {
+        return Ok((known, scenarios));
+    }
+    let style = if console::colors_enabled_stderr() {
+        traverse_scenario::Style::Coloured
+    } else {
+        traverse_scenario::Style::Plain
+    };
+    for message in &taken {
+        eprint!("{}", traverse_scenario::render_one(message, None, style));
+    }
+    let errors = traverse_scenario::in_file_order(errors);
+    eprint!("{}", traverse_scenario::render(&errors, style));
+    Err(Exit::InvalidInput)
 }
 
 /// Results files written by `traverse run --json`.
@@ -264,25 +309,6 @@ fn read_reports(paths: &[PathBuf]) -> anyhow::Result<Vec<Report>> {
 
 fn builtin() -> Vec<TunnelSpec> {
     BUILTIN.iter().copied().map(TunnelSpec::from).collect()
-}
-
-fn report(errors: Vec<ScenarioError>) -> Exit {
-    for error in &errors {
-        eprintln!("{error}");
-    }
-    Exit::InvalidInput
-}
-
-/// Loads and validates scenarios; expectations may name any tunnel in
-/// `known`, whichever ones this run uses.
-fn load(paths: &[PathBuf], known: &[TunnelSpec]) -> Result<Vec<Scenario>, Exit> {
-    let scenarios = traverse_scenario::load_all(paths).map_err(report)?;
-    let errors = traverse_runner::check_expectations(&scenarios, known);
-    if errors.is_empty() {
-        Ok(scenarios)
-    } else {
-        Err(report(errors))
-    }
 }
 
 fn listing() -> String {

@@ -84,21 +84,77 @@ pub fn run(args: ProxyArgs) -> anyhow::Result<()> {
     })
 }
 
+/// The hop that `KIND` and the `--set` options describe, read as a scenario
+/// file reads it. Each option is one line of that file, written as given,
+/// so a mistake's line names the option and its column is the option's.
 fn hop_from_command_line(kind: &str, options: &[String]) -> anyhow::Result<traverse_scenario::Hop> {
     let mut source = format!("[[hops]]\nkind = {kind:?}\n");
     for option in options {
-        let Some((key, value)) = option.split_once('=') else {
+        if !option.contains('=') {
             bail!("--set {option}: write KEY=VALUE, like websocket=true or mode=\"tcp\"");
-        };
-        source += &format!("{} = {}\n", key.trim(), value.trim());
+        }
+        if option.contains(['\n', '\r']) {
+            bail!("--set {option:?}: one option per --set, on one line");
+        }
+        source += option;
+        source += "\n";
     }
-    let scenario = traverse_scenario::parse(Path::new("<command line>"), &source)
-        .map_err(|error| anyhow::anyhow!("{error}"))?;
+    let scenario = traverse_scenario::check(Path::new("--set"), &source)
+        .map_err(|errors| anyhow::anyhow!("{}", set_errors(kind, options, &errors)))?;
     scenario
         .hops
         .into_iter()
         .next()
         .context("no hop was described")
+}
+
+/// The first lines of the hop's text are `[[hops]]` and `kind`.
+const OPTIONS_FROM_LINE: usize = 3;
+
+/// Each error as `--set OPTION: message` with a caret under the option's
+/// text (or `KIND "...": message`, for the kind), the first without the
+/// `error: ` that the command's edge puts before it.
+fn set_errors(
+    kind: &str,
+    options: &[String],
+    errors: &[traverse_scenario::ScenarioError],
+) -> String {
+    let style = if console::colors_enabled_stderr() {
+        traverse_scenario::Style::Coloured
+    } else {
+        traverse_scenario::Style::Plain
+    };
+    let mut out = String::new();
+    // `check` gives them in file order already, which is the options' order.
+    for (index, error) in errors.iter().enumerate() {
+        let (message, location) = match error {
+            traverse_scenario::ScenarioError::Invalid { location, message } => {
+                (message.clone(), Some(location))
+            }
+            other => (other.to_string(), None),
+        };
+        let option = location
+            .and_then(|location| location.line.checked_sub(OPTIONS_FROM_LINE))
+            .and_then(|index| options.get(index).or(options.last()));
+        let rendered = match (option, location) {
+            (Some(option), Some(location)) => traverse_scenario::render_one(
+                &format!("--set {option}: {message}"),
+                Some(traverse_scenario::SourceLine {
+                    text: option,
+                    number: None,
+                    column: location.column,
+                    width: location.width,
+                }),
+                style,
+            ),
+            _ => traverse_scenario::render_one(&format!("KIND {kind:?}: {message}"), None, style),
+        };
+        if index > 0 {
+            out += "error: ";
+        }
+        out += &rendered;
+    }
+    out.trim_end().to_string()
 }
 
 /// The kind's main port: where a client of this kind of middlebox connects.

@@ -19,7 +19,7 @@ use traverse_scenario::{Scenario, TimeScale, parse_duration};
 use crate::exit::Exit;
 use crate::files::{self, Destinations};
 use crate::progress::Progress;
-use crate::{ReportFiles, load, tunnels_with};
+use crate::{ReportFiles, inputs};
 
 #[derive(Debug, clap::Args)]
 pub struct RunArgs {
@@ -61,8 +61,8 @@ pub struct RunArgs {
 const REAP_GRACE: Duration = Duration::from_secs(5);
 
 pub fn run(args: RunArgs, style: TerminalStyle) -> anyhow::Result<Exit> {
-    let known = match tunnels_with(&args.tunnel_files) {
-        Ok(known) => known,
+    let (known, scenarios) = match inputs(&args.paths, &args.tunnel_files) {
+        Ok(inputs) => inputs,
         Err(exit) => return Ok(exit),
     };
     let mut tunnels = args
@@ -77,10 +77,6 @@ pub fn run(args: RunArgs, style: TerminalStyle) -> anyhow::Result<Exit> {
             args.time_scale
         )
     })?;
-    let scenarios = match load(&args.paths, &known) {
-        Ok(scenarios) => scenarios,
-        Err(exit) => return Ok(exit),
-    };
     if tunnels.is_empty() {
         tunnels = known.clone();
         tunnels.extend(traverse_runner::expected_tunnels(&scenarios, &known));

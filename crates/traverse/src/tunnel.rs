@@ -18,47 +18,86 @@ pub enum TunnelCommand {
     /// Run a built-in tunnel's server half: accept tunnels on --listen and
     /// forward each stream to --target.
     Serve {
-        /// The built-in tunnel (see `traverse list`).
+        /// The built-in tunnel, with any parameters (`ws+ping=30s`; see
+        /// `traverse list`).
         name: String,
-        /// Where to accept the tunnel's clients.
-        #[arg(long)]
+        /// Address to accept the tunnel's clients on, like 127.0.0.1:8443
+        /// (port 0 picks a free port, which the first line printed names).
+        #[arg(long, value_name = "ADDR")]
         listen: SocketAddr,
-        /// Where each stream the tunnel carries is forwarded.
-        #[arg(long)]
+        /// Address each stream the tunnel carries is forwarded to, like
+        /// 127.0.0.1:8080.
+        #[arg(long, value_name = "ADDR")]
         target: SocketAddr,
-        /// Certificate (PEM) for TLS tunnels.
-        #[arg(long)]
+        #[arg(long, value_name = "FILE", help = tls_help("Certificate (PEM) the server presents"))]
         cert: Option<PathBuf>,
-        /// Private key (PEM, PKCS#8) for TLS tunnels.
-        #[arg(long)]
+        #[arg(long, value_name = "FILE", help = tls_help("Private key (PEM, PKCS#8) of --cert"))]
         key: Option<PathBuf>,
     },
     /// Run a built-in tunnel's client half: every connection to --local is
     /// carried through the tunnel to the server reached at --connect.
     Connect {
-        /// The built-in tunnel (see `traverse list`).
+        /// The built-in tunnel, with any parameters (`ws+ping=30s`; see
+        /// `traverse list`).
         name: String,
-        /// Where to accept the connections to carry.
-        #[arg(long)]
+        /// Address to accept the connections to carry on, like
+        /// 127.0.0.1:9000.
+        #[arg(long, value_name = "ADDR")]
         local: SocketAddr,
-        /// The tunnel's server half (or what the client meets first on its
-        /// way there); the client still speaks to origin.test.
-        #[arg(long)]
+        /// Address of the tunnel's server half (or of what the client meets
+        /// first on its way there); the client still speaks to origin.test
+        /// (SNI, Host, the CONNECT target).
+        #[arg(long, value_name = "ADDR")]
         connect: SocketAddr,
-        /// CA certificates (PEM) a verifying TLS client trusts.
-        #[arg(long)]
+        #[arg(long, value_name = "FILE", help = security_help(
+            Security::TlsVerified,
+            "CA certificates (PEM) the server's certificate is checked against",
+        ))]
         ca: Option<PathBuf>,
-        /// The certificate (PEM) a pinning TLS client accepts.
-        #[arg(long)]
+        #[arg(long, value_name = "FILE", help = security_help(
+            Security::TlsPinned,
+            "The one certificate (PEM) the client accepts from the server",
+        ))]
         pin: Option<PathBuf>,
-        /// An explicit proxy to CONNECT through; empty means none, so a
-        /// tunnel definition can always pass `{proxy}`.
-        #[arg(long, default_value = "")]
+        /// Explicit proxy (ADDR, like 127.0.0.1:3128) to reach --connect
+        /// through with CONNECT; empty means none, so a tunnel definition
+        /// can always pass `{proxy}`.
+        #[arg(long, value_name = "ADDR", default_value = "")]
         proxy: String,
-        /// `user:password` for the explicit proxy; empty means none.
-        #[arg(long, default_value = "")]
+        /// Basic credentials for --proxy; empty means none, so a tunnel
+        /// definition can always pass `{proxy_auth}`.
+        #[arg(long, value_name = "USER:PASSWORD", default_value = "")]
         proxy_auth: String,
     },
+}
+
+/// The built-in tunnels whose security is `which` (of any TLS, for `None`).
+fn tunnels_with_security(which: Option<Security>) -> String {
+    traverse_tunnel::BUILTIN
+        .iter()
+        .filter(|tunnel| match which {
+            Some(which) => tunnel.security == which,
+            None => tunnel.security != Security::Plain,
+        })
+        .map(|tunnel| tunnel.name)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Help for `--cert` and `--key`: which tunnels need them, from the registry.
+fn tls_help(what: &str) -> String {
+    format!(
+        "{what}; needed by the TLS tunnels ({})",
+        tunnels_with_security(None)
+    )
+}
+
+/// Help for a client's trust flag: which tunnels need it, from the registry.
+fn security_help(security: Security, what: &str) -> String {
+    format!(
+        "{what}; needed by {}",
+        tunnels_with_security(Some(security))
+    )
 }
 
 pub fn run(command: TunnelCommand) -> anyhow::Result<()> {

@@ -6,7 +6,7 @@ use std::process::{Command, Output};
 
 use crate::support::repo_root;
 
-fn traverse(args: &[&str]) -> Output {
+pub(crate) fn traverse(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_traverse"))
         .args(args)
         .current_dir(repo_root())
@@ -16,6 +16,20 @@ fn traverse(args: &[&str]) -> Output {
 
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// The errors' first lines, `path:line:col: message`, without the source
+/// lines and carets printed under each.
+pub(crate) fn titles(stderr: &str) -> Vec<&str> {
+    stderr
+        .lines()
+        .filter(|line| {
+            let gutter = line
+                .trim_start()
+                .trim_start_matches(|c: char| c.is_ascii_digit());
+            !gutter.trim_start().starts_with('|')
+        })
+        .collect()
 }
 
 fn invalid_corpus() -> Vec<PathBuf> {
@@ -52,8 +66,10 @@ fn every_bad_scenario_is_located_and_exits_2_without_running() {
         for command in ["validate", "run"] {
             let output = traverse(&[command, &path]);
             let stderr = text(&output.stderr);
+            // One mistake, one error: its first line, then its source line.
             if output.status.code() != Some(2)
-                || stderr.trim() != expected
+                || titles(&stderr) != [expected.as_str()]
+                || !stderr.contains(" | ")
                 || !output.stdout.is_empty()
             {
                 wrong.push(format!(
@@ -87,10 +103,13 @@ fn an_expectation_for_an_unknown_tunnel_is_located() {
     let output = traverse(&["run", &file.to_string_lossy()]);
     assert_eq!(output.status.code(), Some(2));
     assert_eq!(
-        text(&output.stderr).trim(),
+        text(&output.stderr),
         format!(
             "{}:5:1: [expect] names unknown tunnel \"wsss\"; \
-             tunnels: tcp, tls, ws, wss, ws-unmasked, wss-unmasked, hixie76",
+             tunnels: tcp, tls, ws, wss, ws-unmasked, wss-unmasked, hixie76\n  \
+             |\n\
+             5 | wsss = \"pass\"\n  \
+             | ^^^^\n",
             file.display()
         )
     );
@@ -329,8 +348,11 @@ fn proxy_options_are_checked_like_scenario_files() {
     ]);
     assert_eq!(output.status.code(), Some(2));
     assert_eq!(
-        text(&output.stderr).trim(),
-        "error: <command line>:3:8: `mode` = \"l7\" is not allowed; expected one of \"http\", \"tcp\""
+        text(&output.stderr),
+        "error: --set mode=\"l7\": `mode` = \"l7\" is not allowed; expected one of \"http\", \"tcp\"\n   \
+         |\n   \
+         | mode=\"l7\"\n   \
+         |      ^^^^\n"
     );
 }
 
@@ -491,7 +513,7 @@ fn piped_output_is_plain_and_colour_is_on_request() {
     );
     assert!(text(&plain.stderr).is_empty(), "{}", text(&plain.stderr));
 
-    let coloured = traverse(&[&["--color", "always"], &args[..]].concat());
+    let coloured = traverse(&[&args[..], &["--color", "always"]].concat());
     let coloured = text(&coloured.stdout);
     assert!(
         coloured.contains("\u{1b}[31mfail refused 426"),
@@ -615,7 +637,7 @@ fn an_expectation_of_a_tunnel_with_a_wrong_parameter_is_located() {
     assert_eq!(output.status.code(), Some(2));
     let path = file.display();
     assert_eq!(
-        text(&output.stderr).trim(),
+        titles(&text(&output.stderr)).join("\n"),
         format!(
             "{path}:3:1: [expect] \"tcp+ping=30s\": `ping` is not a parameter of tcp, which \
              takes heartbeat=DURATION, tcp-keepalive=DURATION\n\

@@ -1,0 +1,166 @@
+//! What a person sees when their input is wrong, and what help says:
+//! every mistake of every file in one pass, in file order, each under its
+//! source line with a caret; `--set` mistakes named by the argument; help
+//! that offers only flags that act, each with a line of text.
+
+use std::path::Path;
+use std::process::Output;
+
+use crate::cli::{titles, traverse};
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// `text` with the temporary folder written as `DIR`, the same on every
+/// machine.
+fn in_dir(text: &str, dir: &Path) -> String {
+    text.replace(&dir.display().to_string(), "DIR")
+}
+
+/// The file users reported: four mistakes, which took four rounds.
+const FOUR_MISTAKES: &str = r#"description = "an F5 in front of the origin"
+
+[[hops]]
+kind = "tls-terminator"
+mode = "l7"
+websocket = "yes"
+idle_timout = "60s"
+
+[probe]
+idle = 100
+"#;
+
+#[test]
+fn validate_and_run_report_all_four_mistakes_of_a_file_in_file_order() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("f5.toml");
+    std::fs::write(&file, FOUR_MISTAKES).expect("write");
+    let path = file.to_string_lossy();
+    let validate = traverse(&["validate", &path]);
+    assert_eq!(validate.status.code(), Some(2), "{}", stderr(&validate));
+    assert!(stdout(&validate).is_empty(), "{}", stdout(&validate));
+    let lines: Vec<String> = titles(&stderr(&validate))
+        .iter()
+        .map(|title| in_dir(title, dir.path()))
+        .map(|title| title.split(": ").next().unwrap_or_default().to_string())
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            "DIR/f5.toml:5:8",
+            "DIR/f5.toml:6:13",
+            "DIR/f5.toml:7:1",
+            "DIR/f5.toml:10:8"
+        ]
+    );
+    insta::assert_snapshot!(in_dir(&stderr(&validate), dir.path()));
+
+    let run = traverse(&["run", &path]);
+    assert_eq!(run.status.code(), Some(2));
+    assert!(stdout(&run).is_empty(), "nothing ran: {}", stdout(&run));
+    assert_eq!(stderr(&run), stderr(&validate));
+}
+
+#[test]
+fn every_file_is_checked_and_reported_file_by_file() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let write = |name: &str, text: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).expect("write");
+        path.to_string_lossy().into_owned()
+    };
+    // Given out of order, and one with a syntax error that ends its own
+    // reading but no other file's.
+    let second = write("b.toml", "weight = -1\n\n[probe]\nidle = \"soon\"\n");
+    let first = write("a.toml", "name = \"open\n");
+    let good = write("c.toml", "[expect]\nws = \"pass\"\n");
+    let tunnel = write(
+        "mine.tunnel.toml",
+        "transport = \"plain\"\nserver = [\"srv\", \"{nope}\"]\nclient = []\n",
+    );
+    let output = traverse(&["validate", &second, &good, &first, "--tunnel-file", &tunnel]);
+    assert_eq!(output.status.code(), Some(2));
+    insta::assert_snapshot!(in_dir(&stderr(&output), dir.path()));
+}
+
+#[test]
+fn a_set_mistake_names_the_argument_with_a_caret_under_it() {
+    let output = traverse(&[
+        "proxy",
+        "tls-terminator",
+        "--set",
+        "websockets=true",
+        "--set",
+        "mode=\"tcp\"",
+        "--set",
+        "idle_timeout=100",
+        "--upstream",
+        "127.0.0.1:9",
+    ]);
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = stderr(&output);
+    assert!(!stderr.contains("command line"), "{stderr}");
+    insta::assert_snapshot!(stderr);
+}
+
+/// The option lines of `help`: from each flag to where its text starts.
+fn option_lines(help: &str) -> Vec<&str> {
+    help.split("\nOptions:\n")
+        .nth(1)
+        .expect("an Options: section")
+        .lines()
+        .take_while(|line| !line.is_empty())
+        .filter(|line| line.trim_start().starts_with('-'))
+        .collect()
+}
+
+#[test]
+fn tunnel_serve_and_connect_say_what_every_flag_is() {
+    for command in ["serve", "connect"] {
+        let output = traverse(&["tunnel", command, "--help"]);
+        assert_eq!(output.status.code(), Some(0));
+        let help = stdout(&output);
+        let lines = option_lines(&help);
+        assert!(lines.len() >= 4, "{help}");
+        for line in lines {
+            // `--flag <VALUE>  text`: two spaces part the flag from its help.
+            let text = line.trim().split_once("  ").map(|(_, text)| text.trim());
+            assert!(
+                text.is_some_and(|text| !text.is_empty()),
+                "`traverse tunnel {command} --help` has a flag without help: {line:?}\n{help}"
+            );
+        }
+    }
+}
+
+#[test]
+fn color_is_a_flag_of_the_commands_that_print_a_matrix_only() {
+    let help = stdout(&traverse(&["run", "--help"]));
+    assert!(
+        option_lines(&help)
+            .iter()
+            .any(|line| line.contains("--color <COLOR>") && line.contains("Colour the matrix")),
+        "{help}"
+    );
+    for command in [
+        &["validate"][..],
+        &["list"],
+        &["certs"],
+        &["tunnel", "serve"],
+    ] {
+        let help = stdout(&traverse(&[command, &["--help"]].concat()));
+        assert!(!help.contains("--color"), "{command:?}: {help}");
+    }
+    let output = traverse(&["validate", "scenarios", "--color", "never"]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains("unexpected argument '--color'"),
+        "{}",
+        stderr(&output)
+    );
+}
