@@ -34,6 +34,6 @@ pub use model::{
 };
 pub use presets::preset_names;
 pub use reference::{kinds_listing, options_markdown};
-pub use render::{SourceLine, Style, render, render_one};
+pub use render::{SourceLine, Style, harmless, render, render_one};
 pub use schema::{scenario_schema, tunnel_schema};
 pub use time_scale::TimeScale;

@@ -375,9 +375,10 @@ fn read_hops(file: &File<'_>, value: Spanned<DeValue<'_>>) -> Hops {
     let mut named = Vec::new();
     for (index, item) in items.into_iter().enumerate() {
         match read_hop(file, index, item, &mut names) {
-            Some((hop, name_span)) => {
+            Some((hop, name_span, clean)) => {
                 named.push((index + 1, name_span));
                 hops.push(hop);
+                complete &= clean;
             }
             None => complete = false,
         }
@@ -409,14 +410,14 @@ fn read_hops(file: &File<'_>, value: Spanned<DeValue<'_>>) -> Hops {
     }
 }
 
-/// One hop, with where its `name` is written; `None` when it could not be
-/// read (its mistakes are recorded).
+/// One hop, with where its `name` is written and whether all its values
+/// read; `None` when it could not be read (its mistakes are recorded).
 fn read_hop(
     file: &File<'_>,
     index: usize,
     item: Spanned<DeValue<'_>>,
     names: &mut HashSet<String>,
-) -> Option<(Hop, Option<Range<usize>>)> {
+) -> Option<(Hop, Option<Range<usize>>, bool)> {
     let item_span = item.span();
     let DeValue::Table(table) = item.into_inner() else {
         file.record(file.error(
@@ -467,7 +468,10 @@ fn read_hop(
             None
         }
     };
+    // Whether it is explicit may rest on a value that did not read.
+    let clean = fields.read_cleanly();
     if let Some(kind) = &kind
+        && clean
         && kind.is_explicit_proxy()
         && index > 0
     {
@@ -512,6 +516,7 @@ fn read_hop(
             location: Location::from_offset(file.path, file.source, item_span.start),
         },
         name_span,
+        clean,
     ))
 }
 

@@ -105,8 +105,8 @@ fn byte_of_column(text: &str, column: usize) -> usize {
 
 /// `text` with each control character (an escape sequence would recolour
 /// or retitle the terminal) shown as one visible character, so the caret
-/// still lines up.
-fn harmless(text: &str) -> String {
+/// still lines up: for any text from a file on its way to a terminal.
+pub fn harmless(text: &str) -> String {
     text.chars()
         .map(|c| match c {
             '\t' => ' ',
@@ -161,6 +161,24 @@ mod tests {
            | LL=1
            | ^^
         ");
+    }
+
+    #[test]
+    fn colour_leaves_the_first_line_plain_and_hides_a_missing_number() {
+        let rendered = render_one(
+            "--set LL=1: unknown key `LL`",
+            Some(SourceLine {
+                text: "LL=1",
+                number: None,
+                column: 1,
+                width: 2,
+            }),
+            Style::Coloured,
+        );
+        let (title, snippet) = rendered.split_once('\n').expect("two parts");
+        assert_eq!(title, "--set LL=1: unknown key `LL`");
+        assert!(snippet.contains('\u{1b}'), "{rendered:?}");
+        assert_eq!(snippet.matches("LL").count(), 1, "{rendered:?}");
     }
 
     #[test]

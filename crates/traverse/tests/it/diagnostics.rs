@@ -164,3 +164,30 @@ fn color_is_a_flag_of_the_commands_that_print_a_matrix_only() {
         stderr(&output)
     );
 }
+
+/// A name or a key is the file's text: an escape sequence in it reaches
+/// the terminal as a visible character, not as a command to the terminal.
+#[test]
+fn text_from_a_file_reaches_the_terminal_without_its_escapes() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let good = dir.path().join("good.toml");
+    std::fs::write(&good, "name = \"a\\u001b[2Jb\"\n").expect("write");
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(&bad, "\"\\u001b]0;owned\\u0007\" = 1\n").expect("write");
+
+    let output = traverse(&["validate", &good.to_string_lossy()]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert_eq!(
+        in_dir(&stdout(&output), dir.path()),
+        "DIR/good.toml: ok (a\u{241b}[2Jb)\n"
+    );
+
+    let output = traverse(&["validate", &bad.to_string_lossy()]);
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = stderr(&output);
+    assert!(!stderr.contains(['\u{1b}', '\u{7}']), "{stderr:?}");
+    assert!(
+        stderr.contains("unknown key `\u{241b}]0;owned\u{2407}`"),
+        "{stderr}"
+    );
+}
