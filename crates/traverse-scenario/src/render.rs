@@ -143,18 +143,21 @@ mod tests {
         "#);
     }
 
+    /// A `--set` option whose key is `LL`, the text the renderer writes in
+    /// place of a hidden line number.
+    fn set_option(style: Style) -> String {
+        let line = SourceLine {
+            text: "LL=1",
+            number: None,
+            column: 1,
+            width: 2,
+        };
+        render_one("--set LL=1: unknown key `LL`", Some(line), style)
+    }
+
     #[test]
     fn a_line_of_its_own_shows_no_number() {
-        let rendered = render_one(
-            "--set LL=1: unknown key `LL`",
-            Some(SourceLine {
-                text: "LL=1",
-                number: None,
-                column: 1,
-                width: 2,
-            }),
-            Style::Plain,
-        );
+        let rendered = set_option(Style::Plain);
         insta::assert_snapshot!(rendered, @r"
         --set LL=1: unknown key `LL`
            |
@@ -165,16 +168,7 @@ mod tests {
 
     #[test]
     fn colour_leaves_the_first_line_plain_and_hides_a_missing_number() {
-        let rendered = render_one(
-            "--set LL=1: unknown key `LL`",
-            Some(SourceLine {
-                text: "LL=1",
-                number: None,
-                column: 1,
-                width: 2,
-            }),
-            Style::Coloured,
-        );
+        let rendered = set_option(Style::Coloured);
         let (title, snippet) = rendered.split_once('\n').expect("two parts");
         assert_eq!(title, "--set LL=1: unknown key `LL`");
         assert!(snippet.contains('\u{1b}'), "{rendered:?}");
