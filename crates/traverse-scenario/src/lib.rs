@@ -25,7 +25,7 @@ pub use error::{Location, ScenarioError, in_file_order};
 pub use kinds::*;
 pub use load::{
     check, check_tunnel, discover, load, load_all, load_checked, load_each, load_tunnel,
-    load_tunnel_checked, parse, parse_tunnel,
+    load_tunnel_checked, parse, parse_tunnel, tunnel_name_of,
 };
 pub use model::{
     ClientSpec, Credentials, EXTERNAL_PLACEHOLDERS, Expectation, Hop, IdleCounts, Keyword, Masking,

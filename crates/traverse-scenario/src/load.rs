@@ -174,6 +174,24 @@ pub fn load_tunnel_checked(path: &Path) -> Result<TunnelDefinition, Vec<Scenario
     check_tunnel(path, &source)
 }
 
+/// The name a tunnel definition file gives its tunnel, even when the file
+/// has mistakes: its `name` if that is a string, its file name otherwise.
+/// Expectations of that tunnel are then not reported as of an unknown one.
+pub fn tunnel_name_of(path: &Path) -> String {
+    let written = std::fs::read_to_string(path).ok().and_then(|source| {
+        let root = DeTable::parse(&source).ok()?;
+        match root.get_ref().get("name")?.get_ref() {
+            DeValue::String(name) => Some(name.to_string()),
+            _ => None,
+        }
+    });
+    written.unwrap_or_else(|| {
+        path.file_stem()
+            .map(|stem| stem.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    })
+}
+
 /// Parses an external tunnel definition: `name`, `description`,
 /// `transport`, and the `server` and `client` command lines, whose
 /// placeholders must all be known. Its first mistake, if any.

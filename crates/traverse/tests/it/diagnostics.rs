@@ -78,10 +78,15 @@ fn every_file_is_checked_and_reported_file_by_file() {
     // reading but no other file's.
     let second = write("b.toml", "weight = -1\n\n[probe]\nidle = \"soon\"\n");
     let first = write("a.toml", "name = \"open\n");
-    let good = write("c.toml", "[expect]\nws = \"pass\"\n");
+    // Of its expectations, the one of the tunnel whose file has mistakes
+    // is no second error; the one of no tunnel at all is.
+    let good = write(
+        "c.toml",
+        "[expect]\nws = \"pass\"\nmine = \"pass\"\nwsss = \"pass\"\n",
+    );
     let tunnel = write(
         "mine.tunnel.toml",
-        "transport = \"plain\"\nserver = [\"srv\", \"{nope}\"]\nclient = []\n",
+        "name = \"mine\"\ntransport = \"plain\"\nserver = [\"srv\", \"{nope}\"]\nclient = []\n",
     );
     let output = traverse(&["validate", &second, &good, &first, "--tunnel-file", &tunnel]);
     assert_eq!(output.status.code(), Some(2));
