@@ -10,8 +10,9 @@ pub struct Location {
     pub path: PathBuf,
     pub line: usize,
     pub column: usize,
-    /// How many characters of the line the mistake covers, at least one:
-    /// the caret under the source line is this wide.
+    /// How many characters of the line the mistake covers: the caret
+    /// under the source line is this wide. 0 for a mistake of the whole
+    /// file, which no one line shows.
     pub width: usize,
 }
 
@@ -39,13 +40,14 @@ impl Location {
         }
     }
 
-    /// The first place of a file, for a mistake no one line holds.
+    /// The first place of a file, for a mistake no one line holds (a key
+    /// left out, a name taken from the file's name).
     pub fn start_of(path: &Path) -> Location {
         Location {
             path: path.to_path_buf(),
             line: 1,
             column: 1,
-            width: 1,
+            width: 0,
         }
     }
 }

@@ -62,6 +62,14 @@ impl<'a> File<'a> {
         ScenarioError::at(self.path, self.source, span, message)
     }
 
+    /// A mistake of the file as a whole, such as a key it must have.
+    pub(crate) fn whole_file_error(&self, message: impl Into<String>) -> ScenarioError {
+        ScenarioError::Invalid {
+            location: crate::error::Location::start_of(self.path),
+            message: message.into(),
+        }
+    }
+
     /// A TOML error carries its own span when it has one; `fallback` otherwise.
     pub(crate) fn toml_error(
         &self,
@@ -300,10 +308,9 @@ impl<'f, 'i> Fields<'f, 'i> {
         let Some(argv) = self.take::<Vec<Spanned<String>>>(key)? else {
             // Written but unreadable is recorded already.
             if span.is_none() {
-                self.reject(self.file.error(
-                    0..0,
-                    format!("a tunnel needs `{key}`, its command line as an array of strings"),
-                ));
+                self.reject(self.file.whole_file_error(format!(
+                    "a tunnel needs `{key}`, its command line as an array of strings"
+                )));
             }
             return Ok(Vec::new());
         };

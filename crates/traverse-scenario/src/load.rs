@@ -243,10 +243,11 @@ fn read_tunnel(file: &File<'_>, root: DeTable<'_>) -> Result<TunnelDefinition, S
     let transport_written = fields.span_of("transport").is_some();
     let transport = fields.take_keyword("transport", Transport::KEYWORDS)?;
     if transport.is_none() && !transport_written {
-        file.record(file.error(
-            0..0,
-            "a tunnel needs `transport = \"tls\"` or `transport = \"plain\"`",
-        ));
+        file.record(
+            file.whole_file_error(
+                "a tunnel needs `transport = \"tls\"` or `transport = \"plain\"`",
+            ),
+        );
     }
     let server = fields.take_command("server", &PLACEHOLDERS)?;
     let client = fields.take_command("client", &PLACEHOLDERS)?;

@@ -21,13 +21,14 @@ pub enum Style {
 }
 
 /// Renders each error, in the order given, with its source line read from
-/// its file; an error whose file cannot be read again (or that is about no
-/// line) is its first line alone.
+/// its file; an error whose file cannot be read again, or that is about the
+/// whole file, is its first line alone.
 pub fn render(errors: &[ScenarioError], style: Style) -> String {
     let mut sources: HashMap<PathBuf, Option<String>> = HashMap::new();
     let mut out = String::new();
     for error in errors {
-        let line = error.location().and_then(|location| {
+        let line = error.location().filter(|location| location.width > 0);
+        let line = line.and_then(|location| {
             let source = sources
                 .entry(location.path.clone())
                 .or_insert_with(|| std::fs::read_to_string(&location.path).ok());

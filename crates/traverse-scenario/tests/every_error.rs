@@ -97,3 +97,24 @@ fn every_option_without_effect_is_named() {
     let errors = load_all(&[path]).unwrap_err();
     insta::assert_snapshot!(rendered(dir.path(), &errors));
 }
+
+/// A name taken from the file's name is on no line of it: the error is its
+/// first line alone, not a caret under whatever line 1 says.
+#[test]
+fn a_mistake_of_the_whole_file_shows_no_line() {
+    let dir = TempDir::new().unwrap();
+    std::fs::create_dir_all(dir.path().join("a")).unwrap();
+    std::fs::create_dir_all(dir.path().join("b")).unwrap();
+    write(dir.path(), "a/edge.toml", "description = \"one\"\n");
+    write(dir.path(), "b/edge.toml", "description = \"two\"\n");
+    let errors = load_all(&[dir.path().to_path_buf()]).unwrap_err();
+    assert_eq!(
+        rendered(dir.path(), &errors),
+        format!(
+            "b/edge.toml:1:1: scenario name \"edge\" is already used by {}/a/edge.toml; \
+             names must be unique in a run\n",
+            dir.path().display()
+        )
+        .replace(&format!("{}/", dir.path().display()), "")
+    );
+}
