@@ -24,7 +24,7 @@ pub use duration::{format_duration, parse_duration};
 pub use error::{Location, ScenarioError, in_file_order};
 pub use kinds::*;
 pub use load::{
-    check, check_tunnel, discover, load, load_all, load_checked, load_each, load_tunnel,
+    Loaded, check, check_tunnel, discover, load, load_all, load_checked, load_each, load_tunnel,
     load_tunnel_checked, parse, parse_tunnel, tunnel_name_of,
 };
 pub use model::{

@@ -106,28 +106,56 @@ fn collect_toml(folder: &Path, files: &mut Vec<PathBuf>) -> Result<(), ScenarioE
 /// file (in file order) rather than the first, and rejecting two scenarios
 /// that share a name.
 pub fn load_all(paths: &[PathBuf]) -> Result<Vec<Scenario>, Vec<ScenarioError>> {
-    let (scenarios, errors) = load_each(paths);
-    if errors.is_empty() {
-        Ok(scenarios)
+    let loaded = load_each(paths);
+    if loaded.errors.is_empty() {
+        Ok(loaded.scenarios)
     } else {
-        Err(errors)
+        Err(loaded.errors)
     }
+}
+
+/// What [`load_each`] read: the valid scenarios, every mistake of the
+/// others in file order, and those others as far as they read.
+#[derive(Debug, Default)]
+pub struct Loaded {
+    pub scenarios: Vec<Scenario>,
+    pub errors: Vec<ScenarioError>,
+    /// Scenarios with mistakes, as far as they read: never to be run, but
+    /// what they name (the tunnels of `[expect]`) can be checked in the
+    /// same pass as their mistakes.
+    pub unfinished: Vec<Scenario>,
 }
 
 /// [`load_all`], keeping the valid scenarios beside the mistakes of the
 /// others, so checks that need scenarios (expectations naming tunnels) can
-/// still be made on the valid ones in the same pass.
-pub fn load_each(paths: &[PathBuf]) -> (Vec<Scenario>, Vec<ScenarioError>) {
+/// be made in the same pass.
+pub fn load_each(paths: &[PathBuf]) -> Loaded {
     let files = match discover(paths) {
         Ok(files) => files,
-        Err(error) => return (Vec::new(), vec![error]),
+        Err(error) => {
+            return Loaded {
+                errors: vec![error],
+                ..Loaded::default()
+            };
+        }
     };
     let mut scenarios = Vec::new();
     let mut errors = Vec::new();
+    let mut unfinished = Vec::new();
     for file in files {
-        match load_checked(&file) {
-            Ok(scenario) => scenarios.push(scenario),
-            Err(found) => errors.extend(found),
+        let source = match read(&file) {
+            Ok(source) => source,
+            Err(error) => {
+                errors.push(error);
+                continue;
+            }
+        };
+        match check_partly(&file, &source) {
+            (Some(scenario), found) if found.is_empty() => scenarios.push(scenario),
+            (partly, found) => {
+                errors.extend(found);
+                unfinished.extend(partly);
+            }
         }
     }
     let mut seen: Vec<&Scenario> = Vec::new();
@@ -145,7 +173,11 @@ pub fn load_each(paths: &[PathBuf]) -> (Vec<Scenario>, Vec<ScenarioError>) {
             seen.push(scenario);
         }
     }
-    (scenarios, in_file_order(errors))
+    Loaded {
+        scenarios,
+        errors: in_file_order(errors),
+        unfinished,
+    }
 }
 
 /// Where a valid scenario file writes its `name`; its start when the name
@@ -282,10 +314,25 @@ pub fn parse(path: &Path, source: &str) -> Result<Scenario, ScenarioError> {
 
 /// [`parse`], with every mistake in file order.
 pub fn check(path: &Path, source: &str) -> Result<Scenario, Vec<ScenarioError>> {
+    match check_partly(path, source) {
+        (Some(scenario), errors) if errors.is_empty() => Ok(scenario),
+        (_, errors) => Err(errors),
+    }
+}
+
+/// A scenario's mistakes in file order, and the scenario as far as it
+/// read (`None` after a mistake that ended the reading). With mistakes, it
+/// is for checking what the file names, never for running.
+fn check_partly(path: &Path, source: &str) -> (Option<Scenario>, Vec<ScenarioError>) {
     let file = File::new(path, source);
-    let root = DeTable::parse(source).map_err(|error| vec![file.toml_error(error, 0..0)])?;
-    let scenario = read_scenario(&file, root.into_inner());
-    finish_file(file, scenario)
+    let root = match DeTable::parse(source) {
+        Ok(root) => root,
+        Err(error) => return (None, vec![file.toml_error(error, 0..0)]),
+    };
+    let scenario = read_scenario(&file, root.into_inner())
+        .map_err(|error| file.record(error))
+        .ok();
+    (scenario, in_file_order(file.into_errors()))
 }
 
 /// Reads a scenario's keys; an `Err` is a mistake that ends the reading,

@@ -280,12 +280,14 @@ fn inputs(
             }
         }
     }
-    let (scenarios, found) = traverse_scenario::load_each(paths);
-    errors.extend(found);
+    let loaded = traverse_scenario::load_each(paths);
+    errors.extend(loaded.errors);
+    // What a file with mistakes expects is checked too, in the same pass.
+    let checked = [&loaded.scenarios[..], &loaded.unfinished[..]].concat();
     // An expectation of a tunnel whose file has a mistake is not of an
     // unknown tunnel: that would be a second error for the one mistake.
     let of_unread = |error: &traverse_scenario::ScenarioError| {
-        scenarios
+        checked
             .iter()
             .flat_map(|scenario| &scenario.expect)
             .filter(|expectation| Some(&expectation.location) == error.location())
@@ -294,10 +296,10 @@ fn inputs(
                 unread.iter().any(|name| name == tunnel)
             })
     };
-    let expectations = traverse_runner::check_expectations(&scenarios, &known);
+    let expectations = traverse_runner::check_expectations(&checked, &known);
     errors.extend(expectations.into_iter().filter(|error| !of_unread(error)));
     if errors.is_empty() && taken.is_empty() {
-        return Ok((known, scenarios));
+        return Ok((known, loaded.scenarios));
     }
     let style = if console::colors_enabled_stderr() {
         traverse_scenario::Style::Coloured

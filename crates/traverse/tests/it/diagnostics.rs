@@ -76,7 +76,11 @@ fn every_file_is_checked_and_reported_file_by_file() {
     };
     // Given out of order, and one with a syntax error that ends its own
     // reading but no other file's.
-    let second = write("b.toml", "weight = -1\n\n[probe]\nidle = \"soon\"\n");
+    // What a file with mistakes expects is checked in the same pass.
+    let second = write(
+        "b.toml",
+        "weight = -1\n\n[probe]\nidle = \"soon\"\n\n[expect]\nhixie = \"fail\"\n",
+    );
     let first = write("a.toml", "name = \"open\n");
     // Of its expectations, the one of the tunnel whose file has mistakes
     // is no second error; the one of no tunnel at all is.
