@@ -338,15 +338,15 @@ mod tests {
         assert!(missing.is_empty(), "no help for: {}", missing.join(", "));
     }
 
-    /// The README's synopsis of each command (under "Usage") names the
-    /// flags clap has, no more and no fewer, so the two cannot drift.
+    /// The CLI reference's synopsis of each command (under "Usage") names
+    /// the flags clap has, no more and no fewer, so the two cannot drift.
     #[test]
-    fn the_readme_synopsis_has_clap_s_flags() {
-        let readme = std::fs::read_to_string(
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../README.md"),
+    fn the_cli_reference_synopsis_has_clap_s_flags() {
+        let reference = std::fs::read_to_string(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/cli.md"),
         )
-        .expect("the README");
-        let synopsis = readme
+        .expect("docs/cli.md");
+        let synopsis = reference
             .split("\n## Usage\n")
             .nth(1)
             .and_then(|usage| usage.split("```").nth(1))
@@ -398,7 +398,7 @@ mod tests {
             for names in &options {
                 if !names.iter().any(|name| flags.contains(name)) {
                     drift.push(format!(
-                        "`traverse{path}` has {} (not in the README)",
+                        "`traverse{path}` has {} (not in docs/cli.md)",
                         names[0]
                     ));
                 }
@@ -406,7 +406,7 @@ mod tests {
             for flag in flags {
                 if !options.iter().any(|names| names.contains(flag)) {
                     drift.push(format!(
-                        "`traverse{path}` has no {flag} (the README says it has)"
+                        "`traverse{path}` has no {flag} (docs/cli.md says it has)"
                     ));
                 }
             }

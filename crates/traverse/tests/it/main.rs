@@ -7,6 +7,7 @@ mod cli;
 mod connect_proxy;
 mod container;
 mod deadlock;
+mod docs;
 mod external;
 mod html_report;
 mod idle_counts;
