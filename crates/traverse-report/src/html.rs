@@ -623,6 +623,7 @@ th, td { padding: .3rem .5rem; text-align: left; vertical-align: top; }
 thead th { border-bottom: 2px solid var(--line); white-space: nowrap; }
 .num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
 .rates td, .rates th { border-bottom: 1px solid var(--line); }
+.rates td { white-space: nowrap; }
 .bar { display: inline-block; width: 12rem; height: .8rem; background: #eceff1; border-radius: 2px; vertical-align: middle; }
 .bar > span { display: block; height: 100%; border-radius: 2px; }
 .heatmap { border-collapse: separate; border-spacing: 0; }
