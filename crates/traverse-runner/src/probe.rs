@@ -32,6 +32,8 @@ pub struct ProbePlan {
     pub poison: bool,
     /// How an echo that deadlocked is seen before `step_timeout`.
     pub deadlock: Option<QuietWatch>,
+    /// The cell's turn among the run's jobs, given back for the idle pause.
+    pub turn: crate::Turn,
 }
 
 /// What an attacker in control of the tunnel's payload would send: a
@@ -79,6 +81,10 @@ pub async fn probe(connection: Connection, plan: &ProbePlan) -> Result<(), Obser
             && let Some((pause, written)) = plan.idle
         {
             tracing::debug!(idle = %format_duration(written), "probe idles");
+            // Waiting is not work: another cell may run meanwhile. The echo
+            // after the pause is one byte and takes no turn back, so that
+            // a busy run cannot lengthen the pause the scenario set.
+            plan.turn.give_back();
             tokio::time::sleep(pause).await;
         }
         if let Some(watch) = &plan.deadlock {
@@ -311,6 +317,7 @@ mod tests {
     fn plan() -> ProbePlan {
         ProbePlan {
             idle: None,
+            turn: crate::Turn::default(),
             step_timeout: Duration::from_millis(500),
             poison: false,
             deadlock: None,
@@ -383,6 +390,7 @@ mod tests {
             drop(far);
         });
         let plan = ProbePlan {
+            turn: crate::Turn::default(),
             step_timeout: Duration::from_secs(30),
             deadlock: Some(QuietWatch {
                 clock: traverse_net::ActivityClock::new(),
