@@ -198,7 +198,13 @@ pub fn run(args: RunArgs, style: TerminalStyle) -> anyhow::Result<Exit> {
     traverse_net::process::reap(REAP_GRACE);
     let (exit, why) = match ended {
         Ended::Finished(results) => {
-            results?;
+            if let Err(error) = results {
+                // Nothing ran: a stream of no cells would only mislead.
+                if let Some(stream) = finish.stream.take() {
+                    stream.remove()?;
+                }
+                return Err(error.into());
+            }
             if let Some(error) = failed {
                 return Err(error);
             }
@@ -481,7 +487,11 @@ impl Reporter for Finish<'_> {
 /// One file per cell, one JSON object per line: the node, then the record.
 fn write_logs(folder: &Path, results: &[CellResult]) -> anyhow::Result<()> {
     for cell in results {
-        let path = folder.join(format!("{}--{}.jsonl", cell.scenario, cell.tunnel));
+        let path = folder.join(format!(
+            "{}--{}.jsonl",
+            file_name_part(&cell.scenario),
+            file_name_part(&cell.tunnel)
+        ));
         let mut lines = String::new();
         for log in &cell.logs {
             for record in &log.records {
@@ -497,6 +507,26 @@ fn write_logs(folder: &Path, results: &[CellResult]) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A name from a scenario file as part of a file name: a `/` or `..` in it
+/// must not put the file outside the folder, nor a control character
+/// reach a terminal listing it. What is not plainly safe becomes `_`.
+fn file_name_part(name: &str) -> String {
+    let safe: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "-_.+=,@".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    match safe.strip_prefix('.') {
+        Some(rest) => format!("_{rest}"),
+        None => safe,
+    }
+}
+
 /// `--jobs`'s help, with the defaults the runner uses.
 fn jobs_help() -> String {
     format!(
@@ -505,4 +535,18 @@ fn jobs_help() -> String {
         traverse_runner::JOBS_PER_CORE,
         traverse_runner::PROCESS_JOBS_PER_CORE
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_name_cannot_leave_the_logs_folder_or_reach_the_terminal() {
+        assert_eq!(file_name_part("corp-f5"), "corp-f5");
+        assert_eq!(file_name_part("ws+ping=30s"), "ws+ping=30s");
+        assert_eq!(file_name_part("../etc/passwd"), "_._etc_passwd");
+        assert_eq!(file_name_part("a\u{1b}[31mb c"), "a__31mb_c");
+        assert_eq!(file_name_part(".hidden"), "_hidden");
+    }
 }
