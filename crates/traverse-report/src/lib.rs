@@ -24,7 +24,10 @@ pub use compare::{
     render_ranking_markdown,
 };
 pub use html::render_html;
-pub use json::{PathHop, Report, SCHEMA_VERSION, ScenarioPath, merge, merge_runs};
+pub use json::{
+    PathHop, Report, ResultsError, SCHEMA_VERSION, ScenarioPath, load_results, merge, merge_runs,
+    parse_results, stream_header, stream_line,
+};
 pub use junit::render_junit;
 pub use markdown::render_markdown;
 pub use output::{Format, Output};

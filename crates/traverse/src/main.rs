@@ -18,7 +18,6 @@ mod tunnel;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::Context;
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use traverse_report::{ComparisonFormat, Format, Report};
 use traverse_runner::TunnelSpec;
@@ -249,15 +248,21 @@ fn tunnels_with(files: &[PathBuf]) -> Result<Vec<TunnelSpec>, Exit> {
     Ok(known)
 }
 
-/// Results files written by `traverse run --json`.
+/// Results files written by `traverse run --json`, or the stream a killed
+/// run left beside one.
 fn read_reports(paths: &[PathBuf]) -> anyhow::Result<Vec<Report>> {
     paths
         .iter()
         .map(|path| {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("cannot read {}", path.display()))?;
-            serde_json::from_str(&text)
-                .with_context(|| format!("{} is not traverse JSON results", path.display()))
+            let report = traverse_report::load_results(path)?;
+            if report.incomplete {
+                eprintln!(
+                    "note: {} is from a run that did not finish: it holds {} cells",
+                    path.display(),
+                    report.cells.len()
+                );
+            }
+            Ok(report)
         })
         .collect()
 }

@@ -18,6 +18,7 @@ mod masking;
 mod origin_failures;
 mod parity;
 mod poisoning;
+mod results_files;
 mod shards;
 mod support;
 mod tls_terminator;
