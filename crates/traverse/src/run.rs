@@ -18,7 +18,7 @@ use traverse_scenario::{Scenario, TimeScale, parse_duration};
 
 use crate::exit::Exit;
 use crate::files::{self, Destinations};
-use crate::progress::Progress;
+use crate::progress::{Progress, ProgressLines};
 use crate::{ReportFiles, load, tunnels_with};
 
 #[derive(Debug, clap::Args)]
@@ -55,12 +55,19 @@ pub struct RunArgs {
     /// Print only the matrix, no progress bar.
     #[arg(long, short)]
     quiet: bool,
+    /// Which cells the matrix's "Why" section explains, grouped by cause.
+    #[arg(long, value_enum, default_value_t = crate::WhyFlag::Unexpected)]
+    why: crate::WhyFlag,
 }
 
 /// How long the processes a run started get to stop before SIGKILL.
 const REAP_GRACE: Duration = Duration::from_secs(5);
 
 pub fn run(args: RunArgs, style: TerminalStyle) -> anyhow::Result<Exit> {
+    let style = TerminalStyle {
+        why: args.why.into(),
+        ..style
+    };
     let known = match tunnels_with(&args.tunnel_files) {
         Ok(known) => known,
         Err(exit) => return Ok(exit),
@@ -104,7 +111,10 @@ pub fn run(args: RunArgs, style: TerminalStyle) -> anyhow::Result<Exit> {
         cells = traverse_runner::shard(cells, number, count);
     }
 
-    let mut progress = (!args.quiet && std::io::stderr().is_terminal()).then(Progress::new);
+    let on_terminal = std::io::stderr().is_terminal();
+    let mut progress = (!args.quiet && on_terminal).then(Progress::new);
+    // CI reads a log, not a bar: the cells not as expected as they come.
+    let mut lines = (!args.quiet && !on_terminal).then(|| ProgressLines::new(std::io::stderr()));
     let mut finish = Finish {
         style,
         scenarios: &scenarios,
@@ -116,7 +126,8 @@ pub fn run(args: RunArgs, style: TerminalStyle) -> anyhow::Result<Exit> {
     };
     let mut failed: Option<anyhow::Error> = None;
     let on_event = |event: Event<'_>| {
-        let reporters: [&mut dyn Reporter; 3] = [&mut progress, &mut Trace, &mut finish];
+        let reporters: [&mut dyn Reporter; 4] =
+            [&mut progress, &mut lines, &mut Trace, &mut finish];
         for reporter in reporters {
             if let Err(error) = reporter.on_event(event) {
                 failed.get_or_insert(error);

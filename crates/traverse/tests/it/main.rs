@@ -18,6 +18,7 @@ mod origin_failures;
 mod parity;
 mod poisoning;
 mod shards;
+mod show;
 mod support;
 mod tls_terminator;
 mod transparent;
