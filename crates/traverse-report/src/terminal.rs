@@ -144,9 +144,9 @@ pub fn render_styled(cells: &[CellResult], style: TerminalStyle) -> String {
                     .enumerate()
                     .map(|(index, name)| format!("{} {name}", index + 1))
                     .collect();
-                out += &wrapped("Tunnels: ", &key, width);
+                out += &wrapped("Tunnels: ", "         ", &key, GAP, width);
             }
-            out += &wrapped("", &legend(cells, form, &paint), width);
+            out += &wrapped("", "", &legend(cells, form, &paint), GAP, width);
         }
     }
 
@@ -158,7 +158,16 @@ pub fn render_styled(cells: &[CellResult], style: TerminalStyle) -> String {
         };
         let _ = writeln!(out, "\n{}", paint.bold(title));
         for line in why {
-            let _ = writeln!(out, "  {line}");
+            match style.width {
+                // Wrapped under itself, so the next cause stands out.
+                Some(width) => {
+                    let words: Vec<String> = line.split(' ').map(str::to_string).collect();
+                    out += &wrapped("  ", "    ", &words, " ", width);
+                }
+                None => {
+                    let _ = writeln!(out, "  {line}");
+                }
+            }
         }
     }
 
@@ -326,22 +335,21 @@ fn pad(painted: &str, plain: &str, width: usize) -> String {
     format!("{painted}{}", " ".repeat(fill))
 }
 
-/// `items` after `lead`, as many to a line as fit in `width`, the lines
-/// after the first indented under the first item.
-fn wrapped(lead: &str, items: &[String], width: usize) -> String {
-    let indent = " ".repeat(measure_text_width(lead));
+/// `items` after `lead`, `separator` between, as many to a line as fit in
+/// `width`, the lines after the first after `indent`.
+fn wrapped(lead: &str, indent: &str, items: &[String], separator: &str, width: usize) -> String {
     let mut out = String::new();
     let mut line = lead.to_string();
     let mut empty = true;
     for item in items {
-        let wider = measure_text_width(&line) + GAP.len() + measure_text_width(item);
+        let wider = measure_text_width(&line) + separator.len() + measure_text_width(item);
         if !empty && wider > width {
             let _ = writeln!(out, "{line}");
-            line = indent.clone();
+            line = indent.to_string();
             empty = true;
         }
         if !empty {
-            line += GAP;
+            line += separator;
         }
         line += item;
         empty = false;
@@ -409,12 +417,15 @@ fn cell_text(cell: &CellResult, form: Cells) -> String {
 
 /// What the glyphs in the matrix mean, those it shows only.
 fn legend(cells: &[CellResult], form: Cells, paint: &Paint) -> Vec<String> {
-    let mut entries: Vec<(String, &str)> = Vec::new();
-    let mut add = |glyph: &str, meaning: &'static str| {
-        if !entries.iter().any(|(shown, _)| shown == glyph) {
-            entries.push((glyph.to_string(), meaning));
-        }
-    };
+    let mut entries: Vec<(String, String)> = Vec::new();
+    // Compact cells write several failures with `✗` and a word: one entry
+    // says what each means.
+    let mut add =
+        |glyph: &str, meaning: &str| match entries.iter_mut().find(|(shown, _)| shown == glyph) {
+            Some((_, known)) if !known.contains(meaning) => *known += &format!(" or {meaning}"),
+            Some(_) => {}
+            None => entries.push((glyph.to_string(), meaning.to_string())),
+        };
     for category in std::iter::once(None).chain(
         [
             Category::Refused,
@@ -442,7 +453,7 @@ fn legend(cells: &[CellResult], form: Cells, paint: &Paint) -> Vec<String> {
             (Some(Category::Blocked), _) => add("⊘", "blocked"),
             (Some(Category::Timeout), _) => add("⏱", "timed out"),
             (Some(Category::IdleCut), _) => add("✂", "cut when idle"),
-            (Some(_), Cells::Compact) => add("✗", "failed (category)"),
+            (Some(_), Cells::Compact) => add("✗", "failed (as the word says)"),
             (Some(Category::Tls), _) => add("🔒", "TLS failed"),
             (Some(Category::Reset), _) => add("↯", "reset"),
             (Some(Category::Corrupt), _) => add("≠", "corrupt"),
@@ -750,6 +761,11 @@ mod tests {
         );
         assert!(
             narrow.contains("Tunnels: 1 ws  2 connect  3 h2  4 tcp"),
+            "{narrow}"
+        );
+        // The key, the legend and the causes are wrapped to fit too.
+        assert!(
+            narrow.lines().all(|line| measure_text_width(line) <= 80),
             "{narrow}"
         );
     }
