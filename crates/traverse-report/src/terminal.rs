@@ -467,9 +467,11 @@ fn legend(cells: &[CellResult], form: Cells, paint: &Paint) -> Vec<String> {
         .into_iter()
         .map(|(glyph, meaning)| format!("{glyph} {meaning}"))
         .collect();
-    if cells
-        .iter()
-        .any(|cell| cell.verdict == Verdict::Fail && cell.as_expected())
+    // Without colour, dim is not there to see; the `!` still is.
+    if paint.colour
+        && cells
+            .iter()
+            .any(|cell| cell.verdict == Verdict::Fail && cell.as_expected())
     {
         legend.push(paint.expected_failure("dim: failed as expected"));
     }
@@ -624,6 +626,7 @@ fn listed(names: &[&str], most: usize) -> String {
 
 /// The few colours the matrix uses, or none.
 struct Paint {
+    colour: bool,
     pass: Style,
     poisonable: Style,
     expected_failure: Style,
@@ -637,6 +640,7 @@ impl Paint {
         // who knows where the text goes; console would look at stdout.
         let style = || Style::new().force_styling(colour);
         Paint {
+            colour,
             pass: style().green(),
             poisonable: style().yellow(),
             expected_failure: style().dim(),
@@ -804,8 +808,16 @@ mod tests {
         assert!(coloured.contains("\u{1b}[31m\u{1b}[1m✓!"), "{coloured}");
         assert!(coloured.contains("\u{1b}[32m✓\u{1b}[0m"), "{coloured}");
         assert!(coloured.contains("\u{1b}[33m✓ ☣"), "{coloured}");
-        // Without its escapes it is the uncoloured text, alignment and all.
-        assert_eq!(console::strip_ansi_codes(&coloured), at(200, false));
+        // Without its escapes it is the uncoloured matrix, alignment and
+        // all; only the legend says what dim means, where it shows.
+        let stripped = console::strip_ansi_codes(&coloured);
+        let plain = at(200, false);
+        assert_eq!(matrix_lines(&stripped), matrix_lines(&plain));
+        assert!(
+            stripped.contains("  dim: failed as expected  "),
+            "{stripped}"
+        );
+        assert!(!plain.contains("dim"), "{plain}");
         assert!(!render(&fixture::report().cells).contains('\u{1b}'));
     }
 

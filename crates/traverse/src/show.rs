@@ -106,7 +106,7 @@ fn story(report: &Report, cell: &CellResult) -> String {
         cell.verdict.as_str(),
     );
     let mut field = |name: &str, value: &str| {
-        let _ = writeln!(out, "{:<11}{}", format!("{name}:"), printable(value));
+        let _ = writeln!(out, "{:<12}{}", format!("{name}:"), printable(value));
     };
     field("path", &path(report, cell));
     field("verdict", cell.verdict.as_str());

@@ -41,12 +41,12 @@ fn show_tells_one_cell_s_whole_story() {
     let lines: Vec<&str> = story.lines().collect();
     assert_eq!(lines[0], "f5-no-websocket-profile × ws: fail (as expected)");
     for line in [
-        "path:      client → f5 (tls-terminator: mode = \"http\", websocket = false, \
+        "path:       client → f5 (tls-terminator: mode = \"http\", websocket = false, \
          backend = \"tls\") → origin (public certificate)",
-        "verdict:   fail",
-        "expected:  fail",
-        "category:  refused 426",
-        "blame:     f5",
+        "verdict:    fail",
+        "expected:   fail",
+        "category:   refused 426",
+        "blame:      f5",
         // The blamed hop's log in full, field by field.
         "log of f5 (blamed), 1 connection:",
         "  connection 1",
@@ -58,7 +58,7 @@ fn show_tells_one_cell_s_whole_story() {
         assert!(lines.contains(&line), "no line {line:?} in:\n{story}");
     }
     assert!(
-        story.contains("\ndetail:    answered HTTP 426 Upgrade Required"),
+        story.contains("\ndetail:     answered HTTP 426 Upgrade Required"),
         "{story}"
     );
     // Every other node folded to one line.
