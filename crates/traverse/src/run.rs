@@ -52,7 +52,8 @@ pub struct RunArgs {
     /// spreading a matrix over CI jobs; `traverse merge` joins the results.
     #[arg(long, value_name = "K/N", value_parser = parse_shard)]
     shard: Option<(usize, usize)>,
-    /// Print only the matrix, no progress bar.
+    /// Print only the matrix: no progress bar on a terminal, no progress
+    /// lines into a log.
     #[arg(long, short)]
     quiet: bool,
     /// Which cells the matrix's "Why" section explains, grouped by cause.
