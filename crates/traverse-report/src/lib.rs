@@ -32,5 +32,5 @@ pub use junit::render_junit;
 pub use markdown::render_markdown;
 pub use output::{Format, Output};
 pub use summary::{Summary, TunnelSummary};
-pub use terminal::{TerminalStyle, render, render_styled};
+pub use terminal::{TerminalStyle, Why, explain, printable, render, render_styled};
 pub use traverse_runner::CellResult;

@@ -12,6 +12,7 @@ mod files;
 mod progress;
 mod proxy;
 mod run;
+mod show;
 mod signals;
 mod tunnel;
 
@@ -61,6 +62,28 @@ fn terminal_style(colour: Colour) -> traverse_report::TerminalStyle {
         width: stdout
             .size_checked()
             .map(|(_rows, columns)| usize::from(columns)),
+        why: traverse_report::Why::default(),
+    }
+}
+
+/// `--why`: which cells the matrix's "Why" section explains.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum WhyFlag {
+    /// Every failure, grouped by cause.
+    All,
+    /// Only the cells not as expected, grouped by cause.
+    Unexpected,
+    /// No "Why" section.
+    None,
+}
+
+impl From<WhyFlag> for traverse_report::Why {
+    fn from(flag: WhyFlag) -> traverse_report::Why {
+        match flag {
+            WhyFlag::All => traverse_report::Why::All,
+            WhyFlag::Unexpected => traverse_report::Why::Unexpected,
+            WhyFlag::None => traverse_report::Why::None,
+        }
     }
 }
 
@@ -94,7 +117,13 @@ enum Command {
         /// Where to write the merged results, in any of the run's formats.
         #[command(flatten)]
         files_out: ReportFiles,
+        /// Which cells the matrix's "Why" section explains, grouped by cause.
+        #[arg(long, value_enum, default_value_t = WhyFlag::Unexpected)]
+        why: WhyFlag,
     },
+    /// Print one cell's whole story from a run's JSON results: its path,
+    /// verdict, blame and detail, the blamed hop's log and the others'.
+    Show(show::ShowArgs),
     /// Compare two runs' JSON results (exit 1 on any regression), or rank
     /// the tunnels of one run by how much they traverse.
     Compare {
@@ -180,10 +209,22 @@ fn dispatch(cli: Cli) -> anyhow::Result<Exit> {
             paths,
             tunnel_files,
         } => Ok(validate(&paths, &tunnel_files)),
-        Command::Merge { files, files_out } => files::emit(
-            traverse_report::merge_runs(read_reports(&files)?, style, &files_out.asked())
-                .map_err(anyhow::Error::msg)?,
+        Command::Merge {
+            files,
+            files_out,
+            why,
+        } => files::emit(
+            traverse_report::merge_runs(
+                read_reports(&files)?,
+                traverse_report::TerminalStyle {
+                    why: why.into(),
+                    ..style
+                },
+                &files_out.asked(),
+            )
+            .map_err(anyhow::Error::msg)?,
         ),
+        Command::Show(args) => show::show(&args),
         Command::Compare {
             files,
             json,

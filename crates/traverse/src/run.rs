@@ -23,7 +23,7 @@ use traverse_scenario::{Scenario, TimeScale, parse_duration};
 
 use crate::exit::Exit;
 use crate::files::{self, Destinations};
-use crate::progress::Progress;
+use crate::progress::{Progress, ProgressLines};
 use crate::{ReportFiles, load, tunnels_with};
 
 #[derive(Debug, clap::Args)]
@@ -70,15 +70,23 @@ pub struct RunArgs {
     /// spreading a matrix over CI jobs; `traverse merge` joins the results.
     #[arg(long, value_name = "K/N", value_parser = parse_shard)]
     shard: Option<(usize, usize)>,
-    /// Print only the matrix, no progress bar.
+    /// Print only the matrix: no progress bar on a terminal, no progress
+    /// lines into a log.
     #[arg(long, short)]
     quiet: bool,
+    /// Which cells the matrix's "Why" section explains, grouped by cause.
+    #[arg(long, value_enum, default_value_t = crate::WhyFlag::Unexpected)]
+    why: crate::WhyFlag,
 }
 
 /// How long the processes a run started get to stop before SIGKILL.
 const REAP_GRACE: Duration = Duration::from_secs(5);
 
 pub fn run(args: RunArgs, style: TerminalStyle) -> anyhow::Result<Exit> {
+    let style = TerminalStyle {
+        why: args.why.into(),
+        ..style
+    };
     let known = match tunnels_with(&args.tunnel_files) {
         Ok(known) => known,
         Err(exit) => return Ok(exit),
@@ -153,7 +161,10 @@ pub fn run(args: RunArgs, style: TerminalStyle) -> anyhow::Result<Exit> {
         None => None,
     };
 
-    let mut progress = (!args.quiet && std::io::stderr().is_terminal()).then(Progress::new);
+    let on_terminal = std::io::stderr().is_terminal();
+    let mut progress = (!args.quiet && on_terminal).then(Progress::new);
+    // CI reads a log, not a bar: the cells not as expected as they come.
+    let mut lines = (!args.quiet && !on_terminal).then(|| ProgressLines::new(std::io::stderr()));
     let mut finish = Finish {
         style,
         scenarios: &scenarios,
@@ -168,7 +179,8 @@ pub fn run(args: RunArgs, style: TerminalStyle) -> anyhow::Result<Exit> {
     let mut failed: Option<anyhow::Error> = None;
     let stop = tokio::sync::Notify::new();
     let on_event = |event: Event<'_>| {
-        let reporters: [&mut dyn Reporter; 3] = [&mut progress, &mut Trace, &mut finish];
+        let reporters: [&mut dyn Reporter; 4] =
+            [&mut progress, &mut lines, &mut Trace, &mut finish];
         for reporter in reporters {
             if let Err(error) = reporter.on_event(event) {
                 failed.get_or_insert(error);

@@ -20,6 +20,7 @@ mod parity;
 mod poisoning;
 mod results_files;
 mod shards;
+mod show;
 mod support;
 mod tls_terminator;
 mod transparent;
