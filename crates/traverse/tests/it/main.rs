@@ -8,6 +8,7 @@ mod connect_proxy;
 mod container;
 mod deadlock;
 mod external;
+mod first_run;
 mod html_report;
 mod idle_counts;
 mod keepalive;
