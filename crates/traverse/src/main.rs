@@ -4,14 +4,18 @@
 //! runs; `validate` checks scenario files; `list` shows the tunnels and
 //! middlebox kinds; `proxy` runs one mock by hand in front of a real
 //! server; `tunnel` runs one half of a built-in tunnel; `certs` writes a
-//! run's certificates for using the mocks by hand. Every command ends in
-//! an [`Exit`], and every file it writes is written whole.
+//! run's certificates for using the mocks by hand; `scenarios` lists or
+//! writes out the scenarios built in; `completions` and `man` print what
+//! shells and man read. Every command ends in an [`Exit`], and every file
+//! it writes is written whole.
 
+mod completions;
 mod exit;
 mod files;
 mod progress;
 mod proxy;
 mod run;
+mod scenarios;
 mod show;
 mod signals;
 mod tunnel;
@@ -140,10 +144,18 @@ enum Command {
     },
     /// Write a fresh set of test certificates and keys as PEM files.
     Certs {
-        /// Folder to write into.
-        #[arg(long, default_value = "certs/out")]
-        out: PathBuf,
+        /// Folder to write into; default: the per-user cache
+        /// ($XDG_CACHE_HOME/traverse/certs, or ~/.cache/traverse/certs).
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
     },
+    /// List the scenarios built into traverse, or write them out.
+    #[command(subcommand)]
+    Scenarios(scenarios::ScenariosCommand),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions(completions::CompletionsArgs),
+    /// Print the manual page as roff, or write one page per command.
+    Man(completions::ManArgs),
 }
 
 /// The files a run's (or a merge's) results are written to, besides the
@@ -245,7 +257,10 @@ fn dispatch(cli: Cli) -> anyhow::Result<Exit> {
         }
         Command::Proxy(args) => proxy::run(args).map(|()| Exit::AsExpected),
         Command::Tunnel(command) => tunnel::run(command).map(|()| Exit::AsExpected),
-        Command::Certs { out } => certs(&out),
+        Command::Certs { out } => certs(&proxy::certs_folder(out)?),
+        Command::Scenarios(command) => scenarios::run(command, &builtin()),
+        Command::Completions(args) => completions::completions(&args, Cli::command()),
+        Command::Man(args) => completions::man(&args, Cli::command()),
     }
 }
 
@@ -322,7 +337,15 @@ fn report(errors: Vec<ScenarioError>) -> Exit {
 /// Loads and validates scenarios; expectations may name any tunnel in
 /// `known`, whichever ones this run uses.
 fn load(paths: &[PathBuf], known: &[TunnelSpec]) -> Result<Vec<Scenario>, Exit> {
-    let scenarios = traverse_scenario::load_all(paths).map_err(report)?;
+    expecting(traverse_scenario::load_all(paths), known)
+}
+
+/// Scenarios as loaded, wherever from, once their expectations are checked.
+fn expecting(
+    loaded: Result<Vec<Scenario>, Vec<ScenarioError>>,
+    known: &[TunnelSpec],
+) -> Result<Vec<Scenario>, Exit> {
+    let scenarios = loaded.map_err(report)?;
     let errors = traverse_runner::check_expectations(&scenarios, known);
     if errors.is_empty() {
         Ok(scenarios)

@@ -24,12 +24,12 @@ use traverse_scenario::{Scenario, TimeScale, parse_duration};
 use crate::exit::Exit;
 use crate::files::{self, Destinations};
 use crate::progress::{Progress, ProgressLines};
-use crate::{ReportFiles, load, tunnels_with};
+use crate::{ReportFiles, tunnels_with};
 
 #[derive(Debug, clap::Args)]
 pub struct RunArgs {
-    /// Scenario files or folders (searched for *.toml).
-    #[arg(default_value = "scenarios")]
+    /// Scenario files or folders (searched for *.toml); default:
+    /// ./scenarios, or where there is none, the built-in scenarios.
     paths: Vec<PathBuf>,
     /// Only these tunnels (repeatable); default: every built-in tunnel and
     /// every tunnel file given.
@@ -103,7 +103,7 @@ pub fn run(args: RunArgs, style: TerminalStyle) -> anyhow::Result<Exit> {
             args.time_scale
         )
     })?;
-    let scenarios = match load(&args.paths, &known) {
+    let scenarios = match crate::scenarios::for_run(&args.paths, &known) {
         Ok(scenarios) => scenarios,
         Err(exit) => return Ok(exit),
     };

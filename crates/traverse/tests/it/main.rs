@@ -9,6 +9,7 @@ mod container;
 mod deadlock;
 mod docs;
 mod external;
+mod first_run;
 mod html_report;
 mod idle_counts;
 mod keepalive;
