@@ -349,18 +349,27 @@ fn ranking_of(summary: Summary) -> Ranking {
 
 /// Within one run: tunnels ranked by weighted, then plain, success rate.
 pub fn render_ranking(report: &Report) -> String {
-    let ranking = rank(report);
+    ranking_text(&report.cells)
+}
+
+/// [`render_ranking`] of bare cells: also how the matrix ends. Tunnel
+/// names come from files, so they reach the terminal escaped.
+pub(crate) fn ranking_text(cells: &[CellResult]) -> String {
+    let ranking = ranking_of(Summary::of(cells));
     let width = ranking
         .tunnels
         .iter()
         .map(|ranked| ranked.tunnel.len())
         .max()
         .unwrap_or(0);
+    let rank_width = format!("{}.", ranking.tunnels.len()).len();
     let mut out = String::from("Tunnels by how much of these topologies they traverse:\n");
     for RankedTunnel { rank, tunnel, rate } in &ranking.tunnels {
+        let tunnel = crate::terminal::printable(tunnel);
+        let rank = format!("{rank}.");
         let _ = writeln!(
             out,
-            "  {rank}. {tunnel:<width$}  weighted {:.0} %, {}/{} topologies",
+            "  {rank:<rank_width$} {tunnel:<width$}  weighted {:.0} %, {}/{} topologies",
             rate.weighted_success_rate * 100.0,
             rate.passed,
             rate.total

@@ -160,3 +160,75 @@ pub(crate) fn report() -> Report {
     ];
     report
 }
+
+/// A run as wide as the bundled one, for fitting a terminal: the
+/// fixture's cells, a scenario with a long name, and more tunnels, the
+/// last with a long parameterised name. Two cells are not as expected.
+pub(crate) fn wide_cells() -> Vec<CellResult> {
+    use Category::{IdleCut, Refused, Timeout, Tls};
+    use Verdict::{Fail, Pass};
+    let scenarios = [
+        "corp-f5",
+        "cloudflare-idle",
+        "chain-stripping-proxy-to-lb-without-websocket",
+    ];
+    // Per tunnel: what each scenario's cell comes to, in that order.
+    type Outcome = (Verdict, Option<(Category, Option<u16>)>, Option<Verdict>);
+    let refused = |status| (Fail, Some((Refused, Some(status))), Some(Fail));
+    let pass = (Pass, None, Some(Pass));
+    let tunnels: [(&str, [Outcome; 3]); 7] = [
+        ("tcp", [refused(400), refused(400), refused(400)]),
+        ("tls", [(Fail, Some((Tls, None)), Some(Fail)), pass, pass]),
+        (
+            "wss",
+            [
+                pass,
+                (Fail, Some((IdleCut, None)), Some(Fail)),
+                refused(426),
+            ],
+        ),
+        (
+            "hixie76",
+            [
+                (Fail, Some((Timeout, Some(504))), Some(Fail)),
+                (Fail, Some((Timeout, None)), Some(Fail)),
+                refused(426),
+            ],
+        ),
+        ("ws+ping=30s", [pass, pass, refused(426)]),
+        (
+            "wss+ping=30s",
+            [pass, pass, (Fail, Some((Refused, Some(426))), Some(Pass))],
+        ),
+        (
+            "ws+tcp-keepalive=30s",
+            [
+                pass,
+                (Fail, Some((IdleCut, None)), Some(Fail)),
+                refused(426),
+            ],
+        ),
+    ];
+    let mut wide = cells();
+    wide.extend(["ws", "connect", "h2"].map(|tunnel| CellResult {
+        ..cell(scenarios[2], tunnel, Pass, Some(Pass))
+    }));
+    for (tunnel, outcomes) in tunnels {
+        for (scenario, (verdict, failure, expected)) in scenarios.iter().zip(outcomes) {
+            let mut result = cell(scenario, tunnel, verdict, expected);
+            if let Some((category, status)) = failure {
+                result.category = Some(category);
+                result.status = status;
+                result.blame = Some("lb".to_string());
+                result.detail = format!(
+                    "the client saw {}; lb: the hop's own record",
+                    category.as_str()
+                );
+            }
+            wide.push(result);
+        }
+    }
+    // Plan order: scenario by scenario.
+    wide.sort_by_key(|cell| scenarios.iter().position(|name| *name == cell.scenario));
+    wide
+}

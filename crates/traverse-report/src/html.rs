@@ -9,13 +9,20 @@
 //! each scenario's path (client → hops → origin) with the blamed node
 //! marked.
 //!
+//! What a reader came for comes first: the cells not as expected are
+//! listed at the top, before the rates and the matrix. The page takes the
+//! window's whole width; only the matrix scrolls, inside its own box, with
+//! the scenario column and the header row held in place. Every colour the
+//! matrix uses is in its legend, both made from one table. A cell's anchor
+//! is `scenario--tunnel`, so a link to it still works after the next run.
+//!
 //! The script only opens the cell a link points at; without it every
 //! cell still expands by hand.
 
 use std::fmt::Write as _;
 
 use traverse_net::ConnRecord;
-use traverse_runner::{CellResult, NodeLog, Verdict};
+use traverse_runner::{Category, CellResult, NodeLog, Verdict};
 
 use crate::summary::{category_text, serde_name, verdict_text};
 use crate::{Report, ScenarioPath};
@@ -28,6 +35,7 @@ pub fn render_html(report: &Report) -> String {
     page += "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n";
     page += "<title>traverse results</title>\n<style>\n";
     page += STYLE;
+    category_style(&mut page);
     page += "</style>\n</head>\n<body>\n";
     let _ = writeln!(
         page,
@@ -46,10 +54,12 @@ pub fn render_html(report: &Report) -> String {
         page += "<main><p>No cells ran.</p></main>\n</body>\n</html>\n";
         return page;
     }
+    let anchors = cell_anchors(&report.cells);
     page += "<main>\n";
+    unexpected(&mut page, report, &anchors);
     rates(&mut page, report, &tunnels);
-    heatmap(&mut page, report, &scenarios, &tunnels);
-    cells(&mut page, report);
+    heatmap(&mut page, report, &anchors, &scenarios, &tunnels);
+    cells(&mut page, report, &anchors);
     paths(&mut page, report, &scenarios);
     page += "</main>\n<script>\n";
     page += SCRIPT;
@@ -59,7 +69,7 @@ pub fn render_html(report: &Report) -> String {
 
 fn rates(page: &mut String, report: &Report, tunnels: &[&str]) {
     *page += "<section id=\"rates\">\n<h2>Success rate by tunnel</h2>\n";
-    *page += "<table class=\"rates\">\n<thead><tr><th scope=\"col\">tunnel</th><th scope=\"col\">passed</th>\
+    *page += "<div class=\"scroll\"><table class=\"rates\">\n<thead><tr><th scope=\"col\">tunnel</th><th scope=\"col\">passed</th>\
              <th scope=\"col\">success rate</th><th scope=\"col\">weighted by scenario</th></tr></thead>\n<tbody>\n";
     for tunnel in tunnels {
         let Some(rate) = report.summary.tunnels.get(*tunnel) else {
@@ -75,7 +85,7 @@ fn rates(page: &mut String, report: &Report, tunnels: &[&str]) {
             bar(rate.weighted_success_rate)
         );
     }
-    *page += "</tbody>\n</table>\n</section>\n";
+    *page += "</tbody>\n</table></div>\n</section>\n";
 }
 
 /// A rate as a bar coloured from red (0) to green (1), with its number.
@@ -92,13 +102,54 @@ fn heat(rate: f64) -> String {
     format!("hsl({:.0}, 60%, 45%)", rate.clamp(0.0, 1.0) * 120.0)
 }
 
-fn heatmap(page: &mut String, report: &Report, scenarios: &[&str], tunnels: &[&str]) {
+/// The cells not as expected, each linked to its details: what a reader
+/// of a run that went wrong wants before anything else.
+fn unexpected(page: &mut String, report: &Report, anchors: &[String]) {
+    let wrong: Vec<usize> = (0..report.cells.len())
+        .filter(|&at| !report.cells[at].as_expected())
+        .collect();
+    *page += "<section id=\"unexpected\">\n<h2>Not as expected</h2>\n";
+    if wrong.is_empty() {
+        *page += "<p class=\"note\">Every cell met its expectation.</p>\n</section>\n";
+        return;
+    }
+    *page += "<ul class=\"unexpected\">\n";
+    for at in wrong {
+        let cell = &report.cells[at];
+        let expected = cell.expected.map_or("(not said)", Verdict::as_str);
+        let _ = writeln!(
+            page,
+            "<li><a href=\"#{}\">{}</a> expected {expected}{}</li>",
+            escape(&anchors[at]),
+            cell_label(cell),
+            if cell.detail.is_empty() {
+                String::new()
+            } else {
+                format!(": {}", escape(&cell.detail))
+            }
+        );
+    }
+    *page += "</ul>\n</section>\n";
+}
+
+fn heatmap(
+    page: &mut String,
+    report: &Report,
+    anchors: &[String],
+    scenarios: &[&str],
+    tunnels: &[&str],
+) {
     *page += "<section id=\"matrix\">\n<h2>Matrix</h2>\n";
-    *page += "<p class=\"legend\"><span class=\"cell pass\">pass</span> <span class=\"cell fail\">fail</span> \
-             <span class=\"cell unexpected\">not as expected !</span> Select a cell for why.</p>\n";
-    *page += "<div class=\"scroll\"><table class=\"heatmap\">\n<thead><tr><th scope=\"col\">scenario</th><th scope=\"col\">weight</th>";
+    legend(page);
+    *page += "<div class=\"scroll matrix\"><table class=\"heatmap\">\n<thead><tr><th scope=\"col\">scenario</th><th scope=\"col\">weight</th>";
     for tunnel in tunnels {
-        let _ = write!(page, "<th scope=\"col\">{}</th>", escape(tunnel));
+        // Parameters make long names (ws+tcp-keepalive=30s); breaking
+        // before one keeps ten columns within a wide screen.
+        let _ = write!(
+            page,
+            "<th scope=\"col\">{}</th>",
+            escape(tunnel).replace('+', "<wbr>+")
+        );
     }
     *page += "</tr></thead>\n<tbody>\n";
     for scenario in scenarios {
@@ -117,9 +168,10 @@ fn heatmap(page: &mut String, report: &Report, scenarios: &[&str], tunnels: &[&s
             match report
                 .cells
                 .iter()
-                .find(|cell| cell.scenario == *scenario && cell.tunnel == *tunnel)
+                .position(|cell| cell.scenario == *scenario && cell.tunnel == *tunnel)
             {
-                Some(cell) => {
+                Some(at) => {
+                    let cell = &report.cells[at];
                     let poisonable = if cell.poisonable == Some(true) {
                         " poisonable"
                     } else {
@@ -131,7 +183,7 @@ fn heatmap(page: &mut String, report: &Report, scenarios: &[&str], tunnels: &[&s
                         "<td class=\"{}\" data-cell=\"{}\"><a href=\"#{}\" title=\"{}\">{}{poisonable}{mark}</a></td>",
                         cell_classes(cell),
                         escape(&format!("{} × {}", cell.scenario, cell.tunnel)),
-                        cell_anchor(cell),
+                        escape(&anchors[at]),
                         escape(&cell.detail),
                         escape(&verdict_text(cell)),
                     );
@@ -158,6 +210,96 @@ fn heatmap(page: &mut String, report: &Report, scenarios: &[&str], tunnels: &[&s
     *page += "</tr></tfoot>\n</table></div>\n</section>\n";
 }
 
+/// The colour of a failure of each category: the matrix's cells and its
+/// legend are both made from this table, so they cannot disagree.
+/// Each entry: the category, its background, its text colour, and what
+/// it means to a reader.
+const CATEGORY_COLOURS: &[(Category, &str, &str, &str)] = &[
+    (
+        Category::Refused,
+        "#ffe0b2",
+        "inherit",
+        "an HTTP status instead of the tunnel, or connection refused",
+    ),
+    (
+        Category::Tls,
+        "#e1bee7",
+        "inherit",
+        "the TLS handshake failed",
+    ),
+    (
+        Category::Reset,
+        "#ef9a9a",
+        "inherit",
+        "the connection was reset or closed",
+    ),
+    (
+        Category::Timeout,
+        "#fff59d",
+        "inherit",
+        "no answer in time, or a gateway's timeout status",
+    ),
+    (
+        Category::Corrupt,
+        "#f48fb1",
+        "inherit",
+        "bytes came back different, or another protocol answered",
+    ),
+    (Category::IdleCut, "#b3e5fc", "inherit", "cut while idle"),
+    (
+        Category::Blocked,
+        "#d7ccc8",
+        "inherit",
+        "a hop blocked the tunnel",
+    ),
+    (
+        Category::Harness,
+        "#424242",
+        "#fff",
+        "the harness failed; says nothing about the tunnel",
+    ),
+];
+
+fn category_style(page: &mut String) {
+    for (category, background, ink, _) in CATEGORY_COLOURS {
+        let _ = writeln!(
+            page,
+            ".cell.fail.{} {{ background: {background}; color: {ink}; }}",
+            category.as_str()
+        );
+    }
+}
+
+/// Every colour and mark a matrix cell can carry, as the cells show them.
+fn legend(page: &mut String) {
+    *page += "<ul class=\"legend\" aria-label=\"legend\">\n\
+              <li><span class=\"cell pass\">pass</span> passed</li>\n";
+    for (category, _, _, meaning) in CATEGORY_COLOURS {
+        let name = category.as_str();
+        let _ = writeln!(
+            page,
+            "<li data-category=\"{name}\"><span class=\"cell fail {name}\">fail {name}</span> {meaning}</li>"
+        );
+    }
+    *page += "<li><span class=\"cell fail\">fail</span> failed, no category given</li>\n\
+              <li><span class=\"cell pass unexpected\">pass !</span> not as expected: outlined, marked !, listed at the top</li>\n\
+              <li><span class=\"cell pass\">pass poisonable</span> bytes inside the tunnel reached a caching hop as requests</li>\n\
+              <li><span class=\"cell none\">—</span> not run</li>\n\
+              </ul>\n<p class=\"note\">Select a cell for why.</p>\n";
+}
+
+/// A cell as the lists name it: its verdict in its colours, then
+/// `scenario × tunnel`.
+fn cell_label(cell: &CellResult) -> String {
+    format!(
+        "<span class=\"{}\">{}</span> {} × {}",
+        cell_classes(cell),
+        escape(&verdict_text(cell)),
+        escape(&cell.scenario),
+        escape(&cell.tunnel)
+    )
+}
+
 fn cell_classes(cell: &CellResult) -> String {
     let mut classes = String::from("cell ");
     match (cell.verdict, cell.category) {
@@ -173,20 +315,20 @@ fn cell_classes(cell: &CellResult) -> String {
     classes
 }
 
-fn cells(page: &mut String, report: &Report) {
+fn cells(page: &mut String, report: &Report, anchors: &[String]) {
     *page += "<section id=\"cells\">\n<h2>Cells</h2>\n";
-    *page +=
-        "<p class=\"note\">Cells not as expected are open; select any cell to expand it.</p>\n";
-    for cell in &report.cells {
+    *page += "<p class=\"note\">Cells not as expected come first and are open; select any cell to expand it.</p>\n";
+    let mut order: Vec<usize> = (0..report.cells.len()).collect();
+    // Stable, so each group keeps plan order.
+    order.sort_by_key(|&at| report.cells[at].as_expected());
+    for at in order {
+        let cell = &report.cells[at];
         let open = if !cell.as_expected() { " open" } else { "" };
         let _ = writeln!(
             page,
-            "<details class=\"cell-detail\" id=\"{}\"{open}>\n<summary><span class=\"{}\">{}</span> {} × {}{}</summary>",
-            cell_anchor(cell),
-            cell_classes(cell),
-            escape(&verdict_text(cell)),
-            escape(&cell.scenario),
-            escape(&cell.tunnel),
+            "<details class=\"cell-detail\" id=\"{}\"{open}>\n<summary>{}{}</summary>",
+            escape(&anchors[at]),
+            cell_label(cell),
             if cell.as_expected() {
                 ""
             } else {
@@ -363,21 +505,86 @@ fn path_picture(page: &mut String, path: &ScenarioPath, blame: Option<&str>) {
     );
 }
 
-fn cell_anchor(cell: &CellResult) -> String {
-    format!("cell-{}", cell.cell)
+/// Each cell's anchor, `scenario--tunnel`, in the order of `cells`.
+///
+/// Names come from files and may hold anything; an anchor must be a
+/// valid id and URL fragment as it stands, and the same for the same cell
+/// in every run, so links into a report outlive the run. Characters
+/// outside a safe set become `_`, and then (as when a name holds `--`,
+/// which makes the split ambiguous) a digest of both names is appended so
+/// names that read alike stay apart. Should two cells still meet (the
+/// same cell twice, as repeats give), the later ones in plan order count
+/// on: `-2`, `-3`.
+fn cell_anchors(cells: &[CellResult]) -> Vec<String> {
+    let mut taken = std::collections::HashSet::new();
+    cells
+        .iter()
+        .map(|cell| {
+            let base = cell_anchor(&cell.scenario, &cell.tunnel);
+            let mut anchor = base.clone();
+            let mut count = 1;
+            while !taken.insert(anchor.clone()) {
+                count += 1;
+                anchor = format!("{base}-{count}");
+            }
+            anchor
+        })
+        .collect()
 }
 
-/// An id from a scenario name, which may hold anything a file name can.
-fn scenario_anchor(name: &str) -> String {
-    let readable: String = name
+fn cell_anchor(scenario: &str, tunnel: &str) -> String {
+    let (scenario_part, scenario_exact) = anchor_part(scenario);
+    let (tunnel_part, tunnel_exact) = anchor_part(tunnel);
+    let mut anchor = format!("{scenario_part}--{tunnel_part}");
+    if !(scenario_exact && tunnel_exact) {
+        let _ = write!(anchor, "-{:08x}", digest(&[scenario, tunnel]));
+    }
+    anchor
+}
+
+/// A name as it may stand in an anchor, and whether it stands unchanged
+/// and unambiguous.
+fn anchor_part(name: &str) -> (String, bool) {
+    let part: String = name
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '+' | '=') {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect();
-    // Names differing only in what was replaced must not share an id.
-    let digest = name.bytes().fold(0u32, |hash, byte| {
-        hash.wrapping_mul(31).wrapping_add(byte.into())
-    });
-    format!("scenario-{readable}-{digest:x}")
+    let exact = !name.is_empty()
+        && part == name
+        && !name.contains("--")
+        && !name.starts_with('-')
+        && !name.ends_with('-');
+    (part, exact)
+}
+
+/// FNV-1a over the names with a separator: fixed across runs and
+/// platforms, unlike the standard library's seeded hasher.
+fn digest(names: &[&str]) -> u32 {
+    let mut hash: u32 = 0x811c_9dc5;
+    for name in names {
+        for byte in name.bytes().chain([0]) {
+            hash ^= u32::from(byte);
+            hash = hash.wrapping_mul(0x0100_0193);
+        }
+    }
+    hash
+}
+
+/// An id from a scenario name. The `:` keeps it apart from every cell
+/// anchor, which never holds one.
+fn scenario_anchor(name: &str) -> String {
+    let (part, exact) = anchor_part(name);
+    if exact {
+        format!("scenario:{part}")
+    } else {
+        format!("scenario:{part}-{:08x}", digest(&[name]))
+    }
 }
 
 /// Text made safe for element content and quoted attributes.
@@ -398,23 +605,33 @@ fn escape(text: &str) -> String {
 
 const STYLE: &str = r#":root { color-scheme: light; --pass: #c8e6c9; --fail: #ffcdd2; --ink: #1b1b1b; --muted: #5f6368; --line: #d0d4d9; }
 * { box-sizing: border-box; }
-body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", "DejaVu Sans", sans-serif; color: var(--ink); margin: 0 auto; padding: 1.5rem; max-width: 1400px; }
+body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", "DejaVu Sans", sans-serif; color: var(--ink); background: #fff; margin: 0; padding: 1rem; }
 h1 { margin: 0 0 .25rem; font-size: 1.6rem; }
 h2 { margin: 2rem 0 .75rem; font-size: 1.2rem; border-bottom: 1px solid var(--line); padding-bottom: .25rem; }
 h3 { margin: 1rem 0 .25rem; font-size: 1rem; }
 h4 { margin: .75rem 0 .25rem; font-size: .9rem; }
 .counts { font-weight: 600; margin: 0; }
-.note, .legend { color: var(--muted); margin: .25rem 0; }
-.scroll { overflow-x: auto; }
+.note { color: var(--muted); margin: .25rem 0; }
+ul.legend { list-style: none; display: flex; flex-wrap: wrap; gap: .3rem 1.2rem; padding: 0; margin: .25rem 0; }
+ul.unexpected { padding-left: 1.2rem; }
+ul.unexpected li { margin: .2rem 0; }
+ul.unexpected a { color: inherit; }
+.scroll { overflow-x: auto; max-width: 100%; }
+.scroll.matrix { overflow: auto; max-height: 90vh; }
 table { border-collapse: collapse; }
 th, td { padding: .3rem .5rem; text-align: left; vertical-align: top; }
 thead th { border-bottom: 2px solid var(--line); white-space: nowrap; }
 .num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
 .rates td, .rates th { border-bottom: 1px solid var(--line); }
+.rates td { white-space: nowrap; }
 .bar { display: inline-block; width: 12rem; height: .8rem; background: #eceff1; border-radius: 2px; vertical-align: middle; }
 .bar > span { display: block; height: 100%; border-radius: 2px; }
-.heatmap th[scope=row] { white-space: nowrap; }
+.heatmap { border-collapse: separate; border-spacing: 0; }
 .heatmap td, .heatmap th { border: 1px solid #fff; }
+.heatmap thead th { position: sticky; top: 0; z-index: 2; background: #fff; white-space: normal; vertical-align: bottom; }
+.heatmap th[scope=row] { position: sticky; left: 0; z-index: 1; background: #fff; white-space: nowrap; }
+.heatmap thead th:first-child { left: 0; z-index: 3; }
+@media (max-width: 600px) { .bar { width: 4rem; } .heatmap th[scope=row] { white-space: normal; overflow-wrap: anywhere; min-width: 7rem; max-width: 9rem; } }
 .heatmap tfoot td.rate { color: #fff; font-weight: 600; }
 .cell { white-space: nowrap; border-radius: 3px; }
 span.cell { padding: .1rem .4rem; }
@@ -422,13 +639,6 @@ span.cell { padding: .1rem .4rem; }
 .cell a:hover { text-decoration: underline; }
 .cell.pass { background: var(--pass); }
 .cell.fail { background: var(--fail); }
-.cell.refused { background: #ffe0b2; }
-.cell.tls { background: #e1bee7; }
-.cell.reset, .cell.corrupt { background: #ef9a9a; }
-.cell.timeout { background: #fff59d; }
-.cell.idle-cut { background: #b3e5fc; }
-.cell.blocked { background: #d7ccc8; }
-.cell.harness { background: #424242; color: #fff; }
 .cell.unexpected { outline: 3px solid #b71c1c; outline-offset: -3px; font-weight: 700; }
 .cell.none { color: var(--muted); }
 .warn { color: #b71c1c; }
@@ -480,7 +690,7 @@ mod tests {
         let report = fixture::report();
         let html = render_html(&report);
         for cell in &report.cells {
-            let anchor = cell_anchor(cell);
+            let anchor = cell_anchor(&cell.scenario, &cell.tunnel);
             assert!(
                 html.contains(&format!("href=\"#{anchor}\"")),
                 "{anchor} missing from the heatmap"
@@ -491,6 +701,199 @@ mod tests {
             );
         }
         assert_eq!(html.matches("data-cell=").count(), report.cells.len());
+    }
+
+    #[test]
+    fn anchors_are_scenario_and_tunnel() {
+        let html = render_html(&fixture::report());
+        assert!(html.contains("<details class=\"cell-detail\" id=\"corp-f5--ws\""));
+        assert!(html.contains("href=\"#cloudflare-idle--h2\""));
+        assert!(!html.contains("cell-0"), "a plan index is not an anchor");
+    }
+
+    /// Every character of an anchor is one a URL fragment and an id take
+    /// as they stand.
+    fn safe(anchor: &str) -> bool {
+        !anchor.is_empty()
+            && anchor.chars().all(|c| {
+                c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '+' | '=' | ':')
+            })
+    }
+
+    #[test]
+    fn anchors_from_hostile_names_are_safe_and_distinct() {
+        let names = [
+            ("corp f5", "ws"),
+            ("corp_f5", "ws"),
+            ("corp-f5", "ws"),
+            ("a\"><script>", "ws"),
+            ("a#b", "ws"),
+            ("a?b", "ws"),
+            ("a--b", "c"),
+            ("a", "b--c"),
+            ("café", "ws"),
+            ("", "ws"),
+            ("-", "-"),
+            ("x", "ws+ping=30s"),
+        ];
+        let cells: Vec<CellResult> = names
+            .iter()
+            .map(|(scenario, tunnel)| CellResult {
+                scenario: scenario.to_string(),
+                tunnel: tunnel.to_string(),
+                ..fixture::cells()[0].clone()
+            })
+            .collect();
+        let anchors = cell_anchors(&cells);
+        for ((scenario, tunnel), anchor) in names.iter().zip(&anchors) {
+            assert!(safe(anchor), "{scenario:?} × {tunnel:?}: {anchor:?}");
+        }
+        let distinct: std::collections::HashSet<&String> = anchors.iter().collect();
+        assert_eq!(distinct.len(), anchors.len(), "{anchors:?}");
+        assert_eq!(anchors[2], "corp-f5--ws");
+        assert_eq!(anchors[11], "x--ws+ping=30s");
+        // The same names give the same anchor in every run.
+        assert_eq!(anchors[0], cell_anchor("corp f5", "ws"));
+        assert_eq!(anchors[0], "corp_f5--ws-b8121d10");
+
+        let html = render_html(&Report::new(cells, 1.0));
+        assert!(!html.contains("<script>\""), "a name reached the page raw");
+        assert!(html.contains("a&quot;&gt;&lt;script&gt; × ws"));
+    }
+
+    #[test]
+    fn the_same_cell_twice_gets_two_anchors_in_plan_order() {
+        let cell = fixture::cells()[0].clone();
+        let anchors = cell_anchors(&[cell.clone(), cell.clone(), cell]);
+        assert_eq!(anchors, ["corp-f5--ws", "corp-f5--ws-2", "corp-f5--ws-3"]);
+    }
+
+    #[test]
+    fn scenario_anchors_differ_for_names_that_read_alike_and_from_cells() {
+        assert_ne!(scenario_anchor("a b"), scenario_anchor("a_b"));
+        assert_eq!(scenario_anchor("corp-f5"), "scenario:corp-f5");
+        assert!(safe(&scenario_anchor("corp f5/ws#1")));
+        assert!(!cell_anchor("scenario:x", "y").contains(':'));
+    }
+
+    /// The page from the first `start` to the next `end`.
+    fn between<'a>(html: &'a str, start: &str, end: &str) -> &'a str {
+        html.split_once(start)
+            .and_then(|(_, rest)| rest.split_once(end))
+            .map(|(inside, _)| inside)
+            .unwrap_or_else(|| panic!("no {start} … {end} in the page"))
+    }
+
+    /// Every category the runner can give, by its wire name.
+    fn all_categories() -> Vec<String> {
+        fn collect(value: &serde_json::Value, into: &mut Vec<String>) {
+            match value {
+                serde_json::Value::Object(map) => {
+                    for (key, value) in map {
+                        match (key.as_str(), value) {
+                            ("const", serde_json::Value::String(name)) => into.push(name.clone()),
+                            ("enum", serde_json::Value::Array(names)) => into.extend(
+                                names
+                                    .iter()
+                                    .filter_map(|name| name.as_str().map(String::from)),
+                            ),
+                            _ => collect(value, into),
+                        }
+                    }
+                }
+                serde_json::Value::Array(values) => {
+                    values.iter().for_each(|value| collect(value, into));
+                }
+                _ => {}
+            }
+        }
+        let schema = serde_json::to_value(schemars::schema_for!(Category)).expect("schema");
+        let mut names = Vec::new();
+        collect(&schema, &mut names);
+        names
+    }
+
+    #[test]
+    fn the_legend_shows_every_category_in_its_colour() {
+        let categories = all_categories();
+        assert!(categories.len() >= 8, "{categories:?}");
+        let html = render_html(&fixture::report());
+        let legend = between(&html, "<ul class=\"legend\"", "</ul>");
+        for name in &categories {
+            assert!(
+                legend.contains(&format!(
+                    "<span class=\"cell fail {name}\">fail {name}</span>"
+                )),
+                "the legend lacks {name}"
+            );
+            let rule = format!(".cell.fail.{name} {{ background: ");
+            assert_eq!(html.matches(&rule).count(), 1, "{name} has no colour");
+        }
+        assert_eq!(CATEGORY_COLOURS.len(), categories.len());
+        let backgrounds: std::collections::HashSet<&str> = CATEGORY_COLOURS
+            .iter()
+            .map(|(_, background, _, _)| *background)
+            .collect();
+        assert_eq!(
+            backgrounds.len(),
+            categories.len(),
+            "two categories share a colour"
+        );
+        for mark in [
+            "<span class=\"cell pass\">pass</span>",
+            "<span class=\"cell fail\">fail</span>",
+            "not as expected",
+            "poisonable",
+            "not run",
+        ] {
+            assert!(legend.contains(mark), "the legend lacks {mark}");
+        }
+    }
+
+    #[test]
+    fn cells_not_as_expected_come_first() {
+        let html = render_html(&fixture::report());
+        let top = between(&html, "<section id=\"unexpected\">", "</section>");
+        assert!(
+            html.find("id=\"unexpected\"") < html.find("id=\"rates\""),
+            "the list is not at the top"
+        );
+        assert!(top.contains("<a href=\"#corp-f5--h2\">"));
+        assert!(top.contains("<a href=\"#cloudflare-idle--ws\">"));
+        assert_eq!(top.matches("<li>").count(), 2, "{top}");
+        // In the details too, before the cells that met their expectation.
+        let details: Vec<&str> = html
+            .split("<details class=\"cell-detail\" id=\"")
+            .skip(1)
+            .map(|part| part.split('"').next().unwrap_or_default())
+            .collect();
+        assert_eq!(
+            details[..2],
+            ["corp-f5--h2", "cloudflare-idle--ws"],
+            "{details:?}"
+        );
+    }
+
+    #[test]
+    fn a_run_that_met_every_expectation_says_so_at_the_top() {
+        let cells = fixture::cells()
+            .into_iter()
+            .filter(CellResult::as_expected)
+            .collect();
+        let html = render_html(&Report::new(cells, 1.0));
+        assert!(html.contains(
+            "<section id=\"unexpected\">\n<h2>Not as expected</h2>\n<p class=\"note\">Every cell met its expectation.</p>"
+        ));
+    }
+
+    #[test]
+    fn the_page_takes_the_whole_width_and_the_matrix_scrolls_alone() {
+        let html = render_html(&fixture::report());
+        assert!(!html.contains("max-width: 1400px"));
+        assert!(html.contains("<div class=\"scroll matrix\"><table class=\"heatmap\">"));
+        assert!(html.contains(
+            ".heatmap th[scope=row] { position: sticky; left: 0; z-index: 1; background: #fff;"
+        ));
     }
 
     #[test]
@@ -527,16 +930,6 @@ mod tests {
         let html = render_html(&fixture::report());
         assert!(html.contains("removed Upgrade | Connection"));
         assert_eq!(html.matches("<script>").count(), 1);
-    }
-
-    #[test]
-    fn scenario_anchors_differ_for_names_that_read_alike() {
-        assert_ne!(scenario_anchor("a b"), scenario_anchor("a-b"));
-        assert!(
-            scenario_anchor("corp f5/ws")
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '-')
-        );
     }
 
     #[test]

@@ -1,6 +1,12 @@
-//! The JSON results document: a stable interface, versioned.
+//! The JSON results document: a stable interface, versioned. A run
+//! writes it whole once it is over; while it runs, the same results go to
+//! a JSON-lines file beside it as each cell finishes (a header line, then
+//! one cell per line), so a run that is killed keeps every finished cell.
+//! [`load_results`] reads either, for `merge`, `compare`, `show` and
+//! `run --rerun`: what a killed run left reads as results marked
+//! incomplete.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -30,6 +36,11 @@ pub struct Report {
     pub cells: Vec<CellResult>,
     /// Totals, and each tunnel's success rates.
     pub summary: Summary,
+    /// True when the run did not finish (interrupted, stopped by
+    /// `--fail-fast`, or killed): `cells` holds only the cells that had
+    /// finished. Absent when the run finished.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub incomplete: bool,
 }
 
 /// A scenario's path from the client to the origin, for pictures of it.
@@ -97,7 +108,14 @@ impl Report {
             scenarios: Vec::new(),
             cells,
             summary,
+            incomplete: false,
         }
+    }
+
+    /// The same results, marked as those of a run that did not finish.
+    pub fn incomplete(mut self) -> Report {
+        self.incomplete = true;
+        self
     }
 
     /// The paths of the scenarios that have cells here, in their order.
@@ -142,6 +160,8 @@ pub fn merge(reports: Vec<Report>) -> Result<Report, String> {
                 .to_string(),
         );
     }
+    // One shard that did not finish leaves the whole run short of cells.
+    let reports_incomplete = reports.iter().any(|report| report.incomplete);
     let mut scenarios: Vec<ScenarioPath> = Vec::new();
     for report in &reports {
         for path in &report.scenarios {
@@ -164,8 +184,10 @@ pub fn merge(reports: Vec<Report>) -> Result<Report, String> {
     // Plan order: a scenario's place is that of its first cell.
     let first_cell = |name: &str| cells.iter().position(|cell| cell.scenario == name);
     scenarios.sort_by_key(|path| first_cell(&path.name));
+    let incomplete = reports_incomplete;
     let mut merged = Report::new(cells, time_scale);
     merged.scenarios = scenarios;
+    merged.incomplete = incomplete;
     Ok(merged)
 }
 
@@ -177,6 +199,130 @@ pub fn merge_runs(
     files: &[(PathBuf, Format)],
 ) -> Result<Output, String> {
     Ok(merge(shards)?.output(style, files))
+}
+
+/// The first line of a results stream: what the document's other fields
+/// will be, so the stream alone reads as results.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct StreamHeader {
+    /// The results format's version, under a name no cell has, so a
+    /// stream is told from a document by its first line.
+    traverse_results_stream: u32,
+    time_scale: f64,
+    /// Every scenario of the plan; those with no finished cell are left
+    /// out when the stream is read.
+    scenarios: Vec<ScenarioPath>,
+    /// The cells the run planned.
+    planned: usize,
+}
+
+/// The header line of a results stream, newline included.
+pub fn stream_header<'a>(
+    time_scale: f64,
+    scenarios: impl IntoIterator<Item = &'a Scenario>,
+    planned: usize,
+) -> String {
+    let header = StreamHeader {
+        traverse_results_stream: SCHEMA_VERSION,
+        time_scale,
+        scenarios: scenarios.into_iter().map(ScenarioPath::from).collect(),
+        planned,
+    };
+    line_of(&header)
+}
+
+/// One finished cell's line of a results stream, newline included.
+pub fn stream_line(cell: &CellResult) -> String {
+    line_of(cell)
+}
+
+fn line_of(value: &impl Serialize) -> String {
+    // Plain data with string keys: serialising cannot fail, and compact
+    // JSON has no newline inside, so one line is one value.
+    let mut line = serde_json::to_string(value).unwrap_or_default();
+    line.push('\n');
+    line
+}
+
+/// Why results could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum ResultsError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{path} is empty, not traverse JSON results")]
+    Empty { path: String },
+    #[error("{path} is not traverse JSON results: {source}")]
+    NotResults {
+        path: String,
+        source: serde_json::Error,
+    },
+    #[error("{path}:{line}: not a cell of a traverse results stream: {source}")]
+    BadLine {
+        path: String,
+        line: usize,
+        source: serde_json::Error,
+    },
+}
+
+/// Reads results from `path`: a JSON document (`run --json`), or the
+/// JSON-lines stream a run writes as it goes (`FILE.partial.jsonl`),
+/// which reads as results marked incomplete.
+pub fn load_results(path: &Path) -> Result<Report, ResultsError> {
+    let shown = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|source| ResultsError::Read {
+        path: shown.clone(),
+        source,
+    })?;
+    parse_results(&text, &shown)
+}
+
+/// [`load_results`] of a text read from `path` (named in errors).
+pub fn parse_results(text: &str, path: &str) -> Result<Report, ResultsError> {
+    if text.trim().is_empty() {
+        return Err(ResultsError::Empty {
+            path: path.to_string(),
+        });
+    }
+    let first = text.lines().next().unwrap_or_default();
+    let Ok(header) = serde_json::from_str::<StreamHeader>(first) else {
+        return serde_json::from_str(text).map_err(|source| ResultsError::NotResults {
+            path: path.to_string(),
+            source,
+        });
+    };
+    let lines: Vec<(usize, &str)> = text
+        .lines()
+        .enumerate()
+        .skip(1)
+        .filter(|(_, line)| !line.trim().is_empty())
+        .collect();
+    let mut cells: Vec<CellResult> = Vec::new();
+    for (at, (number, line)) in lines.iter().enumerate() {
+        match serde_json::from_str(line) {
+            Ok(cell) => cells.push(cell),
+            // A run killed while writing its last line leaves it cut
+            // short; every line before it is whole.
+            Err(_) if at + 1 == lines.len() && !text.ends_with('\n') => {}
+            Err(source) => {
+                return Err(ResultsError::BadLine {
+                    path: path.to_string(),
+                    line: number + 1,
+                    source,
+                });
+            }
+        }
+    }
+    cells.sort_by_key(|cell| cell.cell);
+    let mut report = Report::new(cells, header.time_scale).incomplete();
+    report.scenarios = header
+        .scenarios
+        .into_iter()
+        .filter(|path| report.cells.iter().any(|cell| cell.scenario == path.name))
+        .collect();
+    Ok(report)
 }
 
 #[cfg(test)]
@@ -247,5 +393,83 @@ mod tests {
         slower.time_scale = 1.0;
         assert!(merge(vec![run, slower]).is_err_and(|why| why.contains("different time scales")));
         assert_eq!(merge(Vec::new()), Err("nothing to merge".to_string()));
+    }
+
+    /// The stream a run writes as it goes, cut anywhere after its header,
+    /// reads as the cells whose lines are whole, marked incomplete.
+    #[test]
+    fn a_stream_cut_short_reads_as_its_whole_cells() {
+        let run = fixture::report();
+        let scenarios: Vec<Scenario> = Vec::new();
+        let mut stream = stream_header(run.time_scale, &scenarios, run.cells.len());
+        // Cells finish out of plan order.
+        for cell in run.cells.iter().rev() {
+            stream += &stream_line(cell);
+        }
+        let whole = parse_results(&stream, "r.jsonl").expect("a whole stream");
+        assert!(whole.incomplete);
+        assert_eq!(whole.cells, run.cells, "in plan order");
+        assert_eq!(whole.summary, run.summary);
+
+        let last_line = stream.trim_end().rfind('\n').expect("lines") + 1;
+        for cut in [last_line + 1, stream.len() - 10] {
+            let read = parse_results(&stream[..cut], "r.jsonl").expect("cut in the last line");
+            assert_eq!(read.cells.len(), run.cells.len() - 1, "cut at {cut}");
+            assert!(read.incomplete);
+        }
+        let unended = parse_results(&stream[..stream.len() - 1], "r.jsonl").expect("read");
+        assert_eq!(
+            unended.cells.len(),
+            run.cells.len(),
+            "a whole value lacking its newline"
+        );
+        let header_only = stream_header(run.time_scale, &scenarios, 4);
+        let empty = parse_results(&header_only, "r.jsonl").expect("no cell yet");
+        assert!(empty.cells.is_empty() && empty.incomplete);
+    }
+
+    #[test]
+    fn a_complete_document_reads_as_complete_and_incomplete_round_trips() {
+        let run = fixture::report();
+        let read = parse_results(&run.to_json(), "r.json").expect("a document");
+        assert_eq!(read, run);
+        assert!(
+            !run.to_json().contains("incomplete"),
+            "absent when finished"
+        );
+        let cut = run.clone().incomplete();
+        assert!(cut.to_json().contains("\"incomplete\": true"));
+        assert_eq!(parse_results(&cut.to_json(), "r.json").expect("read"), cut);
+        assert!(
+            merge(vec![cut]).expect("merged").incomplete,
+            "merge keeps it"
+        );
+    }
+
+    #[test]
+    fn what_is_not_results_is_named_with_the_reason() {
+        let run = fixture::report();
+        let error = |text: &str| {
+            parse_results(text, "r.json")
+                .expect_err("not results")
+                .to_string()
+        };
+        assert_eq!(error(""), "r.json is empty, not traverse JSON results");
+        assert!(
+            error("{\"version\": 1").starts_with("r.json is not traverse JSON results: "),
+            "{}",
+            error("{")
+        );
+        let document = run.to_json();
+        assert!(error(&document[..document.len() / 2]).starts_with("r.json is not traverse"));
+        // A broken line before the last is damage, not a run cut short.
+        let mut stream = stream_header(run.time_scale, &Vec::<Scenario>::new(), 2);
+        stream += "{\"cell\": 0}\n";
+        stream += &stream_line(&run.cells[0]);
+        assert!(
+            error(&stream).starts_with("r.json:2: not a cell of a traverse results stream: "),
+            "{}",
+            error(&stream)
+        );
     }
 }

@@ -24,10 +24,13 @@ pub use compare::{
     render_ranking_markdown,
 };
 pub use html::render_html;
-pub use json::{PathHop, Report, SCHEMA_VERSION, ScenarioPath, merge, merge_runs};
+pub use json::{
+    PathHop, Report, ResultsError, SCHEMA_VERSION, ScenarioPath, load_results, merge, merge_runs,
+    parse_results, stream_header, stream_line,
+};
 pub use junit::render_junit;
 pub use markdown::render_markdown;
 pub use output::{Format, Output};
 pub use summary::{Summary, TunnelSummary};
-pub use terminal::{TerminalStyle, render, render_styled};
+pub use terminal::{TerminalStyle, Why, explain, printable, render, render_styled};
 pub use traverse_runner::CellResult;

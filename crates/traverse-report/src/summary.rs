@@ -113,7 +113,9 @@ pub(crate) fn verdict_text(cell: &CellResult) -> String {
 
 /// The scenarios and the tunnels of `cells`, each in plan order: the rows
 /// and columns of every matrix.
-pub(crate) fn axes(cells: &[CellResult]) -> (Vec<&str>, Vec<&str>) {
+pub(crate) fn axes<'a>(
+    cells: impl IntoIterator<Item = &'a CellResult>,
+) -> (Vec<&'a str>, Vec<&'a str>) {
     let mut scenarios: Vec<&str> = Vec::new();
     let mut tunnels: Vec<&str> = Vec::new();
     for cell in cells {

@@ -109,7 +109,12 @@ impl From<Result<(), Observation>> for CellOutcome {
     }
 }
 
-pub(crate) async fn run_cell(spec: &CellSpec, pki: &Arc<Pki>, options: &RunOptions) -> CellResult {
+pub(crate) async fn run_cell(
+    spec: &CellSpec,
+    pki: &Arc<Pki>,
+    options: &RunOptions,
+    turn: &crate::Turn,
+) -> CellResult {
     let started = Instant::now();
     let tasks = Tasks::new();
     let idle = spec
@@ -121,7 +126,7 @@ pub(crate) async fn run_cell(spec: &CellSpec, pki: &Arc<Pki>, options: &RunOptio
     let mut gathered = Gathered::default();
     let outcome = CellOutcome::within(
         deadline,
-        drive(spec, pki, options, &tasks, idle, &mut gathered),
+        drive(spec, pki, options, turn, &tasks, idle, &mut gathered),
     )
     .await;
     let Gathered {
@@ -303,6 +308,7 @@ async fn drive(
     spec: &CellSpec,
     pki: &Arc<Pki>,
     options: &RunOptions,
+    turn: &crate::Turn,
     tasks: &Tasks,
     idle: Option<(Duration, Duration)>,
     gathered: &mut Gathered,
@@ -414,6 +420,7 @@ async fn drive(
         step_timeout: options.step_timeout,
         poison: has_cache(&spec.scenario),
         deadlock: Some(deadlock),
+        turn: turn.clone(),
     };
     let result = match (&spec.tunnel, external.as_mut()) {
         (TunnelSpec::External(_), Some(cell)) => {

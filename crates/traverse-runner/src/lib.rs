@@ -21,7 +21,7 @@ use std::time::Duration;
 use futures_util::FutureExt;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 use traverse_pki::{Pki, PkiError};
 use traverse_scenario::{Location, Scenario, ScenarioError, TimeScale, TunnelDefinition};
@@ -189,16 +189,16 @@ pub struct RunOptions {
     pub step_timeout: Duration,
 }
 
-/// Cells per core by default. A cell of built-in nodes spends most of its
-/// time waiting on loopback sockets and timers, not computing, and a cell
-/// with an idle pause waits for a second of wall time by design. Its
-/// echoes do compute (1 MiB through TLS, frames, hixie-76's text), and all
-/// cells at once make each outlast its share: on 2 cores the bundled
-/// matrix (250 cells, 24 with idle pauses) ran in a median 1.9 s with 16
-/// per core, 3.0 s with 8 per core and 2.8 s with all at once (5 runs
-/// each, alternating, release build); a debug build's run stays within the
-/// step timeout at 16 per core.
-pub const JOBS_PER_CORE: usize = 16;
+/// Cells per core by default, counting only cells at work: a cell in its
+/// probe's idle pause gives its turn back (see [`Turn`]). A cell of
+/// built-in nodes spends most of its time waiting on loopback sockets and
+/// timers, not computing, but its echoes do compute (1 MiB through TLS,
+/// frames, hixie-76's text), and too many at once make each outlast
+/// `--step-timeout`: a debug build's 1 MiB echoes timed out with 16 per
+/// core on a loaded machine. On 2 cores the bundled matrix (250 cells)
+/// ran in a median 3.0 s with 8 per core holding their turns through the
+/// pauses, 1.9 s with 16, and 2.8 s with all at once (`ci/bench.sh`).
+pub const JOBS_PER_CORE: usize = 8;
 
 /// Cells with programs of their own, per core, by default: a few, so
 /// starting nginx or Squid for one cell does not starve the others.
@@ -372,9 +372,10 @@ pub async fn run(
                 Some(permits) => Some(permits.acquire_owned().await),
                 None => None,
             };
-            let _permit = permits.acquire_owned().await;
+            let turn = Turn::holding(permits.acquire_owned().await.ok());
             let _ = sender.send(CellProgress::Started(position));
-            let cell = AssertUnwindSafe(cell::run_cell(&spec, &pki, &options)).catch_unwind();
+            let cell =
+                AssertUnwindSafe(cell::run_cell(&spec, &pki, &options, &turn)).catch_unwind();
             // A panic is a harness bug; it becomes this cell's verdict
             // instead of a hole in the matrix or the end of the run.
             let result = cell
@@ -409,6 +410,27 @@ pub async fn run(
     let results: Vec<CellResult> = results.into_iter().flatten().collect();
     on_event(Event::RunFinished { results: &results });
     Ok(results)
+}
+
+/// A cell's turn among the run's `--jobs`: held while it works, given back
+/// when it only waits (the probe's idle pause) or ends.
+#[derive(Debug, Clone, Default)]
+pub struct Turn(Arc<std::sync::Mutex<Option<OwnedSemaphorePermit>>>);
+
+impl Turn {
+    fn holding(permit: Option<OwnedSemaphorePermit>) -> Turn {
+        Turn(Arc::new(std::sync::Mutex::new(permit)))
+    }
+
+    /// Lets the next cell start; a second call does nothing.
+    pub fn give_back(&self) {
+        let permit = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        drop(permit);
+    }
 }
 
 /// What a cell's task tells the run, by the cell's place in `cells`.
@@ -513,15 +535,18 @@ mod tests {
         (seen, results)
     }
 
-    /// A cell that must wait out an idle pause takes its turn first, so its
-    /// wait overlaps the others'; the results keep plan order.
+    /// A cell that must wait out an idle pause takes its turn first, and
+    /// gives it back for the pause: with one job, the other cell runs and
+    /// finishes during it. The results keep plan order.
     #[tokio::test]
-    async fn cells_with_an_idle_pause_take_their_turn_first() {
+    async fn cells_with_an_idle_pause_go_first_and_wait_without_a_turn() {
         let direct = traverse_scenario::parse(std::path::Path::new("direct.toml"), "")
             .expect("an empty scenario is a direct one");
+        // 100 s of scenario time is 1 s at the default scale: far longer
+        // than a direct cell takes.
         let pausing = traverse_scenario::parse(
             std::path::Path::new("pausing.toml"),
-            "[probe]\nidle = \"1s\"\n",
+            "[probe]\nidle = \"100s\"\n",
         )
         .expect("a probe with an idle pause");
         let tcp = [traverse_tunnel::find("tcp").expect("built in")];
@@ -529,17 +554,30 @@ mod tests {
             jobs: 1,
             ..RunOptions::default()
         };
-        let mut started = Vec::new();
-        let results = run(plan(&[direct, pausing], &tcp), &options, |event| {
-            if let Event::CellStarted { cell } = event {
-                started.push(cell.scenario.name.clone());
-            }
-        })
+        let mut seen = Vec::new();
+        let results = run(
+            plan(&[direct, pausing], &tcp),
+            &options,
+            |event| match event {
+                Event::CellStarted { cell } => seen.push(format!("start {}", cell.scenario.name)),
+                Event::CellFinished { cell, .. } => {
+                    seen.push(format!("end {}", cell.scenario.name))
+                }
+                _ => {}
+            },
+        )
         .await
         .expect("run");
-        assert_eq!(started, ["pausing", "direct"]);
+        assert_eq!(
+            seen,
+            ["start pausing", "start direct", "end direct", "end pausing"]
+        );
         let in_plan: Vec<&str> = results.iter().map(|r| r.scenario.as_str()).collect();
         assert_eq!(in_plan, ["direct", "pausing"]);
+        assert!(
+            results.iter().all(|r| r.verdict == Verdict::Pass),
+            "{results:?}"
+        );
     }
 
     #[tokio::test]

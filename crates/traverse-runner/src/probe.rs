@@ -32,6 +32,8 @@ pub struct ProbePlan {
     pub poison: bool,
     /// How an echo that deadlocked is seen before `step_timeout`.
     pub deadlock: Option<QuietWatch>,
+    /// The cell's turn among the run's jobs, given back for the idle pause.
+    pub turn: crate::Turn,
 }
 
 /// What an attacker in control of the tunnel's payload would send: a
@@ -79,6 +81,10 @@ pub async fn probe(connection: Connection, plan: &ProbePlan) -> Result<(), Obser
             && let Some((pause, written)) = plan.idle
         {
             tracing::debug!(idle = %format_duration(written), "probe idles");
+            // Waiting is not work: another cell may run meanwhile. The echo
+            // after the pause is one byte and takes no turn back, so that
+            // a busy run cannot lengthen the pause the scenario set.
+            plan.turn.give_back();
             tokio::time::sleep(pause).await;
         }
         if let Some(watch) = &plan.deadlock {
@@ -102,15 +108,18 @@ pub async fn probe(connection: Connection, plan: &ProbePlan) -> Result<(), Obser
             EchoFailure::Broken(detail) => tunnel_reason(&mut outcome).await.unwrap_or_else(|| {
                 Observation::new(Category::Reset, format!("{detail} during {step}"))
             }),
-            EchoFailure::Timeout => tunnel_reason(&mut outcome).await.unwrap_or_else(|| {
-                Observation::new(
-                    Category::Timeout,
-                    format!(
-                        "no answer within {} during {step}",
-                        format_duration(plan.step_timeout)
-                    ),
-                )
-            }),
+            EchoFailure::Timeout(came_back) => {
+                tunnel_reason(&mut outcome).await.unwrap_or_else(|| {
+                    let wait = format_duration(plan.step_timeout);
+                    let detail = match came_back {
+                        0 => format!("no answer within {wait} during {step}"),
+                        bytes => format!(
+                            "{bytes} bytes came back, then nothing for {wait}, during {step}"
+                        ),
+                    };
+                    Observation::new(Category::Timeout, detail)
+                })
+            }
             // The tunnel task is stuck with the rest: only a reason it has
             // already given counts, or the deadlock would be waited for.
             EchoFailure::Deadlock(quiet) => finished_reason(&mut outcome).unwrap_or_else(|| {
@@ -137,7 +146,9 @@ pub async fn probe(connection: Connection, plan: &ProbePlan) -> Result<(), Obser
 
 enum EchoFailure {
     Broken(String),
-    Timeout,
+    /// Nothing came back for the step timeout, after this many bytes of
+    /// the echo had.
+    Timeout(usize),
     /// Nothing moved anywhere for this long, no timer armed to act.
     Deadlock(Duration),
     Corrupt(String),
@@ -156,21 +167,44 @@ async fn echo(
         writer.write_all(sent).await?;
         writer.flush().await
     };
-    let round_trip = async { tokio::try_join!(send, reader.read_exact(&mut received)) };
+    tokio::pin!(send);
+    let mut sending = true;
+    let mut came_back = 0;
+    // The step timeout is a wait for the next bytes of the echo, not for
+    // all of it: a loaded machine may take longer than it to move 1 MiB,
+    // and an echo that keeps coming back is not stuck.
     let started = tokio::time::Instant::now();
-    let horizon = started + plan.step_timeout;
-    let deadlocked = traverse_net::deadlock(plan.deadlock.as_ref(), started, horizon);
-    let finished = tokio::select! {
-        finished = tokio::time::timeout_at(horizon, round_trip) => finished,
-        quiet = deadlocked => return Err(EchoFailure::Deadlock(quiet)),
-    };
-    match finished {
-        Err(_) => return Err(EchoFailure::Timeout),
-        Ok(Err(error)) if error.kind() == std::io::ErrorKind::UnexpectedEof => {
-            return Err(EchoFailure::Broken("the tunnel closed".to_string()));
+    let mut deadline = started + plan.step_timeout;
+    let mut deadlocked = Box::pin(traverse_net::deadlock(
+        plan.deadlock.as_ref(),
+        started,
+        deadline,
+    ));
+    while sending || came_back < received.len() {
+        tokio::select! {
+            written = &mut send, if sending => {
+                written.map_err(|error| EchoFailure::Broken(error.to_string()))?;
+                sending = false;
+            }
+            read = reader.read(&mut received[came_back..]), if came_back < received.len() => {
+                match read {
+                    Ok(0) => return Err(EchoFailure::Broken("the tunnel closed".to_string())),
+                    Ok(bytes) => came_back += bytes,
+                    Err(error) => return Err(EchoFailure::Broken(error.to_string())),
+                }
+                deadline = tokio::time::Instant::now() + plan.step_timeout;
+                // A node's timer that fires before the new bound matters now.
+                deadlocked = Box::pin(traverse_net::deadlock(
+                    plan.deadlock.as_ref(),
+                    started,
+                    deadline,
+                ));
+            }
+            () = tokio::time::sleep_until(deadline) => {
+                return Err(EchoFailure::Timeout(came_back));
+            }
+            quiet = &mut deadlocked => return Err(EchoFailure::Deadlock(quiet)),
         }
-        Ok(Err(error)) => return Err(EchoFailure::Broken(error.to_string())),
-        Ok(Ok(_)) => {}
     }
     let mismatch = sent.iter().zip(&received).position(|(a, b)| a != b);
     if mismatch.is_some() && received.first() == Some(&b'H') {
@@ -311,6 +345,7 @@ mod tests {
     fn plan() -> ProbePlan {
         ProbePlan {
             idle: None,
+            turn: crate::Turn::default(),
             step_timeout: Duration::from_millis(500),
             poison: false,
             deadlock: None,
@@ -376,6 +411,55 @@ mod tests {
         );
     }
 
+    /// A far end that echoes every read back in 16 KiB pieces, `gap`
+    /// apart, and stops after `at_most` bytes.
+    fn trickle(gap: Duration, at_most: usize) -> Connection {
+        connection(move |far| async move {
+            let (mut reader, mut writer) = tokio::io::split(far);
+            let mut buffer = vec![0_u8; 16 * 1024];
+            let mut echoed = 0;
+            while let Ok(read) = reader.read(&mut buffer).await {
+                if read == 0 || echoed >= at_most {
+                    break;
+                }
+                tokio::time::sleep(gap).await;
+                if writer.write_all(&buffer[..read]).await.is_err() {
+                    break;
+                }
+                echoed += read;
+            }
+            std::future::pending::<()>().await;
+        })
+    }
+
+    /// The 1 MiB echo comes back 16 KiB every 100 ms: 6.4 s in all, far
+    /// past the 500 ms step timeout, but never 500 ms without a byte. A
+    /// loaded machine looks like this; it is not a stuck tunnel.
+    #[tokio::test(start_paused = true)]
+    async fn an_echo_that_keeps_coming_back_is_waited_for() {
+        let slow = trickle(Duration::from_millis(100), usize::MAX);
+        let plan = ProbePlan {
+            step_timeout: Duration::from_millis(500),
+            ..plan()
+        };
+        let failure = probe(slow, &plan).await.expect_err("the close never comes");
+        // Every echo came back; only the close, which the far end never
+        // answers, ran out.
+        assert!(!failure.detail.contains("echo"), "{}", failure.detail);
+    }
+
+    /// An echo that stops halfway says how much came back.
+    #[tokio::test(start_paused = true)]
+    async fn an_echo_that_stops_halfway_times_out_with_what_came_back() {
+        let stops = trickle(Duration::from_millis(10), 1 + 64 * 1024 + 512 * 1024);
+        let failure = probe(stops, &plan()).await.expect_err("stopped");
+        assert_eq!(failure.category, Category::Timeout);
+        assert_eq!(
+            failure.detail,
+            "524288 bytes came back, then nothing for 500ms, during the 1 MiB echo"
+        );
+    }
+
     #[tokio::test]
     async fn a_silent_tunnel_in_a_still_topology_is_a_deadlock_before_the_step_timeout() {
         let silent = connection(|far| async move {
@@ -383,6 +467,7 @@ mod tests {
             drop(far);
         });
         let plan = ProbePlan {
+            turn: crate::Turn::default(),
             step_timeout: Duration::from_secs(30),
             deadlock: Some(QuietWatch {
                 clock: traverse_net::ActivityClock::new(),

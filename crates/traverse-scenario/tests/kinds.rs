@@ -137,26 +137,27 @@ fn the_listing_names_exactly_each_kinds_options() {
     }
 }
 
-fn readme() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../README.md")
+/// The scenario reference, where each kind's option table is published.
+fn reference() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/scenarios.md")
 }
 
 const END: &str = "<!-- end of options -->";
 
-/// The README with every kind's option table as its table makes it now.
-fn readme_as_generated(text: &str) -> String {
+/// The reference with every kind's option table as its table makes it now.
+fn reference_as_generated(text: &str) -> String {
     let mut out = String::new();
     let mut rest = text;
     for info in HopKind::ALL {
         let marker = format!("<!-- options of {}:", info.name);
         let start = rest
             .find(&marker)
-            .unwrap_or_else(|| panic!("README.md has no `{marker} ...` line"));
+            .unwrap_or_else(|| panic!("docs/scenarios.md has no `{marker} ...` line"));
         let marker_end = start + rest[start..].find('\n').expect("a marker line") + 1;
         let end = marker_end
             + rest[marker_end..]
                 .find(END)
-                .unwrap_or_else(|| panic!("README.md: {} has no `{END}`", info.name));
+                .unwrap_or_else(|| panic!("docs/scenarios.md: {} has no `{END}`", info.name));
         out += &rest[..marker_end];
         out += &traverse_scenario::options_markdown(info);
         rest = &rest[end..];
@@ -165,12 +166,12 @@ fn readme_as_generated(text: &str) -> String {
 }
 
 #[test]
-fn the_readme_option_tables_are_the_kinds_tables() {
-    let path = readme();
-    let text = std::fs::read_to_string(&path).expect("README.md");
-    let generated = readme_as_generated(&text);
-    if std::env::var_os("TRAVERSE_UPDATE_README").is_some() {
-        std::fs::write(&path, &generated).expect("README.md is writable");
+fn the_published_option_tables_are_the_kinds_tables() {
+    let path = reference();
+    let text = std::fs::read_to_string(&path).expect("docs/scenarios.md");
+    let generated = reference_as_generated(&text);
+    if std::env::var_os("TRAVERSE_UPDATE_DOCS").is_some() {
+        std::fs::write(&path, &generated).expect("docs/scenarios.md is writable");
         return;
     }
     if generated != text {
@@ -178,11 +179,11 @@ fn the_readme_option_tables_are_the_kinds_tables() {
             .lines()
             .zip(generated.lines())
             .find(|(now, want)| now != want)
-            .map(|(now, want)| format!("README.md has\n  {now}\nthe table makes\n  {want}"))
+            .map(|(now, want)| format!("docs/scenarios.md has\n  {now}\nthe table makes\n  {want}"))
             .unwrap_or_else(|| "the tables differ in length".to_string());
         panic!(
-            "the README's option tables are not the kinds' tables: {differing}\nregenerate them \
-             with\n    TRAVERSE_UPDATE_README=1 cargo test -p traverse-scenario --test kinds\n\
+            "the option tables in docs/scenarios.md are not the kinds' tables: {differing}\n\
+             regenerate them with\n    TRAVERSE_UPDATE_DOCS=1 cargo test -p traverse-scenario --test kinds\n\
              after changing the table in crates/traverse-scenario/src/kinds/"
         );
     }

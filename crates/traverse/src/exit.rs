@@ -40,7 +40,9 @@ impl Exit {
             Exit::InvalidInput => {
                 "invalid input, nothing ran; or a file could not be written after the run"
             }
-            Exit::Interrupted => "run was interrupted (Ctrl-C, SIGTERM); no report file written",
+            Exit::Interrupted => {
+                "run was interrupted (Ctrl-C, SIGTERM); the finished cells are written, marked incomplete"
+            }
         }
     }
 

@@ -4,25 +4,29 @@
 //! runs; `validate` checks scenario files; `list` shows the tunnels and
 //! middlebox kinds; `proxy` runs one mock by hand in front of a real
 //! server; `tunnel` runs one half of a built-in tunnel; `certs` writes a
-//! run's certificates for using the mocks by hand. Every command ends in
-//! an [`Exit`], and every file it writes is written whole.
+//! run's certificates for using the mocks by hand; `scenarios` lists or
+//! writes out the scenarios built in; `completions` and `man` print what
+//! shells and man read. Every command ends in an [`Exit`], and every file
+//! it writes is written whole.
 
+mod completions;
 mod exit;
 mod files;
 mod progress;
 mod proxy;
 mod run;
+mod scenarios;
+mod show;
 mod signals;
 mod tunnel;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::Context;
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use traverse_report::{ComparisonFormat, Format, Report};
 use traverse_runner::TunnelSpec;
-use traverse_scenario::Scenario;
+use traverse_scenario::{Scenario, ScenarioError};
 use traverse_tunnel::BUILTIN;
 
 use crate::exit::Exit;
@@ -68,6 +72,28 @@ fn terminal_style(colour: Colour) -> traverse_report::TerminalStyle {
         width: stdout
             .size_checked()
             .map(|(_rows, columns)| usize::from(columns)),
+        why: traverse_report::Why::default(),
+    }
+}
+
+/// `--why`: which cells the matrix's "Why" section explains.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum WhyFlag {
+    /// Every failure, grouped by cause.
+    All,
+    /// Only the cells not as expected, grouped by cause.
+    Unexpected,
+    /// No "Why" section.
+    None,
+}
+
+impl From<WhyFlag> for traverse_report::Why {
+    fn from(flag: WhyFlag) -> traverse_report::Why {
+        match flag {
+            WhyFlag::All => traverse_report::Why::All,
+            WhyFlag::Unexpected => traverse_report::Why::Unexpected,
+            WhyFlag::None => traverse_report::Why::None,
+        }
     }
 }
 
@@ -106,7 +132,13 @@ enum Command {
         /// Where to write the merged results, in any of the run's formats.
         #[command(flatten)]
         files_out: ReportFiles,
+        /// Which cells the matrix's "Why" section explains, grouped by cause.
+        #[arg(long, value_enum, default_value_t = WhyFlag::Unexpected)]
+        why: WhyFlag,
     },
+    /// Print one cell's whole story from a run's JSON results: its path,
+    /// verdict, blame and detail, the blamed hop's log and the others'.
+    Show(show::ShowArgs),
     /// Compare two runs' JSON results (exit 1 on any regression), or rank
     /// the tunnels of one run by how much they traverse.
     Compare {
@@ -123,10 +155,18 @@ enum Command {
     },
     /// Write a fresh set of test certificates and keys as PEM files.
     Certs {
-        /// Folder to write into.
-        #[arg(long, default_value = "certs/out")]
-        out: PathBuf,
+        /// Folder to write into; default: the per-user cache
+        /// ($XDG_CACHE_HOME/traverse/certs, or ~/.cache/traverse/certs).
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
     },
+    /// List the scenarios built into traverse, or write them out.
+    #[command(subcommand)]
+    Scenarios(scenarios::ScenariosCommand),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions(completions::CompletionsArgs),
+    /// Print the manual page as roff, or write one page per command.
+    Man(completions::ManArgs),
 }
 
 /// The files a run's (or a merge's) results are written to, besides the
@@ -191,16 +231,24 @@ fn dispatch(cli: Cli) -> anyhow::Result<Exit> {
             paths,
             tunnel_files,
         } => Ok(validate(&paths, &tunnel_files)),
-        // Its matrix takes `auto` until `--color` is a merge flag in the
-        // README's synopsis too.
-        Command::Merge { files, files_out } => files::emit(
+        // Its matrix takes `auto` until `--color` is a merge flag in
+        // docs/cli.md's synopsis too.
+        Command::Merge {
+            files,
+            files_out,
+            why,
+        } => files::emit(
             traverse_report::merge_runs(
                 read_reports(&files)?,
-                terminal_style(Colour::Auto),
+                traverse_report::TerminalStyle {
+                    why: why.into(),
+                    ..terminal_style(Colour::Auto)
+                },
                 &files_out.asked(),
             )
             .map_err(anyhow::Error::msg)?,
         ),
+        Command::Show(args) => show::show(&args),
         Command::Compare {
             files,
             json,
@@ -221,7 +269,10 @@ fn dispatch(cli: Cli) -> anyhow::Result<Exit> {
         }
         Command::Proxy(args) => proxy::run(args).map(|()| Exit::AsExpected),
         Command::Tunnel(command) => tunnel::run(command).map(|()| Exit::AsExpected),
-        Command::Certs { out } => certs(&out),
+        Command::Certs { out } => certs(&proxy::certs_folder(out)?),
+        Command::Scenarios(command) => scenarios::run(command, &builtin()),
+        Command::Completions(args) => completions::completions(&args, Cli::command()),
+        Command::Man(args) => completions::man(&args, Cli::command()),
     }
 }
 
@@ -252,41 +303,71 @@ fn certs(out: &std::path::Path) -> anyhow::Result<Exit> {
     Ok(Exit::AsExpected)
 }
 
-/// The tunnels (built-in, and those of `tunnel_files`, whose names must be
-/// new) and the scenarios of `paths`, checked in one pass: every mistake
-/// of every file is printed at once, file by file, and the exit is 2.
-fn inputs(
-    paths: &[PathBuf],
-    tunnel_files: &[PathBuf],
-) -> Result<(Vec<TunnelSpec>, Vec<Scenario>), Exit> {
-    let mut known = builtin();
-    let mut errors = Vec::new();
-    let mut taken = Vec::new();
-    // The tunnels of files with mistakes, which expectations may name.
-    let mut unread = Vec::new();
-    for file in tunnel_files {
+/// The built-in tunnels and those of tunnel files, with the files'
+/// mistakes, kept to be printed with the scenarios' own.
+struct Tunnels {
+    known: Vec<TunnelSpec>,
+    errors: Vec<ScenarioError>,
+    /// Files whose tunnel's name is a built-in one's.
+    taken: Vec<String>,
+    /// The names of the tunnels whose files have mistakes.
+    unread: Vec<String>,
+}
+
+/// Reads every tunnel file, each one's mistakes kept, whose names must be new.
+fn tunnel_files(files: &[PathBuf]) -> Tunnels {
+    let mut tunnels = Tunnels {
+        known: builtin(),
+        errors: Vec::new(),
+        taken: Vec::new(),
+        unread: Vec::new(),
+    };
+    for file in files {
         match traverse_scenario::load_tunnel_checked(file) {
-            Ok(definition) if known.iter().any(|tunnel| tunnel.name() == definition.name) => {
-                taken.push(format!(
+            Ok(definition)
+                if tunnels
+                    .known
+                    .iter()
+                    .any(|tunnel| tunnel.name() == definition.name) =>
+            {
+                tunnels.taken.push(format!(
                     "{}: the tunnel name \"{}\" is taken; name the file's tunnel differently (`name = ...`)",
                     file.display(),
                     definition.name
                 ));
             }
-            Ok(definition) => known.push(definition.into()),
+            Ok(definition) => tunnels.known.push(definition.into()),
             Err(found) => {
-                errors.extend(found);
-                unread.push(traverse_scenario::tunnel_name_of(file));
+                tunnels.errors.extend(found);
+                tunnels.unread.push(traverse_scenario::tunnel_name_of(file));
             }
         }
     }
-    let loaded = traverse_scenario::load_each(paths);
-    errors.extend(loaded.errors);
-    // What a file with mistakes expects is checked too, in the same pass.
+    tunnels
+}
+
+/// The built-in tunnels and those of `files`; every mistake of every file
+/// is printed at once otherwise.
+fn tunnels_with(files: &[PathBuf]) -> Result<Vec<TunnelSpec>, Exit> {
+    let tunnels = tunnel_files(files);
+    if tunnels.errors.is_empty() && tunnels.taken.is_empty() {
+        Ok(tunnels.known)
+    } else {
+        Err(report_all(&tunnels.taken, tunnels.errors))
+    }
+}
+
+/// `errors`, and those of what the scenarios expect, valid or not. An
+/// expectation of an `unread` tunnel (its file has a mistake) is not of an
+/// unknown tunnel: that would be a second error for the one mistake.
+fn scenario_errors(
+    mut errors: Vec<ScenarioError>,
+    loaded: &traverse_scenario::Loaded,
+    known: &[TunnelSpec],
+    unread: &[String],
+) -> Vec<ScenarioError> {
     let checked = [&loaded.scenarios[..], &loaded.unfinished[..]].concat();
-    // An expectation of a tunnel whose file has a mistake is not of an
-    // unknown tunnel: that would be a second error for the one mistake.
-    let of_unread = |error: &traverse_scenario::ScenarioError| {
+    let of_unread = |error: &ScenarioError| {
         checked
             .iter()
             .flat_map(|scenario| &scenario.expect)
@@ -296,39 +377,97 @@ fn inputs(
                 unread.iter().any(|name| name == tunnel)
             })
     };
-    let expectations = traverse_runner::check_expectations(&checked, &known);
+    let expectations = traverse_runner::check_expectations(&checked, known);
     errors.extend(expectations.into_iter().filter(|error| !of_unread(error)));
-    if errors.is_empty() && taken.is_empty() {
-        return Ok((known, loaded.scenarios));
-    }
-    let style = if console::colors_enabled_stderr() {
-        traverse_scenario::Style::Coloured
-    } else {
-        traverse_scenario::Style::Plain
-    };
-    for message in &taken {
-        eprint!("{}", traverse_scenario::render_one(message, None, style));
-    }
-    let errors = traverse_scenario::in_file_order(errors);
-    eprint!("{}", traverse_scenario::render(&errors, style));
-    Err(Exit::InvalidInput)
+    errors
 }
 
-/// Results files written by `traverse run --json`.
+/// The tunnels and the scenarios of `paths`, tunnel files and scenario
+/// files checked in one pass: every mistake of every file is printed at
+/// once, file by file, and the exit is 2.
+fn inputs(
+    paths: &[PathBuf],
+    tunnel_files: &[PathBuf],
+) -> Result<(Vec<TunnelSpec>, Vec<Scenario>), Exit> {
+    let tunnels = self::tunnel_files(tunnel_files);
+    let mut loaded = traverse_scenario::load_each(paths);
+    let mut errors = tunnels.errors;
+    errors.append(&mut loaded.errors);
+    let errors = scenario_errors(errors, &loaded, &tunnels.known, &tunnels.unread);
+    if errors.is_empty() && tunnels.taken.is_empty() {
+        return Ok((tunnels.known, loaded.scenarios));
+    }
+    Err(report_all(&tunnels.taken, errors))
+}
+
+/// Results files written by `traverse run --json`, or the stream a killed
+/// run left beside one.
 fn read_reports(paths: &[PathBuf]) -> anyhow::Result<Vec<Report>> {
     paths
         .iter()
         .map(|path| {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("cannot read {}", path.display()))?;
-            serde_json::from_str(&text)
-                .with_context(|| format!("{} is not traverse JSON results", path.display()))
+            let report = traverse_report::load_results(path)?;
+            if report.incomplete {
+                eprintln!(
+                    "note: {} is from a run that did not finish: it holds {} cells",
+                    path.display(),
+                    report.cells.len()
+                );
+            }
+            Ok(report)
         })
         .collect()
 }
 
 fn builtin() -> Vec<TunnelSpec> {
     BUILTIN.iter().copied().map(TunnelSpec::from).collect()
+}
+
+/// Prints every error, file by file and top to bottom, each under its
+/// source line with a caret; the exit for invalid input.
+fn report(errors: Vec<ScenarioError>) -> Exit {
+    report_all(&[], errors)
+}
+
+/// [`report`], after messages about whole tunnel files.
+fn report_all(notes: &[String], errors: Vec<ScenarioError>) -> Exit {
+    let style = if console::colors_enabled_stderr() {
+        traverse_scenario::Style::Coloured
+    } else {
+        traverse_scenario::Style::Plain
+    };
+    for note in notes {
+        eprint!("{}", traverse_scenario::render_one(note, None, style));
+    }
+    let errors = traverse_scenario::in_file_order(errors);
+    eprint!("{}", traverse_scenario::render(&errors, style));
+    Exit::InvalidInput
+}
+
+/// Loads and validates scenarios; expectations may name any tunnel in
+/// `known`, whichever ones this run uses. Every mistake is printed at once.
+fn load(paths: &[PathBuf], known: &[TunnelSpec]) -> Result<Vec<Scenario>, Exit> {
+    let mut loaded = traverse_scenario::load_each(paths);
+    let errors = scenario_errors(std::mem::take(&mut loaded.errors), &loaded, known, &[]);
+    if errors.is_empty() {
+        Ok(loaded.scenarios)
+    } else {
+        Err(report(errors))
+    }
+}
+
+/// Scenarios as loaded, wherever from, once their expectations are checked.
+fn expecting(
+    loaded: Result<Vec<Scenario>, Vec<ScenarioError>>,
+    known: &[TunnelSpec],
+) -> Result<Vec<Scenario>, Exit> {
+    let scenarios = loaded.map_err(report)?;
+    let errors = traverse_runner::check_expectations(&scenarios, known);
+    if errors.is_empty() {
+        Ok(scenarios)
+    } else {
+        Err(report(errors))
+    }
 }
 
 fn listing() -> String {
@@ -384,15 +523,15 @@ mod tests {
         assert!(missing.is_empty(), "no help for: {}", missing.join(", "));
     }
 
-    /// The README's synopsis of each command (under "Usage") names the
-    /// flags clap has, no more and no fewer, so the two cannot drift.
+    /// The CLI reference's synopsis of each command (under "Usage") names
+    /// the flags clap has, no more and no fewer, so the two cannot drift.
     #[test]
-    fn the_readme_synopsis_has_clap_s_flags() {
-        let readme = std::fs::read_to_string(
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../README.md"),
+    fn the_cli_reference_synopsis_has_clap_s_flags() {
+        let reference = std::fs::read_to_string(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/cli.md"),
         )
-        .expect("the README");
-        let synopsis = readme
+        .expect("docs/cli.md");
+        let synopsis = reference
             .split("\n## Usage\n")
             .nth(1)
             .and_then(|usage| usage.split("```").nth(1))
@@ -444,7 +583,7 @@ mod tests {
             for names in &options {
                 if !names.iter().any(|name| flags.contains(name)) {
                     drift.push(format!(
-                        "`traverse{path}` has {} (not in the README)",
+                        "`traverse{path}` has {} (not in docs/cli.md)",
                         names[0]
                     ));
                 }
@@ -452,7 +591,7 @@ mod tests {
             for flag in flags {
                 if !options.iter().any(|names| names.contains(flag)) {
                     drift.push(format!(
-                        "`traverse{path}` has no {flag} (the README says it has)"
+                        "`traverse{path}` has no {flag} (docs/cli.md says it has)"
                     ));
                 }
             }

@@ -6,6 +6,7 @@
 use std::collections::BTreeMap;
 use std::io::Write as _;
 use std::net::SocketAddr;
+use std::os::unix::fs::DirBuilderExt as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -32,9 +33,10 @@ pub struct ProxyArgs {
     #[arg(long, value_name = "ADDR")]
     upstream: SocketAddr,
     /// Folder for the run's certificates (the public CA to trust, the
-    /// enterprise inspection CA).
-    #[arg(long, default_value = "certs/out")]
-    certs: PathBuf,
+    /// enterprise inspection CA); default: the per-user cache
+    /// ($XDG_CACHE_HOME/traverse/certs, or ~/.cache/traverse/certs).
+    #[arg(long, value_name = "DIR")]
+    certs: Option<PathBuf>,
     /// Factor applied to the option's durations; 1 is real time.
     #[arg(long, default_value_t = TimeScale::REAL.factor())]
     time_scale: f64,
@@ -50,8 +52,9 @@ pub fn run(args: ProxyArgs) -> anyhow::Result<()> {
             args.time_scale
         )
     })?;
+    let certs = certs_folder(args.certs.clone())?;
     let pki = Arc::new(traverse_pki::Pki::generate()?);
-    pki.write_pem(&args.certs)?;
+    pki.write_pem(&certs)?;
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     runtime.block_on(async move {
         let tasks = Tasks::new();
@@ -77,11 +80,38 @@ pub fn run(args: ProxyArgs) -> anyhow::Result<()> {
         )
         .await?;
         let interrupted = crate::signals::interrupted();
-        print_banner(&hop, &handle.endpoints, &args.upstream, &args.certs);
+        print_banner(&hop, &handle.endpoints, &args.upstream, &certs);
         watch(&log, interrupted).await;
         tasks.shutdown(Duration::from_secs(2)).await;
         Ok(())
     })
+}
+
+/// Where a command's certificates go: the folder given, or one of the
+/// user's own, never the working tree (a first run may be anywhere, a
+/// checkout included, and keys do not belong in one).
+pub fn certs_folder(given: Option<PathBuf>) -> anyhow::Result<PathBuf> {
+    if let Some(folder) = given {
+        return Ok(folder);
+    }
+    let Some(cache) = dirs::cache_dir() else {
+        // No home to keep a cache in: a fresh temporary folder, kept after
+        // the command ends because the banner told clients to trust it.
+        return tempfile::Builder::new()
+            .prefix("traverse-certs-")
+            .tempdir()
+            .map(tempfile::TempDir::keep)
+            .context("cannot create a temporary folder for the certificates");
+    };
+    let folder = cache.join("traverse").join("certs");
+    // The CAs' keys are in it: another user who could read them could mint
+    // certificates that the clients told to trust these CAs accept.
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(&folder)
+        .with_context(|| format!("cannot create {}", folder.display()))?;
+    Ok(folder)
 }
 
 /// The hop that `KIND` and the `--set` options describe, read as a scenario

@@ -1,42 +1,60 @@
 //! `traverse run`: scenario files and flags in, the matrix, report files
 //! and logs out. Every input, and every file it will write, is checked
-//! before a cell runs, so exit 2 means nothing ran. The run is then
-//! followed through the runner's events, as every reporter follows it:
-//! the progress bar and a debug trace as cells go, and once the run is
-//! finished the matrix on stdout with each report and log file written
-//! whole. Ctrl-C or SIGTERM drops every cell, and with them their
-//! processes and sockets, before any of that is written.
+//! before a cell runs, so exit 2 means nothing ran. The plan is narrowed
+//! to what was asked (`--scenario`, `--rerun`, `--shard`), then followed
+//! through the runner's events, as every reporter follows it: the
+//! progress bar, a debug trace and, with `--json`, a line per finished
+//! cell in the results stream as cells go; once the run is finished the
+//! matrix on stdout with each report and log file written whole. Ctrl-C,
+//! SIGTERM or `--fail-fast`'s first unexpected cell drops every cell
+//! still running, and with them their processes and sockets; the cells
+//! that had finished are then shown and written as results marked
+//! incomplete. A SIGKILL leaves the stream, which `merge`, `compare` and
+//! `--rerun` read.
 
 use std::io::IsTerminal;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use anyhow::Context;
-use traverse_report::{Report, TerminalStyle};
-use traverse_runner::{Event, RunOptions, TunnelSpec};
+use anyhow::{Context, bail};
+use traverse_report::{CellResult, Report, TerminalStyle};
+use traverse_runner::{CellSpec, Event, RunOptions, TunnelSpec};
 use traverse_scenario::{Scenario, TimeScale, parse_duration};
 
 use crate::exit::Exit;
 use crate::files::{self, Destinations};
-use crate::progress::Progress;
-use crate::{ReportFiles, inputs};
+use crate::progress::{Progress, ProgressLines};
+use crate::{ReportFiles, tunnels_with};
 
 #[derive(Debug, clap::Args)]
 pub struct RunArgs {
-    /// Scenario files or folders (searched for *.toml).
-    #[arg(default_value = "scenarios")]
+    /// Scenario files or folders (searched for *.toml); default:
+    /// ./scenarios, or where there is none, the built-in scenarios.
     paths: Vec<PathBuf>,
     /// Only these tunnels (repeatable); default: every built-in tunnel and
     /// every tunnel file given.
     #[arg(long = "tunnel", value_name = "NAME")]
     tunnels: Vec<String>,
+    /// Only the scenarios whose name matches GLOB (repeatable; `*`, `?`,
+    /// `[abc]`). A pattern that matches no scenario is an error.
+    #[arg(long = "scenario", value_name = "GLOB", value_parser = parse_glob)]
+    scenario_globs: Vec<glob::Pattern>,
+    /// Stop at the first cell that is not as expected: cells still running
+    /// are cancelled, the rest not started, and the results written are
+    /// marked incomplete (exit 1).
+    #[arg(long)]
+    fail_fast: bool,
+    /// Run only the cells (scenario × tunnel) that were not as expected in
+    /// RESULTS, a `--json` file or the `.partial.jsonl` a killed run left.
+    #[arg(long, value_name = "RESULTS")]
+    rerun: Option<PathBuf>,
     /// An external tunnel's definition file (repeatable): the user's own
     /// server and client commands, driven through every scenario.
     #[arg(long = "tunnel-file", value_name = "FILE")]
     tunnel_files: Vec<PathBuf>,
     #[command(flatten)]
     files_out: ReportFiles,
-    #[arg(long, help = jobs_help())]
+    #[arg(long, help = jobs_help(), value_parser = parse_jobs)]
     jobs: Option<usize>,
     /// Factor applied to scenario durations (0.01: 100 s take 1 s).
     #[arg(long, default_value_t = TimeScale::DEFAULT.factor())]
@@ -52,17 +70,25 @@ pub struct RunArgs {
     /// spreading a matrix over CI jobs; `traverse merge` joins the results.
     #[arg(long, value_name = "K/N", value_parser = parse_shard)]
     shard: Option<(usize, usize)>,
-    /// Print only the matrix, no progress bar.
+    /// Print only the matrix: no progress bar on a terminal, no progress
+    /// lines into a log.
     #[arg(long, short)]
     quiet: bool,
+    /// Which cells the matrix's "Why" section explains, grouped by cause.
+    #[arg(long, value_enum, default_value_t = crate::WhyFlag::Unexpected)]
+    why: crate::WhyFlag,
 }
 
 /// How long the processes a run started get to stop before SIGKILL.
 const REAP_GRACE: Duration = Duration::from_secs(5);
 
 pub fn run(args: RunArgs, style: TerminalStyle) -> anyhow::Result<Exit> {
-    let (known, scenarios) = match inputs(&args.paths, &args.tunnel_files) {
-        Ok(inputs) => inputs,
+    let style = TerminalStyle {
+        why: args.why.into(),
+        ..style
+    };
+    let known = match tunnels_with(&args.tunnel_files) {
+        Ok(known) => known,
         Err(exit) => return Ok(exit),
     };
     let mut tunnels = args
@@ -77,13 +103,27 @@ pub fn run(args: RunArgs, style: TerminalStyle) -> anyhow::Result<Exit> {
             args.time_scale
         )
     })?;
+    let scenarios = match crate::scenarios::for_run(&args.paths, &known) {
+        Ok(scenarios) => scenarios,
+        Err(exit) => return Ok(exit),
+    };
+    let selected = select_scenarios(&scenarios, &args.scenario_globs)?;
+    let rerun = args.rerun.as_deref().map(Rerun::load).transpose()?;
     if tunnels.is_empty() {
-        tunnels = known.clone();
-        tunnels.extend(traverse_runner::expected_tunnels(&scenarios, &known));
+        match &rerun {
+            // The tunnels that failed, as they were named: one with
+            // parameters (`ws+ping=30s`) is not among the defaults.
+            Some(rerun) => tunnels = rerun.tunnels(&known),
+            None => {
+                tunnels = known.clone();
+                let chosen: Vec<Scenario> = selected.iter().map(|s| (*s).clone()).collect();
+                tunnels.extend(traverse_runner::expected_tunnels(&chosen, &known));
+            }
+        }
     }
     let defaults = RunOptions::default();
     let options = RunOptions {
-        jobs: args.jobs.unwrap_or(defaults.jobs).max(1),
+        jobs: args.jobs.unwrap_or(defaults.jobs),
         time_scale,
         step_timeout: args.step_timeout,
         ..defaults
@@ -95,12 +135,36 @@ pub fn run(args: RunArgs, style: TerminalStyle) -> anyhow::Result<Exit> {
             .with_context(|| format!("cannot create the logs folder {}", folder.display()))?;
         files::check_folder(folder)?;
     }
+    // Planned whole and then narrowed, so each cell keeps its place in the
+    // full plan, as a shard's cells do.
     let mut cells = traverse_runner::plan(&scenarios, &tunnels);
+    if let Some(rerun) = &rerun {
+        cells = rerun.select(cells);
+    }
+    cells.retain(|cell| selected.iter().any(|s| s.name == cell.scenario.name));
     if let Some((number, count)) = args.shard {
         cells = traverse_runner::shard(cells, number, count);
     }
+    let planned = cells.len();
+    let stream = match &args.files_out.json {
+        Some(json) => {
+            let header = traverse_report::stream_header(
+                time_scale.factor(),
+                selected.iter().copied(),
+                planned,
+            );
+            Some(files::ResultStream::create(
+                &files::stream_path(json),
+                &header,
+            )?)
+        }
+        None => None,
+    };
 
-    let mut progress = (!args.quiet && std::io::stderr().is_terminal()).then(Progress::new);
+    let on_terminal = std::io::stderr().is_terminal();
+    let mut progress = (!args.quiet && on_terminal).then(Progress::new);
+    // CI reads a log, not a bar: the cells not as expected as they come.
+    let mut lines = (!args.quiet && !on_terminal).then(|| ProgressLines::new(std::io::stderr()));
     let mut finish = Finish {
         style,
         scenarios: &scenarios,
@@ -108,44 +172,200 @@ pub fn run(args: RunArgs, style: TerminalStyle) -> anyhow::Result<Exit> {
         asked,
         destinations: Some(destinations),
         logs: args.logs.clone(),
+        stream,
+        finished: Vec::new(),
         exit: None,
     };
     let mut failed: Option<anyhow::Error> = None;
+    let stop = tokio::sync::Notify::new();
     let on_event = |event: Event<'_>| {
-        let reporters: [&mut dyn Reporter; 3] = [&mut progress, &mut Trace, &mut finish];
+        let reporters: [&mut dyn Reporter; 4] =
+            [&mut progress, &mut lines, &mut Trace, &mut finish];
         for reporter in reporters {
             if let Err(error) = reporter.on_event(event) {
                 failed.get_or_insert(error);
             }
         }
+        if let Event::CellFinished { result, .. } = event
+            && args.fail_fast
+            && !result.as_expected()
+        {
+            // Kept until the run is polled again: the cells already
+            // finished are reported, the others dropped.
+            stop.notify_one();
+        }
     };
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
-    let ran = runtime.block_on(async {
+    let ended = runtime.block_on(async {
         let run = traverse_runner::run(cells, &options, on_event);
         tokio::select! {
-            results = run => Some(results),
-            () = crate::signals::interrupted() => None,
+            results = run => Ended::Finished(results),
+            () = crate::signals::interrupted() => Ended::Interrupted,
+            () = stop.notified() => Ended::FailedFast,
         }
     });
     // Dropping the runtime drops every cell still running: each external
     // tunnel's process group is killed with it, so nothing outlives the run.
     drop(runtime);
     traverse_net::process::reap(REAP_GRACE);
-    let Some(results) = ran else {
-        // Takes the bar off the screen, and the report files' temporary
-        // files with it: nothing is written.
-        drop(progress);
-        drop(finish);
-        eprintln!("interrupted: every cell's processes and sockets are gone");
-        return Ok(Exit::Interrupted);
+    let (exit, why) = match ended {
+        Ended::Finished(results) => {
+            if let Err(error) = results {
+                // Nothing ran: a stream of no cells would only mislead.
+                if let Some(stream) = finish.stream.take() {
+                    stream.remove()?;
+                }
+                return Err(error.into());
+            }
+            if let Some(error) = failed {
+                return Err(error);
+            }
+            return finish
+                .exit
+                .context("the run finished without telling its reporters");
+        }
+        Ended::Interrupted => (
+            Exit::Interrupted,
+            "interrupted: every cell's processes and sockets are gone",
+        ),
+        Ended::FailedFast => (
+            Exit::NotAsExpected,
+            "stopped at the first cell not as expected (--fail-fast)",
+        ),
     };
-    results?;
+    // Takes the bar off the screen before the matrix.
+    drop(progress);
+    eprintln!(
+        "{why}; {} of {planned} cells finished, written as incomplete results",
+        finish.finished.len()
+    );
+    finish.stopped()?;
     if let Some(error) = failed {
         return Err(error);
     }
-    finish
-        .exit
-        .context("the run finished without telling its reporters")
+    Ok(exit)
+}
+
+/// How the run came to an end.
+enum Ended {
+    Finished(Result<Vec<CellResult>, traverse_runner::RunError>),
+    Interrupted,
+    FailedFast,
+}
+
+/// `--jobs`: at least one cell at a time.
+fn parse_jobs(text: &str) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(0) => Err("0 cells at once would run nothing; give 1 or more".to_string()),
+        Ok(jobs) => Ok(jobs),
+        Err(_) => Err(format!("\"{text}\" is not a number of cells")),
+    }
+}
+
+/// A `--scenario` pattern.
+fn parse_glob(text: &str) -> Result<glob::Pattern, String> {
+    glob::Pattern::new(text).map_err(|error| format!("\"{text}\" is not a glob pattern: {error}"))
+}
+
+/// The scenarios `globs` match (all without any); a pattern that matches
+/// none is a typo to be told of before anything runs.
+fn select_scenarios<'a>(
+    scenarios: &'a [Scenario],
+    globs: &[glob::Pattern],
+) -> anyhow::Result<Vec<&'a Scenario>> {
+    if globs.is_empty() {
+        return Ok(scenarios.iter().collect());
+    }
+    if let Some(unmatched) = globs
+        .iter()
+        .find(|glob| !scenarios.iter().any(|s| glob.matches(&s.name)))
+    {
+        let names: Vec<String> = scenarios.iter().map(|s| quoted(&s.name)).collect();
+        bail!(
+            "--scenario {} matches no scenario; scenarios: {}",
+            quoted(unmatched.as_str()),
+            names.join(", ")
+        );
+    }
+    Ok(scenarios
+        .iter()
+        .filter(|s| globs.iter().any(|glob| glob.matches(&s.name)))
+        .collect())
+}
+
+/// A name from a file, quoted with its control characters escaped, so it
+/// cannot move the cursor or colour the terminal it is printed on.
+fn quoted(name: &str) -> String {
+    format!("{name:?}")
+}
+
+/// `--rerun`: the cells that were not as expected in earlier results.
+struct Rerun {
+    path: PathBuf,
+    /// Scenario and tunnel names, in the results' order.
+    cells: Vec<(String, String)>,
+}
+
+impl Rerun {
+    fn load(path: &Path) -> anyhow::Result<Rerun> {
+        let results = traverse_report::load_results(path)?;
+        let shown = path.display();
+        if results.incomplete {
+            eprintln!(
+                "note: {shown} is from a run that did not finish: of its cells, only the \
+                 {} that finished are looked at",
+                results.cells.len()
+            );
+        }
+        let cells: Vec<(String, String)> = results
+            .cells
+            .into_iter()
+            .filter(|cell| !cell.as_expected())
+            .map(|cell| (cell.scenario, cell.tunnel))
+            .collect();
+        if cells.is_empty() {
+            eprintln!("nothing to rerun: every cell in {shown} was as expected");
+        }
+        Ok(Rerun {
+            path: path.to_path_buf(),
+            cells,
+        })
+    }
+
+    /// The tunnels of the cells to rerun that still exist.
+    fn tunnels(&self, known: &[TunnelSpec]) -> Vec<TunnelSpec> {
+        let mut tunnels: Vec<TunnelSpec> = Vec::new();
+        for (_, name) in &self.cells {
+            if !tunnels.iter().any(|tunnel| tunnel.name() == name)
+                && let Ok(tunnel) = TunnelSpec::resolve(name, known)
+            {
+                tunnels.push(tunnel);
+            }
+        }
+        tunnels
+    }
+
+    /// The cells of `plan` to rerun; a cell to rerun that is not in the
+    /// plan is told of, as its scenario or tunnel is gone (or not asked for).
+    fn select(&self, plan: Vec<CellSpec>) -> Vec<CellSpec> {
+        let key = |cell: &CellSpec| (cell.scenario.name.clone(), cell.tunnel.name().to_string());
+        for (scenario, tunnel) in &self.cells {
+            let planned = plan
+                .iter()
+                .any(|cell| key(cell) == (scenario.clone(), tunnel.clone()));
+            if !planned {
+                eprintln!(
+                    "warning: {}: {} × {} is not rerun: that scenario or tunnel is not in this run",
+                    self.path.display(),
+                    quoted(scenario),
+                    quoted(tunnel)
+                );
+            }
+        }
+        plan.into_iter()
+            .filter(|cell| self.cells.contains(&key(cell)))
+            .collect()
+    }
 }
 
 /// `K/N` for `--shard`: shard K (from 1) of N.
@@ -211,9 +431,10 @@ impl Reporter for Trace {
     }
 }
 
-/// What a finished run leaves: the matrix on stdout, then each report
-/// file and each cell's log file, written whole. A run that never
-/// finishes leaves none of it.
+/// What a run leaves: the results stream as cells finish; once it is over
+/// the matrix on stdout, then each report file and each cell's log file,
+/// written whole, and the stream removed. A run stopped midway leaves the
+/// same of the cells that had finished, marked incomplete.
 struct Finish<'a> {
     style: TerminalStyle,
     scenarios: &'a [Scenario],
@@ -222,33 +443,67 @@ struct Finish<'a> {
     /// Checked before the run; written once it is finished.
     destinations: Option<Destinations>,
     logs: Option<PathBuf>,
+    /// Beside `--json`, until the report files are written.
+    stream: Option<files::ResultStream>,
+    /// The cells finished so far, in the order they finished.
+    finished: Vec<CellResult>,
     /// How the run ends, once it has.
     exit: Option<Exit>,
 }
 
-impl Reporter for Finish<'_> {
-    fn on_event(&mut self, event: Event<'_>) -> anyhow::Result<()> {
-        let Event::RunFinished { results } = event else {
-            return Ok(());
-        };
-        let report = Report::new(results.to_vec(), self.time_scale).with_scenarios(self.scenarios);
+impl Finish<'_> {
+    fn write(&mut self, report: Report) -> anyhow::Result<Exit> {
         let destinations = self.destinations.take().unwrap_or_default();
         let exit = destinations.emit(report.output(self.style, &self.asked))?;
         if let Some(folder) = &self.logs {
             write_logs(folder, &report.cells)?;
         }
-        self.exit = Some(exit);
+        // Only once the document it stands in for is in place.
+        if let Some(stream) = self.stream.take() {
+            stream.remove()?;
+        }
+        Ok(exit)
+    }
+
+    /// Writes the cells that had finished, marked incomplete.
+    fn stopped(mut self) -> anyhow::Result<()> {
+        let mut cells = std::mem::take(&mut self.finished);
+        cells.sort_by_key(|cell| cell.cell);
+        let report = Report::new(cells, self.time_scale)
+            .with_scenarios(self.scenarios)
+            .incomplete();
+        self.write(report).map(drop)
+    }
+}
+
+impl Reporter for Finish<'_> {
+    fn on_event(&mut self, event: Event<'_>) -> anyhow::Result<()> {
+        match event {
+            Event::CellFinished { result, .. } => {
+                self.finished.push(result.clone());
+                if let Some(stream) = &mut self.stream {
+                    stream.append(&traverse_report::stream_line(result))?;
+                }
+            }
+            Event::RunFinished { results } => {
+                let report =
+                    Report::new(results.to_vec(), self.time_scale).with_scenarios(self.scenarios);
+                self.exit = Some(self.write(report)?);
+            }
+            Event::RunStarted { .. } | Event::CellStarted { .. } => {}
+        }
         Ok(())
     }
 }
 
 /// One file per cell, one JSON object per line: the node, then the record.
-fn write_logs(
-    folder: &std::path::Path,
-    results: &[traverse_report::CellResult],
-) -> anyhow::Result<()> {
+fn write_logs(folder: &Path, results: &[CellResult]) -> anyhow::Result<()> {
     for cell in results {
-        let path = folder.join(format!("{}--{}.jsonl", cell.scenario, cell.tunnel));
+        let path = folder.join(format!(
+            "{}--{}.jsonl",
+            file_name_part(&cell.scenario),
+            file_name_part(&cell.tunnel)
+        ));
         let mut lines = String::new();
         for log in &cell.logs {
             for record in &log.records {
@@ -264,6 +519,26 @@ fn write_logs(
     Ok(())
 }
 
+/// A name from a scenario file as part of a file name: a `/` or `..` in it
+/// must not put the file outside the folder, nor a control character
+/// reach a terminal listing it. What is not plainly safe becomes `_`.
+fn file_name_part(name: &str) -> String {
+    let safe: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "-_.+=,@".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    match safe.strip_prefix('.') {
+        Some(rest) => format!("_{rest}"),
+        None => safe,
+    }
+}
+
 /// `--jobs`'s help, with the defaults the runner uses.
 fn jobs_help() -> String {
     format!(
@@ -272,4 +547,18 @@ fn jobs_help() -> String {
         traverse_runner::JOBS_PER_CORE,
         traverse_runner::PROCESS_JOBS_PER_CORE
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_name_cannot_leave_the_logs_folder_or_reach_the_terminal() {
+        assert_eq!(file_name_part("corp-f5"), "corp-f5");
+        assert_eq!(file_name_part("ws+ping=30s"), "ws+ping=30s");
+        assert_eq!(file_name_part("../etc/passwd"), "_._etc_passwd");
+        assert_eq!(file_name_part("a\u{1b}[31mb c"), "a__31mb_c");
+        assert_eq!(file_name_part(".hidden"), "_hidden");
+    }
 }

@@ -117,15 +117,25 @@ fn a_set_mistake_names_the_argument_with_a_caret_under_it() {
     insta::assert_snapshot!(stderr);
 }
 
-/// The option lines of `help`: from each flag to where its text starts.
-fn option_lines(help: &str) -> Vec<&str> {
-    help.split("\nOptions:\n")
+/// Each flag of `help`'s Options section with its help text, whether
+/// clap writes the text beside the flag or, when it is long, under it.
+fn options(help: &str) -> Vec<(String, String)> {
+    let section = help
+        .split("\nOptions:\n")
         .nth(1)
-        .expect("an Options: section")
-        .lines()
-        .take_while(|line| !line.is_empty())
-        .filter(|line| line.trim_start().starts_with('-'))
-        .collect()
+        .expect("an Options: section");
+    let mut options: Vec<(String, String)> = Vec::new();
+    for line in section.lines() {
+        let trimmed = line.trim();
+        if trimmed.starts_with('-') {
+            let (flag, text) = trimmed.split_once("  ").unwrap_or((trimmed, ""));
+            options.push((flag.to_string(), text.trim().to_string()));
+        } else if let Some((_, text)) = options.last_mut() {
+            // A line under the flag: its text, or a part of it.
+            *text = format!("{text} {trimmed}").trim().to_string();
+        }
+    }
+    options
 }
 
 #[test]
@@ -134,14 +144,12 @@ fn tunnel_serve_and_connect_say_what_every_flag_is() {
         let output = traverse(&["tunnel", command, "--help"]);
         assert_eq!(output.status.code(), Some(0));
         let help = stdout(&output);
-        let lines = option_lines(&help);
-        assert!(lines.len() >= 4, "{help}");
-        for line in lines {
-            // `--flag <VALUE>  text`: two spaces part the flag from its help.
-            let text = line.trim().split_once("  ").map(|(_, text)| text.trim());
+        let options = options(&help);
+        assert!(options.len() >= 4, "{help}");
+        for (flag, text) in options {
             assert!(
-                text.is_some_and(|text| !text.is_empty()),
-                "`traverse tunnel {command} --help` has a flag without help: {line:?}\n{help}"
+                !text.is_empty(),
+                "`traverse tunnel {command} --help` has a flag without help: {flag}\n{help}"
             );
         }
     }
@@ -151,9 +159,9 @@ fn tunnel_serve_and_connect_say_what_every_flag_is() {
 fn color_is_a_flag_of_the_commands_that_print_a_matrix_only() {
     let help = stdout(&traverse(&["run", "--help"]));
     assert!(
-        option_lines(&help)
+        options(&help)
             .iter()
-            .any(|line| line.contains("--color <COLOR>") && line.contains("Colour the matrix")),
+            .any(|(flag, text)| flag == "--color <COLOR>" && text.starts_with("Colour the matrix")),
         "{help}"
     );
     for command in [
