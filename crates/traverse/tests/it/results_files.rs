@@ -327,9 +327,18 @@ fn rerun_runs_only_the_cells_not_as_expected() {
         "run --rerun first.json --json again.json scenarios",
     );
     assert_eq!(again.status.code(), Some(1), "{}", text(&again.stderr));
+    // Then the progress lines a CI log gets.
+    let stderr = text(&again.stderr);
     assert_eq!(
-        text(&again.stderr),
-        "warning: first.json: \"gone\" × \"tcp\" is not rerun: that scenario or tunnel is not in this run\n"
+        stderr.lines().next(),
+        Some(
+            "warning: first.json: \"gone\" × \"tcp\" is not rerun: that scenario or tunnel is not in this run"
+        ),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("\nnot as expected: wrong × tcp: passed (expected fail)\n"),
+        "{stderr}"
     );
     let document = json(&folder.path().join("again.json"));
     assert_eq!(cells_of(&document), ["wrong × tcp"]);
