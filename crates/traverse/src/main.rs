@@ -346,14 +346,17 @@ fn tunnel_files(files: &[PathBuf]) -> Tunnels {
     tunnels
 }
 
-/// The built-in tunnels and those of `files`; every mistake of every file
-/// is printed at once otherwise.
-fn tunnels_with(files: &[PathBuf]) -> Result<Vec<TunnelSpec>, Exit> {
+/// The built-in tunnels and those of `files`. Otherwise every mistake of
+/// every tunnel file is printed, and with them those of the scenario files
+/// named in `paths`, so that a run with both wrong takes one round.
+fn tunnels_with(files: &[PathBuf], paths: &[PathBuf]) -> Result<Vec<TunnelSpec>, Exit> {
     let tunnels = tunnel_files(files);
     if tunnels.errors.is_empty() && tunnels.taken.is_empty() {
         Ok(tunnels.known)
-    } else {
+    } else if paths.is_empty() {
         Err(report_all(&tunnels.taken, tunnels.errors))
+    } else {
+        Err(inputs(paths, files).err().unwrap_or(Exit::InvalidInput))
     }
 }
 

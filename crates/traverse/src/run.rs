@@ -87,7 +87,7 @@ pub fn run(args: RunArgs, style: TerminalStyle) -> anyhow::Result<Exit> {
         why: args.why.into(),
         ..style
     };
-    let known = match tunnels_with(&args.tunnel_files) {
+    let known = match tunnels_with(&args.tunnel_files, &args.paths) {
         Ok(known) => known,
         Err(exit) => return Ok(exit),
     };

@@ -95,6 +95,12 @@ fn every_file_is_checked_and_reported_file_by_file() {
     let output = traverse(&["validate", &second, &good, &first, "--tunnel-file", &tunnel]);
     assert_eq!(output.status.code(), Some(2));
     insta::assert_snapshot!(in_dir(&stderr(&output), dir.path()));
+
+    // `run` reads the tunnel files first, and says the same in one round.
+    let run = traverse(&["run", &second, &good, &first, "--tunnel-file", &tunnel]);
+    assert_eq!(run.status.code(), Some(2));
+    assert!(stdout(&run).is_empty(), "nothing ran: {}", stdout(&run));
+    assert_eq!(stderr(&run), stderr(&output));
 }
 
 #[test]
