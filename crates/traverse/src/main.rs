@@ -135,6 +135,8 @@ enum Command {
         /// Which cells the matrix's "Why" section explains, grouped by cause.
         #[arg(long, value_enum, default_value_t = WhyFlag::Unexpected)]
         why: WhyFlag,
+        #[command(flatten)]
+        colour: ColourArg,
     },
     /// Print one cell's whole story from a run's JSON results: its path,
     /// verdict, blame and detail, the blamed hop's log and the others'.
@@ -237,12 +239,13 @@ fn dispatch(cli: Cli) -> anyhow::Result<Exit> {
             files,
             files_out,
             why,
+            colour,
         } => files::emit(
             traverse_report::merge_runs(
                 read_reports(&files)?,
                 traverse_report::TerminalStyle {
                     why: why.into(),
-                    ..terminal_style(Colour::Auto)
+                    ..terminal_style(colour.color)
                 },
                 &files_out.asked(),
             )
