@@ -133,6 +133,7 @@ pub(crate) async fn run_cell(
         logs,
         outputs,
         keepalives,
+        keepalive_lateness,
     } = gathered;
     if !matches!(outcome, CellOutcome::Passed) {
         settle(&logs).await;
@@ -148,7 +149,9 @@ pub(crate) async fn run_cell(
             records: log.snapshot(),
         })
         .collect();
-    let failure = outcome.failure(spec, &logs);
+    let failure = outcome
+        .failure(spec, &logs)
+        .map(|failure| starved_keepalive(failure, keepalive_lateness));
     let poisoned = poisoning(&logs);
     let poisonable = has_cache(&spec.scenario).then_some(poisoned.is_some());
     // A pass that an idle timer nearly cut says so: it may not pass on a
@@ -201,6 +204,34 @@ async fn settle(logs: &[(String, TransactionLog)]) {
             return;
         }
     }
+}
+
+/// A keepalive sent late by more than a quarter of its interval: the
+/// harness was starved (a loaded machine), and an idle cut that followed
+/// is its own doing, not the hop's.
+fn starved_keepalive(failure: Failure, lateness: Option<(Duration, Duration)>) -> Failure {
+    match lateness {
+        Some((every, late)) if failure.category == Category::IdleCut && late * 4 > every => {
+            Failure {
+                category: Category::Harness,
+                status: None,
+                blame: "harness".to_string(),
+                detail: format!(
+                    "the harness was starved: a keepalive due every {} (wall time) went out {} late, \
+                     and then {} cut the tunnel ({})",
+                    format_wall(every),
+                    format_wall(late),
+                    failure.blame,
+                    failure.detail
+                ),
+            }
+        }
+        _ => failure,
+    }
+}
+
+fn format_wall(duration: Duration) -> String {
+    format!("{}ms", duration.as_millis())
 }
 
 /// An explicit proxy that saw nothing while the client failed: the client
@@ -300,6 +331,8 @@ struct Gathered {
     logs: Vec<(String, TransactionLog)>,
     outputs: BTreeMap<String, String>,
     keepalives: Option<u64>,
+    /// The keepalive interval in wall time, and the most one went out late.
+    keepalive_lateness: Option<(Duration, Duration)>,
 }
 
 /// Builds the topology and probes it. An error is the harness's own
@@ -317,6 +350,7 @@ async fn drive(
         logs,
         outputs,
         keepalives,
+        keepalive_lateness,
     } = gathered;
     let scenario = &spec.scenario;
     let activity = ActivityClock::new();
@@ -442,12 +476,16 @@ async fn drive(
             );
             match connected {
                 Ok(connection) => {
-                    let answered = connection.keepalives_answered.clone();
+                    let stats = connection.keepalives.clone();
                     let result = probe(connection, &plan).await;
                     // The kernel's probes are not the harness's to count.
-                    *keepalives = keepalive
-                        .filter(|keepalive| keepalive.kind != KeepaliveKind::TcpKeepalive)
-                        .map(|_| answered.load(Ordering::Relaxed));
+                    let sent =
+                        keepalive.filter(|keepalive| keepalive.kind != KeepaliveKind::TcpKeepalive);
+                    *keepalives = sent.map(|_| stats.answered.load(Ordering::Relaxed));
+                    *keepalive_lateness = sent.map(|keepalive| {
+                        let late = stats.latest_us.load(Ordering::Relaxed);
+                        (keepalive.every, Duration::from_micros(late))
+                    });
                     result
                 }
                 Err(error) => Err(Observation::from(&error)),
@@ -464,4 +502,54 @@ async fn drive(
     }
     drop(handles);
     Ok(result.into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn idle_cut_by(hop: &str) -> Failure {
+        Failure {
+            category: Category::IdleCut,
+            status: None,
+            blame: hop.to_string(),
+            detail: "nginx: cut the connection after 60s without a byte from upstream".to_string(),
+        }
+    }
+
+    /// A ping due every 300 ms that went out 200 ms late, then an idle cut:
+    /// the harness's own trouble. 20 ms late is ordinary scheduling, and
+    /// the cut stays the hop's, as does any other failure.
+    #[test]
+    fn an_idle_cut_after_a_late_keepalive_is_the_harness_s() {
+        let every = Duration::from_millis(300);
+        let starved = starved_keepalive(
+            idle_cut_by("nginx"),
+            Some((every, Duration::from_millis(200))),
+        );
+        assert_eq!(starved.category, Category::Harness);
+        assert_eq!(starved.blame, "harness");
+        assert_eq!(
+            starved.detail,
+            "the harness was starved: a keepalive due every 300ms (wall time) went out 200ms late, \
+             and then nginx cut the tunnel (nginx: cut the connection after 60s without a byte from upstream)"
+        );
+        let on_time = starved_keepalive(
+            idle_cut_by("nginx"),
+            Some((every, Duration::from_millis(20))),
+        );
+        assert_eq!(on_time, idle_cut_by("nginx"));
+        assert_eq!(
+            starved_keepalive(idle_cut_by("nginx"), None),
+            idle_cut_by("nginx")
+        );
+        let refused = Failure {
+            category: Category::Refused,
+            ..idle_cut_by("f5")
+        };
+        assert_eq!(
+            starved_keepalive(refused.clone(), Some((every, Duration::from_secs(1)))),
+            refused
+        );
+    }
 }

@@ -137,7 +137,7 @@ impl ExternalCell {
             // The user's client reports nothing per stream; what broke is
             // read from the probe and the hops' logs.
             outcome: tokio_util::task::AbortOnDropHandle::new(tokio::spawn(async { Ok(()) })),
-            keepalives_answered: Default::default(),
+            keepalives: Default::default(),
         }))
     }
 

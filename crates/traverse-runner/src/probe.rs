@@ -338,7 +338,7 @@ mod tests {
                 task.await;
                 Ok(())
             })),
-            keepalives_answered: Default::default(),
+            keepalives: Default::default(),
         }
     }
 

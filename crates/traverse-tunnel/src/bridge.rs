@@ -9,7 +9,7 @@
 //! futures cannot yet be proven `Send` by the compiler.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -53,13 +53,13 @@ pub(crate) trait FrameSource: Send {
     fn next(&mut self) -> BoxFuture<'_, Result<Option<Inbound>, TunnelError>>;
 }
 
-/// How a client half keeps its tunnel alive, and how many of its
-/// keepalives were answered.
+/// How a client half keeps its tunnel alive, and what became of its
+/// keepalives.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Keepalives {
     /// The interval, in wall time; none for a tunnel that sends none.
     pub every: Option<Duration>,
-    pub answered: Arc<AtomicU64>,
+    pub stats: Arc<crate::KeepaliveStats>,
 }
 
 /// The largest piece of the byte stream put into one frame or message.
@@ -94,7 +94,12 @@ pub(crate) async fn bridge(
                     sink.send(Bytes::copy_from_slice(&buffer[..read])).await?;
                 }
                 Some(()) = answers.recv() => sink.answer().await?,
-                () = tick(&mut ticks) => sink.keepalive().await?,
+                due = tick(&mut ticks) => {
+                    let late = Instant::now().saturating_duration_since(due);
+                    let late_us = u64::try_from(late.as_micros()).unwrap_or(u64::MAX);
+                    keepalives.stats.latest_us.fetch_max(late_us, Ordering::Relaxed);
+                    sink.keepalive().await?;
+                }
             }
         }
     };
@@ -108,7 +113,7 @@ pub(crate) async fn bridge(
                 // Once our side has ended there is nothing to answer with.
                 Inbound::Keepalive => drop(to_answer.send(())),
                 Inbound::Answer => {
-                    keepalives.answered.fetch_add(1, Ordering::Relaxed);
+                    keepalives.stats.answered.fetch_add(1, Ordering::Relaxed);
                 }
             }
         }
@@ -118,12 +123,11 @@ pub(crate) async fn bridge(
     tokio::try_join!(outbound, inbound).map(|_| ())
 }
 
-/// The next keepalive tick, or never for a tunnel that sends none.
-async fn tick(ticks: &mut Option<Interval>) {
+/// When the next keepalive was due, once it is; never for a tunnel that
+/// sends none.
+async fn tick(ticks: &mut Option<Interval>) -> Instant {
     match ticks {
-        Some(ticks) => {
-            ticks.tick().await;
-        }
+        Some(ticks) => ticks.tick().await,
         None => std::future::pending().await,
     }
 }
@@ -138,9 +142,9 @@ pub(crate) fn client_connection(
     let (stream, tunnel_side) = tokio::io::duplex(64 * 1024);
     let keepalives = Keepalives {
         every: keepalive,
-        answered: Arc::default(),
+        stats: Arc::default(),
     };
-    let answered = keepalives.answered.clone();
+    let stats = keepalives.stats.clone();
     let outcome = tokio::spawn(bridge(
         tunnel_side,
         sink,
@@ -151,6 +155,6 @@ pub(crate) fn client_connection(
     Connection {
         stream: Box::new(stream),
         outcome: tokio_util::task::AbortOnDropHandle::new(outcome),
-        keepalives_answered: answered,
+        keepalives: stats,
     }
 }

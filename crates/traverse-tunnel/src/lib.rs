@@ -144,9 +144,19 @@ pub struct ExplicitProxy {
 pub struct Connection {
     pub stream: BoxedIo,
     pub outcome: OutcomeHandle,
-    /// How many of the client's keepalives were answered: each crossed the
-    /// whole path and back.
-    pub keepalives_answered: Arc<AtomicU64>,
+    /// What became of the client's keepalives, as the bridge counts them.
+    pub keepalives: Arc<KeepaliveStats>,
+}
+
+/// The client's keepalives, counted as they go.
+#[derive(Debug, Default)]
+pub struct KeepaliveStats {
+    /// How many were answered: each crossed the whole path and back.
+    pub answered: AtomicU64,
+    /// The most one went out after its time, in microseconds: a starved
+    /// harness sends its keepalives late, and a hop may cut the tunnel
+    /// for it.
+    pub latest_us: AtomicU64,
 }
 
 impl std::fmt::Debug for Connection {
