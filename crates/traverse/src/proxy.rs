@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::io::Write as _;
 use std::net::SocketAddr;
-use std::os::unix::fs::DirBuilderExt as _;
+use std::os::unix::fs::{DirBuilderExt as _, PermissionsExt as _};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -33,8 +33,9 @@ pub struct ProxyArgs {
     #[arg(long, value_name = "ADDR")]
     upstream: SocketAddr,
     /// Folder for the run's certificates (the public CA to trust, the
-    /// enterprise inspection CA); default: the per-user cache
-    /// ($XDG_CACHE_HOME/traverse/certs, or ~/.cache/traverse/certs).
+    /// enterprise inspection CA); default: a fresh folder of this proxy's
+    /// own under $XDG_CACHE_HOME/traverse (or ~/.cache/traverse), removed
+    /// when it stops.
     #[arg(long, value_name = "DIR")]
     certs: Option<PathBuf>,
     /// Factor applied to the option's durations; 1 is real time.
@@ -52,7 +53,14 @@ pub fn run(args: ProxyArgs) -> anyhow::Result<()> {
             args.time_scale
         )
     })?;
-    let certs = certs_folder(args.certs.clone())?;
+    let own = match &args.certs {
+        Some(_) => None,
+        None => Some(OwnCerts::create()?),
+    };
+    let certs = match (&own, &args.certs) {
+        (Some(own), _) => own.folder.clone(),
+        (None, given) => certs_folder(given.clone())?,
+    };
     let pki = Arc::new(traverse_pki::Pki::generate()?);
     pki.write_pem(&certs)?;
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
@@ -85,6 +93,42 @@ pub fn run(args: ProxyArgs) -> anyhow::Result<()> {
         tasks.shutdown(Duration::from_secs(2)).await;
         Ok(())
     })
+}
+
+/// A proxy's own certificates when `--certs` names no folder: a fresh set in
+/// a folder of this process's, so two proxies never trust each other's CA
+/// or overwrite it, removed when the proxy stops (the set is worth nothing
+/// after). A proxy killed outright leaves it behind, under the user's cache.
+struct OwnCerts {
+    folder: PathBuf,
+}
+
+impl OwnCerts {
+    fn create() -> anyhow::Result<OwnCerts> {
+        let parent = match dirs::cache_dir() {
+            Some(cache) => cache.join("traverse"),
+            None => std::env::temp_dir(),
+        };
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&parent)
+            .with_context(|| format!("cannot create {}", parent.display()))?;
+        // The CAs' keys are in it: readable by this user only.
+        let folder = tempfile::Builder::new()
+            .prefix(&format!("proxy-{}-", std::process::id()))
+            .permissions(std::fs::Permissions::from_mode(0o700))
+            .tempdir_in(&parent)
+            .with_context(|| format!("cannot create a folder in {}", parent.display()))?
+            .keep();
+        Ok(OwnCerts { folder })
+    }
+}
+
+impl Drop for OwnCerts {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.folder);
+    }
 }
 
 /// Where a command's certificates go: the folder given, or one of the

@@ -4,7 +4,8 @@
 //! request, and prints completions and a manual page from its command line.
 
 use std::io::BufRead as _;
-use std::path::Path;
+use std::os::unix::fs::PermissionsExt as _;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
@@ -279,13 +280,12 @@ fn certs_go_to_the_user_s_cache_unless_told() {
     );
 }
 
-#[test]
-fn proxy_keeps_its_certificates_in_the_user_s_cache() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let home = tempfile::tempdir().expect("tempdir");
+/// A proxy started without `--certs`, and the folder its banner tells
+/// clients to trust.
+fn proxy_trusting(dir: &Path, home: &Path) -> (std::process::Child, PathBuf) {
     let mut child = traverse_in(
-        dir.path(),
-        home.path(),
+        dir,
+        home,
         &["proxy", "tls-terminator", "--upstream", "127.0.0.1:9"],
     )
     .stdout(Stdio::piped())
@@ -312,19 +312,52 @@ fn proxy_keeps_its_certificates_in_the_user_s_cache() {
             break line;
         }
     };
-    let ca = home.path().join(".cache/traverse/certs/public-ca.pem");
-    assert_eq!(
-        trust,
-        format!("  clients trust {}; press Ctrl-C to stop", ca.display())
-    );
-    assert!(ca.is_file());
+    let ca = trust
+        .strip_prefix("  clients trust ")
+        .and_then(|rest| rest.strip_suffix("; press Ctrl-C to stop"))
+        .unwrap_or_else(|| panic!("the banner's trust line: {trust}"));
+    (child, PathBuf::from(ca))
+}
+
+/// Two proxies without `--certs` each get a fresh set in a folder of their
+/// own under the user's cache, never the current folder, and it goes when
+/// the proxy stops: neither can overwrite the CA the other's clients trust.
+#[test]
+fn each_proxy_keeps_its_own_certificates_in_the_user_s_cache() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let home = tempfile::tempdir().expect("tempdir");
+    let (first, first_ca) = proxy_trusting(dir.path(), home.path());
+    let (second, second_ca) = proxy_trusting(dir.path(), home.path());
+    let cache = home.path().join(".cache/traverse");
+    for ca in [&first_ca, &second_ca] {
+        assert!(ca.is_file(), "{}", ca.display());
+        assert_eq!(
+            ca.file_name().and_then(|name| name.to_str()),
+            Some("public-ca.pem")
+        );
+        let folder = ca.parent().expect("a folder");
+        assert_eq!(folder.parent(), Some(cache.as_path()), "{}", ca.display());
+        let mode = std::fs::metadata(folder)
+            .expect("folder")
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o700, "{}", folder.display());
+    }
+    assert_ne!(first_ca, second_ca, "a folder each");
     assert_eq!(
         entries(dir.path()),
         Vec::<String>::new(),
         "wrote nothing here"
     );
-    let status = crate::support::signal_and_wait(child, "INT").status;
-    assert!(status.success(), "{status}");
+    for (child, ca) in [(first, first_ca), (second, second_ca)] {
+        let status = crate::support::signal_and_wait(child, "INT").status;
+        assert!(status.success(), "{status}");
+        assert!(
+            !ca.parent().expect("a folder").exists(),
+            "removed on stop: {}",
+            ca.display()
+        );
+    }
 }
 
 #[test]
