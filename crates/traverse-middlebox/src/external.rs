@@ -34,8 +34,8 @@ pub(crate) async fn start(
         hop: context.name.clone(),
         why,
     };
-    let folder =
-        tempfile::tempdir().map_err(|error| failed(format!("no working folder: {error}")))?;
+    let folder = traverse_pki::private_folder()
+        .map_err(|error| failed(format!("no working folder: {error}")))?;
     let file = |name: &str| folder.path().join(name).to_string_lossy().into_owned();
     let mut values: BTreeMap<&str, String> = BTreeMap::from([
         ("dir", folder.path().to_string_lossy().into_owned()),
@@ -85,7 +85,7 @@ pub(crate) async fn start(
         ("ca.pem", context.pki.public_ca().cert_pem()),
     ];
     for (name, contents) in files {
-        std::fs::write(folder.path().join(name), contents)
+        traverse_pki::write_private(&folder.path().join(name), contents)
             .map_err(|error| failed(format!("cannot write {name}: {error}")))?;
     }
     let mut process = ChildProcess::spawn("external middlebox", &fill(&options.command, &values))

@@ -207,11 +207,39 @@ impl Pki {
         let mut written = Vec::new();
         for (file, contents) in files {
             let path = folder.join(file);
-            std::fs::write(&path, contents).map_err(|source| write_error(&path, source))?;
+            write_private(&path, contents).map_err(|source| write_error(&path, source))?;
             written.push(path.display().to_string());
         }
         Ok(written)
     }
+}
+
+/// A folder for a cell's keys and a real program's config: readable and
+/// writable by this user only. In the system's shared temporary folder,
+/// another local user could otherwise read the keys, or swap the config of
+/// a proxy that runs as root. Removed when dropped.
+pub fn private_folder() -> std::io::Result<tempfile::TempDir> {
+    use std::os::unix::fs::PermissionsExt as _;
+    tempfile::Builder::new()
+        .prefix("traverse-")
+        .permissions(std::fs::Permissions::from_mode(0o700))
+        .tempdir()
+}
+
+/// Writes `contents` to a new or replaced file that only this user can
+/// read: keys, and the configs that name them.
+pub fn write_private(path: &Path, contents: impl AsRef<[u8]>) -> std::io::Result<()> {
+    use std::io::Write as _;
+    use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)?;
+    // A file that was there keeps its mode through open: set it.
+    file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    file.write_all(contents.as_ref())
 }
 
 /// The one crypto provider of the project: ring, which builds without cmake.
@@ -490,5 +518,32 @@ mod tests {
         assert!(ca.starts_with("-----BEGIN CERTIFICATE-----"));
         let key = std::fs::read_to_string(folder.path().join("origin.key")).expect("read");
         assert!(key.starts_with("-----BEGIN PRIVATE KEY-----"));
+    }
+
+    fn mode(path: &Path) -> u32 {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::metadata(path)
+            .expect("metadata")
+            .permissions()
+            .mode()
+            & 0o777
+    }
+
+    /// Keys and cell folders are this user's alone, even over a file that
+    /// another run left readable.
+    #[test]
+    fn keys_and_cell_folders_are_readable_by_their_owner_only() {
+        let folder = private_folder().expect("folder");
+        assert_eq!(mode(folder.path()), 0o700);
+        let key = folder.path().join("key.pem");
+        std::fs::write(&key, "old").expect("write");
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+        write_private(&key, "new").expect("write");
+        assert_eq!(mode(&key), 0o600);
+        assert_eq!(std::fs::read_to_string(&key).expect("read"), "new");
+        let pki = Pki::generate().expect("pki");
+        pki.write_pem(folder.path()).expect("write");
+        assert_eq!(mode(&folder.path().join("public-ca.key")), 0o600);
     }
 }

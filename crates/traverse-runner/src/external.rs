@@ -40,7 +40,7 @@ impl ExternalCell {
         tasks: &Tasks,
         activity: &ActivityClock,
     ) -> Result<(ExternalCell, Endpoints), String> {
-        let folder = tempfile::tempdir().map_err(|error| {
+        let folder = traverse_pki::private_folder().map_err(|error| {
             format!("cannot make a folder for the tunnel's certificates: {error}")
         })?;
         // A managed device's trust: the public CA and the inspection CA.
@@ -54,7 +54,7 @@ impl ExternalCell {
             ("cert.pem", origin.cert_pem()),
             ("key.pem", origin.key_pem()),
         ] {
-            std::fs::write(folder.path().join(file), contents)
+            traverse_pki::write_private(&folder.path().join(file), contents)
                 .map_err(|error| format!("cannot write {file} for the tunnel: {error}"))?;
         }
         let listen = reserve_port()
