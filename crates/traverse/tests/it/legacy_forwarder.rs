@@ -241,7 +241,11 @@ const FRAMING: &[Framing] = &[
 #[tokio::test]
 async fn forwards_what_http_framing_declares() {
     let rows = FRAMING.iter().map(|case| async move {
-        let got = framing_case(case).await;
+        let topology = format!(
+            "[[hops]]\nkind = \"legacy-forwarder\"\nname = \"old\"\nbody = \"{}\"\n",
+            case.body
+        );
+        let got = exchange(&topology, case).await;
         let expected = (
             case.answer.to_string(),
             case.origin.map(str::to_string),
@@ -259,9 +263,37 @@ async fn forwards_what_http_framing_declares() {
     crate::support::assert_rows(futures_util::future::join_all(rows).await);
 }
 
+#[tokio::test]
+async fn a_complete_request_then_a_half_close_is_answered() {
+    // Clients may shut their write side while they wait for the answer;
+    // the hyper-based hops once closed on that EOF without answering.
+    let case = Framing {
+        name: "half-close",
+        body: "",
+        sent: || b"GET / HTTP/1.1\r\nHost: origin.test\r\n\r\n".to_vec(),
+        answer: "HTTP/1.1 200 OK",
+        origin: Some("GET / HTTP/1.1\r\nHost: origin.test\r\n\r\n"),
+        record: "",
+        words: "",
+    };
+    let rows = [
+        "[[hops]]\nkind = \"legacy-forwarder\"\n",
+        "[[hops]]\nkind = \"transparent\"\n",
+    ]
+    .map(|topology| {
+        let case = &case;
+        async move {
+            let (answer, ..) = exchange(topology, case).await;
+            (answer != case.answer)
+                .then(|| format!("{topology}: expected {}, got {answer}", case.answer))
+        }
+    });
+    crate::support::assert_rows(futures_util::future::join_all(rows).await);
+}
+
 /// The client's first line back, what the origin received, the record as
 /// `action status` and its detail.
-async fn framing_case(case: &Framing) -> (String, Option<String>, String, String) {
+async fn exchange(topology: &str, case: &Framing) -> (String, Option<String>, String, String) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let deadline = Duration::from_secs(5);
     let listener = traverse_net::bind_loopback().await.expect("bind");
@@ -292,11 +324,7 @@ async fn framing_case(case: &Framing) -> (String, Option<String>, String, String
             });
         }
     });
-    let topology = format!(
-        "[[hops]]\nkind = \"legacy-forwarder\"\nname = \"old\"\nbody = \"{}\"\n",
-        case.body
-    );
-    let hop = crate::support::LoneHop::start(&topology, next).await;
+    let hop = crate::support::LoneHop::start(topology, next).await;
     let stream = tokio::net::TcpStream::connect(hop.addr(traverse_scenario::address::PLAIN_PORT))
         .await
         .expect("the hop listens");
