@@ -6,6 +6,12 @@
 //! `declared-only` drops them (nginx, Apache: the origin waits forever),
 //! `hold-until-response` keeps them until the origin answers (HAProxy in
 //! 2010: a deadlock), `forward` passes everything (a compliant forwarder).
+//! What is declared is what framing says: `Content-Length` bytes, or a
+//! chunked body up to its last chunk and trailers; bytes after that are
+//! undeclared too, so a request smuggled behind a body never reaches the
+//! origin by way of `declared-only`. A request nginx would not forward
+//! (both length headers, an unknown coding, a head beyond its buffers, a
+//! body over 1 MiB) is answered here and never reaches the next node.
 //! An origin that never answers gets `504` after `read_timeout` (nginx's
 //! `proxy_read_timeout`). After a `101` it relays both ways, with the hop's
 //! masking rule on client frames. Port 443 is not its business and is

@@ -180,6 +180,26 @@ const FRAMING: &[Framing] = &[
         words: "both Content-Length and Transfer-Encoding",
     },
     Framing {
+        name: "a coding other than chunked is not implemented, as nginx says",
+        body: "forward",
+        sent: || {
+            "POST / HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\nGET /extra HTTP/1.1\r\n\r\n".into()
+        },
+        answer: "HTTP/1.0 501 Not Implemented",
+        origin: None,
+        record: "responded 501",
+        words: "not \"gzip\"",
+    },
+    Framing {
+        name: "a body over nginx's client_max_body_size is answered 413",
+        body: "declared-only",
+        sent: || "POST / HTTP/1.1\r\nContent-Length: 2000000\r\n\r\nabc".into(),
+        answer: "HTTP/1.0 413 Request Entity Too Large",
+        origin: None,
+        record: "responded 413",
+        words: "larger than 1 MiB",
+    },
+    Framing {
         name: "a body cut short of its Content-Length is not a request",
         body: "forward",
         sent: || "POST / HTTP/1.1\r\nContent-Length: 10\r\n\r\nabc".into(),
