@@ -45,6 +45,9 @@ pub(crate) async fn start(
             });
             let _ = hyper::server::conn::http1::Builder::new()
                 .timer(TokioTimer::new())
+                // A client may shut its write side once its request is sent and wait
+                // for the answer; without this hyper closes on that EOF unanswered.
+                .half_close(true)
                 .header_read_timeout(header_timeout)
                 .serve_connection(client, service)
                 .with_upgrades()

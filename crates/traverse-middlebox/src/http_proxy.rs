@@ -112,6 +112,9 @@ pub(crate) async fn serve(
     };
     let result = hyper::server::conn::http1::Builder::new()
         .timer(TokioTimer::new())
+        // A client may shut its write side once its request is sent and wait
+        // for the answer; without this hyper closes on that EOF unanswered.
+        .half_close(true)
         .header_read_timeout(header_timeout)
         .serve_connection(TokioIo::new(client), service)
         .with_upgrades()

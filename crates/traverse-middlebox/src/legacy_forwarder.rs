@@ -6,6 +6,12 @@
 //! `declared-only` drops them (nginx, Apache: the origin waits forever),
 //! `hold-until-response` keeps them until the origin answers (HAProxy in
 //! 2010: a deadlock), `forward` passes everything (a compliant forwarder).
+//! What is declared is what framing says: `Content-Length` bytes, or a
+//! chunked body up to its last chunk and trailers; bytes after that are
+//! undeclared too, so a request smuggled behind a body never reaches the
+//! origin by way of `declared-only`. A request nginx would not forward
+//! (both length headers, an unknown coding, a head beyond its buffers, a
+//! body over 1 MiB) is answered here and never reaches the next node.
 //! An origin that never answers gets `504` after `read_timeout` (nginx's
 //! `proxy_read_timeout`). After a `101` it relays both ways, with the hop's
 //! masking rule on client frames. Port 443 is not its business and is
@@ -15,9 +21,11 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::Poll;
 
-use tokio::io::{AsyncRead, AsyncWriteExt, ReadBuf};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
-use traverse_net::http::{HeadEnd, read_http_head, response_status};
+use traverse_net::http::{
+    HeadEnd, chunked_body_len, read_http_head, read_http_head_within, response_status,
+};
 use traverse_net::{Action, ConnEntry, Metered, Protocol};
 use traverse_scenario::address::{PLAIN_PORT, PORTS};
 use traverse_scenario::{BodyPolicy, LegacyForwarder, format_duration};
@@ -53,6 +61,43 @@ pub(crate) async fn start(
     .await
 }
 
+/// nginx's `large_client_header_buffers 4 8k`, the limits this kind
+/// models: a request line must fit one 8 KiB buffer (else `414`), each
+/// header line one buffer and the whole head four (else `400 Request
+/// Header Or Cookie Too Large`). HAProxy answers `400` for both.
+const LINE_LIMIT: usize = 8 * 1024;
+const HEAD_LIMIT: usize = 4 * LINE_LIMIT;
+
+/// nginx's `client_max_body_size 1m`: a longer declared body is answered
+/// `413` before anything is forwarded.
+const BODY_LIMIT: usize = 1024 * 1024;
+
+/// How the request says its body ends (RFC 9112 §6.3).
+#[derive(Debug, Clone, Copy)]
+enum Body {
+    /// Neither header: no body, so whatever follows the head is undeclared.
+    Absent,
+    Length(usize),
+    Chunked,
+}
+
+/// An answer the forwarder gives itself instead of forwarding.
+struct Refusal {
+    status: u16,
+    reason: &'static str,
+    detail: String,
+}
+
+impl Refusal {
+    fn new(status: u16, reason: &'static str, why: impl std::fmt::Display) -> Refusal {
+        Refusal {
+            status,
+            reason,
+            detail: format!("answered {status} {reason}: {why}"),
+        }
+    }
+}
+
 /// One request (these forwarders did not keep connections alive), then
 /// either its response or, after a 101, a relay in both directions.
 async fn forward(
@@ -61,16 +106,19 @@ async fn forward(
     options: &LegacyForwarder,
     context: &HopContext,
 ) {
-    let Ok(Ok((head, mut rest))) =
-        tokio::time::timeout(context.step_timeout, read_head(&mut client)).await
-    else {
-        entry.act(
-            Action::Responded,
-            Some(408),
-            "closed: no complete request head arrived in time",
-        );
-        return;
-    };
+    let (head, rest) =
+        match tokio::time::timeout(context.step_timeout, read_request(&mut client)).await {
+            Ok(Ok(Ok(request))) => request,
+            Ok(Ok(Err(refusal))) => return refuse(client, entry, refusal, context).await,
+            _ => {
+                entry.act(
+                    Action::Responded,
+                    Some(408),
+                    "closed: no complete request head arrived in time",
+                );
+                return;
+            }
+        };
     let mut headers = [httparse::EMPTY_HEADER; 64];
     let mut request = httparse::Request::new(&mut headers);
     if !matches!(request.parse(&head), Ok(httparse::Status::Complete(_))) {
@@ -101,16 +149,28 @@ async fn forward(
     } else {
         Protocol::Http
     });
-    let declared = header("content-length")
-        .and_then(|value| value.trim().parse::<usize>().ok())
-        .unwrap_or(0);
-    let chunked = header("transfer-encoding").is_some_and(|value| value.contains("chunked"));
-    // Bytes that arrived with the head beyond what it declares.
-    let undeclared = if chunked || options.body == BodyPolicy::Forward {
-        Vec::new()
-    } else {
-        rest.split_off(declared.min(rest.len()))
+    let body = match body_framing(request.headers) {
+        Ok(body) => body,
+        Err(refusal) => return refuse(client, entry, refusal, context).await,
     };
+    let read = tokio::time::timeout(context.step_timeout, read_body(&mut client, rest, body));
+    let (declared, mut undeclared) = match read.await {
+        Ok(Ok(split)) => split,
+        Ok(Err(refusal)) => return refuse(client, entry, refusal, context).await,
+        Err(_) => {
+            // nginx's client_body_timeout.
+            let refusal = Refusal::new(
+                408,
+                "Request Time-out",
+                "the body its framing declares did not arrive in time",
+            );
+            return refuse(client, entry, refusal, context).await;
+        }
+    };
+    let mut rest = declared;
+    if options.body == BodyPolicy::Forward {
+        rest.append(&mut undeclared);
+    }
 
     let upstream = context.upstream(PLAIN_PORT, None);
     entry.set_target(upstream.target());
@@ -134,11 +194,16 @@ async fn forward(
         return;
     }
     let undeclared_note = |verb: &str| {
-        format!(
-            "{verb} {} bytes that followed the request headers with no Content-Length to \
-             declare them",
-            undeclared.len()
-        )
+        let after = match body {
+            Body::Absent => {
+                "the request headers with no Content-Length to declare them".to_string()
+            }
+            Body::Length(length) => {
+                format!("the {length}-byte body its Content-Length declares")
+            }
+            Body::Chunked => "the last chunk of its chunked body".to_string(),
+        };
+        format!("{verb} {} bytes that followed {after}", undeclared.len())
     };
     match options.body {
         BodyPolicy::DeclaredOnly if !undeclared.is_empty() => entry.act(
@@ -189,7 +254,8 @@ async fn forward(
                 return;
             }
         };
-    if options.body == BodyPolicy::HoldUntilResponse && !undeclared.is_empty() {
+    let released = options.body == BodyPolicy::HoldUntilResponse && !undeclared.is_empty();
+    if released {
         let _ = server.write_all(&undeclared).await;
     }
     let status = response_status(&response_head).map(|status| status.code);
@@ -215,13 +281,183 @@ async fn forward(
         Action::Forwarded,
         status,
         format!(
-            "forwarded to {}; it answered {}",
+            "forwarded to {}; it answered {}{}",
             upstream.target(),
-            status.map_or("something else".to_string(), |code| code.to_string())
+            status.map_or("something else".to_string(), |code| code.to_string()),
+            if released {
+                format!(", then sent the {} bytes it held", undeclared.len())
+            } else {
+                String::new()
+            }
         ),
     );
     let _ = tokio::io::copy(&mut server, &mut client).await;
     let _ = client.shutdown().await;
+}
+
+/// A request head within nginx's limits and the bytes that arrived with
+/// it, or the answer nginx gives a head beyond them.
+async fn read_request(
+    io: &mut (impl AsyncRead + Unpin),
+) -> std::io::Result<Result<(Vec<u8>, Vec<u8>), Refusal>> {
+    let (head, end) = read_http_head_within(io, HEAD_LIMIT).await?;
+    let mut lines = head.split(|&byte| byte == b'\n');
+    if lines.next().is_some_and(|line| line.len() > LINE_LIMIT) {
+        return Ok(Err(Refusal::new(
+            414,
+            "Request-URI Too Large",
+            "its request line is longer than 8 KiB (nginx's large_client_header_buffers 4 8k)",
+        )));
+    }
+    if lines.any(|line| line.len() > LINE_LIMIT) {
+        return Ok(Err(Refusal::new(
+            400,
+            "Bad Request",
+            "Request Header Or Cookie Too Large: a header line is longer than 8 KiB \
+             (nginx's large_client_header_buffers 4 8k)",
+        )));
+    }
+    match end {
+        HeadEnd::Complete | HeadEnd::NotHttp => Ok(Ok((head, arrived_with(io).await?))),
+        HeadEnd::Closed => Err(std::io::ErrorKind::UnexpectedEof.into()),
+        HeadEnd::TooLong => Ok(Err(Refusal::new(
+            400,
+            "Bad Request",
+            "Request Header Or Cookie Too Large: its head is longer than 32 KiB \
+             (nginx's large_client_header_buffers 4 8k)",
+        ))),
+    }
+}
+
+/// How the body is framed, from its headers, or why the request is not
+/// one to forward.
+fn body_framing(headers: &[httparse::Header]) -> Result<Body, Refusal> {
+    let values = |name: &str| {
+        headers
+            .iter()
+            .filter(|header| header.name.eq_ignore_ascii_case(name))
+            .map(|header| String::from_utf8_lossy(header.value).trim().to_string())
+            .collect::<Vec<_>>()
+    };
+    let lengths = values("content-length");
+    let codings = values("transfer-encoding");
+    if !lengths.is_empty() && !codings.is_empty() {
+        // RFC 9112 §6.1: such a message "ought to be handled as an error",
+        // and a server MAY reject it; forwarding it on is how one request
+        // becomes two behind the hop (request smuggling).
+        return Err(Refusal::new(
+            400,
+            "Bad Request",
+            "the request has both Content-Length and Transfer-Encoding (RFC 9112 §6.1)",
+        ));
+    }
+    if !codings.is_empty() {
+        let coding = codings.join(", ");
+        return if coding.eq_ignore_ascii_case("chunked") {
+            Ok(Body::Chunked)
+        } else {
+            // What nginx answers a coding it does not know.
+            Err(Refusal::new(
+                501,
+                "Not Implemented",
+                format!("it frames only Transfer-Encoding chunked, not {coding:?}"),
+            ))
+        };
+    }
+    let Some(first) = lengths.first() else {
+        return Ok(Body::Absent);
+    };
+    let length = first
+        .parse::<usize>()
+        .ok()
+        .filter(|_| lengths.iter().all(|other| other == first));
+    match length {
+        None => Err(Refusal::new(
+            400,
+            "Bad Request",
+            format!("its Content-Length is not one number: {:?}", lengths.join(", ")),
+        )),
+        Some(length) if length > BODY_LIMIT => Err(too_large()),
+        Some(length) => Ok(Body::Length(length)),
+    }
+}
+
+/// nginx's `client_max_body_size` answer.
+fn too_large() -> Refusal {
+    Refusal::new(
+        413,
+        "Request Entity Too Large",
+        "its body is larger than 1 MiB (nginx's client_max_body_size 1m)",
+    )
+}
+
+/// Reads on until the body `body` declares is all there, and splits what
+/// came into that body and the bytes after it, which no framing declares.
+async fn read_body(
+    io: &mut (impl AsyncRead + Unpin),
+    mut bytes: Vec<u8>,
+    body: Body,
+) -> Result<(Vec<u8>, Vec<u8>), Refusal> {
+    loop {
+        let end = match body {
+            Body::Absent => Some(0),
+            Body::Length(length) => (bytes.len() >= length).then_some(length),
+            Body::Chunked => match chunked_body_len(&bytes) {
+                Ok(Some(len)) if len.data > BODY_LIMIT => return Err(too_large()),
+                Ok(len) => len.map(|len| len.total),
+                Err(bad) => return Err(Refusal::new(400, "Bad Request", bad)),
+            },
+        };
+        if let Some(end) = end {
+            let undeclared = bytes.split_off(end);
+            return Ok((bytes, undeclared));
+        }
+        // Chunk framing costs a few bytes a chunk; twice the limit is more
+        // than any body within it needs.
+        if bytes.len() > 2 * BODY_LIMIT {
+            return Err(too_large());
+        }
+        let mut chunk = [0_u8; 4096];
+        let read = io.read(&mut chunk).await.unwrap_or(0);
+        if read == 0 {
+            let what = match body {
+                Body::Length(length) => {
+                    format!("the {length}-byte body its Content-Length declares")
+                }
+                _ => "the last chunk of its chunked body".to_string(),
+            };
+            return Err(Refusal::new(
+                400,
+                "Bad Request",
+                format!("the client closed before {what}"),
+            ));
+        }
+        bytes.extend_from_slice(&chunk[..read]);
+    }
+}
+
+/// Answers a request the forwarder will not forward, then reads what the
+/// client still sends until it closes (nginx's lingering close): closing
+/// with unread bytes would reset the connection, and the client could
+/// lose the answer before reading it.
+async fn refuse(
+    mut client: Metered<TcpStream>,
+    entry: &ConnEntry,
+    refusal: Refusal,
+    context: &HopContext,
+) {
+    entry.act(Action::Responded, Some(refusal.status), refusal.detail);
+    let answer = format!(
+        "HTTP/1.0 {} {}\r\nContent-Length: 0\r\n\r\n",
+        refusal.status, refusal.reason
+    );
+    if client.write_all(answer.as_bytes()).await.is_err() {
+        return;
+    }
+    let _ = client.shutdown().await;
+    let mut sink = tokio::io::sink();
+    let drain = tokio::io::copy(&mut client, &mut sink);
+    let _ = tokio::time::timeout(context.step_timeout, drain).await;
 }
 
 /// A head, up to its blank line, and the bytes that arrived with it: what

@@ -68,7 +68,8 @@ pub enum HeadEnd {
     Complete,
     /// The peer closed first.
     Closed,
-    /// It grew to [`MAX_HEAD`] without a blank line.
+    /// It grew to its limit ([`MAX_HEAD`] unless the reader said) without
+    /// a blank line.
     TooLong,
     /// Its bytes cannot begin a request or a response (only
     /// [`read_http_head`] looks).
@@ -82,7 +83,7 @@ pub async fn read_head(
     io: &mut (impl AsyncRead + Unpin),
     start: &[u8],
 ) -> std::io::Result<(Vec<u8>, HeadEnd)> {
-    read_until_blank_line(io, start, false).await
+    read_until_blank_line(io, start, false, MAX_HEAD).await
 }
 
 /// [`read_head`] as a real HTTP parser reads: bytes that cannot begin a
@@ -91,13 +92,23 @@ pub async fn read_head(
 pub async fn read_http_head(
     io: &mut (impl AsyncRead + Unpin),
 ) -> std::io::Result<(Vec<u8>, HeadEnd)> {
-    read_until_blank_line(io, b"", true).await
+    read_http_head_within(io, MAX_HEAD).await
+}
+
+/// [`read_http_head`] with the node's own bound on a head instead of
+/// [`MAX_HEAD`], for a node that models a product's header buffers.
+pub async fn read_http_head_within(
+    io: &mut (impl AsyncRead + Unpin),
+    limit: usize,
+) -> std::io::Result<(Vec<u8>, HeadEnd)> {
+    read_until_blank_line(io, b"", true, limit).await
 }
 
 async fn read_until_blank_line(
     io: &mut (impl AsyncRead + Unpin),
     start: &[u8],
     refuse_early: bool,
+    limit: usize,
 ) -> std::io::Result<(Vec<u8>, HeadEnd)> {
     let mut head = start.to_vec();
     let mut byte = [0_u8; 1];
@@ -105,10 +116,14 @@ async fn read_until_blank_line(
         if head.ends_with(b"\r\n\r\n") {
             return Ok((head, HeadEnd::Complete));
         }
-        if refuse_early && !head.is_empty() && !could_be_http(&head) {
+        // Each look parses the whole head again, so past its first KiB it
+        // looks once a line or once a KiB: a long head costs linear time,
+        // not quadratic (a 32 KiB head took seconds in a debug build).
+        let look = head.len() <= 1024 || head.ends_with(b"\n") || head.len() % 1024 == 0;
+        if refuse_early && look && !head.is_empty() && !could_be_http(&head) {
             return Ok((head, HeadEnd::NotHttp));
         }
-        if head.len() >= MAX_HEAD {
+        if head.len() >= limit {
             return Ok((head, HeadEnd::TooLong));
         }
         if io.read(&mut byte).await? == 0 {
@@ -175,6 +190,73 @@ pub fn header<'h>(headers: &[httparse::Header<'h>], name: &str) -> Option<&'h st
         .iter()
         .find(|header| header.name.eq_ignore_ascii_case(name))
         .and_then(|header| std::str::from_utf8(header.value).ok())
+}
+
+/// A chunked body (RFC 9112 §7.1) that is not one: a chunk-size line
+/// httparse refuses, a chunk not ended by CRLF, or a size past `usize`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("not a valid chunked body: {0}")]
+pub struct BadChunk(&'static str);
+
+/// How many bytes at the start of `bytes` the chunked body takes: its
+/// chunks, the last (zero-size) chunk, its trailer fields and the blank
+/// line that ends them. `None` while it is still incomplete. What follows
+/// is not part of this message: a forwarder that frames by HTTP treats it
+/// as undeclared.
+pub fn chunked_body_len(bytes: &[u8]) -> Result<Option<ChunkedLen>, BadChunk> {
+    let mut at = 0_usize;
+    let mut data = 0_usize;
+    loop {
+        let (used, size) = match httparse::parse_chunk_size(&bytes[at..]) {
+            Ok(httparse::Status::Complete(parsed)) => parsed,
+            Ok(httparse::Status::Partial) => return Ok(None),
+            Err(_) => return Err(BadChunk("a chunk-size line is malformed")),
+        };
+        at += used;
+        let size = usize::try_from(size).map_err(|_| BadChunk("a chunk is too large"))?;
+        if size == 0 {
+            return Ok(trailers_end(&bytes[at..]).map(|len| ChunkedLen {
+                total: at + len,
+                data,
+            }));
+        }
+        data = data
+            .checked_add(size)
+            .ok_or(BadChunk("a chunk is too large"))?;
+        let end = at
+            .checked_add(size)
+            .and_then(|end| end.checked_add(2))
+            .ok_or(BadChunk("a chunk is too large"))?;
+        if bytes.len() < end {
+            return Ok(None);
+        }
+        if &bytes[end - 2..end] != b"\r\n" {
+            return Err(BadChunk("a chunk's data is not followed by CRLF"));
+        }
+        at = end;
+    }
+}
+
+/// The length of a chunked body, as [`chunked_body_len`] finds it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChunkedLen {
+    /// Every byte of the body as it is framed on the wire.
+    pub total: usize,
+    /// The chunks' payload alone.
+    pub data: usize,
+}
+
+/// The length of the trailer section and its closing blank line, when it
+/// is all there.
+fn trailers_end(bytes: &[u8]) -> Option<usize> {
+    let mut at = 0;
+    loop {
+        let line = bytes[at..].windows(2).position(|pair| pair == b"\r\n")?;
+        at += line + 2;
+        if line == 0 {
+            return Some(at);
+        }
+    }
 }
 
 #[cfg(test)]
@@ -272,6 +354,26 @@ mod tests {
             ("connection", "upgrade"),
             ("upgrade", "h2c")
         ])));
+    }
+
+    #[test]
+    fn a_chunked_body_ends_after_its_trailers() {
+        let body = b"5\r\nhello\r\n0\r\nX-Sum: 1\r\n\r\nGET /extra HTTP/1.1\r\n\r\n";
+        assert_eq!(
+            chunked_body_len(body),
+            Ok(Some(ChunkedLen { total: 25, data: 5 }))
+        );
+        assert_eq!(&body[25..], b"GET /extra HTTP/1.1\r\n\r\n");
+        assert_eq!(chunked_body_len(b"5\r\nhel"), Ok(None));
+        assert_eq!(chunked_body_len(b"5\r\nhello\r\n0\r\n"), Ok(None));
+        assert_eq!(
+            chunked_body_len(b"zz\r\n"),
+            Err(BadChunk("a chunk-size line is malformed"))
+        );
+        assert_eq!(
+            chunked_body_len(b"2\r\nabc\r\n0\r\n\r\n"),
+            Err(BadChunk("a chunk's data is not followed by CRLF"))
+        );
     }
 
     #[test]
