@@ -572,6 +572,58 @@ pub(crate) fn keyword<K: Copy>(
         })
 }
 
+/// The longest name a scenario or tunnel may have: it becomes part of file
+/// names and a column of the matrix.
+pub const NAME_MAX_LENGTH: usize = 64;
+
+/// The names a scenario or an external tunnel may have, as a person reads
+/// the rule; every name error ends with it.
+pub const NAME_RULE: &str = "a name is 1 to 64 characters of ASCII letters, digits, \
+     `-`, `_`, `.`, `+` and `=`, and does not start with `.` or `-`";
+
+/// [`name_problem`]'s rule as a JSON-schema pattern, for editors; the
+/// corpus in `tests/invalid` holds the two to the same answers.
+pub const NAME_PATTERN: &str = r"^[A-Za-z0-9_+=][A-Za-z0-9_.+=-]{0,63}$";
+
+/// Why `name` cannot name a scenario or a tunnel, if it cannot. Names
+/// become file names (`--logs`), matrix rows and command-line words, so
+/// anything that could leave a folder (`/`, `..`), hide a file, pass for
+/// an option or drive a terminal is refused here rather than escaped at
+/// each place a name is used.
+pub fn name_problem(name: &str) -> Option<String> {
+    let reason = if name.is_empty() {
+        "is empty".to_string()
+    } else if name.chars().count() > NAME_MAX_LENGTH {
+        format!("is {} characters long", name.chars().count())
+    } else if name.contains(['/', '\\']) {
+        "contains a path separator".to_string()
+    } else if name.contains(char::is_control) {
+        "contains a control character".to_string()
+    } else if let Some(bad) = name
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || "-_.+=".contains(*c)))
+    {
+        format!("contains {bad:?}")
+    } else if name.starts_with(['.', '-']) {
+        format!("starts with `{}`", &name[..1])
+    } else {
+        return None;
+    };
+    Some(format!("{} {reason}; {NAME_RULE}", shown_name(name)))
+}
+
+/// A name as an error message quotes it: escaped, so a control character
+/// reaches no terminal or log as itself, and cut short when it is long.
+fn shown_name(name: &str) -> String {
+    const SHOWN: usize = 24;
+    if name.chars().count() > SHOWN {
+        let start: String = name.chars().take(SHOWN).collect();
+        format!("{:?}", start + "…")
+    } else {
+        format!("{name:?}")
+    }
+}
+
 pub(crate) fn quoted<'a>(names: impl IntoIterator<Item = &'a str>) -> String {
     names
         .into_iter()

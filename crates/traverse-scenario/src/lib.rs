@@ -22,6 +22,7 @@ mod time_scale;
 
 pub use duration::{format_duration, parse_duration};
 pub use error::{Location, ScenarioError, in_file_order};
+pub use fields::{NAME_MAX_LENGTH, NAME_PATTERN, NAME_RULE, name_problem};
 pub use kinds::*;
 pub use load::{
     Loaded, check, check_tunnel, discover, load, load_all, load_checked, load_each, load_tunnel,

@@ -17,7 +17,7 @@ use toml::de::{DeTable, DeValue};
 
 use crate::address::RESERVED_NAMES;
 use crate::error::{Location, ScenarioError, in_file_order};
-use crate::fields::{Fields, File, keyword, quoted};
+use crate::fields::{Fields, File, keyword, name_problem, quoted};
 use crate::kinds::HopKind;
 use crate::model::{
     ClientSpec, DEFAULT_READY_TIMEOUT, Expectation, Hop, Keyword, Origin, OriginCertificate,
@@ -254,20 +254,7 @@ fn finish_file<T>(file: File<'_>, read: Result<T, ScenarioError>) -> Result<T, V
 fn read_tunnel(file: &File<'_>, root: DeTable<'_>) -> Result<TunnelDefinition, ScenarioError> {
     let path = file.path;
     let mut fields = Fields::new(file, "tunnel", root);
-    let default_name = path
-        .file_stem()
-        .map(|stem| stem.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let name_at = fields.span_of("name").unwrap_or(0..0);
-    let name = fields
-        .take::<String>("name")?
-        .map_or(default_name, Spanned::into_inner);
-    if name.trim().is_empty() || name.contains(char::is_whitespace) {
-        file.record(file.error(
-            name_at,
-            format!("tunnel `name` \"{name}\" must be one word"),
-        ));
-    }
+    let name = read_name(&mut fields, "tunnel")?;
     let description = fields
         .take::<String>("description")?
         .map(Spanned::into_inner)
@@ -306,6 +293,33 @@ fn read_tunnel(file: &File<'_>, root: DeTable<'_>) -> Result<TunnelDefinition, S
     })
 }
 
+/// The name a file gives its scenario or tunnel (`what`): its `name`, or
+/// else its file name without `.toml`; either is held to the one rule of
+/// [`name_problem`], since both end up in file names and terminals.
+fn read_name(fields: &mut Fields<'_, '_>, what: &str) -> Result<String, ScenarioError> {
+    let file = fields.file;
+    if let Some(name) = fields.take::<String>("name")? {
+        if let Some(problem) = name_problem(name.get_ref()) {
+            fields.reject(file.error(name.span(), format!("{what} `name` {problem}")));
+        }
+        return Ok(name.into_inner());
+    }
+    let name = file
+        .path
+        .file_stem()
+        .map(|stem| stem.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    if let Some(problem) = name_problem(&name) {
+        // No `name` line to point at: say where the name came from and
+        // both ways out.
+        file.record(file.whole_file_error(format!(
+            "the file's name gives the {what} its name, and the name {problem}; \
+             rename the file or set `name = \"...\"`"
+        )));
+    }
+    Ok(name)
+}
+
 /// Parses a scenario from its text; `path` is used for the default name and
 /// in error locations. Its first mistake, if any.
 pub fn parse(path: &Path, source: &str) -> Result<Scenario, ScenarioError> {
@@ -341,18 +355,7 @@ fn read_scenario(file: &File<'_>, root: DeTable<'_>) -> Result<Scenario, Scenari
     let path = file.path;
     let mut fields = Fields::new(file, "scenario", root);
 
-    let default_name = path
-        .file_stem()
-        .map(|stem| stem.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let name = match fields.take::<String>("name")? {
-        Some(name) if name.get_ref().trim().is_empty() => {
-            fields.reject(file.error(name.span(), "`name` must not be empty"));
-            default_name
-        }
-        Some(name) => name.into_inner(),
-        None => default_name,
-    };
+    let name = read_name(&mut fields, "scenario")?;
     let description = fields
         .take::<String>("description")?
         .map(Spanned::into_inner)

@@ -20,6 +20,7 @@ use serde_json::{Map, Value, json};
 
 use crate::address::{PORTS, RESERVED_NAMES};
 use crate::duration::format_duration;
+use crate::fields::{NAME_PATTERN, NAME_RULE};
 use crate::kinds::{DefaultValue, HopKind, KindInfo, OptionSpec, ValueType};
 use crate::load::DEFAULT_WEIGHT;
 use crate::model::{
@@ -61,10 +62,10 @@ pub fn scenario_schema() -> Value {
         "additionalProperties": false,
         "properties": {
             "name": {
-                "description": "The scenario's row label; defaults to the file name without \
-                    `.toml`. Must not be empty and must be unique within a run.",
+                "description": format!("The scenario's row label; defaults to the file name \
+                    without `.toml`. Must be unique within a run; {NAME_RULE}."),
                 "type": "string",
-                "pattern": r"\S",
+                "pattern": NAME_PATTERN,
             },
             "description": {
                 "description": "One line on what the topology is.",
@@ -156,10 +157,10 @@ pub fn tunnel_schema() -> Value {
         "required": ["transport", "server", "client"],
         "properties": {
             "name": {
-                "description": "The tunnel's column label, and its name in --tunnel and \
-                    [expect]; defaults to the file name without `.toml`. One word.",
+                "description": format!("The tunnel's column label, and its name in --tunnel \
+                    and [expect]; defaults to the file name without `.toml`; {NAME_RULE}."),
                 "type": "string",
-                "pattern": r"^\S+$",
+                "pattern": NAME_PATTERN,
             },
             "description": {
                 "description": "One line on what the tunnel is.",

@@ -173,7 +173,7 @@ fn hop_from_command_line(kind: &str, options: &[String]) -> anyhow::Result<trave
         source += option;
         source += "\n";
     }
-    let scenario = traverse_scenario::check(Path::new("--set"), &source)
+    let scenario = traverse_scenario::check(Path::new("set"), &source)
         .map_err(|errors| anyhow::anyhow!("{}", set_errors(kind, options, &errors)))?;
     scenario
         .hops

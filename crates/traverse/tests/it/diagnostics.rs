@@ -193,16 +193,20 @@ fn color_is_a_flag_of_the_commands_that_print_a_matrix_only() {
 #[test]
 fn text_from_a_file_reaches_the_terminal_without_its_escapes() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let good = dir.path().join("good.toml");
-    std::fs::write(&good, "name = \"a\\u001b[2Jb\"\n").expect("write");
+    // A name with an escape is refused (names become file names); its
+    // error quotes it escaped.
+    let named = dir.path().join("named.toml");
+    std::fs::write(&named, "name = \"a\\u001b[2Jb\"\n").expect("write");
     let bad = dir.path().join("bad.toml");
     std::fs::write(&bad, "\"\\u001b]0;owned\\u0007\" = 1\n").expect("write");
 
-    let output = traverse(&["validate", &good.to_string_lossy()]);
-    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
-    assert_eq!(
-        in_dir(&stdout(&output), dir.path()),
-        "DIR/good.toml: ok (a\u{241b}[2Jb)\n"
+    let output = traverse(&["validate", &named.to_string_lossy()]);
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    let refused = stderr(&output);
+    assert!(!refused.contains('\u{1b}'), "{refused:?}");
+    assert!(
+        refused.contains(r#"scenario `name` "a\u{1b}[2Jb" contains a control character"#),
+        "{refused}"
     );
 
     let output = traverse(&["validate", &bad.to_string_lossy()]);

@@ -11,6 +11,7 @@ mod diagnostics;
 mod docs;
 mod external;
 mod first_run;
+mod hostile_names;
 mod html_report;
 mod idle_counts;
 mod keepalive;

@@ -20,7 +20,7 @@ const SLOW: &str = "[probe]\nidle = \"6000s\"\n";
 const WRONG: &str = "[expect]\ntcp = \"fail\"\n";
 
 /// A temp dir holding one scenario file per `(name, toml)`, in `scenarios/`.
-fn scenarios(files: &[(&str, &str)]) -> tempfile::TempDir {
+pub(crate) fn scenarios(files: &[(&str, &str)]) -> tempfile::TempDir {
     let folder = tempfile::tempdir().expect("tempdir");
     std::fs::create_dir(folder.path().join("scenarios")).expect("mkdir");
     for (name, toml) in files {
@@ -42,7 +42,7 @@ fn traverse(folder: &Path, line: &str) -> Command {
 }
 
 /// Runs `command` to its end, or fails if it takes longer than `deadline`.
-fn finished_within(mut command: Command, deadline: Duration) -> Output {
+pub(crate) fn finished_within(mut command: Command, deadline: Duration) -> Output {
     let child = command.spawn().expect("the traverse binary runs");
     let id = child.id();
     let (done, finished) = std::sync::mpsc::channel();
