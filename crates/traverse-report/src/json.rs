@@ -6,12 +6,13 @@
 //! `run --rerun`: what a killed run left reads as results marked
 //! incomplete.
 
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use traverse_runner::CellResult;
-use traverse_scenario::{Keyword, Scenario};
+use traverse_scenario::{Keyword, Scenario, TimeScale};
 
 use crate::{Format, Output, Summary, TerminalStyle};
 
@@ -123,9 +124,14 @@ impl Report {
         mut self,
         scenarios: impl IntoIterator<Item = &'a Scenario>,
     ) -> Report {
+        let with_cells: HashSet<&str> = self
+            .cells
+            .iter()
+            .map(|cell| cell.scenario.as_str())
+            .collect();
         let ran: Vec<ScenarioPath> = scenarios
             .into_iter()
-            .filter(|scenario| self.cells.iter().any(|cell| cell.scenario == scenario.name))
+            .filter(|scenario| with_cells.contains(scenario.name.as_str()))
             .map(ScenarioPath::from)
             .collect();
         self.scenarios = ran;
@@ -163,9 +169,10 @@ pub fn merge(reports: Vec<Report>) -> Result<Report, String> {
     // One shard that did not finish leaves the whole run short of cells.
     let reports_incomplete = reports.iter().any(|report| report.incomplete);
     let mut scenarios: Vec<ScenarioPath> = Vec::new();
+    let mut seen: HashSet<String> = HashSet::new();
     for report in &reports {
         for path in &report.scenarios {
-            if !scenarios.iter().any(|known| known.name == path.name) {
+            if seen.insert(path.name.clone()) {
                 scenarios.push(path.clone());
             }
         }
@@ -182,8 +189,12 @@ pub fn merge(reports: Vec<Report>) -> Result<Report, String> {
         ));
     }
     // Plan order: a scenario's place is that of its first cell.
-    let first_cell = |name: &str| cells.iter().position(|cell| cell.scenario == name);
-    scenarios.sort_by_key(|path| first_cell(&path.name));
+    // Cells are sorted, so the first index met for a name is its first cell.
+    let mut first_cell: HashMap<&str, usize> = HashMap::new();
+    for (at, cell) in cells.iter().enumerate() {
+        first_cell.entry(cell.scenario.as_str()).or_insert(at);
+    }
+    scenarios.sort_by_key(|path| first_cell.get(path.name.as_str()).copied());
     let incomplete = reports_incomplete;
     let mut merged = Report::new(cells, time_scale);
     merged.scenarios = scenarios;
@@ -259,6 +270,8 @@ pub enum ResultsError {
         path: String,
         source: serde_json::Error,
     },
+    #[error("{path}: {reason}")]
+    Invalid { path: String, reason: String },
     #[error("{path}:{line}: not a cell of a traverse results stream: {source}")]
     BadLine {
         path: String,
@@ -288,10 +301,20 @@ pub fn parse_results(text: &str, path: &str) -> Result<Report, ResultsError> {
     }
     let first = text.lines().next().unwrap_or_default();
     let Ok(header) = serde_json::from_str::<StreamHeader>(first) else {
-        return serde_json::from_str(text).map_err(|source| ResultsError::NotResults {
-            path: path.to_string(),
-            source,
-        });
+        let report: Report =
+            serde_json::from_str(text).map_err(|source| ResultsError::NotResults {
+                path: path.to_string(),
+                source,
+            })?;
+        let scenarios: Vec<&ScenarioPath> = report.scenarios.iter().collect();
+        validate(
+            report.version,
+            report.time_scale,
+            &scenarios,
+            &report.cells,
+            path,
+        )?;
+        return Ok(report);
     };
     let lines: Vec<(usize, &str)> = text
         .lines()
@@ -315,14 +338,100 @@ pub fn parse_results(text: &str, path: &str) -> Result<Report, ResultsError> {
             }
         }
     }
+    let planned: Vec<&ScenarioPath> = header.scenarios.iter().collect();
+    validate(
+        header.traverse_results_stream,
+        header.time_scale,
+        &planned,
+        &cells,
+        path,
+    )?;
     cells.sort_by_key(|cell| cell.cell);
-    let mut report = Report::new(cells, header.time_scale).incomplete();
-    report.scenarios = header
+    let with_cells: HashSet<&str> = cells.iter().map(|cell| cell.scenario.as_str()).collect();
+    let scenarios = header
         .scenarios
-        .into_iter()
-        .filter(|path| report.cells.iter().any(|cell| cell.scenario == path.name))
+        .iter()
+        .filter(|path| with_cells.contains(path.name.as_str()))
+        .cloned()
         .collect();
+    let mut report = Report::new(cells, header.time_scale).incomplete();
+    report.scenarios = scenarios;
     Ok(report)
+}
+
+/// What every reader refuses in results, document or stream alike: a
+/// file that would make `compare` or `merge` quietly wrong (the last of
+/// two cells winning, a rate weighted by a negative weight, a scale no
+/// run can have) is an error naming the file and what is wrong in it.
+fn validate(
+    version: u32,
+    time_scale: f64,
+    scenarios: &[&ScenarioPath],
+    cells: &[CellResult],
+    path: &str,
+) -> Result<(), ResultsError> {
+    let invalid = |reason: String| ResultsError::Invalid {
+        path: path.to_string(),
+        reason,
+    };
+    let name = |text: &str| crate::terminal::printable(text).into_owned();
+    if version != SCHEMA_VERSION {
+        return Err(invalid(format!(
+            "results format version {version} is not one this traverse reads \
+             (it reads version {SCHEMA_VERSION})"
+        )));
+    }
+    if TimeScale::new(time_scale).is_none() {
+        return Err(invalid(format!(
+            "time_scale {time_scale} is not one a run can have (it is more than 0 and at most 1000)"
+        )));
+    }
+    let weight_error = |what: String, weight: f64| {
+        invalid(format!(
+            "{what} has weight {weight}; a weight is a finite number, 0 or more"
+        ))
+    };
+    let usable = |weight: f64| weight.is_finite() && weight >= 0.0;
+    let mut known: HashSet<&str> = HashSet::with_capacity(scenarios.len());
+    for scenario in scenarios {
+        if !usable(scenario.weight) {
+            return Err(weight_error(
+                format!("scenario {}", name(&scenario.name)),
+                scenario.weight,
+            ));
+        }
+        known.insert(scenario.name.as_str());
+    }
+    let mut seen: HashSet<(&str, &str)> = HashSet::with_capacity(cells.len());
+    for cell in cells {
+        let shown = || {
+            format!(
+                "cell {} ({} × {})",
+                cell.cell,
+                name(&cell.scenario),
+                name(&cell.tunnel)
+            )
+        };
+        // Files from before the list was written carry none; a list
+        // present must hold every cell's scenario.
+        if !known.is_empty() && !known.contains(cell.scenario.as_str()) {
+            return Err(invalid(format!(
+                "{} is of scenario {}, which is not in the file's scenarios",
+                shown(),
+                name(&cell.scenario)
+            )));
+        }
+        if !usable(cell.weight) {
+            return Err(weight_error(shown(), cell.weight));
+        }
+        if !seen.insert((cell.scenario.as_str(), cell.tunnel.as_str())) {
+            return Err(invalid(format!(
+                "{} is in the file twice; each scenario × tunnel has one result",
+                shown()
+            )));
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -470,6 +579,111 @@ mod tests {
             error(&stream).starts_with("r.json:2: not a cell of a traverse results stream: "),
             "{}",
             error(&stream)
+        );
+    }
+
+    /// The reason `parse_results` gives for `report` as a document,
+    /// changed by `edit`.
+    fn refusal(edit: impl FnOnce(&mut serde_json::Value)) -> String {
+        let mut document: serde_json::Value =
+            serde_json::from_str(&fixture::report().to_json()).expect("json");
+        edit(&mut document);
+        parse_results(&document.to_string(), "new.json")
+            .expect_err("refused")
+            .to_string()
+    }
+
+    #[test]
+    fn a_cell_twice_is_refused_so_the_last_cannot_hide_the_first() {
+        let why = refusal(|document| {
+            let cells = document["cells"].as_array_mut().expect("cells");
+            let mut again = cells[0].clone();
+            again["verdict"] = "fail".into();
+            cells.insert(0, again);
+        });
+        assert_eq!(
+            why,
+            "new.json: cell 0 (corp-f5 × ws) is in the file twice; each scenario × tunnel has one result"
+        );
+    }
+
+    #[test]
+    fn an_unknown_version_is_refused() {
+        let why = refusal(|document| document["version"] = 2.into());
+        assert_eq!(
+            why,
+            "new.json: results format version 2 is not one this traverse reads (it reads version 1)"
+        );
+    }
+
+    #[test]
+    fn a_time_scale_no_run_can_have_is_refused() {
+        for scale in [-1.0, 0.0, 1e308, 1000.5] {
+            let why = refusal(|document| document["time_scale"] = scale.into());
+            assert_eq!(
+                why,
+                format!(
+                    "new.json: time_scale {scale} is not one a run can have (it is more than 0 and at most 1000)"
+                )
+            );
+        }
+        let mut document: serde_json::Value =
+            serde_json::from_str(&fixture::report().to_json()).expect("json");
+        document["time_scale"] = 1000.0.into();
+        assert!(
+            parse_results(&document.to_string(), "r.json").is_ok(),
+            "1000 is allowed"
+        );
+    }
+
+    #[test]
+    fn negative_weights_are_refused() {
+        let why = refusal(|document| document["cells"][1]["weight"] = (-0.5).into());
+        assert!(
+            why.starts_with("new.json: cell 1 (")
+                && why.ends_with(") has weight -0.5; a weight is a finite number, 0 or more"),
+            "{why}"
+        );
+        let why = refusal(|document| document["scenarios"][0]["weight"] = (-1.0).into());
+        assert_eq!(
+            why,
+            "new.json: scenario corp-f5 has weight -1; a weight is a finite number, 0 or more"
+        );
+    }
+
+    #[test]
+    fn a_cell_of_a_scenario_not_listed_is_refused() {
+        let why = refusal(|document| {
+            document["cells"][0]["scenario"] = "elsewhere\u{1b}[2J".into();
+        });
+        assert_eq!(
+            why,
+            "new.json: cell 0 (elsewhere\\u{1b}[2J × ws) is of scenario elsewhere\\u{1b}[2J, which is not in the file's scenarios"
+        );
+    }
+
+    /// A stream is read by the same rules as a document.
+    #[test]
+    fn a_stream_is_refused_for_the_same_reasons() {
+        let run = fixture::report();
+        let scenarios: Vec<Scenario> = Vec::new();
+        let mut stream = stream_header(run.time_scale, &scenarios, 3);
+        stream += &stream_line(&run.cells[0]);
+        stream += &stream_line(&run.cells[0]);
+        let why = parse_results(&stream, "r.partial.jsonl")
+            .expect_err("a cell twice")
+            .to_string();
+        assert!(
+            why.starts_with("r.partial.jsonl: cell 0 (corp-f5 × ws) is in the file twice"),
+            "{why}"
+        );
+        let scaled = stream_header(-1.0, &scenarios, 3);
+        let why = parse_results(&scaled, "r.partial.jsonl")
+            .expect_err("a negative scale")
+            .to_string();
+        assert!(
+            why.starts_with("r.partial.jsonl: time_scale -1 is not"),
+            "{why}"
         );
     }
 }

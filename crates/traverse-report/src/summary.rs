@@ -1,6 +1,6 @@
 //! Success rates per tunnel, plain and weighted by scenario weight.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -118,11 +118,15 @@ pub(crate) fn axes<'a>(
 ) -> (Vec<&'a str>, Vec<&'a str>) {
     let mut scenarios: Vec<&str> = Vec::new();
     let mut tunnels: Vec<&str> = Vec::new();
+    // Sets beside the lists keep this linear in cells: a million-cell
+    // matrix is rendered by `merge`.
+    let mut seen_scenarios: HashSet<&str> = HashSet::new();
+    let mut seen_tunnels: HashSet<&str> = HashSet::new();
     for cell in cells {
-        if !scenarios.contains(&cell.scenario.as_str()) {
+        if seen_scenarios.insert(&cell.scenario) {
             scenarios.push(&cell.scenario);
         }
-        if !tunnels.contains(&cell.tunnel.as_str()) {
+        if seen_tunnels.insert(&cell.tunnel) {
             tunnels.push(&cell.tunnel);
         }
     }

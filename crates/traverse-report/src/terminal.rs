@@ -99,17 +99,21 @@ pub fn render_styled(cells: &[CellResult], style: TerminalStyle) -> String {
     let (scenarios, tunnels) = axes(cells);
     let scenarios: Vec<Cow<str>> = scenarios.into_iter().map(printable).collect();
     let tunnel_names: Vec<Cow<str>> = tunnels.iter().map(|tunnel| printable(tunnel)).collect();
+    // An index, not a search per place: merge renders million-cell runs.
+    // The first cell of a place wins, as a search would have it.
+    let mut at: std::collections::HashMap<(&str, &str), &CellResult> =
+        std::collections::HashMap::with_capacity(cells.len());
+    for cell in cells {
+        at.entry((cell.scenario.as_str(), cell.tunnel.as_str()))
+            .or_insert(cell);
+    }
     let grid: Vec<Vec<Option<&CellResult>>> = axes(cells)
         .0
         .iter()
         .map(|scenario| {
             tunnels
                 .iter()
-                .map(|tunnel| {
-                    cells
-                        .iter()
-                        .find(|cell| cell.scenario == *scenario && cell.tunnel == *tunnel)
-                })
+                .map(|tunnel| at.get(&(*scenario, *tunnel)).copied())
                 .collect()
         })
         .collect();

@@ -99,31 +99,37 @@ fn four_shards_merged_are_the_same_run_as_one() {
     assert!(String::from_utf8_lossy(&twice.stderr).contains("is in two of these files"));
 }
 
-#[test]
-fn compare_exits_1_on_a_regression_and_names_it() {
-    let folder = tempfile::tempdir().expect("tempdir");
-    let old = folder.path().join("old.json");
-    let output = traverse(&[
-        "run",
-        "-q",
-        "--tunnel",
-        "ws",
-        "--tunnel",
-        "wss",
-        "--json",
-        &old.to_string_lossy(),
-        "scenarios/direct.toml",
-        "scenarios/f5-websocket-profile.toml",
-    ]);
+/// `traverse run -q --json JSON ARGS…`, which must succeed; its results.
+fn run_to_json(json: &Path, args: &[&str]) -> serde_json::Value {
+    let json_arg = json.to_string_lossy();
+    let mut all = vec!["run", "-q", "--json", &json_arg];
+    all.extend_from_slice(args);
+    let output = traverse(&all);
     assert_eq!(
         output.status.code(),
         Some(0),
         "{}",
         String::from_utf8_lossy(&output.stderr)
     );
+    serde_json::from_str(&std::fs::read_to_string(json).expect("read")).expect("json")
+}
+
+#[test]
+fn compare_exits_1_on_a_regression_and_names_it() {
+    let folder = tempfile::tempdir().expect("tempdir");
+    let old = folder.path().join("old.json");
+    let mut document = run_to_json(
+        &old,
+        &[
+            "--tunnel",
+            "ws",
+            "--tunnel",
+            "wss",
+            "scenarios/direct.toml",
+            "scenarios/f5-websocket-profile.toml",
+        ],
+    );
     // The next release breaks wss behind the F5.
-    let mut document: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&old).expect("read")).expect("json");
     for cell in document["cells"].as_array_mut().expect("cells") {
         if cell["scenario"] == "f5-websocket-profile" && cell["tunnel"] == "wss" {
             cell["verdict"] = "fail".into();
@@ -193,4 +199,31 @@ fn compare_exits_1_on_a_regression_and_names_it() {
     assert_eq!(json["tunnels"][0]["tunnel"], "ws", "{json}");
     assert_eq!(json["tunnels"][0]["rank"], 1, "{json}");
     assert_eq!(json["tunnels"][1]["tunnel"], "wss", "{json}");
+}
+
+/// A new run holding a cell twice, [fail, pass], must not read as "0
+/// regressed": the file is refused, named, with the cell.
+#[test]
+fn compare_refuses_a_file_with_a_cell_twice() {
+    let folder = tempfile::tempdir().expect("tempdir");
+    let old = folder.path().join("old.json");
+    let mut document = run_to_json(&old, &["--tunnel", "ws", "scenarios/direct.toml"]);
+    let cells = document["cells"].as_array_mut().expect("cells");
+    let mut failed = cells[0].clone();
+    failed["verdict"] = "fail".into();
+    failed["detail"] = "answered HTTP 400".into();
+    cells.insert(0, failed);
+    let new = folder.path().join("new.json");
+    std::fs::write(&new, document.to_string()).expect("write");
+    let compared = traverse(&["compare", &old.to_string_lossy(), &new.to_string_lossy()]);
+    let stderr = String::from_utf8_lossy(&compared.stderr);
+    assert_eq!(compared.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "{}: cell 0 (direct × ws) is in the file twice; each scenario × tunnel has one result",
+            new.display()
+        )),
+        "{stderr}"
+    );
+    assert!(compared.stdout.is_empty(), "nothing compared");
 }
