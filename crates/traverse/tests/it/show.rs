@@ -113,6 +113,10 @@ fn show_escapes_what_the_file_says() {
     let mut document: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&json).expect("read")).expect("json");
     let evil = "f5\u{1b}]0;owned\u{7}";
+    // Renamed where the file lists it too, so readers take the file.
+    for scenario in document["scenarios"].as_array_mut().expect("scenarios") {
+        scenario["name"] = evil.into();
+    }
     for cell in document["cells"].as_array_mut().expect("cells") {
         cell["scenario"] = evil.into();
         cell["detail"] = "fine\r\u{1b}[2Kreally".into();
