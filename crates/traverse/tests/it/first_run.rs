@@ -6,10 +6,10 @@
 use std::io::BufRead as _;
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use crate::support::repo_root;
+use crate::support::{finished_within, repo_root};
 
 /// Every command of `traverse`, as a user would type it.
 const COMMANDS: [&str; 11] = [
@@ -41,29 +41,6 @@ fn traverse_in(dir: &Path, home: &Path, args: &[&str]) -> Command {
     command
 }
 
-/// Runs `command` to its end, or kills it and fails after `deadline`.
-fn output_within(mut command: Command, deadline: Duration) -> Output {
-    let child = command
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("the traverse binary runs");
-    let id = child.id();
-    let (done, finished) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = done.send(child.wait_with_output());
-    });
-    finished
-        .recv_timeout(deadline)
-        .unwrap_or_else(|_| {
-            let _ = Command::new("kill")
-                .args(["-KILL", &id.to_string()])
-                .status();
-            panic!("traverse did not finish within {deadline:?}")
-        })
-        .expect("wait")
-}
-
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
@@ -90,7 +67,7 @@ fn a_run_outside_the_repository_runs_the_built_in_scenarios_and_leaves_nothing()
     // The default 2 s step and 16 cells per core are for a machine of its
     // own; this test judges where the scenarios come from, not how well a
     // loaded machine keeps the idle timers of 32 cells at once.
-    let output = output_within(
+    let output = finished_within(
         traverse_in(
             empty.path(),
             home.path(),
@@ -141,7 +118,7 @@ fn inside_a_folder_with_scenarios_those_are_the_default() {
         "name = \"mine\"\n[[hops]]\nkind = \"nonsense\"\n",
     )
     .expect("write");
-    let output = output_within(
+    let output = finished_within(
         traverse_in(dir.path(), home.path(), &["run", "--quiet"]),
         Duration::from_secs(60),
     );
@@ -159,7 +136,7 @@ fn export_writes_the_bundled_files_and_will_not_overwrite_without_force() {
     let dir = tempfile::tempdir().expect("tempdir");
     let home = tempfile::tempdir().expect("tempdir");
     let deadline = Duration::from_secs(30);
-    let output = output_within(
+    let output = finished_within(
         traverse_in(dir.path(), home.path(), &["scenarios", "export", "out"]),
         deadline,
     );
@@ -183,7 +160,7 @@ fn export_writes_the_bundled_files_and_will_not_overwrite_without_force() {
     );
 
     std::fs::write(dir.path().join("out/direct.toml"), "# edited").expect("write");
-    let again = output_within(
+    let again = finished_within(
         traverse_in(dir.path(), home.path(), &["scenarios", "export", "out"]),
         deadline,
     );
@@ -198,7 +175,7 @@ fn export_writes_the_bundled_files_and_will_not_overwrite_without_force() {
         "# edited"
     );
 
-    let forced = output_within(
+    let forced = finished_within(
         traverse_in(
             dir.path(),
             home.path(),
@@ -213,7 +190,7 @@ fn export_writes_the_bundled_files_and_will_not_overwrite_without_force() {
     );
 
     // What was exported runs as a folder like any other.
-    let validated = output_within(
+    let validated = finished_within(
         traverse_in(dir.path(), home.path(), &["validate", "out"]),
         deadline,
     );
@@ -224,7 +201,7 @@ fn export_writes_the_bundled_files_and_will_not_overwrite_without_force() {
 #[test]
 fn scenarios_list_names_each_built_in_scenario() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let output = output_within(
+    let output = finished_within(
         traverse_in(dir.path(), dir.path(), &["scenarios", "list"]),
         Duration::from_secs(30),
     );
@@ -245,7 +222,7 @@ fn scenarios_list_names_each_built_in_scenario() {
 fn certs_go_to_the_user_s_cache_unless_told() {
     let dir = tempfile::tempdir().expect("tempdir");
     let home = tempfile::tempdir().expect("tempdir");
-    let output = output_within(
+    let output = finished_within(
         traverse_in(dir.path(), home.path(), &["certs"]),
         Duration::from_secs(30),
     );
@@ -271,7 +248,7 @@ fn certs_go_to_the_user_s_cache_unless_told() {
     // Without XDG_CACHE_HOME, ~/.cache.
     let mut command = traverse_in(dir.path(), home.path(), &["certs"]);
     command.env_remove("XDG_CACHE_HOME").env("HOME", dir.path());
-    let output = output_within(command, Duration::from_secs(30));
+    let output = finished_within(command, Duration::from_secs(30));
     assert_eq!(output.status.code(), Some(0));
     assert!(
         dir.path()
@@ -363,7 +340,7 @@ fn each_proxy_keeps_its_own_certificates_in_the_user_s_cache() {
 #[test]
 fn bash_completions_offer_every_command() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let output = output_within(
+    let output = finished_within(
         traverse_in(dir.path(), dir.path(), &["completions", "bash"]),
         Duration::from_secs(30),
     );
@@ -383,14 +360,14 @@ fn bash_completions_offer_every_command() {
         );
     }
     for shell in ["zsh", "fish", "elvish", "powershell"] {
-        let output = output_within(
+        let output = finished_within(
             traverse_in(dir.path(), dir.path(), &["completions", shell]),
             Duration::from_secs(30),
         );
         assert_eq!(output.status.code(), Some(0), "{shell}");
         assert!(text(&output.stdout).contains("scenarios"), "{shell}");
     }
-    let unknown = output_within(
+    let unknown = finished_within(
         traverse_in(dir.path(), dir.path(), &["completions", "tcsh"]),
         Duration::from_secs(30),
     );
@@ -401,7 +378,7 @@ fn bash_completions_offer_every_command() {
 #[test]
 fn the_manual_page_is_roff_and_names_every_command() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let output = output_within(
+    let output = finished_within(
         traverse_in(dir.path(), dir.path(), &["man"]),
         Duration::from_secs(30),
     );
@@ -419,7 +396,7 @@ fn the_manual_page_is_roff_and_names_every_command() {
         );
     }
 
-    let pages = output_within(
+    let pages = finished_within(
         traverse_in(dir.path(), dir.path(), &["man", "--dir", "man1"]),
         Duration::from_secs(30),
     );

@@ -8,7 +8,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
-use crate::results_files::{finished_within, scenarios};
+use crate::results_files::scenarios;
+use crate::support::finished_within;
 
 /// Every file under `root`, relative to it, sorted; folders are walked,
 /// not listed.

@@ -8,7 +8,7 @@ use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
 
-use crate::support::{signal_and_wait, wait_until};
+use crate::support::{finished_within, signal_and_wait, wait_until};
 
 /// A direct scenario that passes at once.
 const QUICK: &str = "";
@@ -39,25 +39,6 @@ fn traverse(folder: &Path, line: &str) -> Command {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     command
-}
-
-/// Runs `command` to its end, or fails if it takes longer than `deadline`.
-pub(crate) fn finished_within(mut command: Command, deadline: Duration) -> Output {
-    let child = command.spawn().expect("the traverse binary runs");
-    let id = child.id();
-    let (done, finished) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = done.send(child.wait_with_output());
-    });
-    finished
-        .recv_timeout(deadline)
-        .unwrap_or_else(|_| {
-            let _ = Command::new("kill")
-                .args(["-KILL", &id.to_string()])
-                .status();
-            panic!("traverse did not finish within {deadline:?}")
-        })
-        .expect("wait")
 }
 
 /// [`traverse`] run to its end within a minute.

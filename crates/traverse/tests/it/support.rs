@@ -109,6 +109,33 @@ pub fn wait_until(deadline: std::time::Duration, what: &str, mut done: impl FnMu
     }
 }
 
+/// Runs `command` to its end with its output captured, or fails if it
+/// takes longer than `deadline` (killing it first).
+pub fn finished_within(
+    mut command: std::process::Command,
+    deadline: std::time::Duration,
+) -> std::process::Output {
+    let child = command
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("the traverse binary runs");
+    let id = child.id();
+    let (done, finished) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = done.send(child.wait_with_output());
+    });
+    finished
+        .recv_timeout(deadline)
+        .unwrap_or_else(|_| {
+            let _ = std::process::Command::new("kill")
+                .args(["-KILL", &id.to_string()])
+                .status();
+            panic!("traverse did not finish within {deadline:?}")
+        })
+        .expect("wait")
+}
+
 /// Sends `signal` (`INT`, `TERM`) to `child` and waits for it to end, or
 /// fails if it does not within 10 s: what a stuck Ctrl-C looks like.
 pub fn signal_and_wait(child: std::process::Child, signal: &str) -> std::process::Output {
