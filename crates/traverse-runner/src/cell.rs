@@ -219,8 +219,8 @@ fn starved_keepalive(failure: Failure, lateness: Option<(Duration, Duration)>) -
                 detail: format!(
                     "the harness was starved: a keepalive due every {} (wall time) went out {} late, \
                      and then {} cut the tunnel ({})",
-                    format_wall(every),
-                    format_wall(late),
+                    traverse_scenario::format_duration(every),
+                    traverse_scenario::format_duration(late),
                     failure.blame,
                     failure.detail
                 ),
@@ -228,10 +228,6 @@ fn starved_keepalive(failure: Failure, lateness: Option<(Duration, Duration)>) -
         }
         _ => failure,
     }
-}
-
-fn format_wall(duration: Duration) -> String {
-    format!("{}ms", duration.as_millis())
 }
 
 /// An explicit proxy that saw nothing while the client failed: the client
