@@ -250,7 +250,7 @@ async fn idle_watch(
 }
 
 fn millis_since(start: Instant) -> u64 {
-    u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX)
+    millis(start.elapsed())
 }
 
 #[cfg(test)]
