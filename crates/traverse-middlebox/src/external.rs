@@ -34,7 +34,7 @@ pub(crate) async fn start(
         hop: context.name.clone(),
         why,
     };
-    let folder = traverse_pki::private_folder()
+    let folder = traverse_net::leftovers::private_folder()
         .map_err(|error| failed(format!("no working folder: {error}")))?;
     let file = |name: &str| folder.path().join(name).to_string_lossy().into_owned();
     let mut values: BTreeMap<&str, String> = BTreeMap::from([

@@ -10,6 +10,7 @@
 mod activity;
 mod endpoints;
 pub mod http;
+pub mod leftovers;
 mod log;
 mod metered;
 mod pipe;

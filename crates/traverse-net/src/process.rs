@@ -4,20 +4,27 @@
 //! (read from the kernel's socket table, so no probe connection travels
 //! the path and shows up in a hop's log), keeps the last of its output for
 //! failing cells, and ends the whole group, children included, when the
-//! cell ends: SIGTERM, then SIGKILL after a grace period.
+//! cell ends: SIGTERM, then SIGKILL after a grace period. Each program is
+//! also marked in its environment ([`crate::leftovers`]), which finds what
+//! left the group (Squid's helpers), and is started with a parent-death
+//! signal, so that a `traverse` killed outright takes it along.
 
 use std::collections::BTreeMap;
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
 
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
 use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::process::{Child, Command};
 use traverse_scenario::format_duration;
+
+use crate::leftovers::{MARK_VARIABLE, marked, program_mark, signal_marked};
 
 /// How long a process group gets after SIGTERM before SIGKILL.
 const KILL_GRACE: Duration = Duration::from_secs(2);
@@ -78,6 +85,8 @@ pub struct ChildProcess {
     role: &'static str,
     child: Child,
     group: Option<Pid>,
+    /// This program's mark, inherited by all it starts.
+    mark: String,
     output: Arc<Mutex<Vec<u8>>>,
     collectors: Vec<tokio::task::JoinHandle<()>>,
 }
@@ -88,19 +97,32 @@ impl ChildProcess {
         let (program, args) = argv
             .split_first()
             .ok_or_else(|| format!("the {role} has an empty command line"))?;
-        let mut child = Command::new(program)
+        // Found here rather than by exec, so that a missing program is
+        // named even when the death-signal wrapper is what runs.
+        let Some(found) = find_program(program) else {
+            return Err(format!(
+                "the {role} command `{program}` is not installed (not found on PATH)"
+            ));
+        };
+        static NUMBER: AtomicU64 = AtomicU64::new(0);
+        let mark = program_mark(NUMBER.fetch_add(1, Ordering::Relaxed));
+        let mut command = match death_signal_wrapper() {
+            Some(setpriv) => {
+                let mut command = Command::new(setpriv);
+                command.args(["--pdeathsig", "TERM", "--"]).arg(&found);
+                command
+            }
+            None => Command::new(&found),
+        };
+        let mut child = command
             .args(args)
+            .env(MARK_VARIABLE, &mark)
             .process_group(0)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
-            .map_err(|error| match error.kind() {
-                io::ErrorKind::NotFound => {
-                    format!("the {role} command `{program}` is not installed (not found on PATH)")
-                }
-                _ => format!("cannot start the {role} `{program}`: {error}"),
-            })?;
+            .map_err(|error| format!("cannot start the {role} `{program}`: {error}"))?;
         let group = child
             .id()
             .and_then(|id| i32::try_from(id).ok())
@@ -117,6 +139,7 @@ impl ChildProcess {
             role,
             child,
             group,
+            mark,
             output,
             collectors,
         })
@@ -181,45 +204,104 @@ impl Drop for ChildProcess {
         // The whole group: forking tunnels (socat fork, stunnel) leave
         // children that ending the leader alone would orphan. SIGTERM first,
         // so a wrapper can clean up after itself (remove its container),
-        // then SIGKILL for whatever did not listen.
+        // then SIGKILL for whatever did not listen. What left the group
+        // still carries the mark.
+        let stopping = Stopping {
+            group: self.group,
+            mark: std::mem::take(&mut self.mark),
+        };
+        stopping.signal(Signal::SIGTERM);
+        signalled().push(stopping.clone());
+        std::thread::spawn(move || {
+            if !stopping.wait_gone(KILL_GRACE) {
+                stopping.signal(Signal::SIGKILL);
+            }
+        });
+    }
+}
+
+/// A program told to stop: its process group and its mark.
+#[derive(Debug, Clone)]
+struct Stopping {
+    group: Option<Pid>,
+    mark: String,
+}
+
+impl Stopping {
+    fn signal(&self, signal: Signal) {
         if let Some(group) = self.group {
-            let _ = killpg(group, Signal::SIGTERM);
-            signalled().push(group);
-            std::thread::spawn(move || {
-                std::thread::sleep(KILL_GRACE);
-                let _ = killpg(group, Signal::SIGKILL);
-            });
+            let _ = killpg(group, signal);
+        }
+        signal_marked(&self.mark, signal);
+    }
+
+    /// Waits, at most `grace`, until nothing of the program runs.
+    fn wait_gone(&self, grace: Duration) -> bool {
+        let until = Instant::now() + grace;
+        loop {
+            let group_gone = self.group.is_none_or(|group| !group_alive(group));
+            if group_gone && marked(&self.mark).is_empty() {
+                return true;
+            }
+            if Instant::now() >= until {
+                return false;
+            }
+            // Process exit has no event to await here; a short poll it is.
+            std::thread::sleep(Duration::from_millis(20));
         }
     }
 }
 
-/// Process groups told to stop, not yet seen gone.
-fn signalled() -> std::sync::MutexGuard<'static, Vec<Pid>> {
-    static SIGNALLED: Mutex<Vec<Pid>> = Mutex::new(Vec::new());
+/// Programs told to stop, not yet seen gone.
+fn signalled() -> std::sync::MutexGuard<'static, Vec<Stopping>> {
+    static SIGNALLED: Mutex<Vec<Stopping>> = Mutex::new(Vec::new());
     SIGNALLED
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-/// Waits, at most `grace`, for every process group this program told to
-/// stop to be gone, then kills what is left. A program about to exit calls
-/// it: the escalation threads die with it, and a slow proxy (Squid takes
-/// seconds to stop) must not outlive the run.
+/// Waits, at most `grace`, for every program this process told to stop to
+/// be gone, then kills what is left. A program about to exit calls it: the
+/// escalation threads die with it, and a slow proxy (Squid takes seconds to
+/// stop) must not outlive the run.
 pub fn reap(grace: Duration) {
-    let until = std::time::Instant::now() + grace;
-    loop {
-        let mut groups = signalled();
-        groups.retain(|group| group_alive(*group));
-        if groups.is_empty() || std::time::Instant::now() >= until {
-            for group in groups.drain(..) {
-                let _ = killpg(group, Signal::SIGKILL);
-            }
-            return;
+    let until = Instant::now() + grace;
+    let stopping: Vec<Stopping> = signalled().drain(..).collect();
+    for program in &stopping {
+        let left = until.saturating_duration_since(Instant::now());
+        if !program.wait_gone(left) {
+            program.signal(Signal::SIGKILL);
         }
-        drop(groups);
-        // Process exit has no event to await here; a short poll it is.
-        std::thread::sleep(Duration::from_millis(20));
     }
+}
+
+/// The program, found as exec would find it: a path as given, a name on
+/// `PATH`.
+fn find_program(program: &str) -> Option<PathBuf> {
+    use std::os::unix::fs::PermissionsExt as _;
+    let is_executable = |path: &Path| {
+        path.metadata()
+            .is_ok_and(|metadata| metadata.is_file() && metadata.permissions().mode() & 0o111 != 0)
+    };
+    if program.contains('/') {
+        let path = PathBuf::from(program);
+        return is_executable(&path).then_some(path);
+    }
+    let search = std::env::var_os("PATH")?;
+    std::env::split_paths(&search)
+        .map(|folder| folder.join(program))
+        .find(|path| is_executable(path))
+}
+
+/// util-linux's `setpriv`, which sets the parent-death signal and then
+/// execs the program: `prctl(PR_SET_PDEATHSIG)` must run between fork and
+/// exec, which Rust's `pre_exec` allows only as `unsafe`. The signal
+/// follows the *thread* that forked; programs are started from the
+/// runtime's workers, which live as long as the run. Without setpriv,
+/// a killed run's programs are reaped by the next `traverse` instead.
+fn death_signal_wrapper() -> Option<&'static Path> {
+    static SETPRIV: OnceLock<Option<PathBuf>> = OnceLock::new();
+    SETPRIV.get_or_init(|| find_program("setpriv")).as_deref()
 }
 
 /// Whether any process of `group` still runs. Signal 0 would also count
@@ -321,6 +403,82 @@ mod tests {
         assert!(
             started.elapsed() < Duration::from_secs(4),
             "a zombie is not waited for"
+        );
+    }
+
+    /// The pids of running processes whose command line is `argv`.
+    fn running(argv: &str) -> Vec<Pid> {
+        std::fs::read_dir("/proc")
+            .expect("/proc")
+            .flatten()
+            .filter_map(|entry| {
+                let pid: i32 = entry.file_name().to_str()?.parse().ok()?;
+                let cmdline = std::fs::read(entry.path().join("cmdline")).ok()?;
+                let mut words: Vec<String> = cmdline
+                    .split(|b| *b == 0)
+                    .filter(|w| !w.is_empty())
+                    .map(|w| String::from_utf8_lossy(w).into_owned())
+                    .collect();
+                // A program found on PATH runs under its full path.
+                if let Some(program) = words.first_mut() {
+                    *program = program.rsplit('/').next().unwrap_or_default().to_string();
+                }
+                (words.join(" ") == argv).then(|| Pid::from_raw(pid))
+            })
+            .filter(|pid| crate::leftovers::is_running(*pid))
+            .collect()
+    }
+
+    /// Squid's helpers start a session of their own, out of the process
+    /// group: the mark in their environment still finds them.
+    #[tokio::test]
+    async fn what_left_the_process_group_is_stopped_with_the_program() {
+        let process = ChildProcess::spawn(
+            "test",
+            &["sh".into(), "-c".into(), "setsid sleep 31.5 & wait".into()],
+        )
+        .expect("sh runs");
+        let mut escaped = Vec::new();
+        let until = Instant::now() + Duration::from_secs(10);
+        while escaped.is_empty() && Instant::now() < until {
+            escaped = running("sleep 31.5");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert_eq!(escaped.len(), 1, "the helper started");
+        drop(process);
+        reap(Duration::from_secs(5));
+        assert_eq!(
+            running("sleep 31.5"),
+            [],
+            "the helper is gone with its program"
+        );
+    }
+
+    /// A program started by a thread dies with it: the signal follows
+    /// the thread that forked, as it follows a killed `traverse`.
+    #[test]
+    fn a_program_dies_with_the_thread_that_started_it() {
+        let started = std::thread::spawn(|| {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            runtime.block_on(async {
+                let process =
+                    ChildProcess::spawn("test", &["sleep".into(), "32.5".into()]).expect("sleep");
+                let pid = process.group.expect("a pid");
+                // Kept running past this thread: only its death ends it.
+                std::mem::forget(process);
+                pid
+            })
+        })
+        .join()
+        .expect("thread");
+        crate::leftovers::wait_gone(&[started], Duration::from_secs(10));
+        assert_eq!(
+            running("sleep 32.5"),
+            [],
+            "sleep got its parent-death signal"
         );
     }
 

@@ -214,18 +214,6 @@ impl Pki {
     }
 }
 
-/// A folder for a cell's keys and a real program's config: readable and
-/// writable by this user only. In the system's shared temporary folder,
-/// another local user could otherwise read the keys, or swap the config of
-/// a proxy that runs as root. Removed when dropped.
-pub fn private_folder() -> std::io::Result<tempfile::TempDir> {
-    use std::os::unix::fs::PermissionsExt as _;
-    tempfile::Builder::new()
-        .prefix("traverse-")
-        .permissions(std::fs::Permissions::from_mode(0o700))
-        .tempdir()
-}
-
 /// Writes `contents` to a new or replaced file that only this user can
 /// read: keys, and the configs that name them.
 pub fn write_private(path: &Path, contents: impl AsRef<[u8]>) -> std::io::Result<()> {
@@ -529,12 +517,11 @@ mod tests {
             & 0o777
     }
 
-    /// Keys and cell folders are this user's alone, even over a file that
-    /// another run left readable.
+    /// Keys are this user's alone, even over a file that another run left
+    /// readable.
     #[test]
-    fn keys_and_cell_folders_are_readable_by_their_owner_only() {
-        let folder = private_folder().expect("folder");
-        assert_eq!(mode(folder.path()), 0o700);
+    fn keys_are_readable_by_their_owner_only() {
+        let folder = tempfile::tempdir().expect("tempdir");
         let key = folder.path().join("key.pem");
         std::fs::write(&key, "old").expect("write");
         use std::os::unix::fs::PermissionsExt as _;

@@ -40,7 +40,7 @@ impl ExternalCell {
         tasks: &Tasks,
         activity: &ActivityClock,
     ) -> Result<(ExternalCell, Endpoints), String> {
-        let folder = traverse_pki::private_folder().map_err(|error| {
+        let folder = traverse_net::leftovers::private_folder().map_err(|error| {
             format!("cannot make a folder for the tunnel's certificates: {error}")
         })?;
         // A managed device's trust: the public CA and the inspection CA.

@@ -219,6 +219,18 @@ fn main() -> ExitCode {
         .init();
     let matches = Cli::command().after_help(Exit::help()).get_matches();
     let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|error| error.exit());
+    // A run killed outright (SIGKILL, a cancelled CI job) left its real
+    // programs running and listening, and its folders on disk: nothing of
+    // it ran to stop them. Every command cleans up after such a run first.
+    let reaped = traverse_net::leftovers::reap(&[proxy::own_certs_parent()]);
+    if reaped != traverse_net::leftovers::Reaped::default() {
+        // Not on stderr: a run that reaped must print what any run prints.
+        tracing::info!(
+            "stopped {} programs and removed {} folders of a traverse that was killed",
+            reaped.processes,
+            reaped.folders
+        );
+    }
     let exit = dispatch(cli).unwrap_or_else(|error| {
         eprintln!("error: {error:#}");
         Exit::InvalidInput

@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::io::Write as _;
 use std::net::SocketAddr;
-use std::os::unix::fs::{DirBuilderExt as _, PermissionsExt as _};
+use std::os::unix::fs::DirBuilderExt as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -98,27 +98,30 @@ pub fn run(args: ProxyArgs) -> anyhow::Result<()> {
 /// A proxy's own certificates when `--certs` names no folder: a fresh set in
 /// a folder of this process's, so two proxies never trust each other's CA
 /// or overwrite it, removed when the proxy stops (the set is worth nothing
-/// after). A proxy killed outright leaves it behind, under the user's cache.
+/// after). A proxy killed outright leaves it behind, under the user's
+/// cache, until the next `traverse` reaps it.
 struct OwnCerts {
     folder: PathBuf,
 }
 
+/// Where proxies keep their own certificates.
+pub(crate) fn own_certs_parent() -> PathBuf {
+    match dirs::cache_dir() {
+        Some(cache) => cache.join("traverse"),
+        None => std::env::temp_dir(),
+    }
+}
+
 impl OwnCerts {
     fn create() -> anyhow::Result<OwnCerts> {
-        let parent = match dirs::cache_dir() {
-            Some(cache) => cache.join("traverse"),
-            None => std::env::temp_dir(),
-        };
+        let parent = own_certs_parent();
         std::fs::DirBuilder::new()
             .recursive(true)
             .mode(0o700)
             .create(&parent)
             .with_context(|| format!("cannot create {}", parent.display()))?;
         // The CAs' keys are in it: readable by this user only.
-        let folder = tempfile::Builder::new()
-            .prefix(&format!("proxy-{}-", std::process::id()))
-            .permissions(std::fs::Permissions::from_mode(0o700))
-            .tempdir_in(&parent)
+        let folder = traverse_net::leftovers::private_folder_in(&parent)
             .with_context(|| format!("cannot create a folder in {}", parent.display()))?
             .keep();
         Ok(OwnCerts { folder })

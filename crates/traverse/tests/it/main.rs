@@ -19,6 +19,7 @@ mod kubernetes_job;
 mod legacy_forwarder;
 mod masking;
 mod origin_failures;
+mod orphans;
 mod parity;
 mod poisoning;
 mod results_files;
