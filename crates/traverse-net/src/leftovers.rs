@@ -2,8 +2,10 @@
 //! run that was killed. A cell's real programs (nginx, Squid, websocat) and
 //! its private folders in the system's temporary directory outlive a
 //! `traverse` that got SIGKILL: nothing of it runs to stop them. So each is
-//! marked with its [`Owner`], the process that made it, named by pid *and*
-//! start time (a pid alone is reused). Programs carry the mark in their
+//! marked with its [`Owner`], the process that made it, named by its pid
+//! namespace, pid *and* start time (a pid alone is reused, and means
+//! another process in a container's namespace: a run inside a container
+//! is not a dead one to the host). Programs carry the mark in their
 //! environment, which their own children inherit even when they leave the
 //! process group (Squid's helpers start sessions of their own); folders
 //! carry it in their name. Every `traverse` command starts by reaping what
@@ -27,6 +29,9 @@ const FOLDER_PREFIX: &str = "traverse-";
 /// The process that started a program or made a folder.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Owner {
+    /// The inode of the owner's pid namespace: pids mean something only
+    /// within it.
+    namespace: u64,
     pid: u32,
     /// Clock ticks from boot to the process's start (`/proc/PID/stat`'s
     /// 22nd field): with the pid, it names one process for the machine's
@@ -41,6 +46,7 @@ impl Owner {
         *THIS.get_or_init(|| {
             let pid = std::process::id();
             Owner {
+                namespace: pid_namespace().unwrap_or(0),
                 pid,
                 // /proc is always there on Linux; 0 never matches a start.
                 started: start_time(pid).unwrap_or(0),
@@ -48,27 +54,44 @@ impl Owner {
         })
     }
 
-    /// `PID.STARTED`: safe in a file name and an environment value.
+    /// `NAMESPACE.PID.STARTED`: safe in a file name and an environment
+    /// value.
     pub fn tag(&self) -> String {
-        format!("{}.{}", self.pid, self.started)
+        format!("{}.{}.{}", self.namespace, self.pid, self.started)
     }
 
     fn from_tag(tag: &str) -> Option<Owner> {
-        let (pid, started) = tag.split_once('.')?;
-        let all_digits = |text: &str| !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit());
-        if !all_digits(pid) || !all_digits(started) {
+        let mut numbers = tag.split('.').map(|text| {
+            // Digits only: `parse` would take a sign.
+            let all_digits = !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit());
+            all_digits.then(|| text.parse::<u64>().ok()).flatten()
+        });
+        let (Some(namespace), Some(pid), Some(started), None) = (
+            numbers.next()?,
+            numbers.next()?,
+            numbers.next()?,
+            numbers.next(),
+        ) else {
             return None;
-        }
+        };
         Some(Owner {
-            pid: pid.parse().ok()?,
-            started: started.parse().ok()?,
+            namespace,
+            pid: u32::try_from(pid).ok()?,
+            started,
         })
     }
 
+    /// Whether the owner is one this process can judge: in its own pid
+    /// namespace.
+    fn is_here(&self) -> bool {
+        self.namespace == Owner::this_process().namespace
+    }
+
     /// Whether the owner still runs: its pid is taken by a process that
-    /// started when it did.
+    /// started when it did. An owner in another pid namespace counts as
+    /// alive: it cannot be looked up from here.
     pub fn is_alive(&self) -> bool {
-        start_time(self.pid) == Some(self.started)
+        !self.is_here() || start_time(self.pid) == Some(self.started)
     }
 }
 
@@ -203,6 +226,12 @@ fn stat_fields(pid: u32) -> Option<Vec<String>> {
     Some(after_name.split_whitespace().map(str::to_string).collect())
 }
 
+/// The inode of this process's pid namespace.
+fn pid_namespace() -> Option<u64> {
+    use std::os::unix::fs::MetadataExt as _;
+    Some(std::fs::metadata("/proc/self/ns/pid").ok()?.ino())
+}
+
 /// When `pid` started, in clock ticks since boot.
 fn start_time(pid: u32) -> Option<u64> {
     // Field 22 of the whole line; the 20th after the name.
@@ -252,9 +281,30 @@ mod tests {
             ..this
         };
         assert!(!reused.is_alive());
-        for bad in ["", "1", "1.", ".1", "1.2.3", "a.1", "1.-2", "../1"] {
+        for bad in [
+            "", "1", "1.2", "1.2.", ".1.2", "1.2.3.4", "a.1.2", "1.+2.3", "../1",
+        ] {
             assert_eq!(Owner::from_tag(bad), None, "{bad:?}");
         }
+    }
+
+    /// A run in a container has its own pid namespace: its pids name
+    /// other processes here, so it is never taken for a dead run.
+    #[test]
+    fn an_owner_in_another_pid_namespace_is_never_dead() {
+        let this = Owner::this_process();
+        assert_ne!(this.namespace, 0, "/proc/self/ns/pid is readable");
+        let elsewhere = Owner {
+            namespace: this.namespace + 1,
+            pid: 1,
+            started: 0,
+        };
+        assert!(elsewhere.is_alive());
+        let mut theirs = marked_sleep(elsewhere);
+        reap(&[]);
+        assert_eq!(theirs.try_wait().expect("try_wait"), None, "left alone");
+        theirs.kill().expect("kill");
+        theirs.wait().expect("wait");
     }
 
     #[test]

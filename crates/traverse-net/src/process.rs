@@ -297,8 +297,9 @@ fn find_program(program: &str) -> Option<PathBuf> {
 /// execs the program: `prctl(PR_SET_PDEATHSIG)` must run between fork and
 /// exec, which Rust's `pre_exec` allows only as `unsafe`. The signal
 /// follows the *thread* that forked; programs are started from the
-/// runtime's workers, which live as long as the run. Without setpriv,
-/// a killed run's programs are reaped by the next `traverse` instead.
+/// runtime's workers, which live as long as the run. A run killed in the
+/// instant before setpriv has set it, or a machine without setpriv, leaves
+/// its programs to the next `traverse`, which reaps them.
 fn death_signal_wrapper() -> Option<&'static Path> {
     static SETPRIV: OnceLock<Option<PathBuf>> = OnceLock::new();
     SETPRIV.get_or_init(|| find_program("setpriv")).as_deref()
@@ -467,6 +468,12 @@ mod tests {
                 let process =
                     ChildProcess::spawn("test", &["sleep".into(), "32.5".into()]).expect("sleep");
                 let pid = process.group.expect("a pid");
+                // Once sleep runs, setpriv has set the signal: a thread
+                // that ended before then would not be seen to end.
+                let until = Instant::now() + Duration::from_secs(10);
+                while running("sleep 32.5").is_empty() && Instant::now() < until {
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
                 // Kept running past this thread: only its death ends it.
                 std::mem::forget(process);
                 pid

@@ -4,6 +4,7 @@
 //! started, and a run that ends normally leaves no Squid helper behind.
 
 use std::collections::BTreeSet;
+use std::os::unix::fs::MetadataExt as _;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -48,7 +49,10 @@ struct Program {
 
 /// Every live program carrying `owner`'s mark in its environment.
 fn programs_of(owner: u32) -> Vec<Program> {
-    let mark = format!("TRAVERSE_OWNER={owner}.");
+    let namespace = std::fs::metadata("/proc/self/ns/pid")
+        .expect("pid namespace")
+        .ino();
+    let mark = format!("TRAVERSE_OWNER={namespace}.{owner}.");
     std::fs::read_dir("/proc")
         .expect("/proc")
         .flatten()
@@ -170,12 +174,15 @@ fn a_killed_run_leaves_nothing_once_the_next_command_starts() {
         !sockets.is_disjoint(&listening_sockets()),
         "they listen: {started:?}"
     );
+    let namespace = std::fs::metadata("/proc/self/ns/pid")
+        .expect("pid namespace")
+        .ino();
     let cell_folders = |owner: u32| -> Vec<String> {
         std::fs::read_dir(std::env::temp_dir())
             .expect("temp dir")
             .flatten()
             .map(|entry| entry.file_name().to_string_lossy().into_owned())
-            .filter(|name| name.starts_with(&format!("traverse-{owner}.")))
+            .filter(|name| name.starts_with(&format!("traverse-{namespace}.{owner}.")))
             .collect()
     };
     assert!(!cell_folders(owner).is_empty(), "the cells have folders");
