@@ -26,6 +26,8 @@ pub(crate) struct ExternalCell {
     definition: Arc<TunnelDefinition>,
     folder: tempfile::TempDir,
     processes: Vec<ChildProcess>,
+    /// What the halves were given that must not reach a report.
+    secrets: Secrets,
     _closed: Vec<ClosedPort>,
 }
 
@@ -64,6 +66,7 @@ impl ExternalCell {
             definition: definition.clone(),
             folder,
             processes: Vec::new(),
+            secrets: Secrets::default(),
             _closed: Vec::new(),
         };
         let mut values = cell.common_values();
@@ -107,19 +110,24 @@ impl ExternalCell {
                 .map(|proxy| proxy.addr.to_string())
                 .unwrap_or_default(),
         );
-        values.insert(
-            "proxy_auth",
-            proxy
-                .and_then(|proxy| proxy.credentials.as_ref())
-                .map(|credentials| format!("{}:{}", credentials.user, credentials.password))
-                .unwrap_or_default(),
-        );
+        let credentials = proxy.and_then(|proxy| proxy.credentials.as_ref());
+        self.secrets = Secrets::of(credentials);
+        let proxy_auth = credentials
+            .map(|credentials| format!("{}:{}", credentials.user, credentials.password))
+            .unwrap_or_default();
+        // On a command line, every local user reads it in `ps`; a file
+        // of this user's is the way for programs that can take one.
+        let proxy_auth_file = self.folder.path().join("proxy-auth");
+        traverse_pki::write_private(&proxy_auth_file, &proxy_auth)
+            .map_err(|error| format!("cannot write proxy-auth for the tunnel: {error}"))?;
+        values.insert("proxy_auth", proxy_auth);
+        values.insert("proxy_auth_file", path_text(proxy_auth_file));
         let argv = fill(&self.definition.client, &values);
         let mut client = ChildProcess::spawn("tunnel client", &argv)?;
         let ready = client
             .wait_ready(local, self.definition.ready_timeout)
             .await;
-        let output = client.output();
+        let output = self.secrets.redact(&client.output());
         self.processes.push(client);
         ready.map_err(|why| with_output(&why, &output))?;
         let stream = match tokio::net::TcpStream::connect(local).await {
@@ -145,7 +153,10 @@ impl ExternalCell {
     pub(crate) fn outputs(&self) -> BTreeMap<String, String> {
         self.processes
             .iter()
-            .map(|process| (process.role().to_string(), process.output()))
+            .map(|process| {
+                let output = self.secrets.redact(&process.output());
+                (process.role().to_string(), output)
+            })
             .filter(|(_, output)| !output.is_empty())
             .collect()
     }
@@ -207,6 +218,43 @@ fn split(values: &mut BTreeMap<&'static str, String>, name: &'static str, addr: 
     values.insert(port, addr.port().to_string());
 }
 
+/// The proxy credentials a client half was given, in the forms a program
+/// may print them: `user:password`, as a Basic header carries it, and the
+/// password alone.
+#[derive(Debug, Default)]
+struct Secrets {
+    forms: Vec<String>,
+}
+
+/// Shorter passwords are not redacted on their own: every such run of
+/// letters in a program's output would go with them.
+const SHORTEST_REDACTED: usize = 4;
+
+impl Secrets {
+    fn of(credentials: Option<&traverse_scenario::Credentials>) -> Secrets {
+        use base64::Engine as _;
+        let Some(credentials) = credentials else {
+            return Secrets::default();
+        };
+        let pair = format!("{}:{}", credentials.user, credentials.password);
+        let mut forms = vec![
+            base64::engine::general_purpose::STANDARD.encode(&pair),
+            pair,
+        ];
+        if credentials.password.len() >= SHORTEST_REDACTED {
+            forms.push(credentials.password.clone());
+        }
+        Secrets { forms }
+    }
+
+    /// `text` with every secret replaced by `***`, longest form first.
+    fn redact(&self, text: &str) -> String {
+        self.forms.iter().fold(text.to_string(), |text, secret| {
+            text.replace(secret.as_str(), "***")
+        })
+    }
+}
+
 fn with_output(why: &str, output: &str) -> String {
     if output.is_empty() {
         why.to_string()
@@ -215,5 +263,30 @@ fn with_output(why: &str, output: &str) -> String {
             "{why}; it printed: {}",
             output.lines().last().unwrap_or_default()
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credentials_are_redacted_in_every_form_a_program_prints_them() {
+        let secrets = Secrets::of(Some(&traverse_scenario::Credentials {
+            user: "alice".into(),
+            password: "wonderland".into(),
+        }));
+        assert_eq!(
+            secrets.redact(
+                "proxy alice:wonderland; Proxy-Authorization: Basic YWxpY2U6d29uZGVybGFuZA==; password wonderland"
+            ),
+            "proxy ***; Proxy-Authorization: Basic ***; password ***"
+        );
+        let short = Secrets::of(Some(&traverse_scenario::Credentials {
+            user: "bob".into(),
+            password: "x".into(),
+        }));
+        assert_eq!(short.redact("bob:x said x"), "*** said x");
+        assert_eq!(Secrets::of(None).redact("bob:x"), "bob:x");
     }
 }

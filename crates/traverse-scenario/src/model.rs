@@ -210,7 +210,7 @@ impl Transport {
 }
 
 /// What the harness fills into an external tunnel's command lines.
-pub const PLACEHOLDERS: [(&str, &str); 17] = [
+pub const PLACEHOLDERS: [(&str, &str); 18] = [
     ("listen", "host:port the server half binds"),
     ("listen_host", "host part of {listen}"),
     ("listen_port", "port part of {listen}"),
@@ -236,6 +236,10 @@ pub const PLACEHOLDERS: [(&str, &str); 17] = [
     (
         "proxy_auth",
         "user:password for the explicit proxy, empty if none",
+    ),
+    (
+        "proxy_auth_file",
+        "a file of this user's holding {proxy_auth}: off the command line, where `ps` shows it",
     ),
     (
         "ca_pem",

@@ -4,7 +4,7 @@
 //! definition file like any user's tunnel.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context, bail};
@@ -65,9 +65,14 @@ pub enum TunnelCommand {
         #[arg(long, value_name = "ADDR", default_value = "")]
         proxy: String,
         /// Basic credentials for --proxy; empty means none, so a tunnel
-        /// definition can always pass `{proxy_auth}`.
+        /// definition can always pass `{proxy_auth}`. Every local user sees
+        /// a command line: prefer --proxy-auth-file.
         #[arg(long, value_name = "USER:PASSWORD", default_value = "")]
         proxy_auth: String,
+        /// A file holding --proxy-auth's USER:PASSWORD (a final newline is
+        /// ignored; empty means none), such as `{proxy_auth_file}`.
+        #[arg(long, value_name = "FILE", conflicts_with = "proxy_auth")]
+        proxy_auth_file: Option<PathBuf>,
     },
 }
 
@@ -100,6 +105,15 @@ fn security_help(security: Security, what: &str) -> String {
     )
 }
 
+/// `USER:PASSWORD` from a file, as one line: editors end files with a
+/// newline, which is no part of a password.
+fn read_proxy_auth(file: &Path) -> anyhow::Result<String> {
+    let text = std::fs::read_to_string(file)
+        .with_context(|| format!("--proxy-auth-file {}: cannot read it", file.display()))?;
+    let line = text.strip_suffix('\n').unwrap_or(&text);
+    Ok(line.strip_suffix('\r').unwrap_or(line).to_string())
+}
+
 pub fn run(command: TunnelCommand) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     runtime.block_on(async move {
@@ -119,7 +133,14 @@ pub fn run(command: TunnelCommand) -> anyhow::Result<()> {
                 pin,
                 proxy,
                 proxy_auth,
-            } => forward(&name, local, connect, ca, pin, proxy, proxy_auth).await,
+                proxy_auth_file,
+            } => {
+                let proxy_auth = match proxy_auth_file {
+                    Some(file) => read_proxy_auth(&file)?,
+                    None => proxy_auth,
+                };
+                forward(&name, local, connect, ca, pin, proxy, proxy_auth).await
+            }
         }
     })
 }

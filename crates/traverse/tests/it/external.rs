@@ -85,6 +85,52 @@ client = ["sh", "-c", "exit 1"]
     );
 }
 
+/// The proxy's credentials reach a client half off its command line, and
+/// whatever it prints of them is redacted before it reaches a report.
+#[tokio::test]
+async fn proxy_credentials_stay_off_command_lines_and_out_of_reports() {
+    let folder = tempfile::tempdir().expect("tempdir");
+    // The client tells what it got: its own command line, the file's
+    // contents, and the Basic header it would send; then it gives up.
+    let path = write_definition(
+        folder.path(),
+        "talkative",
+        r#"
+transport = "tls"
+server = ["sh", "-c", "exec socat TCP-LISTEN:$1,bind=$0,reuseaddr,fork TCP:$2", "{listen_host}", "{listen_port}", "{target}"]
+client = ["sh", "-c", "echo \"argv: $0, file: $(cat $0), header: Basic $(printf %s \"$(cat $0)\" | base64)\"; exit 1", "{proxy_auth_file}"]
+"#,
+    );
+    require("socat");
+    let tunnel: TunnelSpec = traverse_scenario::load_tunnel(&path).expect("valid").into();
+    let corporate = traverse_scenario::load(&repo_root().join("scenarios/corporate-squid.toml"))
+        .expect("bundled");
+    let results = traverse_runner::run(
+        traverse_runner::plan(&[corporate], &[tunnel]),
+        &RunOptions::default(),
+        |_| {},
+    )
+    .await
+    .expect("run");
+    let cell = &results[0];
+    // It exits before it listens: a harness failure that quotes it.
+    assert_eq!(cell.blame.as_deref(), Some("harness"), "{}", cell.detail);
+    assert!(
+        cell.detail.contains("argv: /"),
+        "the file's path: {}",
+        cell.detail
+    );
+    assert!(
+        cell.detail.contains("file: ***, header: Basic ***"),
+        "{}",
+        cell.detail
+    );
+    let everything = serde_json::to_string(cell).expect("json");
+    for secret in ["wonderland", "YWxpY2U6d29uZGVybGFuZA=="] {
+        assert!(!everything.contains(secret), "{secret} in {everything}");
+    }
+}
+
 #[test]
 fn an_unknown_placeholder_is_located() {
     let folder = tempfile::tempdir().expect("tempdir");
@@ -183,7 +229,7 @@ async fn the_reference_wss_tunnel_as_processes_agrees_with_its_built_in_self() {
         &format!(
             "transport = \"tls\"\n\
              server = [\"{binary}\", \"tunnel\", \"serve\", \"wss\", \"--listen\", \"{{listen}}\", \"--target\", \"{{target}}\", \"--cert\", \"{{cert_pem}}\", \"--key\", \"{{key_pem}}\"]\n\
-             client = [\"{binary}\", \"tunnel\", \"connect\", \"wss\", \"--local\", \"{{local}}\", \"--connect\", \"{{connect}}\", \"--ca\", \"{{ca_pem}}\", \"--proxy\", \"{{proxy}}\", \"--proxy-auth\", \"{{proxy_auth}}\"]\n"
+             client = [\"{binary}\", \"tunnel\", \"connect\", \"wss\", \"--local\", \"{{local}}\", \"--connect\", \"{{connect}}\", \"--ca\", \"{{ca_pem}}\", \"--proxy\", \"{{proxy}}\", \"--proxy-auth-file\", \"{{proxy_auth_file}}\"]\n"
         ),
     );
     let external: TunnelSpec = traverse_scenario::load_tunnel(&path).expect("valid").into();
