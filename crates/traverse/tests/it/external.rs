@@ -247,7 +247,8 @@ fn a_tunnel_file_may_not_take_a_built_in_name() {
     assert_eq!(
         String::from_utf8_lossy(&output.stderr).trim(),
         format!(
-            "{}: the tunnel name \"tcp\" is taken; name the file's tunnel differently (`name = ...`)",
+            "{}:1:1: tunnel name \"tcp\" is a built-in tunnel's; name the file's tunnel \
+             differently (`name = \"...\"`)",
             path.display()
         )
     );
