@@ -633,6 +633,19 @@ fn a_run_of_every_tunnel_includes_those_with_parameters_the_scenarios_expect() {
     );
 }
 
+/// `traverse validate scenarios` with `files` as its tunnel files.
+pub(crate) fn validate_with_tunnel_files(files: &[&std::path::Path]) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_traverse"));
+    command.args(["validate", "scenarios"]);
+    for file in files {
+        command.arg("--tunnel-file").arg(file);
+    }
+    command
+        .current_dir(repo_root())
+        .output()
+        .expect("the traverse binary runs")
+}
+
 /// A tunnel file the CLI accepts, named `name` on line 2.
 fn tunnel_definition(name: &str) -> String {
     format!(
@@ -647,14 +660,7 @@ fn two_tunnel_files_of_one_name_are_located_at_the_second_name() {
     let second = folder.path().join("b.toml");
     std::fs::write(&first, tunnel_definition("relay")).expect("write");
     std::fs::write(&second, tunnel_definition("relay")).expect("write");
-    let output = Command::new(env!("CARGO_BIN_EXE_traverse"))
-        .args(["validate", "scenarios", "--tunnel-file"])
-        .arg(&first)
-        .arg("--tunnel-file")
-        .arg(&second)
-        .current_dir(repo_root())
-        .output()
-        .expect("runs");
+    let output = validate_with_tunnel_files(&[&first, &second]);
     assert_eq!(output.status.code(), Some(2));
     let stderr = text(&output.stderr);
     assert_eq!(
@@ -677,12 +683,7 @@ fn a_tunnel_file_not_in_utf8_is_located_and_called_a_tunnel_file() {
     // In the comment on line 1, after `# a `: a Latin-1 byte and an escape.
     bytes.splice(4..4, *b"\xe9\x1b[2J");
     std::fs::write(&path, bytes).expect("write");
-    let output = Command::new(env!("CARGO_BIN_EXE_traverse"))
-        .args(["validate", "scenarios", "--tunnel-file"])
-        .arg(&path)
-        .current_dir(repo_root())
-        .output()
-        .expect("runs");
+    let output = validate_with_tunnel_files(&[&path]);
     assert_eq!(output.status.code(), Some(2));
     let stderr = text(&output.stderr);
     assert_eq!(
