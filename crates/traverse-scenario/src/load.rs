@@ -649,7 +649,7 @@ fn read_hop(
                 file.record(file.error(
                     name.span(),
                     format!(
-                        "hop `name` \"{text}\" is not allowed: it must be non-empty and not one of {}",
+                        "hop `name` \"{text}\" is not allowed: it must not be one of {}",
                         quoted(RESERVED_NAMES)
                     ),
                 ));
