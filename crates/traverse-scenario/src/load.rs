@@ -81,7 +81,7 @@ pub fn discover(paths: &[PathBuf]) -> Result<Vec<PathBuf>, ScenarioError> {
     for path in paths {
         let metadata = std::fs::metadata(path).map_err(|source| ScenarioError::Read {
             path: path.clone(),
-            what: SCENARIO_FILE,
+            what: "scenario file or folder",
             source,
         })?;
         if metadata.is_dir() {
