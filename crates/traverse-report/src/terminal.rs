@@ -47,30 +47,9 @@ pub enum Why {
     None,
 }
 
-/// `text` safe to print on a terminal: control characters (escape
-/// sequences, carriage returns, bidirectional overrides) are written as
-/// `\u{…}` escapes, so a name or a detail from a file or a peer cannot
-/// move the cursor, recolour the screen or hide text.
-pub fn printable(text: &str) -> Cow<'_, str> {
-    let unsafe_char = |c: char| {
-        c.is_control()
-            || matches!(c, '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
-    };
-    if !text.chars().any(unsafe_char) {
-        return Cow::Borrowed(text);
-    }
-    Cow::Owned(
-        text.chars()
-            .map(|c| {
-                if unsafe_char(c) {
-                    c.escape_unicode().to_string()
-                } else {
-                    c.to_string()
-                }
-            })
-            .collect(),
-    )
-}
+/// The one escaping of text for a terminal, shared with the scenario
+/// crate's errors so a name reads the same in both.
+pub use traverse_scenario::printable;
 
 /// Between two columns of the matrix.
 const GAP: &str = "  ";

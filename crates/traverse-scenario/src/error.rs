@@ -4,6 +4,8 @@ use std::fmt;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
+use crate::render::printable;
+
 /// A place in a scenario file, 1-based, columns counted in characters.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Location {
@@ -63,22 +65,40 @@ fn floor_char_boundary(source: &str, offset: usize) -> usize {
 
 impl fmt::Display for Location {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}:{}", self.path.display(), self.line, self.column)
+        write!(
+            f,
+            "{}:{}:{}",
+            shown_path(&self.path),
+            self.line,
+            self.column
+        )
     }
 }
 
+/// A path as an error's first line gives it: a file name is bytes from
+/// whoever made the file, and may hold an escape sequence too.
+fn shown_path(path: &Path) -> String {
+    printable(&path.display().to_string()).into_owned()
+}
+
+/// Every message is shown through [`printable`]: it may quote what the file
+/// says (a key, a value), and a control character in it would reach a
+/// terminal, a log or a CI page as itself.
 #[derive(Debug, thiserror::Error)]
 pub enum ScenarioError {
     /// The file says something the harness cannot run.
-    #[error("{location}: {message}")]
+    #[error("{location}: {}", printable(message))]
     Invalid { location: Location, message: String },
-    #[error("{}: cannot read scenario: {source}", path.display())]
+    /// The file cannot be read at all, so no place in it can be named:
+    /// `what` says which kind of file (`scenario file`, `tunnel file`).
+    #[error("{}: cannot read {what}: {source}", shown_path(path))]
     Read {
         path: PathBuf,
+        what: &'static str,
         #[source]
         source: std::io::Error,
     },
-    #[error("{}: no scenario files (*.toml) in this folder", path.display())]
+    #[error("{}: no scenario files (*.toml) in this folder", shown_path(path))]
     EmptyFolder { path: PathBuf },
 }
 

@@ -25,8 +25,8 @@ pub use error::{Location, ScenarioError, in_file_order};
 pub use fields::{NAME_MAX_LENGTH, NAME_PATTERN, NAME_RULE, name_problem};
 pub use kinds::*;
 pub use load::{
-    Loaded, check, check_tunnel, discover, load, load_all, load_checked, load_each, load_tunnel,
-    load_tunnel_checked, parse, parse_tunnel, tunnel_name_of,
+    Loaded, LoadedTunnels, check, check_tunnel, discover, load, load_all, load_checked, load_each,
+    load_tunnel, load_tunnel_checked, load_tunnels, parse, parse_tunnel, tunnel_name_of,
 };
 pub use model::{
     ClientSpec, Credentials, EXTERNAL_PLACEHOLDERS, Expectation, Hop, IdleCounts, Keyword, Masking,
@@ -35,6 +35,6 @@ pub use model::{
 };
 pub use presets::preset_names;
 pub use reference::{kinds_listing, options_markdown};
-pub use render::{SourceLine, Style, harmless, render, render_one};
+pub use render::{SourceLine, Style, harmless, printable, render, render_one};
 pub use schema::{scenario_schema, tunnel_schema};
 pub use time_scale::TimeScale;

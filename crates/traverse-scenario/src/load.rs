@@ -34,14 +34,35 @@ pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
 
 /// Reads and validates one scenario file; every mistake, in file order.
 pub fn load_checked(path: &Path) -> Result<Scenario, Vec<ScenarioError>> {
-    let source = read(path).map_err(|error| vec![error])?;
+    let source = read(path, SCENARIO_FILE).map_err(|error| vec![error])?;
     check(path, &source)
 }
 
-fn read(path: &Path) -> Result<String, ScenarioError> {
-    std::fs::read_to_string(path).map_err(|source| ScenarioError::Read {
+/// What errors call a file, by what it holds.
+const SCENARIO_FILE: &str = "scenario file";
+const TUNNEL_FILE: &str = "tunnel file";
+
+/// A file's text. A file that cannot be read is an error of the path
+/// alone; one that is not UTF-8 (as TOML must be) is located at its first
+/// bad byte, since a person can fix that in place, often a Latin-1
+/// character pasted in.
+fn read(path: &Path, what: &'static str) -> Result<String, ScenarioError> {
+    let bytes = std::fs::read(path).map_err(|source| ScenarioError::Read {
         path: path.to_path_buf(),
+        what,
         source,
+    })?;
+    String::from_utf8(bytes).map_err(|error| {
+        let valid = error.utf8_error().valid_up_to();
+        let bytes = error.as_bytes();
+        let before = String::from_utf8_lossy(&bytes[..valid]);
+        ScenarioError::Invalid {
+            location: Location::from_offset(path, &before, valid),
+            message: format!(
+                "invalid UTF-8 at byte {:#04x}: a {what} must be UTF-8 text; save it as UTF-8",
+                bytes[valid]
+            ),
+        }
     })
 }
 
@@ -60,6 +81,7 @@ pub fn discover(paths: &[PathBuf]) -> Result<Vec<PathBuf>, ScenarioError> {
     for path in paths {
         let metadata = std::fs::metadata(path).map_err(|source| ScenarioError::Read {
             path: path.clone(),
+            what: "scenario file or folder",
             source,
         })?;
         if metadata.is_dir() {
@@ -81,6 +103,7 @@ pub fn discover(paths: &[PathBuf]) -> Result<Vec<PathBuf>, ScenarioError> {
 fn collect_toml(folder: &Path, files: &mut Vec<PathBuf>) -> Result<(), ScenarioError> {
     let read_error = |source| ScenarioError::Read {
         path: folder.to_path_buf(),
+        what: "folder of scenario files",
         source,
     };
     let mut entries = std::fs::read_dir(folder)
@@ -143,7 +166,7 @@ pub fn load_each(paths: &[PathBuf]) -> Loaded {
     let mut errors = Vec::new();
     let mut unfinished = Vec::new();
     for file in files {
-        let source = match read(&file) {
+        let source = match read(&file, SCENARIO_FILE) {
             Ok(source) => source,
             Err(error) => {
                 errors.push(error);
@@ -161,14 +184,14 @@ pub fn load_each(paths: &[PathBuf]) -> Loaded {
     let mut seen: Vec<&Scenario> = Vec::new();
     for scenario in &scenarios {
         if let Some(first) = seen.iter().find(|other| other.name == scenario.name) {
-            errors.push(ScenarioError::Invalid {
-                location: name_location(&scenario.path),
-                message: format!(
+            errors.push(name_clash(
+                &scenario.path,
+                format!(
                     "scenario name \"{}\" is already used by {}; names must be unique in a run",
                     scenario.name,
                     first.path.display()
                 ),
-            });
+            ));
         } else {
             seen.push(scenario);
         }
@@ -180,8 +203,17 @@ pub fn load_each(paths: &[PathBuf]) -> Loaded {
     }
 }
 
-/// Where a valid scenario file writes its `name`; its start when the name
-/// is the file's.
+/// A valid file whose name another file or a built-in tunnel has: located
+/// at its `name`, or at its start when the name is the file's.
+fn name_clash(path: &Path, message: String) -> ScenarioError {
+    ScenarioError::Invalid {
+        location: name_location(path),
+        message,
+    }
+}
+
+/// Where a valid scenario or tunnel file writes its `name`; its start when
+/// the name is the file's.
 fn name_location(path: &Path) -> Location {
     let Ok(source) = std::fs::read_to_string(path) else {
         return Location::start_of(path);
@@ -202,8 +234,63 @@ pub fn load_tunnel(path: &Path) -> Result<TunnelDefinition, ScenarioError> {
 
 /// Reads and validates one external tunnel definition; every mistake.
 pub fn load_tunnel_checked(path: &Path) -> Result<TunnelDefinition, Vec<ScenarioError>> {
-    let source = read(path).map_err(|error| vec![error])?;
+    let source = read(path, TUNNEL_FILE).map_err(|error| vec![error])?;
     check_tunnel(path, &source)
+}
+
+/// What [`load_tunnels`] read: the valid definitions, every mistake of
+/// the files in file order, and the names of the tunnels whose files have
+/// mistakes (see [`tunnel_name_of`]).
+#[derive(Debug, Default)]
+pub struct LoadedTunnels {
+    pub definitions: Vec<TunnelDefinition>,
+    pub errors: Vec<ScenarioError>,
+    pub unread: Vec<String>,
+}
+
+/// Reads every tunnel file, each one's mistakes kept. A tunnel's name must
+/// be new: not one of `built_in`, nor an earlier file's, since the name is
+/// what `--tunnel`, `[expect]` and the matrix's columns pick it by.
+pub fn load_tunnels(files: &[PathBuf], built_in: &[&str]) -> LoadedTunnels {
+    let mut loaded = LoadedTunnels::default();
+    for file in files {
+        match load_tunnel_checked(file) {
+            Ok(definition) if built_in.contains(&definition.name.as_str()) => {
+                loaded.errors.push(name_clash(
+                    file,
+                    format!(
+                        "tunnel name \"{}\" is a built-in tunnel's; name the file's tunnel \
+                         differently (`name = \"...\"`)",
+                        definition.name
+                    ),
+                ));
+            }
+            Ok(definition) => {
+                let first = loaded
+                    .definitions
+                    .iter()
+                    .find(|other| other.name == definition.name);
+                match first {
+                    Some(first) => loaded.errors.push(name_clash(
+                        file,
+                        format!(
+                            "tunnel name \"{}\" is already used by {}; names must be unique \
+                             in a run",
+                            definition.name,
+                            first.path.display()
+                        ),
+                    )),
+                    None => loaded.definitions.push(definition),
+                }
+            }
+            Err(found) => {
+                loaded.errors.extend(found);
+                loaded.unread.push(tunnel_name_of(file));
+            }
+        }
+    }
+    loaded.errors = in_file_order(loaded.errors);
+    loaded
 }
 
 /// The name a tunnel definition file gives its tunnel, even when the file
@@ -553,12 +640,16 @@ fn read_hop(
     }
     let (name, name_span) = match fields.take::<String>("name").ok().flatten() {
         Some(name) => {
-            let text = name.get_ref().trim().to_string();
-            if text.is_empty() || RESERVED_NAMES.contains(&text.as_str()) {
+            let text = name.get_ref().clone();
+            // Hop names go where scenario names go (blame, a log's `node`,
+            // terminals, HTML), so they keep to the same rule.
+            if let Some(problem) = name_problem(&text) {
+                file.record(file.error(name.span(), format!("hop `name` {problem}")));
+            } else if RESERVED_NAMES.contains(&text.as_str()) {
                 file.record(file.error(
                     name.span(),
                     format!(
-                        "hop `name` \"{text}\" is not allowed: it must be non-empty and not one of {}",
+                        "hop `name` \"{text}\" is not allowed: it must not be one of {}",
                         quoted(RESERVED_NAMES)
                     ),
                 ));

@@ -81,8 +81,8 @@ pub fn options_markdown(info: &KindInfo) -> String {
     );
     out += &format!(
         "| `name` | string | `{}-<n>`, where n is the hop's position from 1 | The label blame \
-         uses. Must be unique, must not be empty, and must not be {} or {last}. It may not be \
-         another unnamed hop's default name. |\n",
+         uses. Must be unique, follow the [name rule](#names) and not be {} or {last}. It may \
+         not be another unnamed hop's default name. |\n",
         info.name,
         rest.join(", ")
     );

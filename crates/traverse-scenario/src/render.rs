@@ -6,6 +6,7 @@
 //! the line itself) and file names are made harmless for a terminal here,
 //! since this is where they reach one.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::path::PathBuf;
 
@@ -31,7 +32,12 @@ pub fn render(errors: &[ScenarioError], style: Style) -> String {
         let line = line.and_then(|location| {
             let source = sources
                 .entry(location.path.clone())
-                .or_insert_with(|| std::fs::read_to_string(&location.path).ok());
+                // Lossy: a byte that is not UTF-8 shows as U+FFFD, in the
+                // column its error gives, with the caret under it.
+                .or_insert_with(|| {
+                    let bytes = std::fs::read(&location.path).ok()?;
+                    Some(String::from_utf8_lossy(&bytes).into_owned())
+                });
             let text = source
                 .as_deref()?
                 .lines()
@@ -102,6 +108,31 @@ fn byte_of_column(text: &str, column: usize) -> usize {
     text.char_indices()
         .nth(column.saturating_sub(1))
         .map_or(text.len(), |(offset, _)| offset)
+}
+
+/// `text` safe to print on a terminal: control characters (escape
+/// sequences, carriage returns, bidirectional overrides) are written as
+/// `\u{…}` escapes, so a name or a detail from a file or a peer cannot
+/// move the cursor, recolour the screen or hide text.
+pub fn printable(text: &str) -> Cow<'_, str> {
+    let unsafe_char = |c: char| {
+        c.is_control()
+            || matches!(c, '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+    };
+    if !text.chars().any(unsafe_char) {
+        return Cow::Borrowed(text);
+    }
+    Cow::Owned(
+        text.chars()
+            .map(|c| {
+                if unsafe_char(c) {
+                    c.escape_unicode().to_string()
+                } else {
+                    c.to_string()
+                }
+            })
+            .collect(),
+    )
 }
 
 /// `text` with each control character (an escape sequence would recolour

@@ -248,13 +248,13 @@ fn hop_name(kind: &str) -> Value {
     json!({
         "description": format!(
             "The label blame uses; defaults to `{kind}-<n>`, n being the hop's position \
-             from 1. Must be unique, must not be empty, must not be {} and may not be \
-             another unnamed hop's default name.",
+             from 1. Must be unique, must not be {} and may not be another unnamed hop's \
+             default name; {NAME_RULE}.",
             quoted_list(&RESERVED_NAMES)
         ),
         "type": "string",
-        "pattern": r"\S",
-        "not": { "pattern": format!(r"^\s*(?:{reserved})\s*$") },
+        "pattern": NAME_PATTERN,
+        "not": { "pattern": format!(r"^(?:{reserved})$") },
     })
 }
 

@@ -4,7 +4,9 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use tempfile::TempDir;
-use traverse_scenario::{ScenarioError, discover, load, load_all};
+use traverse_scenario::{
+    ScenarioError, Style, discover, load, load_all, load_tunnel, load_tunnels, render,
+};
 
 const HOP: &str = "[[hops]]\nkind = \"tls-terminator\"\n";
 
@@ -231,4 +233,94 @@ fn errors_name_the_path_they_were_loaded_from() {
     let location = error.location().unwrap();
     assert_eq!(location.path, path);
     assert_eq!((location.line, location.column), (3, 10));
+}
+
+/// A valid port-forward tunnel definition, its `name` line first if any.
+fn tunnel(name: Option<&str>) -> String {
+    let name = name.map_or_else(String::new, |name| format!("name = \"{name}\"\n"));
+    format!(
+        "{name}transport = \"plain\"\nserver = [\"socat\", \"TCP-LISTEN:{{listen_port}}\"]\n\
+         client = [\"socat\", \"TCP-LISTEN:{{local_port}}\"]\n"
+    )
+}
+
+#[test]
+fn a_file_not_in_utf8_is_located_at_its_first_bad_byte_and_says_which_file_it_is() {
+    let dir = TempDir::new().unwrap();
+    let scenario = dir.path().join("latin-1.toml");
+    // `é` in Latin-1 on line 2, after `description = "Caf` (18 characters).
+    fs::write(&scenario, b"name = \"x\"\ndescription = \"Caf\xe9\"\n").unwrap();
+    let error = load(&scenario).unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        format!(
+            "{}:2:19: invalid UTF-8 at byte 0xe9: a scenario file must be UTF-8 text; \
+             save it as UTF-8",
+            scenario.display()
+        )
+    );
+    // The line is still shown, the byte as U+FFFD with the caret under it.
+    let rendered = render(&[error], Style::Plain);
+    assert!(
+        rendered.contains("2 | description = \"Caf\u{fffd}\""),
+        "{rendered}"
+    );
+    assert!(rendered.contains("  |                   ^\n"), "{rendered}");
+
+    let definition = dir.path().join("mine.toml");
+    let mut bytes = tunnel(Some("mine")).into_bytes();
+    // A UTF-8 sequence cut short at the start of line 2.
+    bytes.splice(14..14, [0xe2, 0x82]);
+    fs::write(&definition, bytes).unwrap();
+    assert_eq!(
+        load_tunnel(&definition).unwrap_err().to_string(),
+        format!(
+            "{}:2:1: invalid UTF-8 at byte 0xe2: a tunnel file must be UTF-8 text; \
+             save it as UTF-8",
+            definition.display()
+        )
+    );
+}
+
+#[test]
+fn a_tunnel_file_that_cannot_be_read_says_it_is_a_tunnel_file() {
+    let dir = TempDir::new().unwrap();
+    let missing = dir.path().join("missing.toml");
+    let error = load_tunnel(&missing).unwrap_err();
+    let message = error.to_string();
+    assert!(
+        message.starts_with(&format!("{}: cannot read tunnel file: ", missing.display())),
+        "{message}"
+    );
+}
+
+#[test]
+fn a_tunnel_name_clash_is_located_at_the_second_files_name_and_names_the_first() {
+    let dir = TempDir::new().unwrap();
+    let first = write(dir.path(), "a.toml", &tunnel(Some("relay")));
+    let second = write(
+        dir.path(),
+        "b.toml",
+        &format!("# again\n{}", tunnel(Some("relay"))),
+    );
+    // Named by its file, and that name is a built-in tunnel's.
+    let built_in = write(dir.path(), "tcp.toml", &tunnel(None));
+    let loaded = load_tunnels(&[first.clone(), second.clone(), built_in.clone()], &["tcp"]);
+    assert_eq!(loaded.definitions.len(), 1);
+    assert_eq!(
+        messages(&loaded.errors),
+        [
+            format!(
+                "{}:2:8: tunnel name \"relay\" is already used by {}; names must be unique \
+                 in a run",
+                second.display(),
+                first.display()
+            ),
+            format!(
+                "{}:1:1: tunnel name \"tcp\" is a built-in tunnel's; name the file's tunnel \
+                 differently (`name = \"...\"`)",
+                built_in.display()
+            ),
+        ]
+    );
 }

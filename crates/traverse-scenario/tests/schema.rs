@@ -74,10 +74,12 @@ fn toml_files(folder: &Path) -> Vec<PathBuf> {
     files
 }
 
-fn read_json(path: &Path) -> Result<Value, toml::de::Error> {
-    let source = std::fs::read_to_string(path)
+/// A file as an editor's TOML plugin sees it; not TOML when not UTF-8.
+fn read_json(path: &Path) -> Result<Value, String> {
+    let bytes = std::fs::read(path)
         .unwrap_or_else(|error| panic!("cannot read {}: {error}", path.display()));
-    toml::from_str(&source)
+    let source = String::from_utf8(bytes).map_err(|error| error.to_string())?;
+    toml::from_str(&source).map_err(|error| error.to_string())
 }
 
 fn file_stem(path: &Path) -> String {
@@ -206,6 +208,8 @@ const STRUCTURAL: &[&str] = &[
     "external-unknown-placeholder",
     "external-unknown-preset",
     "external-without-preset-or-command",
+    "hop-name-escape-sequence",
+    "hop-name-path",
     "hop-not-table",
     "hop-reserved-name",
     "hops-not-array",
@@ -284,6 +288,7 @@ const SEMANTIC: &[&str] = &[
 /// see; the TOML parser (and an editor's) reports them.
 const NOT_TOML: &[&str] = &[
     "legacy-forwarder-body-unquoted",
+    "not-utf8",
     "syntax-duplicate-key",
     "syntax-missing-value",
     "syntax-unclosed-string",
@@ -426,7 +431,7 @@ fn accepted_samples() -> Vec<Value> {
     for kind in HopKind::ALL.iter().map(|info| info.name) {
         let base = base_hop(kind);
         hops.push(base.clone());
-        for name in ["lb", "my lb", " f5 ", "clients"] {
+        for name in ["lb", "my-lb", "f5.edge", "clients", "ws+lb=2"] {
             hops.push(with(&base, "name", json!(name)));
         }
         if kind != "external" {
@@ -583,6 +588,9 @@ fn the_schema_rejects_wrong_values_of_every_option() {
             with(&base, "zz_not_a_key", json!(true)),
             with(&base, "name", json!("")),
             with(&base, "name", json!("origin")),
+            with(&base, "name", json!("my lb")),
+            with(&base, "name", json!("../f5")),
+            with(&base, "name", json!("f5\u{1b}[2J")),
             with(&base, "kind", json!("zz-not-a-kind")),
         ];
         for (key, option) in schema["$defs"][kind]["properties"]

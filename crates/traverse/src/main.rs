@@ -322,43 +322,23 @@ fn certs(out: &std::path::Path) -> anyhow::Result<Exit> {
 /// mistakes, kept to be printed with the scenarios' own.
 struct Tunnels {
     known: Vec<TunnelSpec>,
+    /// Every mistake of the files, a name taken by another tunnel too.
     errors: Vec<ScenarioError>,
-    /// Files whose tunnel's name is a built-in one's.
-    taken: Vec<String>,
     /// The names of the tunnels whose files have mistakes.
     unread: Vec<String>,
 }
 
 /// Reads every tunnel file, each one's mistakes kept, whose names must be new.
 fn tunnel_files(files: &[PathBuf]) -> Tunnels {
-    let mut tunnels = Tunnels {
-        known: builtin(),
-        errors: Vec::new(),
-        taken: Vec::new(),
-        unread: Vec::new(),
-    };
-    for file in files {
-        match traverse_scenario::load_tunnel_checked(file) {
-            Ok(definition)
-                if tunnels
-                    .known
-                    .iter()
-                    .any(|tunnel| tunnel.name() == definition.name) =>
-            {
-                tunnels.taken.push(format!(
-                    "{}: the tunnel name \"{}\" is taken; name the file's tunnel differently (`name = ...`)",
-                    file.display(),
-                    definition.name
-                ));
-            }
-            Ok(definition) => tunnels.known.push(definition.into()),
-            Err(found) => {
-                tunnels.errors.extend(found);
-                tunnels.unread.push(traverse_scenario::tunnel_name_of(file));
-            }
-        }
+    let mut known = builtin();
+    let built_in: Vec<&str> = BUILTIN.iter().map(|tunnel| tunnel.name).collect();
+    let loaded = traverse_scenario::load_tunnels(files, &built_in);
+    known.extend(loaded.definitions.into_iter().map(TunnelSpec::from));
+    Tunnels {
+        known,
+        errors: loaded.errors,
+        unread: loaded.unread,
     }
-    tunnels
 }
 
 /// The built-in tunnels and those of `files`. Otherwise every mistake of
@@ -366,10 +346,10 @@ fn tunnel_files(files: &[PathBuf]) -> Tunnels {
 /// named in `paths`, so that a run with both wrong takes one round.
 fn tunnels_with(files: &[PathBuf], paths: &[PathBuf]) -> Result<Vec<TunnelSpec>, Exit> {
     let tunnels = tunnel_files(files);
-    if tunnels.errors.is_empty() && tunnels.taken.is_empty() {
+    if tunnels.errors.is_empty() {
         Ok(tunnels.known)
     } else if paths.is_empty() {
-        Err(report_all(&tunnels.taken, tunnels.errors))
+        Err(report(tunnels.errors))
     } else {
         Err(inputs(paths, files).err().unwrap_or(Exit::InvalidInput))
     }
@@ -412,10 +392,10 @@ fn inputs(
     let mut errors = tunnels.errors;
     errors.append(&mut loaded.errors);
     let errors = scenario_errors(errors, &loaded, &tunnels.known, &tunnels.unread);
-    if errors.is_empty() && tunnels.taken.is_empty() {
+    if errors.is_empty() {
         return Ok((tunnels.known, loaded.scenarios));
     }
-    Err(report_all(&tunnels.taken, errors))
+    Err(report(errors))
 }
 
 /// Results files written by `traverse run --json`, or the stream a killed
@@ -444,19 +424,11 @@ fn builtin() -> Vec<TunnelSpec> {
 /// Prints every error, file by file and top to bottom, each under its
 /// source line with a caret; the exit for invalid input.
 fn report(errors: Vec<ScenarioError>) -> Exit {
-    report_all(&[], errors)
-}
-
-/// [`report`], after messages about whole tunnel files.
-fn report_all(notes: &[String], errors: Vec<ScenarioError>) -> Exit {
     let style = if console::colors_enabled_stderr() {
         traverse_scenario::Style::Coloured
     } else {
         traverse_scenario::Style::Plain
     };
-    for note in notes {
-        eprint!("{}", traverse_scenario::render_one(note, None, style));
-    }
     let errors = traverse_scenario::in_file_order(errors);
     eprint!("{}", traverse_scenario::render(&errors, style));
     Exit::InvalidInput

@@ -205,9 +205,11 @@ fn set_errors(
     // `check` gives them in file order already, which is the options' order.
     for (index, error) in errors.iter().enumerate() {
         let (message, location) = match error {
-            traverse_scenario::ScenarioError::Invalid { location, message } => {
-                (message.clone(), Some(location))
-            }
+            // Escaped as the error's own text would be: it may quote an option.
+            traverse_scenario::ScenarioError::Invalid { location, message } => (
+                traverse_scenario::printable(message).into_owned(),
+                Some(location),
+            ),
             other => (other.to_string(), None),
         };
         let option = location

@@ -10,7 +10,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use traverse_runner::TunnelSpec;
-use traverse_scenario::Scenario;
+// A description with an escape sequence must not drive the terminal.
+use traverse_scenario::{Scenario, printable};
 
 use crate::exit::Exit;
 use crate::{expecting, files, load};
@@ -142,20 +143,6 @@ fn listing(scenarios: &[Scenario]) -> String {
                 printable(&scenario.name),
                 printable(&scenario.description)
             )
-        })
-        .collect()
-}
-
-/// Text from a file, with control characters escaped: a description with
-/// an escape sequence in it must not drive the user's terminal.
-fn printable(text: &str) -> String {
-    text.chars()
-        .map(|c| {
-            if c.is_control() {
-                c.escape_default().to_string()
-            } else {
-                c.to_string()
-            }
         })
         .collect()
 }

@@ -49,7 +49,8 @@ fn invalid_corpus() -> Vec<PathBuf> {
 
 /// `# error: LINE:COL: message` on the corpus file's first line.
 fn expected_error(path: &PathBuf) -> String {
-    let source = std::fs::read_to_string(path).expect("read");
+    // Lossy: one corpus file is not UTF-8, which is its mistake.
+    let source = text(&std::fs::read(path).expect("read"));
     let first = source.lines().next().unwrap_or_default();
     let expected = first
         .strip_prefix("# error: ")
@@ -630,4 +631,70 @@ fn a_run_of_every_tunnel_includes_those_with_parameters_the_scenarios_expect() {
         "{}",
         cells[7]
     );
+}
+
+/// `traverse validate scenarios` with `files` as its tunnel files.
+pub(crate) fn validate_with_tunnel_files(files: &[&std::path::Path]) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_traverse"));
+    command.args(["validate", "scenarios"]);
+    for file in files {
+        command.arg("--tunnel-file").arg(file);
+    }
+    command
+        .current_dir(repo_root())
+        .output()
+        .expect("the traverse binary runs")
+}
+
+/// A tunnel file the CLI accepts, named `name` on line 2.
+fn tunnel_definition(name: &str) -> String {
+    format!(
+        "# a relay\nname = \"{name}\"\ntransport = \"plain\"\nserver = [\"socat\"]\nclient = [\"socat\"]\n"
+    )
+}
+
+#[test]
+fn two_tunnel_files_of_one_name_are_located_at_the_second_name() {
+    let folder = tempfile::tempdir().expect("tempdir");
+    let first = folder.path().join("a.toml");
+    let second = folder.path().join("b.toml");
+    std::fs::write(&first, tunnel_definition("relay")).expect("write");
+    std::fs::write(&second, tunnel_definition("relay")).expect("write");
+    let output = validate_with_tunnel_files(&[&first, &second]);
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = text(&output.stderr);
+    assert_eq!(
+        titles(&stderr),
+        [format!(
+            "{}:2:8: tunnel name \"relay\" is already used by {}; names must be unique in a run",
+            second.display(),
+            first.display()
+        )],
+        "{stderr}"
+    );
+    assert!(stderr.contains("2 | name = \"relay\""), "{stderr}");
+}
+
+#[test]
+fn a_tunnel_file_not_in_utf8_is_located_and_called_a_tunnel_file() {
+    let folder = tempfile::tempdir().expect("tempdir");
+    let path = folder.path().join("relay.toml");
+    let mut bytes = tunnel_definition("relay").into_bytes();
+    // In the comment on line 1, after `# a `: a Latin-1 byte and an escape.
+    bytes.splice(4..4, *b"\xe9\x1b[2J");
+    std::fs::write(&path, bytes).expect("write");
+    let output = validate_with_tunnel_files(&[&path]);
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = text(&output.stderr);
+    assert_eq!(
+        titles(&stderr),
+        [format!(
+            "{}:1:5: invalid UTF-8 at byte 0xe9: a tunnel file must be UTF-8 text; save it as UTF-8",
+            path.display()
+        )],
+        "{stderr}"
+    );
+    // The line is shown, and nothing of it drives the terminal.
+    assert!(stderr.contains("1 | # a \u{fffd}"), "{stderr}");
+    assert!(!stderr.contains('\u{1b}'), "{stderr:?}");
 }

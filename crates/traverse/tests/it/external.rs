@@ -283,17 +283,13 @@ fn a_tunnel_file_may_not_take_a_built_in_name() {
         "tcp",
         "transport = \"plain\"\nserver = [\"socat\"]\nclient = [\"socat\"]\n",
     );
-    let output = Command::new(env!("CARGO_BIN_EXE_traverse"))
-        .args(["validate", "scenarios", "--tunnel-file"])
-        .arg(&path)
-        .current_dir(repo_root())
-        .output()
-        .expect("runs");
+    let output = crate::cli::validate_with_tunnel_files(&[&path]);
     assert_eq!(output.status.code(), Some(2));
     assert_eq!(
         String::from_utf8_lossy(&output.stderr).trim(),
         format!(
-            "{}: the tunnel name \"tcp\" is taken; name the file's tunnel differently (`name = ...`)",
+            "{}:1:1: tunnel name \"tcp\" is a built-in tunnel's; name the file's tunnel \
+             differently (`name = \"...\"`)",
             path.display()
         )
     );
