@@ -16,6 +16,7 @@ use traverse_scenario::address::PROXY_PORT;
 use traverse_tunnel::{ClientPath, ExplicitProxy, KeepaliveKind, OriginContext};
 
 use crate::external::ExternalCell;
+use crate::lateness::{Behind, Lateness};
 use crate::probe::{ProbePlan, probe};
 use crate::verdict::{Category, Failure, NodeLog, Observation, Verdict, judge};
 use crate::{CellResult, CellSpec, RunOptions, TunnelSpec};
@@ -114,6 +115,7 @@ pub(crate) async fn run_cell(
     pki: &Arc<Pki>,
     options: &RunOptions,
     turn: &crate::Turn,
+    lateness: &Lateness,
 ) -> CellResult {
     let started = Instant::now();
     let tasks = Tasks::new();
@@ -149,9 +151,11 @@ pub(crate) async fn run_cell(
             records: log.snapshot(),
         })
         .collect();
+    let behind = lateness.since(started);
     let failure = outcome
         .failure(spec, &logs)
-        .map(|failure| starved_keepalive(failure, keepalive_lateness));
+        .map(|failure| starved_keepalive(failure, keepalive_lateness))
+        .map(|failure| starved_clock(failure, behind, options.step_timeout, started.elapsed()));
     let poisoned = poisoning(&logs);
     let poisonable = has_cache(&spec.scenario).then_some(poisoned.is_some());
     // A pass that an idle timer nearly cut says so: it may not pass on a
@@ -206,6 +210,44 @@ async fn settle(logs: &[(String, TransactionLog)]) {
     }
 }
 
+/// How a cell's detail begins when the harness could not keep time.
+pub(crate) const STARVED: &str = "the harness was starved";
+
+/// A failure that time can cause (a step's timeout, an idle cut, a real
+/// program's own timeout closing the tunnel) in a cell during which the
+/// harness itself ran late by more than the judgement can bear: the
+/// machine was too busy to tell a slow hop from a slow harness. A deadlock
+/// is decided by stillness, which starving cannot fake; a refusal or
+/// changed bytes do not depend on time.
+fn starved_clock(
+    failure: Failure,
+    behind: Behind,
+    step_timeout: Duration,
+    span: Duration,
+) -> Failure {
+    let timed = matches!(
+        failure.category,
+        Category::Timeout | Category::IdleCut | Category::Reset
+    ) && !failure.detail.starts_with(crate::probe::DEADLOCK);
+    if !timed || !behind.spoils(step_timeout, span) {
+        return failure;
+    }
+    Failure {
+        category: Category::Harness,
+        status: None,
+        blame: "harness".to_string(),
+        detail: format!(
+            "{STARVED}: its timers fired up to {} late ({} in all over {}), so it cannot tell \
+             whether {} was at fault (lower --jobs); it saw: {}",
+            traverse_scenario::format_duration(behind.worst),
+            traverse_scenario::format_duration(behind.total),
+            traverse_scenario::format_duration(span),
+            failure.blame,
+            failure.detail
+        ),
+    }
+}
+
 /// A keepalive sent late by more than a quarter of its interval: the
 /// harness was starved (a loaded machine), and an idle cut that followed
 /// is its own doing, not the hop's.
@@ -217,7 +259,7 @@ fn starved_keepalive(failure: Failure, lateness: Option<(Duration, Duration)>) -
                 status: None,
                 blame: "harness".to_string(),
                 detail: format!(
-                    "the harness was starved: a keepalive due every {} (wall time) went out {} late, \
+                    "{STARVED}: a keepalive due every {} (wall time) went out {} late, \
                      and then {} cut the tunnel ({})",
                     traverse_scenario::format_duration(every),
                     traverse_scenario::format_duration(late),
@@ -546,6 +588,76 @@ mod tests {
         assert_eq!(
             starved_keepalive(refused.clone(), Some((every, Duration::from_secs(1)))),
             refused
+        );
+    }
+
+    fn timed_out(detail: &str) -> Failure {
+        Failure {
+            category: Category::Timeout,
+            status: None,
+            blame: "cloudflare".to_string(),
+            detail: detail.to_string(),
+        }
+    }
+
+    /// A step timeout or an idle cut in a cell during which the harness
+    /// lost 600 ms at once, against a 2 s step timeout: the harness's. A
+    /// deadlock, decided by stillness, and a refusal stay the node's, and
+    /// so does anything when the harness kept time.
+    #[test]
+    fn a_timed_failure_while_the_harness_ran_late_is_the_harness_s() {
+        let step = Duration::from_secs(2);
+        let span = Duration::from_secs(5);
+        let late = Behind {
+            worst: Duration::from_millis(600),
+            total: Duration::from_millis(900),
+        };
+        let starved = starved_clock(
+            timed_out("no answer within 2s during the 1 MiB echo"),
+            late,
+            step,
+            span,
+        );
+        assert_eq!(starved.category, Category::Harness);
+        assert_eq!(starved.blame, "harness");
+        assert_eq!(
+            starved.detail,
+            "the harness was starved: its timers fired up to 600ms late (900ms in all over 5s), \
+             so it cannot tell whether cloudflare was at fault (lower --jobs); \
+             it saw: no answer within 2s during the 1 MiB echo"
+        );
+        assert_eq!(
+            starved_clock(idle_cut_by("nginx"), late, step, span).blame,
+            "harness"
+        );
+        // Many small delays that add up to half the cell.
+        let dragging = Behind {
+            worst: Duration::from_millis(100),
+            total: Duration::from_millis(2500),
+        };
+        assert_eq!(
+            starved_clock(idle_cut_by("nginx"), dragging, step, span).blame,
+            "harness"
+        );
+
+        let deadlock = timed_out(&format!(
+            "{} for 150ms during the 1 byte echo",
+            crate::probe::DEADLOCK
+        ));
+        assert_eq!(starved_clock(deadlock.clone(), late, step, span), deadlock);
+        let refused = Failure {
+            category: Category::Refused,
+            ..idle_cut_by("f5")
+        };
+        assert_eq!(starved_clock(refused.clone(), late, step, span), refused);
+        let on_time = Behind {
+            worst: Duration::from_millis(60),
+            total: Duration::from_millis(200),
+        };
+        let slow_hop = timed_out("no answer within 2s during the 1 byte echo");
+        assert_eq!(
+            starved_clock(slow_hop.clone(), on_time, step, span),
+            slow_hop
         );
     }
 }

@@ -9,6 +9,7 @@
 
 mod cell;
 mod external;
+mod lateness;
 mod probe;
 mod verdict;
 
@@ -347,6 +348,7 @@ pub async fn run(
     let pki = Arc::new(Pki::generate()?);
     let total = cells.len();
     on_event(Event::RunStarted { cells: total });
+    let lateness = lateness::Lateness::start();
     let permits = Arc::new(Semaphore::new(options.jobs.max(1)));
     let process_permits = Arc::new(Semaphore::new(options.process_jobs.max(1)));
     // Cells report through one channel, so each cell's start is received
@@ -363,6 +365,7 @@ pub async fn run(
     for position in order {
         let spec = cells[position].clone();
         let (pki, permits, options) = (pki.clone(), permits.clone(), options.clone());
+        let lateness = lateness.clone();
         let process_permits = spec.runs_processes().then(|| process_permits.clone());
         let sender = sender.clone();
         running.spawn(async move {
@@ -374,8 +377,8 @@ pub async fn run(
             };
             let turn = Turn::holding(permits.acquire_owned().await.ok());
             let _ = sender.send(CellProgress::Started(position));
-            let cell =
-                AssertUnwindSafe(cell::run_cell(&spec, &pki, &options, &turn)).catch_unwind();
+            let cell = AssertUnwindSafe(cell::run_cell(&spec, &pki, &options, &turn, &lateness))
+                .catch_unwind();
             // A panic is a harness bug; it becomes this cell's verdict
             // instead of a hole in the matrix or the end of the run.
             let result = cell
@@ -410,6 +413,13 @@ pub async fn run(
     let results: Vec<CellResult> = results.into_iter().flatten().collect();
     on_event(Event::RunFinished { results: &results });
     Ok(results)
+}
+
+/// Whether a cell reads `harness` because the harness could not keep time
+/// (a machine busier than its cores): a run with such cells should be
+/// repeated with fewer `--jobs`.
+pub fn was_starved(result: &CellResult) -> bool {
+    result.category == Some(Category::Harness) && result.detail.starts_with(cell::STARVED)
 }
 
 /// A cell's turn among the run's `--jobs`: held while it works, given back

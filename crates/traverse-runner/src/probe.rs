@@ -125,10 +125,7 @@ pub async fn probe(connection: Connection, plan: &ProbePlan) -> Result<(), Obser
             EchoFailure::Deadlock(quiet) => finished_reason(&mut outcome).unwrap_or_else(|| {
                 Observation::new(
                     Category::Timeout,
-                    format!(
-                        "no byte moved anywhere in the topology for {} during {step}",
-                        format_duration(quiet)
-                    ),
+                    format!("{DEADLOCK} for {} during {step}", format_duration(quiet)),
                 )
             }),
             EchoFailure::Corrupt(detail) => {
@@ -143,6 +140,9 @@ pub async fn probe(connection: Connection, plan: &ProbePlan) -> Result<(), Obser
     }
     close(reader, writer, outcome, plan.step_timeout).await
 }
+
+/// How a deadlock's detail begins: decided by stillness, not by a clock.
+pub(crate) const DEADLOCK: &str = "no byte moved anywhere in the topology";
 
 enum EchoFailure {
     Broken(String),

@@ -210,13 +210,17 @@ pub fn run(args: RunArgs, style: TerminalStyle) -> anyhow::Result<Exit> {
     traverse_net::process::reap(REAP_GRACE);
     let (exit, why) = match ended {
         Ended::Finished(results) => {
-            if let Err(error) = results {
-                // Nothing ran: a stream of no cells would only mislead.
-                if let Some(stream) = finish.stream.take() {
-                    stream.remove()?;
+            let results = match results {
+                Ok(results) => results,
+                Err(error) => {
+                    // Nothing ran: a stream of no cells would only mislead.
+                    if let Some(stream) = finish.stream.take() {
+                        stream.remove()?;
+                    }
+                    return Err(error.into());
                 }
-                return Err(error.into());
-            }
+            };
+            warn_if_starved(&results, options.jobs);
             if let Some(error) = failed {
                 return Err(error);
             }
@@ -244,6 +248,24 @@ pub fn run(args: RunArgs, style: TerminalStyle) -> anyhow::Result<Exit> {
         return Err(error);
     }
     Ok(exit)
+}
+
+/// Cells the harness could not judge because the machine was too busy
+/// are failures of the run, not of a hop: the user is told how to avoid
+/// them.
+fn warn_if_starved(results: &[CellResult], jobs: usize) {
+    let starved = results
+        .iter()
+        .filter(|result| traverse_runner::was_starved(result))
+        .count();
+    if starved > 0 {
+        eprintln!(
+            "warning: {starved} of {} cells could not be judged: the harness was starved \
+             (this machine is too busy for --jobs {jobs}); run them again with a lower --jobs, \
+             or on a quieter machine",
+            results.len()
+        );
+    }
 }
 
 /// How the run came to an end.

@@ -25,6 +25,7 @@ mod poisoning;
 mod results_files;
 mod shards;
 mod show;
+mod starvation;
 mod support;
 mod tls_terminator;
 mod transparent;
