@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # Verdicts under load: the bundled matrix RUNS times (20) with --jobs 64
 # while LOOPS busy loops (4) oversubscribe the cores. Counts the cells whose
-# verdict, category or blame differ from the first run's, prints the count
-# and exits 1 unless it is 0. Also prints the longest gap between two moves
+# verdict, category or blame differ from a first run without the loops
+# (the reference), and of those the
+# ones that went to `harness` (the harness said it was starved) and the
+# ones blamed on a node, and exits 1 unless every flip is the harness's:
+# a starved harness may give up on a cell, never blame a hop for it. Also prints the longest gap between two moves
 # within a probe step that succeeded (from TRAVERSE_LOG=traverse_runner=debug),
 # which the deadlock detector's quiet period (QUIET in
 # crates/traverse-runner/src/cell.rs) must stay well above.
@@ -25,6 +28,13 @@ stop() {
 }
 trap stop EXIT
 trap 'exit 130' INT TERM
+run() {
+  # Exit 1 (a cell not as expected) is a figure here, not a reason to stop.
+  TRAVERSE_LOG=traverse_runner=debug ./target/release/traverse run --quiet --jobs 64 \
+    --step-timeout "$step_timeout" --json "$out/run$1.json" >/dev/null 2>"$out/log$1" || [ $? -eq 1 ]
+}
+# The reference: the same matrix on the machine as it is, before the loops.
+run 0
 for _ in $(seq "$loops"); do
   # Bounded on its own too: an hour, should the trap never run.
   timeout 3600 sh -c 'while :; do :; done' &
@@ -32,9 +42,7 @@ for _ in $(seq "$loops"); do
 done
 for i in $(seq "$runs"); do
   start=$(date +%s%N)
-  # Exit 1 (a cell not as expected) is a figure here, not a reason to stop.
-  TRAVERSE_LOG=traverse_runner=debug ./target/release/traverse run --quiet --jobs 64 \
-    --step-timeout "$step_timeout" --json "$out/run$i.json" >/dev/null 2>"$out/log$i" || [ $? -eq 1 ]
+  run "$i"
   echo "run $i: $(( ($(date +%s%N) - start) / 1000000 )) ms"
 done
 python3 - "$out" "$runs" <<'PY'
@@ -42,9 +50,9 @@ import json, re, sys
 folder, runs = sys.argv[1], int(sys.argv[2])
 def key(cell):
     return (cell["verdict"], cell["category"], cell["blame"])
-first = {(c["scenario"], c["tunnel"]): c for c in json.load(open(f"{folder}/run1.json"))["cells"]}
+first = {(c["scenario"], c["tunnel"]): c for c in json.load(open(f"{folder}/run0.json"))["cells"]}
 flips, unexpected = [], 0
-for i in range(2, runs + 1):
+for i in range(1, runs + 1):
     for c in json.load(open(f"{folder}/run{i}.json"))["cells"]:
         unexpected += c["expected"] is not None and c["expected"] != c["verdict"]
         was = first[(c["scenario"], c["tunnel"])]
@@ -80,7 +88,9 @@ for i in range(1, runs + 1):
                 late += 1
 print(f"hixie-76 deadlocks decided by stillness: {early} (slowest {slowest} ms); "
       f"by the step timeout: {late}")
-print(f"cells not as expected in runs 2..{runs}: {unexpected}")
-print(f"cells whose verdict, category or blame differ from run 1: {len(flips)}")
-sys.exit(1 if flips else 0)
+print(f"cells not as expected in runs 1..{runs}: {unexpected}")
+print(f"cells whose verdict, category or blame differ from the unloaded run: {len(flips)}")
+to_harness = sum(" -> ('fail', 'harness', 'harness')" in line for line in flips)
+print(f"  of which the harness's (starved): {to_harness}; blamed on a node or passing: {len(flips) - to_harness}")
+sys.exit(1 if len(flips) > to_harness else 0)
 PY

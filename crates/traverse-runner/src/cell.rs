@@ -155,7 +155,15 @@ pub(crate) async fn run_cell(
     let failure = outcome
         .failure(spec, &logs)
         .map(|failure| starved_keepalive(failure, keepalive_lateness))
-        .map(|failure| starved_clock(failure, behind, options.step_timeout, started.elapsed()));
+        .map(|failure| {
+            starved_clock(
+                failure,
+                &logs,
+                behind,
+                options.step_timeout,
+                started.elapsed(),
+            )
+        });
     let poisoned = poisoning(&logs);
     let poisonable = has_cache(&spec.scenario).then_some(poisoned.is_some());
     // A pass that an idle timer nearly cut says so: it may not pass on a
@@ -213,22 +221,37 @@ async fn settle(logs: &[(String, TransactionLog)]) {
 /// How a cell's detail begins when the harness could not keep time.
 pub(crate) const STARVED: &str = "the harness was starved";
 
+/// HTTP statuses a node answers when one of its own timers ran out: 408
+/// Request Timeout, 504 Gateway Timeout, Cloudflare's 522 and 524.
+const TIMEOUT_STATUSES: [u16; 4] = [408, 504, 522, 524];
+
 /// A failure that time can cause (a step's timeout, an idle cut, a real
-/// program's own timeout closing the tunnel) in a cell during which the
-/// harness itself ran late by more than the judgement can bear: the
-/// machine was too busy to tell a slow hop from a slow harness. A deadlock
-/// is decided by stillness, which starving cannot fake; a refusal or
-/// changed bytes do not depend on time.
+/// program's own timeout closing the tunnel, a node's timer answering 504)
+/// in a cell during which the harness itself ran late by more than the
+/// judgement can bear: the machine was too busy to tell a slow hop from a
+/// slow harness. A deadlock is decided by stillness, which starving cannot
+/// fake; a refusal by policy or changed bytes do not depend on time.
 fn starved_clock(
     failure: Failure,
+    logs: &[NodeLog],
     behind: Behind,
     step_timeout: Duration,
     span: Duration,
 ) -> Failure {
-    let timed = matches!(
+    let clock_decided = matches!(
         failure.category,
         Category::Timeout | Category::IdleCut | Category::Reset
     ) && !failure.detail.starts_with(crate::probe::DEADLOCK);
+    let timer_ran_out =
+        |status: Option<u16>| status.is_some_and(|status| TIMEOUT_STATUSES.contains(&status));
+    let blamed_timer_ran_out = logs
+        .iter()
+        .filter(|log| log.node == failure.blame)
+        .filter_map(|log| log.records.iter().find(|record| record.action.is_fault()))
+        .any(|record| {
+            record.action == traverse_net::Action::IdleCut || timer_ran_out(record.status)
+        });
+    let timed = clock_decided || timer_ran_out(failure.status) || blamed_timer_ran_out;
     if !timed || !behind.spoils(step_timeout, span) {
         return failure;
     }
@@ -614,6 +637,7 @@ mod tests {
         };
         let starved = starved_clock(
             timed_out("no answer within 2s during the 1 MiB echo"),
+            &[],
             late,
             step,
             span,
@@ -627,7 +651,7 @@ mod tests {
              it saw: no answer within 2s during the 1 MiB echo"
         );
         assert_eq!(
-            starved_clock(idle_cut_by("nginx"), late, step, span).blame,
+            starved_clock(idle_cut_by("nginx"), &[], late, step, span).blame,
             "harness"
         );
         // Many small delays that add up to half the cell.
@@ -636,7 +660,7 @@ mod tests {
             total: Duration::from_millis(2500),
         };
         assert_eq!(
-            starved_clock(idle_cut_by("nginx"), dragging, step, span).blame,
+            starved_clock(idle_cut_by("nginx"), &[], dragging, step, span).blame,
             "harness"
         );
 
@@ -644,20 +668,68 @@ mod tests {
             "{} for 150ms during the 1 byte echo",
             crate::probe::DEADLOCK
         ));
-        assert_eq!(starved_clock(deadlock.clone(), late, step, span), deadlock);
+        assert_eq!(
+            starved_clock(deadlock.clone(), &[], late, step, span),
+            deadlock
+        );
         let refused = Failure {
             category: Category::Refused,
             ..idle_cut_by("f5")
         };
-        assert_eq!(starved_clock(refused.clone(), late, step, span), refused);
+        assert_eq!(
+            starved_clock(refused.clone(), &[], late, step, span),
+            refused
+        );
         let on_time = Behind {
             worst: Duration::from_millis(60),
             total: Duration::from_millis(200),
         };
         let slow_hop = timed_out("no answer within 2s during the 1 byte echo");
         assert_eq!(
-            starved_clock(slow_hop.clone(), on_time, step, span),
+            starved_clock(slow_hop.clone(), &[], on_time, step, span),
             slow_hop
+        );
+    }
+
+    /// A hop's own read timeout answering 504 to a handshake the starved
+    /// origin could not answer in time: the client reads it as changed
+    /// bytes, but a timer decided it, so the harness's trouble it is.
+    #[test]
+    fn a_node_s_timer_answer_while_the_harness_ran_late_is_the_harness_s() {
+        let log = TransactionLog::new();
+        let entry = log.open("127.0.0.1:1".parse().expect("addr"), 80);
+        entry.act(
+            traverse_net::Action::Responded,
+            Some(504),
+            "origin.test:80 sent no answer within 60s (read_timeout)",
+        );
+        let logs = [NodeLog {
+            node: "nginx".to_string(),
+            records: log.snapshot(),
+        }];
+        let corrupt = Failure {
+            category: Category::Corrupt,
+            status: None,
+            blame: "nginx".to_string(),
+            detail: "WebSocket protocol error: HTTP version must be 1.1 or higher".to_string(),
+        };
+        let (step, span) = (Duration::from_secs(2), Duration::from_secs(3));
+        let late = Behind {
+            worst: Duration::from_millis(800),
+            total: Duration::from_millis(900),
+        };
+        assert_eq!(
+            starved_clock(corrupt.clone(), &logs, late, step, span).blame,
+            "harness"
+        );
+        assert_eq!(
+            starved_clock(corrupt.clone(), &[], late, step, span),
+            corrupt,
+            "no timer of the node's"
+        );
+        assert_eq!(
+            starved_clock(corrupt.clone(), &logs, Behind::default(), step, span),
+            corrupt
         );
     }
 }
