@@ -4,6 +4,7 @@
 //! goes to the node nearest the client whose log holds one.
 
 use std::collections::{BTreeMap, VecDeque};
+use std::hash::{Hash as _, Hasher as _};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -17,7 +18,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 /// What a node recognised on a connection.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum Protocol {
     /// Not (yet) recognised: raw bytes.
@@ -31,7 +32,7 @@ pub enum Protocol {
 }
 
 /// What a node did with a connection.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum Action {
     /// Accepted; nothing decided yet.
@@ -72,7 +73,7 @@ impl Action {
 }
 
 /// One connection as a node saw it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Hash, Serialize, Deserialize, JsonSchema)]
 pub struct ConnRecord {
     /// Counted from 1 within the node.
     pub conn: u64,
@@ -111,7 +112,7 @@ pub struct ConnRecord {
 
 /// How close an idle timer came to cutting, in scenario time (the
 /// scenario's durations, before the time scale).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 pub struct IdleTimerLeft {
     /// The timer, as the scenario set it.
     pub limit_ms: u64,
@@ -303,9 +304,26 @@ impl TransactionLog {
         let mut changes = Changes::default();
         for (&conn, state) in &entries.kept {
             let (version, closed, record) = state.versioned_record();
-            if follower.seen.get(&conn).map(|seen| seen.0) != Some(version) {
-                follower.seen.insert(conn, (version, closed));
-                changes.records.push(record);
+            let seen = follower.seen.get(&conn).copied();
+            if seen.map(|seen| seen.version) != Some(version) {
+                // A change that leaves the record as it was read (a close
+                // after the last byte was counted) is no news.
+                let hash = {
+                    let mut hasher = std::hash::DefaultHasher::new();
+                    record.hash(&mut hasher);
+                    hasher.finish()
+                };
+                follower.seen.insert(
+                    conn,
+                    Seen {
+                        version,
+                        closed,
+                        hash,
+                    },
+                );
+                if seen.map(|seen| seen.hash) != Some(hash) {
+                    changes.records.push(record);
+                }
             }
             if conn >= follower.next_conn {
                 // Numbers skipped since the last read: records that came and
@@ -316,9 +334,9 @@ impl TransactionLog {
         }
         changes.missed += entries.next_conn.saturating_sub(follower.next_conn);
         follower.next_conn = follower.next_conn.max(entries.next_conn);
-        follower.seen.retain(|conn, (_, closed)| {
+        follower.seen.retain(|conn, seen| {
             let kept = entries.kept.contains_key(conn);
-            if !kept && !*closed {
+            if !kept && !seen.closed {
                 changes.missed += 1;
             }
             kept
@@ -332,8 +350,17 @@ impl TransactionLog {
 /// connection number it has not read.
 #[derive(Debug)]
 pub struct Follower {
-    seen: BTreeMap<u64, (u64, bool)>,
+    seen: BTreeMap<u64, Seen>,
     next_conn: u64,
+}
+
+/// One record as a follower last read it.
+#[derive(Debug, Clone, Copy)]
+struct Seen {
+    version: u64,
+    closed: bool,
+    /// Of the record's content, to tell a change from a repeat.
+    hash: u64,
 }
 
 impl Default for Follower {
@@ -666,11 +693,16 @@ mod tests {
         assert_eq!(last.conn, 1 + (WINDOW * 50) as u64);
         let finals = printed.iter().filter(|record| record.bytes_up == 4096);
         assert_eq!(finals.count(), WINDOW * 50, "every record read once final");
-        // The long-lived one closes and takes its place in the window.
+        // The long-lived one closes with its last bytes, read as it closed,
+        // and takes its place in the window.
+        long_lived.count_down(3);
         drop(long_lived);
         let changes = log.changes(&mut follower);
         assert_eq!(changes.records.len(), 1);
-        assert_eq!(changes.records[0].conn, 1);
+        assert_eq!(
+            (changes.records[0].conn, changes.records[0].bytes_down),
+            (1, 3)
+        );
         assert_eq!(log.snapshot().len(), WINDOW);
     }
 

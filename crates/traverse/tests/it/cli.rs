@@ -337,6 +337,65 @@ fn proxy_runs_one_mock_in_front_of_a_real_server_and_logs_live() {
 }
 
 #[test]
+fn proxy_prints_every_record_past_its_window_of_kept_ones() {
+    // Past the 4096 closed records `traverse proxy` keeps (LIVE_WINDOW in
+    // proxy.rs): the live log must still print each one once it is final.
+    const CONNECTIONS: u64 = 5000;
+    // Never accepted: a client that closes before its head never gets there.
+    let upstream = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let certs = tempfile::tempdir().expect("tempdir");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_traverse"))
+        .args(["proxy", "legacy-forwarder", "--listen", "80=127.0.0.1:0"])
+        .args([
+            "--upstream",
+            &upstream.local_addr().expect("addr").to_string(),
+        ])
+        .arg("--certs")
+        .arg(certs.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("the traverse binary runs");
+    let lines = lines_of(child.stdout.take().expect("stdout"));
+    let mut seen = Vec::new();
+    let banner = wait_for(&lines, "logical port 80 listens on", &mut seen);
+    let listen = banner.rsplit(' ').next().expect("an address").to_string();
+    for _ in 0..CONNECTIONS {
+        // Closed before a head: the forwarder records 408 at once.
+        drop(std::net::TcpStream::connect(&listen).expect("connect to the proxy"));
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let mut finals = std::collections::BTreeSet::new();
+    let mut not_printed = Vec::new();
+    while finals.len() < CONNECTIONS as usize {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        let Ok(line) = lines.recv_timeout(left) else {
+            panic!(
+                "{} of {CONNECTIONS} records printed final within 60 s; missing from {:?}",
+                finals.len(),
+                (1..=CONNECTIONS).find(|conn| !finals.contains(conn))
+            );
+        };
+        if line.contains("not printed") {
+            not_printed.push(line.clone());
+        }
+        if line.contains(" 408, ") {
+            let conn: u64 = line
+                .split("conn ")
+                .nth(1)
+                .and_then(|rest| rest.split(' ').next())
+                .and_then(|number| number.parse().ok())
+                .unwrap_or_else(|| panic!("a connection number in {line:?}"));
+            finals.insert(conn);
+        }
+    }
+    assert_eq!(not_printed, Vec::<String>::new());
+    assert_eq!(finals.last(), Some(&CONNECTIONS));
+    let status = crate::support::signal_and_wait(child, "INT").status;
+    assert!(status.success(), "{status}");
+}
+
+#[test]
 fn proxy_options_are_checked_like_scenario_files() {
     let output = traverse(&[
         "proxy",

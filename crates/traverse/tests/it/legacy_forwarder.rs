@@ -396,3 +396,64 @@ async fn exchange(topology: &str, case: &Framing) -> (String, Option<String>, St
         record.detail,
     )
 }
+
+#[tokio::test]
+async fn a_response_ends_at_its_length_though_the_origin_keeps_the_connection_open() {
+    // A long-running forwarder in front of a keep-alive origin held both
+    // sockets and its task until the origin gave up on the connection: one
+    // per request, which `traverse proxy` piled up by the thousand.
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let deadline = Duration::from_secs(5);
+    let listener = traverse_net::bind_loopback().await.expect("bind");
+    let next = traverse_net::Endpoints::new(
+        [(
+            traverse_scenario::address::PLAIN_PORT,
+            listener.local_addr().expect("addr"),
+        )]
+        .into(),
+    );
+    let (closed, mut hop_closed) = tokio::sync::oneshot::channel();
+    let origin = tokio::spawn(async move {
+        let Ok((mut stream, _)) = listener.accept().await else {
+            return;
+        };
+        let _ = traverse_net::http::read_head(&mut stream, b"").await;
+        let _ = stream
+            .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+            .await;
+        // Keeps its side open, as a keep-alive server does, until the hop
+        // closes the connection.
+        let mut rest = Vec::new();
+        let _ = stream.read_to_end(&mut rest).await;
+        let _ = closed.send(());
+    });
+    let topology = "[[hops]]\nkind = \"legacy-forwarder\"\n";
+    let hop = crate::support::LoneHop::start(topology, next).await;
+    let mut client =
+        tokio::net::TcpStream::connect(hop.addr(traverse_scenario::address::PLAIN_PORT))
+            .await
+            .expect("the hop listens");
+    client
+        .write_all(b"GET / HTTP/1.1\r\nHost: origin.test\r\n\r\n")
+        .await
+        .expect("write");
+    let mut answer = Vec::new();
+    tokio::time::timeout(deadline, client.read_to_end(&mut answer))
+        .await
+        .expect("the hop closes after the declared body")
+        .expect("read");
+    assert_eq!(
+        String::from_utf8_lossy(&answer),
+        "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+    );
+    tokio::time::timeout(deadline, &mut hop_closed)
+        .await
+        .expect("the hop closes its side to the origin too")
+        .expect("the origin saw it");
+    let record = hop.record().await;
+    assert_eq!(
+        (record.action, record.status),
+        (traverse_net::Action::Forwarded, Some(200))
+    );
+    origin.abort();
+}
