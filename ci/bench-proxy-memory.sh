@@ -62,13 +62,15 @@ haproxy -db -f "$work/origin.cfg" >"$work/origin.log" 2>&1 &
 pids+=($!)
 
 # The driver: N connections, PARALLEL at a time, each a GET read to the end
-# of its declared body and closed; every connection and the whole run have
+# of its declared body and closed by the client; every connection and the whole run have
 # a deadline. It reads the proxy's memory itself at the three points.
 cat >"$work/drive.py" <<'PY'
 import asyncio, sys, time
 
 host, port, pid, total, parallel = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4]), int(sys.argv[5])
-REQUEST = b"GET / HTTP/1.1\r\nHost: origin.test\r\nConnection: close\r\n\r\n"
+# What curl sends: no `Connection: close`, so the origin keeps its side
+# open after answering, as it would for a browser.
+REQUEST = b"GET / HTTP/1.1\r\nHost: origin.test\r\nUser-Agent: bench\r\nAccept: */*\r\n\r\n"
 
 def usage():
     rss = "?"
@@ -146,7 +148,7 @@ for kind in transparent legacy-forwarder; do
   addr=$(sed -n 's/.*logical port 80 listens on \(.*\)$/\1/p' "$log")
   echo "traverse proxy $kind ($addr), $connections connections, $parallel in parallel:"
   python3 "$work/drive.py" "${addr%:*}" "${addr##*:}" "$pid" "$connections" "$parallel"
-  echo "  live log: $(grep -c ' conn ' "$log") lines, the last for conn $(grep -o 'conn [0-9]*' "$log" | tail -1 | cut -d' ' -f2)"
+  echo "  live log: $(grep -c ' conn ' "$log") lines, the highest conn $(grep -o 'conn [0-9]*' "$log" | cut -d' ' -f2 | sort -n | tail -1)"
   kill "$pid"
   wait "$pid" 2>/dev/null || true
 done

@@ -96,8 +96,8 @@ pub fn render(cells: &[CellResult]) -> String {
 /// Renders results in plan order, coloured and fitted as `style` says.
 pub fn render_styled(cells: &[CellResult], style: TerminalStyle) -> String {
     let paint = Paint::new(style.colour);
-    let (scenarios, tunnels) = axes(cells);
-    let scenarios: Vec<Cow<str>> = scenarios.into_iter().map(printable).collect();
+    let (scenario_axis, tunnels) = axes(cells);
+    let scenarios: Vec<Cow<str>> = scenario_axis.iter().map(|name| printable(name)).collect();
     let tunnel_names: Vec<Cow<str>> = tunnels.iter().map(|tunnel| printable(tunnel)).collect();
     // An index, not a search per place: merge renders million-cell runs.
     // The first cell of a place wins, as a search would have it.
@@ -107,8 +107,7 @@ pub fn render_styled(cells: &[CellResult], style: TerminalStyle) -> String {
         at.entry((cell.scenario.as_str(), cell.tunnel.as_str()))
             .or_insert(cell);
     }
-    let grid: Vec<Vec<Option<&CellResult>>> = axes(cells)
-        .0
+    let grid: Vec<Vec<Option<&CellResult>>> = scenario_axis
         .iter()
         .map(|scenario| {
             tunnels
