@@ -34,24 +34,20 @@ free_port() {
 }
 origin_port=$(free_port)
 peer_port=$(free_port)
-cat >"$work/origin.cfg" <<EOF
-defaults
+defaults="defaults
   mode http
   timeout connect 5s
   timeout client 30s
   timeout server 30s
-  timeout http-keep-alive 30s
+  timeout http-keep-alive 30s"
+cat >"$work/origin.cfg" <<EOF
+$defaults
 frontend origin
   bind 127.0.0.1:$origin_port
   http-request return status 200 content-type text/plain string "ok"
 EOF
 cat >"$work/peer.cfg" <<EOF
-defaults
-  mode http
-  timeout connect 5s
-  timeout client 30s
-  timeout server 30s
-  timeout http-keep-alive 30s
+$defaults
 frontend peer
   bind 127.0.0.1:$peer_port
   default_backend origin

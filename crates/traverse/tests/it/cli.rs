@@ -1,7 +1,7 @@
 //! The `traverse` command as users and CI call it: exit codes, located
 //! errors, JSON results.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use crate::support::repo_root;
@@ -279,6 +279,36 @@ fn wait_for(
     }
 }
 
+/// `traverse proxy KIND_AND_OPTIONS` in front of `upstream`, its logical
+/// port 80 on a free address: the child, its output lines, the lines up to
+/// the banner's, and where port 80 listens.
+fn start_proxy(
+    kind_and_options: &[&str],
+    upstream: std::net::SocketAddr,
+    certs: &Path,
+) -> (
+    std::process::Child,
+    std::sync::mpsc::Receiver<String>,
+    Vec<String>,
+    String,
+) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_traverse"))
+        .arg("proxy")
+        .args(kind_and_options)
+        .args(["--listen", "80=127.0.0.1:0"])
+        .args(["--upstream", &upstream.to_string(), "--certs"])
+        .arg(certs)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("the traverse binary runs");
+    let lines = lines_of(child.stdout.take().expect("stdout"));
+    let mut seen = Vec::new();
+    let banner = wait_for(&lines, "logical port 80 listens on", &mut seen);
+    let listen = banner.rsplit(' ').next().expect("an address").to_string();
+    (child, lines, seen, listen)
+}
+
 #[test]
 fn proxy_runs_one_mock_in_front_of_a_real_server_and_logs_live() {
     use std::io::{Read, Write};
@@ -298,25 +328,11 @@ fn proxy_runs_one_mock_in_front_of_a_real_server_and_logs_live() {
         }
     });
     let certs = tempfile::tempdir().expect("tempdir");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_traverse"))
-        .args([
-            "proxy",
-            "tls-terminator",
-            "--set",
-            "websocket=true",
-            "--listen",
-            "80=127.0.0.1:0",
-        ])
-        .args(["--upstream", &upstream.to_string(), "--certs"])
-        .arg(certs.path())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("the traverse binary runs");
-    let lines = lines_of(child.stdout.take().expect("stdout"));
-    let mut seen = Vec::new();
-    let banner = wait_for(&lines, "logical port 80 listens on", &mut seen);
-    let listen = banner.rsplit(' ').next().expect("an address").to_string();
+    let (child, lines, mut seen, listen) = start_proxy(
+        &["tls-terminator", "--set", "websocket=true"],
+        upstream,
+        certs.path(),
+    );
 
     let mut client = std::net::TcpStream::connect(&listen).expect("connect to the proxy");
     client
@@ -344,22 +360,11 @@ fn proxy_prints_every_record_past_its_window_of_kept_ones() {
     // Never accepted: a client that closes before its head never gets there.
     let upstream = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let certs = tempfile::tempdir().expect("tempdir");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_traverse"))
-        .args(["proxy", "legacy-forwarder", "--listen", "80=127.0.0.1:0"])
-        .args([
-            "--upstream",
-            &upstream.local_addr().expect("addr").to_string(),
-        ])
-        .arg("--certs")
-        .arg(certs.path())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("the traverse binary runs");
-    let lines = lines_of(child.stdout.take().expect("stdout"));
-    let mut seen = Vec::new();
-    let banner = wait_for(&lines, "logical port 80 listens on", &mut seen);
-    let listen = banner.rsplit(' ').next().expect("an address").to_string();
+    let (child, lines, _, listen) = start_proxy(
+        &["legacy-forwarder"],
+        upstream.local_addr().expect("addr"),
+        certs.path(),
+    );
     for _ in 0..CONNECTIONS {
         // Closed before a head: the forwarder records 408 at once.
         drop(std::net::TcpStream::connect(&listen).expect("connect to the proxy"));

@@ -311,11 +311,8 @@ async fn a_complete_request_then_a_half_close_is_answered() {
     crate::support::assert_rows(futures_util::future::join_all(rows).await);
 }
 
-/// The client's first line back, what the origin received, the record as
-/// `action status` and its detail.
-async fn exchange(topology: &str, case: &Framing) -> (String, Option<String>, String, String) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let deadline = Duration::from_secs(5);
+/// A listener for the origin's plain port, and the hop's way to it.
+async fn plain_origin() -> (tokio::net::TcpListener, traverse_net::Endpoints) {
     let listener = traverse_net::bind_loopback().await.expect("bind");
     let next = traverse_net::Endpoints::new(
         [(
@@ -324,6 +321,15 @@ async fn exchange(topology: &str, case: &Framing) -> (String, Option<String>, St
         )]
         .into(),
     );
+    (listener, next)
+}
+
+/// The client's first line back, what the origin received, the record as
+/// `action status` and its detail.
+async fn exchange(topology: &str, case: &Framing) -> (String, Option<String>, String, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let deadline = Duration::from_secs(5);
+    let (listener, next) = plain_origin().await;
     let (received, mut arrived) = tokio::sync::mpsc::unbounded_channel();
     // An origin that answers the head at once, then keeps every byte the
     // hop sends until the hop closes.
@@ -404,14 +410,7 @@ async fn a_response_ends_at_its_length_though_the_origin_keeps_the_connection_op
     // per request, which `traverse proxy` piled up by the thousand.
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let deadline = Duration::from_secs(5);
-    let listener = traverse_net::bind_loopback().await.expect("bind");
-    let next = traverse_net::Endpoints::new(
-        [(
-            traverse_scenario::address::PLAIN_PORT,
-            listener.local_addr().expect("addr"),
-        )]
-        .into(),
-    );
+    let (listener, next) = plain_origin().await;
     let (closed, mut hop_closed) = tokio::sync::oneshot::channel();
     let origin = tokio::spawn(async move {
         let Ok((mut stream, _)) = listener.accept().await else {
