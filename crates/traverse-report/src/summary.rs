@@ -124,10 +124,13 @@ pub(crate) fn axes<'a>(
     // matrix is rendered by `merge`.
     let mut seen_scenarios: HashSet<&str> = HashSet::new();
     let mut seen_tunnels: HashSet<&str> = HashSet::new();
+    // A scenario's cells come one after another: only a new name is hashed.
+    let mut previous: Option<&str> = None;
     for cell in cells {
-        if seen_scenarios.insert(&cell.scenario) {
+        if previous != Some(cell.scenario.as_str()) && seen_scenarios.insert(&cell.scenario) {
             scenarios.push(&cell.scenario);
         }
+        previous = Some(&cell.scenario);
         if seen_tunnels.insert(&cell.tunnel) {
             tunnels.push(&cell.tunnel);
         }
