@@ -138,6 +138,7 @@ async fn forward(
     }
     let header = |name: &str| traverse_net::http::header(request.headers, name);
     let upgrade = header("upgrade").is_some();
+    let head_request = request.method == Some("HEAD");
     // Masking rules are RFC 6455's; a hixie-76 stream has no such frames.
     let masking = if header("sec-websocket-key").is_some() {
         options.masking
@@ -291,8 +292,41 @@ async fn forward(
             }
         ),
     );
-    let _ = tokio::io::copy(&mut server, &mut client).await;
+    // The response ends where its framing says, not when the origin closes:
+    // an origin keeping the connection alive would otherwise hold both
+    // sockets and this task until its own keep-alive timeout, long after
+    // the client left.
+    match response_body_left(&response_head, head_request, response_rest.len()) {
+        Some(left) => {
+            let _ = tokio::io::copy(&mut (&mut server).take(left), &mut client).await;
+        }
+        None => {
+            let _ = tokio::io::copy(&mut server, &mut client).await;
+        }
+    }
     let _ = client.shutdown().await;
+}
+
+/// How many bytes of the response's body are still to come after `arrived`
+/// came with its head (RFC 9112 §6.3), or `None` when only the origin's
+/// close ends it: no length, or a chunked body, which is relayed as it
+/// comes.
+fn response_body_left(head: &[u8], head_request: bool, arrived: usize) -> Option<u64> {
+    let mut headers = [httparse::EMPTY_HEADER; 64];
+    let mut response = httparse::Response::new(&mut headers);
+    if !matches!(response.parse(head), Ok(httparse::Status::Complete(_))) {
+        return None;
+    }
+    let status = response.code.unwrap_or(0);
+    if head_request || (100..200).contains(&status) || status == 204 || status == 304 {
+        return Some(0);
+    }
+    if traverse_net::http::header(response.headers, "transfer-encoding").is_some() {
+        return None;
+    }
+    let length = traverse_net::http::header(response.headers, "content-length")?;
+    let length = length.trim().parse::<u64>().ok()?;
+    Some(length.saturating_sub(arrived as u64))
 }
 
 /// A request head within nginx's limits and the bytes that arrived with

@@ -20,7 +20,10 @@ mod tls;
 
 pub use activity::{ActivityClock, Armed, QuietWatch, Watched, deadlock};
 pub use endpoints::{ClosedPort, Endpoints, bind_loopback};
-pub use log::{Action, ConnEntry, ConnRecord, IdleTimerLeft, Protocol, TransactionLog, hex, sniff};
+pub use log::{
+    Action, Changes, ConnEntry, ConnRecord, Follower, IdleTimerLeft, Protocol, TransactionLog, hex,
+    sniff,
+};
 pub use metered::{FirstRead, Meter, Metered};
 pub use pipe::{IdleLimit, PipeEnd, Rejection, Transform, pipe, pipe_with};
 pub use tasks::Tasks;

@@ -3,8 +3,10 @@
 //! did. A node that changed or stopped the traffic records a *fault*; blame
 //! goes to the node nearest the client whose log holds one.
 
+use std::collections::{BTreeMap, VecDeque};
+use std::hash::{Hash as _, Hasher as _};
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -16,7 +18,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 /// What a node recognised on a connection.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum Protocol {
     /// Not (yet) recognised: raw bytes.
@@ -30,7 +32,7 @@ pub enum Protocol {
 }
 
 /// What a node did with a connection.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum Action {
     /// Accepted; nothing decided yet.
@@ -71,7 +73,7 @@ impl Action {
 }
 
 /// One connection as a node saw it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Hash, Serialize, Deserialize, JsonSchema)]
 pub struct ConnRecord {
     /// Counted from 1 within the node.
     pub conn: u64,
@@ -110,7 +112,7 @@ pub struct ConnRecord {
 
 /// How close an idle timer came to cutting, in scenario time (the
 /// scenario's durations, before the time scale).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 pub struct IdleTimerLeft {
     /// The timer, as the scenario set it.
     pub limit_ms: u64,
@@ -132,10 +134,22 @@ struct LogInner {
     started: Instant,
     /// Woken whenever a record changes, for [`TransactionLog::settle`].
     changed: Arc<Notify>,
-    next_conn: AtomicU64,
-    entries: Mutex<Vec<ConnEntry>>,
+    entries: Mutex<Entries>,
+    /// How many closed records a bounded log keeps; `None` keeps them all.
+    window: Option<usize>,
     /// The cell's clock, which every record's bytes move.
     activity: ActivityClock,
+}
+
+#[derive(Debug)]
+struct Entries {
+    /// Handed out under the same lock as the insertion, so `kept` never
+    /// lacks a number below one it holds unless that record left the window.
+    next_conn: u64,
+    kept: BTreeMap<u64, Arc<EntryState>>,
+    /// A bounded log's closed records, the earliest closed first: the next
+    /// to leave the window.
+    closed: VecDeque<u64>,
 }
 
 /// The log of one node; cloning shares it.
@@ -157,14 +171,29 @@ impl TransactionLog {
     }
 
     /// A log whose records report to `activity`, the clock its cell shares
-    /// with every other node's log.
+    /// with every other node's log. It keeps every record: blame reads them.
     pub fn with_activity(activity: ActivityClock) -> TransactionLog {
+        TransactionLog::build(activity, None)
+    }
+
+    /// A log that keeps every connection still open but only the last
+    /// `window` closed ones, for a node that runs for as long as someone
+    /// watches it: its memory stays flat however many connections it serves.
+    pub fn bounded(window: usize) -> TransactionLog {
+        TransactionLog::build(ActivityClock::new(), Some(window))
+    }
+
+    fn build(activity: ActivityClock, window: Option<usize>) -> TransactionLog {
         TransactionLog {
             inner: Arc::new(LogInner {
                 started: Instant::now(),
                 changed: Arc::new(Notify::new()),
-                next_conn: AtomicU64::new(1),
-                entries: Mutex::new(Vec::new()),
+                entries: Mutex::new(Entries {
+                    next_conn: 1,
+                    kept: BTreeMap::new(),
+                    closed: VecDeque::new(),
+                }),
+                window,
                 activity,
             }),
         }
@@ -177,44 +206,56 @@ impl TransactionLog {
 
     /// Starts the record of a connection that just arrived.
     pub fn open(&self, peer: SocketAddr, port: u16) -> ConnEntry {
-        let conn = self.inner.next_conn.fetch_add(1, Ordering::Relaxed);
         let at_ms = u64::try_from(self.inner.started.elapsed().as_millis()).unwrap_or(u64::MAX);
         self.inner.activity.moved();
+        let mut entries = lock(&self.inner.entries);
+        let conn = entries.next_conn;
+        entries.next_conn += 1;
+        let state = Arc::new(EntryState {
+            record: Mutex::new(ConnRecord {
+                conn,
+                at_ms,
+                peer: peer.to_string(),
+                port,
+                target: None,
+                protocol: Protocol::Unknown,
+                action: Action::Open,
+                status: None,
+                detail: String::new(),
+                bytes_up: 0,
+                bytes_down: 0,
+                first_bytes: String::new(),
+                cache_poisoned: None,
+                idle_timer: None,
+            }),
+            version: AtomicU64::new(0),
+            closed: AtomicBool::new(false),
+            bytes_up: AtomicU64::new(0),
+            bytes_down: AtomicU64::new(0),
+            first_bytes: Mutex::new(Vec::new()),
+        });
+        entries.kept.insert(conn, state.clone());
+        drop(entries);
         let entry = ConnEntry {
+            _open: Arc::new(Open {
+                log: self.inner.clone(),
+                conn,
+                state: state.clone(),
+            }),
+            state,
             changed: self.inner.changed.clone(),
             activity: self.inner.activity.clone(),
-            state: Arc::new(EntryState {
-                record: Mutex::new(ConnRecord {
-                    conn,
-                    at_ms,
-                    peer: peer.to_string(),
-                    port,
-                    target: None,
-                    protocol: Protocol::Unknown,
-                    action: Action::Open,
-                    status: None,
-                    detail: String::new(),
-                    bytes_up: 0,
-                    bytes_down: 0,
-                    first_bytes: String::new(),
-                    cache_poisoned: None,
-                    idle_timer: None,
-                }),
-                bytes_up: AtomicU64::new(0),
-                bytes_down: AtomicU64::new(0),
-                first_bytes: Mutex::new(Vec::new()),
-            }),
         };
-        lock(&self.inner.entries).push(entry.clone());
         self.inner.changed.notify_waiters();
         entry
     }
 
-    /// Every record so far, in arrival order, with live byte counts.
+    /// Every record kept, in arrival order, with live byte counts.
     pub fn snapshot(&self) -> Vec<ConnRecord> {
         lock(&self.inner.entries)
-            .iter()
-            .map(ConnEntry::record)
+            .kept
+            .values()
+            .map(|state| state.record())
             .collect()
     }
 
@@ -252,6 +293,127 @@ impl TransactionLog {
             .into_iter()
             .find(|record| record.action.is_fault())
     }
+
+    /// The records that changed since `follower` last read this log, and how
+    /// many it can no longer read in their final form, because they closed
+    /// and left a bounded log's window first. A reader that prints a live
+    /// log reads only what changed, so a pass costs little more than the
+    /// changes however large the window.
+    pub fn changes(&self, follower: &mut Follower) -> Changes {
+        let entries = lock(&self.inner.entries);
+        let mut changes = Changes::default();
+        for (&conn, state) in &entries.kept {
+            let (version, closed, record) = state.versioned_record();
+            let seen = follower.seen.get(&conn).copied();
+            if seen.map(|seen| seen.version) != Some(version) {
+                // A change that leaves the record as it was read (a close
+                // after the last byte was counted) is no news.
+                let hash = {
+                    let mut hasher = std::hash::DefaultHasher::new();
+                    record.hash(&mut hasher);
+                    hasher.finish()
+                };
+                follower.seen.insert(
+                    conn,
+                    Seen {
+                        version,
+                        closed,
+                        hash,
+                    },
+                );
+                if seen.map(|seen| seen.hash) != Some(hash) {
+                    changes.records.push(record);
+                }
+            }
+            if conn >= follower.next_conn {
+                // Numbers skipped since the last read: records that came and
+                // left the window in between, never read at all.
+                changes.missed += conn - follower.next_conn;
+                follower.next_conn = conn + 1;
+            }
+        }
+        changes.missed += entries.next_conn.saturating_sub(follower.next_conn);
+        follower.next_conn = follower.next_conn.max(entries.next_conn);
+        follower.seen.retain(|conn, seen| {
+            let kept = entries.kept.contains_key(conn);
+            if !kept && !seen.closed {
+                changes.missed += 1;
+            }
+            kept
+        });
+        changes
+    }
+}
+
+/// Where a reader of [`TransactionLog::changes`] is: the version of every
+/// kept record it read, whether it saw that record closed, and the next
+/// connection number it has not read.
+#[derive(Debug)]
+pub struct Follower {
+    seen: BTreeMap<u64, Seen>,
+    next_conn: u64,
+}
+
+/// One record as a follower last read it.
+#[derive(Debug, Clone, Copy)]
+struct Seen {
+    version: u64,
+    closed: bool,
+    /// Of the record's content, to tell a change from a repeat.
+    hash: u64,
+}
+
+impl Default for Follower {
+    fn default() -> Self {
+        Follower {
+            seen: BTreeMap::new(),
+            next_conn: 1,
+        }
+    }
+}
+
+/// What [`TransactionLog::changes`] found.
+#[derive(Debug, Default)]
+pub struct Changes {
+    /// Records changed since the last read, in arrival order.
+    pub records: Vec<ConnRecord>,
+    /// Records that closed and left the window before their final form
+    /// was read.
+    pub missed: u64,
+}
+
+/// Held by every handle of one connection's entry: when the last handle
+/// goes, no task serves the connection any more and its record is final.
+#[derive(Debug)]
+struct Open {
+    log: Arc<LogInner>,
+    conn: u64,
+    state: Arc<EntryState>,
+}
+
+impl Drop for Open {
+    fn drop(&mut self) {
+        {
+            // Only records show the first bytes now, and nothing reads the
+            // rest (up to 16 KiB a connection) once the connection is gone.
+            let mut first = lock(&self.state.first_bytes);
+            first.truncate(FIRST_BYTES_SHOWN);
+            first.shrink_to_fit();
+        }
+        // Closed and versioned together, under the record's lock.
+        self.state
+            .changed(|_| self.state.closed.store(true, Ordering::Relaxed));
+        if let Some(window) = self.log.window {
+            let mut entries = lock(&self.log.entries);
+            entries.closed.push_back(self.conn);
+            while entries.closed.len() > window {
+                if let Some(oldest) = entries.closed.pop_front() {
+                    entries.kept.remove(&oldest);
+                }
+            }
+        }
+        self.log.changed.notify_waiters();
+    }
 }
 
 /// How many of the client's first bytes a record shows.
@@ -264,6 +426,10 @@ const CLIENT_BYTES_KEPT: usize = 16 * 1024;
 #[derive(Debug)]
 struct EntryState {
     record: Mutex<ConnRecord>,
+    /// Moved on, under the record's lock, by every change but byte counts,
+    /// which records show at the next change or when the connection closes.
+    version: AtomicU64,
+    closed: AtomicBool,
     bytes_up: AtomicU64,
     bytes_down: AtomicU64,
     first_bytes: Mutex<Vec<u8>>,
@@ -273,17 +439,19 @@ struct EntryState {
 #[derive(Debug, Clone)]
 pub struct ConnEntry {
     state: Arc<EntryState>,
+    _open: Arc<Open>,
     changed: Arc<Notify>,
     activity: ActivityClock,
 }
 
 impl ConnEntry {
     pub fn set_protocol(&self, protocol: Protocol) {
-        lock(&self.state.record).protocol = protocol;
+        self.state.changed(|record| record.protocol = protocol);
     }
 
     pub fn set_target(&self, target: impl Into<String>) {
-        lock(&self.state.record).target = Some(target.into());
+        let target = target.into();
+        self.state.changed(|record| record.target = Some(target));
     }
 
     /// Records what the node did. The first fault sticks: what happens after
@@ -298,6 +466,7 @@ impl ConnEntry {
         record.action = action;
         record.status = status.or(record.status);
         record.detail = detail.into();
+        self.state.version.fetch_add(1, Ordering::Relaxed);
         drop(record);
         self.changed.notify_waiters();
     }
@@ -351,20 +520,47 @@ impl ConnEntry {
 
     /// Records that this node would cache a forged answer under `url`.
     pub fn note_poisoned(&self, url: impl Into<String>) {
-        lock(&self.state.record).cache_poisoned = Some(url.into());
+        let url = url.into();
+        self.state
+            .changed(|record| record.cache_poisoned = Some(url));
     }
 
     /// Records how close the node's idle timer came to cutting.
     pub fn note_idle_timer(&self, left: IdleTimerLeft) {
-        lock(&self.state.record).idle_timer = Some(left);
+        self.state.changed(|record| record.idle_timer = Some(left));
     }
 
     pub fn record(&self) -> ConnRecord {
-        let mut record = lock(&self.state.record).clone();
-        record.bytes_up = self.state.bytes_up.load(Ordering::Relaxed);
-        record.bytes_down = self.state.bytes_down.load(Ordering::Relaxed);
-        record.first_bytes = hex(&self.first_bytes());
-        record
+        self.state.record()
+    }
+}
+
+impl EntryState {
+    /// Changes the record under its lock and moves its version on, so a
+    /// follower reading both under the same lock never pairs a new record
+    /// with an old version.
+    fn changed(&self, change: impl FnOnce(&mut ConnRecord)) {
+        let mut record = lock(&self.record);
+        change(&mut record);
+        self.version.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn record(&self) -> ConnRecord {
+        self.versioned_record().2
+    }
+
+    /// The record with its version and whether its connection closed, read
+    /// together.
+    fn versioned_record(&self) -> (u64, bool, ConnRecord) {
+        let record = lock(&self.record);
+        let version = self.version.load(Ordering::Relaxed);
+        let closed = self.closed.load(Ordering::Relaxed);
+        let mut record = record.clone();
+        record.bytes_up = self.bytes_up.load(Ordering::Relaxed);
+        record.bytes_down = self.bytes_down.load(Ordering::Relaxed);
+        let first = lock(&self.first_bytes);
+        record.first_bytes = hex(&first[..first.len().min(FIRST_BYTES_SHOWN)]);
+        (version, closed, record)
     }
 }
 
@@ -463,6 +659,78 @@ mod tests {
         });
         entry.act(Action::TlsRejected, None, "alert");
         assert!(deciding.await.expect("join"));
+    }
+
+    #[tokio::test]
+    async fn a_bounded_log_keeps_its_window_of_closed_records_and_every_open_one() {
+        const WINDOW: usize = 8;
+        let log = TransactionLog::bounded(WINDOW);
+        let long_lived = log.open(peer(), 443);
+        long_lived.act(Action::Upgraded, Some(101), "relaying frames");
+        let mut follower = Follower::default();
+        let mut printed = Vec::new();
+        for _ in 0..WINDOW * 50 {
+            let changed = log.notified();
+            tokio::pin!(changed);
+            changed.as_mut().enable();
+            let entry = log.open(peer(), 80);
+            entry.count_up(&[b'x'; 4096]);
+            entry.act(Action::Forwarded, Some(200), "passed");
+            drop(entry);
+            // Each record is still announced, and read once final.
+            tokio::time::timeout(Duration::from_secs(5), changed)
+                .await
+                .expect("a change is notified");
+            let changes = log.changes(&mut follower);
+            assert_eq!(changes.missed, 0);
+            printed.extend(changes.records);
+            assert!(log.snapshot().len() <= WINDOW + 1);
+        }
+        let kept = log.snapshot();
+        assert_eq!(kept.len(), WINDOW + 1);
+        assert_eq!(kept[0].action, Action::Upgraded, "the open record stays");
+        let last = kept.last().expect("a record");
+        assert_eq!(last.conn, 1 + (WINDOW * 50) as u64);
+        let finals = printed.iter().filter(|record| record.bytes_up == 4096);
+        assert_eq!(finals.count(), WINDOW * 50, "every record read once final");
+        // The long-lived one closes with its last bytes, read as it closed,
+        // and takes its place in the window.
+        long_lived.count_down(3);
+        drop(long_lived);
+        let changes = log.changes(&mut follower);
+        assert_eq!(changes.records.len(), 1);
+        assert_eq!(
+            (changes.records[0].conn, changes.records[0].bytes_down),
+            (1, 3)
+        );
+        assert_eq!(log.snapshot().len(), WINDOW);
+    }
+
+    #[test]
+    fn a_follower_counts_what_left_the_window_before_it_read_it() {
+        let log = TransactionLog::bounded(2);
+        let mut follower = Follower::default();
+        let seen_open = log.open(peer(), 80);
+        assert_eq!(log.changes(&mut follower).records.len(), 1);
+        drop(seen_open);
+        for _ in 0..5 {
+            drop(log.open(peer(), 80));
+        }
+        let changes = log.changes(&mut follower);
+        // Conns 1 (read only while open), 2, 3 and 4 are gone; 5 and 6 are read.
+        assert_eq!(changes.missed, 4);
+        let conns: Vec<u64> = changes.records.iter().map(|record| record.conn).collect();
+        assert_eq!(conns, [5, 6]);
+        assert_eq!(log.changes(&mut follower).records.len(), 0);
+    }
+
+    #[test]
+    fn a_cell_s_log_keeps_every_record() {
+        let log = TransactionLog::new();
+        for _ in 0..100 {
+            drop(log.open(peer(), 80));
+        }
+        assert_eq!(log.snapshot().len(), 100);
     }
 
     #[test]

@@ -292,6 +292,25 @@ pub fn load_results(path: &Path) -> Result<Report, ResultsError> {
     parse_results(&text, &shown)
 }
 
+/// [`load_results`] of each of `paths`, in their order, read side by side
+/// on a thread each: `merge` reads every shard of a run, and reading and
+/// parsing is most of its time.
+pub fn load_all_results(paths: &[PathBuf]) -> Vec<Result<Report, ResultsError>> {
+    std::thread::scope(|scope| {
+        let loads: Vec<_> = paths
+            .iter()
+            .map(|path| scope.spawn(move || load_results(path)))
+            .collect();
+        loads
+            .into_iter()
+            .map(|load| {
+                load.join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            })
+            .collect()
+    })
+}
+
 /// [`load_results`] of a text read from `path` (named in errors).
 pub fn parse_results(text: &str, path: &str) -> Result<Report, ResultsError> {
     if text.trim().is_empty() {

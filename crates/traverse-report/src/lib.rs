@@ -25,8 +25,8 @@ pub use compare::{
 };
 pub use html::render_html;
 pub use json::{
-    PathHop, Report, ResultsError, SCHEMA_VERSION, ScenarioPath, load_results, merge, merge_runs,
-    parse_results, stream_header, stream_line,
+    PathHop, Report, ResultsError, SCHEMA_VERSION, ScenarioPath, load_all_results, load_results,
+    merge, merge_runs, parse_results, stream_header, stream_line,
 };
 pub use junit::render_junit;
 pub use markdown::render_markdown;

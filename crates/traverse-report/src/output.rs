@@ -50,12 +50,28 @@ pub struct Output {
 impl Report {
     /// The matrix in `style`, and the results in each format asked for.
     pub fn output(&self, style: TerminalStyle, files: &[(PathBuf, Format)]) -> Output {
-        Output {
-            text: crate::render_styled(&self.cells, style),
-            files: files
+        // Each rendering reads the report alone: on a million-cell merge,
+        // the matrix and every file are rendered side by side, each on a
+        // thread of its own, instead of one after another.
+        let (text, files) = std::thread::scope(|scope| {
+            let renderings: Vec<_> = files
                 .iter()
-                .map(|(path, format)| (path.clone(), format.render(self)))
-                .collect(),
+                .map(|(path, format)| scope.spawn(move || (path.clone(), format.render(self))))
+                .collect();
+            let text = crate::render_styled(&self.cells, style);
+            let files: Vec<(PathBuf, String)> = renderings
+                .into_iter()
+                .map(|rendering| {
+                    rendering
+                        .join()
+                        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+                })
+                .collect();
+            (text, files)
+        });
+        Output {
+            text,
+            files,
             as_expected: self.summary.unexpected == 0,
         }
     }

@@ -38,9 +38,11 @@ pub struct Summary {
 
 impl Summary {
     pub fn of(cells: &[CellResult]) -> Summary {
-        let mut tunnels: BTreeMap<String, (usize, usize, f64, f64)> = BTreeMap::new();
+        // Keyed by borrowed names: a name is copied once per tunnel, not
+        // once per cell of a million-cell merge.
+        let mut tunnels: BTreeMap<&str, (usize, usize, f64, f64)> = BTreeMap::new();
         for cell in cells {
-            let entry = tunnels.entry(cell.tunnel.clone()).or_default();
+            let entry = tunnels.entry(cell.tunnel.as_str()).or_default();
             entry.1 += 1;
             entry.3 += cell.weight;
             if cell.verdict == Verdict::Pass {
@@ -61,7 +63,7 @@ impl Summary {
                 .into_iter()
                 .map(|(name, (passed, total, passed_weight, total_weight))| {
                     (
-                        name,
+                        name.to_string(),
                         TunnelSummary {
                             passed,
                             total,
@@ -122,10 +124,13 @@ pub(crate) fn axes<'a>(
     // matrix is rendered by `merge`.
     let mut seen_scenarios: HashSet<&str> = HashSet::new();
     let mut seen_tunnels: HashSet<&str> = HashSet::new();
+    // A scenario's cells come one after another: only a new name is hashed.
+    let mut previous: Option<&str> = None;
     for cell in cells {
-        if seen_scenarios.insert(&cell.scenario) {
+        if previous != Some(cell.scenario.as_str()) && seen_scenarios.insert(&cell.scenario) {
             scenarios.push(&cell.scenario);
         }
+        previous = Some(&cell.scenario);
         if seen_tunnels.insert(&cell.tunnel) {
             tunnels.push(&cell.tunnel);
         }

@@ -75,27 +75,39 @@ pub fn render(cells: &[CellResult]) -> String {
 /// Renders results in plan order, coloured and fitted as `style` says.
 pub fn render_styled(cells: &[CellResult], style: TerminalStyle) -> String {
     let paint = Paint::new(style.colour);
-    let (scenarios, tunnels) = axes(cells);
-    let scenarios: Vec<Cow<str>> = scenarios.into_iter().map(printable).collect();
+    let (scenario_axis, tunnels) = axes(cells);
+    let scenarios: Vec<Cow<str>> = scenario_axis.iter().map(|name| printable(name)).collect();
     let tunnel_names: Vec<Cow<str>> = tunnels.iter().map(|tunnel| printable(tunnel)).collect();
     // An index, not a search per place: merge renders million-cell runs.
-    // The first cell of a place wins, as a search would have it.
-    let mut at: std::collections::HashMap<(&str, &str), &CellResult> =
-        std::collections::HashMap::with_capacity(cells.len());
-    for cell in cells {
-        at.entry((cell.scenario.as_str(), cell.tunnel.as_str()))
-            .or_insert(cell);
-    }
-    let grid: Vec<Vec<Option<&CellResult>>> = axes(cells)
-        .0
+    // Cells come in plan order, a scenario's one after another, so the row
+    // of the cell before is nearly always this cell's: a comparison, not a
+    // lookup. The first cell of a place wins, as a search would have it.
+    let row_of: std::collections::HashMap<&str, usize> = scenario_axis
         .iter()
-        .map(|scenario| {
-            tunnels
-                .iter()
-                .map(|tunnel| at.get(&(*scenario, *tunnel)).copied())
-                .collect()
-        })
+        .enumerate()
+        .map(|(row, name)| (*name, row))
         .collect();
+    let column_of: std::collections::HashMap<&str, usize> = tunnels
+        .iter()
+        .enumerate()
+        .map(|(column, name)| (*name, column))
+        .collect();
+    let mut grid: Vec<Vec<Option<&CellResult>>> = vec![vec![None; tunnels.len()]; scenarios.len()];
+    let mut previous: Option<(&str, usize)> = None;
+    for cell in cells {
+        let row = match previous {
+            Some((name, row)) if name == cell.scenario => Some(row),
+            _ => row_of.get(cell.scenario.as_str()).copied(),
+        };
+        let column = column_of.get(cell.tunnel.as_str()).copied();
+        let (Some(row), Some(column)) = (row, column) else {
+            continue;
+        };
+        previous = Some((cell.scenario.as_str(), row));
+        if let Some(place) = grid.get_mut(row).and_then(|places| places.get_mut(column)) {
+            place.get_or_insert(cell);
+        }
+    }
     let matrix = Matrix {
         scenarios: &scenarios,
         grid: &grid,

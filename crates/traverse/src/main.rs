@@ -403,8 +403,9 @@ fn inputs(
 fn read_reports(paths: &[PathBuf]) -> anyhow::Result<Vec<Report>> {
     paths
         .iter()
-        .map(|path| {
-            let report = traverse_report::load_results(path)?;
+        .zip(traverse_report::load_all_results(paths))
+        .map(|(path, loaded)| {
+            let report = loaded?;
             if report.incomplete {
                 eprintln!(
                     "note: {} is from a run that did not finish: it holds {} cells",

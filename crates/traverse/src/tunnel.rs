@@ -177,7 +177,7 @@ async fn serve(
         listener.local_addr()?
     );
     let tasks = Tasks::new();
-    let log = TransactionLog::new();
+    let log = TransactionLog::bounded(crate::proxy::LIVE_WINDOW);
     traverse_tunnel::serve_listener(
         tunnel.protocol,
         listener,

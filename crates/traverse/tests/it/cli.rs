@@ -1,7 +1,7 @@
 //! The `traverse` command as users and CI call it: exit codes, located
 //! errors, JSON results.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use crate::support::repo_root;
@@ -280,6 +280,36 @@ fn wait_for(
     }
 }
 
+/// `traverse proxy KIND_AND_OPTIONS` in front of `upstream`, its logical
+/// port 80 on a free address: the child, its output lines, the lines up to
+/// the banner's, and where port 80 listens.
+fn start_proxy(
+    kind_and_options: &[&str],
+    upstream: std::net::SocketAddr,
+    certs: &Path,
+) -> (
+    std::process::Child,
+    std::sync::mpsc::Receiver<String>,
+    Vec<String>,
+    String,
+) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_traverse"))
+        .arg("proxy")
+        .args(kind_and_options)
+        .args(["--listen", "80=127.0.0.1:0"])
+        .args(["--upstream", &upstream.to_string(), "--certs"])
+        .arg(certs)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("the traverse binary runs");
+    let lines = lines_of(child.stdout.take().expect("stdout"));
+    let mut seen = Vec::new();
+    let banner = wait_for(&lines, "logical port 80 listens on", &mut seen);
+    let listen = banner.rsplit(' ').next().expect("an address").to_string();
+    (child, lines, seen, listen)
+}
+
 #[test]
 fn proxy_runs_one_mock_in_front_of_a_real_server_and_logs_live() {
     use std::io::{Read, Write};
@@ -299,25 +329,11 @@ fn proxy_runs_one_mock_in_front_of_a_real_server_and_logs_live() {
         }
     });
     let certs = tempfile::tempdir().expect("tempdir");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_traverse"))
-        .args([
-            "proxy",
-            "tls-terminator",
-            "--set",
-            "websocket=true",
-            "--listen",
-            "80=127.0.0.1:0",
-        ])
-        .args(["--upstream", &upstream.to_string(), "--certs"])
-        .arg(certs.path())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("the traverse binary runs");
-    let lines = lines_of(child.stdout.take().expect("stdout"));
-    let mut seen = Vec::new();
-    let banner = wait_for(&lines, "logical port 80 listens on", &mut seen);
-    let listen = banner.rsplit(' ').next().expect("an address").to_string();
+    let (child, lines, mut seen, listen) = start_proxy(
+        &["tls-terminator", "--set", "websocket=true"],
+        upstream,
+        certs.path(),
+    );
 
     let mut client = std::net::TcpStream::connect(&listen).expect("connect to the proxy");
     client
@@ -333,6 +349,54 @@ fn proxy_runs_one_mock_in_front_of_a_real_server_and_logs_live() {
     assert!(certs.path().join("public-ca.pem").exists());
 
     // Ctrl-C ends it cleanly.
+    let status = crate::support::signal_and_wait(child, "INT").status;
+    assert!(status.success(), "{status}");
+}
+
+#[test]
+fn proxy_prints_every_record_past_its_window_of_kept_ones() {
+    // Past the 4096 closed records `traverse proxy` keeps (LIVE_WINDOW in
+    // proxy.rs): the live log must still print each one once it is final.
+    const CONNECTIONS: u64 = 5000;
+    // Never accepted: a client that closes before its head never gets there.
+    let upstream = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let certs = tempfile::tempdir().expect("tempdir");
+    let (child, lines, _, listen) = start_proxy(
+        &["legacy-forwarder"],
+        upstream.local_addr().expect("addr"),
+        certs.path(),
+    );
+    for _ in 0..CONNECTIONS {
+        // Closed before a head: the forwarder records 408 at once.
+        drop(std::net::TcpStream::connect(&listen).expect("connect to the proxy"));
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let mut finals = std::collections::BTreeSet::new();
+    let mut not_printed = Vec::new();
+    while finals.len() < CONNECTIONS as usize {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        let Ok(line) = lines.recv_timeout(left) else {
+            panic!(
+                "{} of {CONNECTIONS} records printed final within 60 s; missing from {:?}",
+                finals.len(),
+                (1..=CONNECTIONS).find(|conn| !finals.contains(conn))
+            );
+        };
+        if line.contains("not printed") {
+            not_printed.push(line.clone());
+        }
+        if line.contains(" 408, ") {
+            let conn: u64 = line
+                .split("conn ")
+                .nth(1)
+                .and_then(|rest| rest.split(' ').next())
+                .and_then(|number| number.parse().ok())
+                .unwrap_or_else(|| panic!("a connection number in {line:?}"));
+            finals.insert(conn);
+        }
+    }
+    assert_eq!(not_printed, Vec::<String>::new());
+    assert_eq!(finals.last(), Some(&CONNECTIONS));
     let status = crate::support::signal_and_wait(child, "INT").status;
     assert!(status.success(), "{status}");
 }

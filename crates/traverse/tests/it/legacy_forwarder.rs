@@ -311,11 +311,8 @@ async fn a_complete_request_then_a_half_close_is_answered() {
     crate::support::assert_rows(futures_util::future::join_all(rows).await);
 }
 
-/// The client's first line back, what the origin received, the record as
-/// `action status` and its detail.
-async fn exchange(topology: &str, case: &Framing) -> (String, Option<String>, String, String) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let deadline = Duration::from_secs(5);
+/// A listener for the origin's plain port, and the hop's way to it.
+async fn plain_origin() -> (tokio::net::TcpListener, traverse_net::Endpoints) {
     let listener = traverse_net::bind_loopback().await.expect("bind");
     let next = traverse_net::Endpoints::new(
         [(
@@ -324,6 +321,15 @@ async fn exchange(topology: &str, case: &Framing) -> (String, Option<String>, St
         )]
         .into(),
     );
+    (listener, next)
+}
+
+/// The client's first line back, what the origin received, the record as
+/// `action status` and its detail.
+async fn exchange(topology: &str, case: &Framing) -> (String, Option<String>, String, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let deadline = Duration::from_secs(5);
+    let (listener, next) = plain_origin().await;
     let (received, mut arrived) = tokio::sync::mpsc::unbounded_channel();
     // An origin that answers the head at once, then keeps every byte the
     // hop sends until the hop closes.
@@ -395,4 +401,58 @@ async fn exchange(topology: &str, case: &Framing) -> (String, Option<String>, St
         format!("{action} {status}"),
         record.detail,
     )
+}
+
+#[tokio::test]
+async fn a_response_ends_at_its_length_though_the_origin_keeps_the_connection_open() {
+    // A long-running forwarder in front of a keep-alive origin held both
+    // sockets and its task until the origin gave up on the connection: one
+    // per request, which `traverse proxy` piled up by the thousand.
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let deadline = Duration::from_secs(5);
+    let (listener, next) = plain_origin().await;
+    let (closed, mut hop_closed) = tokio::sync::oneshot::channel();
+    let origin = tokio::spawn(async move {
+        let Ok((mut stream, _)) = listener.accept().await else {
+            return;
+        };
+        let _ = traverse_net::http::read_head(&mut stream, b"").await;
+        let _ = stream
+            .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+            .await;
+        // Keeps its side open, as a keep-alive server does, until the hop
+        // closes the connection.
+        let mut rest = Vec::new();
+        let _ = stream.read_to_end(&mut rest).await;
+        let _ = closed.send(());
+    });
+    let topology = "[[hops]]\nkind = \"legacy-forwarder\"\n";
+    let hop = crate::support::LoneHop::start(topology, next).await;
+    let mut client =
+        tokio::net::TcpStream::connect(hop.addr(traverse_scenario::address::PLAIN_PORT))
+            .await
+            .expect("the hop listens");
+    client
+        .write_all(b"GET / HTTP/1.1\r\nHost: origin.test\r\n\r\n")
+        .await
+        .expect("write");
+    let mut answer = Vec::new();
+    tokio::time::timeout(deadline, client.read_to_end(&mut answer))
+        .await
+        .expect("the hop closes after the declared body")
+        .expect("read");
+    assert_eq!(
+        String::from_utf8_lossy(&answer),
+        "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+    );
+    tokio::time::timeout(deadline, &mut hop_closed)
+        .await
+        .expect("the hop closes its side to the origin too")
+        .expect("the origin saw it");
+    let record = hop.record().await;
+    assert_eq!(
+        (record.action, record.status),
+        (traverse_net::Action::Forwarded, Some(200))
+    );
+    origin.abort();
 }
