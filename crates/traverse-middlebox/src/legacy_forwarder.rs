@@ -65,16 +65,16 @@ pub(crate) async fn start(
 /// models: a request line must fit one 8 KiB buffer (else `414`), each
 /// header line one buffer and the whole head four (else `400 Request
 /// Header Or Cookie Too Large`). HAProxy answers `400` for both.
-const LINE_LIMIT: usize = 8 * 1024;
-const HEAD_LIMIT: usize = 4 * LINE_LIMIT;
+pub(crate) const LINE_LIMIT: usize = 8 * 1024;
+pub(crate) const HEAD_LIMIT: usize = 4 * LINE_LIMIT;
 
 /// nginx's `client_max_body_size 1m`: a longer declared body is answered
 /// `413` before anything is forwarded.
-const BODY_LIMIT: usize = 1024 * 1024;
+pub(crate) const BODY_LIMIT: usize = 1024 * 1024;
 
 /// How the request says its body ends (RFC 9112 §6.3).
 #[derive(Debug, Clone, Copy)]
-enum Body {
+pub(crate) enum Body {
     /// Neither header: no body, so whatever follows the head is undeclared.
     Absent,
     Length(usize),
@@ -82,10 +82,10 @@ enum Body {
 }
 
 /// An answer the forwarder gives itself instead of forwarding.
-struct Refusal {
-    status: u16,
+pub(crate) struct Refusal {
+    pub(crate) status: u16,
     reason: &'static str,
-    detail: String,
+    pub(crate) detail: String,
 }
 
 impl Refusal {
@@ -331,7 +331,7 @@ fn response_body_left(head: &[u8], head_request: bool, arrived: usize) -> Option
 
 /// A request head within nginx's limits and the bytes that arrived with
 /// it, or the answer nginx gives a head beyond them.
-async fn read_request(
+pub(crate) async fn read_request(
     io: &mut (impl AsyncRead + Unpin),
 ) -> std::io::Result<Result<(Vec<u8>, Vec<u8>), Refusal>> {
     let (head, end) = read_http_head_within(io, HEAD_LIMIT).await?;
@@ -365,7 +365,7 @@ async fn read_request(
 
 /// How the body is framed, from its headers, or why the request is not
 /// one to forward.
-fn body_framing(headers: &[httparse::Header]) -> Result<Body, Refusal> {
+pub(crate) fn body_framing(headers: &[httparse::Header]) -> Result<Body, Refusal> {
     let values = |name: &str| {
         headers
             .iter()
@@ -427,7 +427,7 @@ fn too_large() -> Refusal {
 
 /// Reads on until the body `body` declares is all there, and splits what
 /// came into that body and the bytes after it, which no framing declares.
-async fn read_body(
+pub(crate) async fn read_body(
     io: &mut (impl AsyncRead + Unpin),
     mut bytes: Vec<u8>,
     body: Body,

@@ -7,6 +7,9 @@
 //! knows where its traffic goes. What a hop does to each connection goes
 //! into its transaction log, which is how a failing cell finds its culprit.
 
+/// The fuzz targets' properties, shared with the corpus regression test.
+#[doc(hidden)]
+pub mod fuzzing;
 mod http_proxy;
 mod listen;
 mod relay;

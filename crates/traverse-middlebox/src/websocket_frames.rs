@@ -38,7 +38,7 @@ pub(crate) fn close_frame(code: u16, reason: &str) -> Vec<u8> {
 }
 
 /// Enforces or rewrites client-frame masking, one frame at a time.
-struct MaskingRule {
+pub(crate) struct MaskingRule {
     masking: Masking,
     state: FrameState,
 }
@@ -55,7 +55,7 @@ enum FrameState {
 }
 
 impl MaskingRule {
-    fn new(masking: Masking) -> MaskingRule {
+    pub(crate) fn new(masking: Masking) -> MaskingRule {
         MaskingRule {
             masking,
             state: FrameState::Header(Vec::with_capacity(14)),
@@ -105,7 +105,7 @@ impl MaskingRule {
 }
 
 /// Bytes of extended length a header has, from its second byte.
-fn header_extension(second: u8) -> usize {
+pub(crate) fn header_extension(second: u8) -> usize {
     match second & 0x7f {
         126 => 2,
         127 => 8,
@@ -171,7 +171,7 @@ fn masking_key() -> [u8; 4] {
 /// A cache that ignores the Upgrade and keeps parsing the client's bytes as
 /// HTTP requests: any complete request in clear would be forwarded and its
 /// answer cached under the request's Host and path.
-struct CacheReader {
+pub(crate) struct CacheReader {
     entry: ConnEntry,
     window: Vec<u8>,
     poisoned: bool,
@@ -181,7 +181,7 @@ struct CacheReader {
 const WINDOW: usize = 8 * 1024;
 
 impl CacheReader {
-    fn new(entry: ConnEntry) -> CacheReader {
+    pub(crate) fn new(entry: ConnEntry) -> CacheReader {
         CacheReader {
             entry,
             window: Vec::new(),

@@ -154,7 +154,9 @@ pub fn response_status(head: &[u8]) -> Option<Status> {
     let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut response = httparse::Response::new(&mut headers);
     match (response.parse(head), response.code) {
-        (Ok(_), Some(code)) => Some(Status {
+        // httparse reads any three digits; a code below 100 (`050`) is no
+        // status RFC 9110 §15 knows, so the bytes are not a response.
+        (Ok(_), Some(code)) if code >= 100 => Some(Status {
             code,
             reason: response.reason.unwrap_or_default().to_string(),
         }),
@@ -318,6 +320,17 @@ mod tests {
         );
         assert_eq!(response_status(b"GET / HTTP/1.1\r\n\r\n"), None);
         assert_eq!(response_status(b"\x82\x05hello"), None);
+    }
+
+    #[test]
+    fn a_status_below_100_is_not_a_response() {
+        // Found by fuzzing (fuzz/corpus/http_head/status-below-100).
+        assert_eq!(response_status(b"HTTP/1.1 050 Odd\r\n\r\n"), None);
+        assert_eq!(response_status(b"HTTP/1.1 000 Odd\r\n"), None);
+        assert_eq!(
+            response_status(b"HTTP/1.1 100 Continue\r\n").map(|status| status.code),
+            Some(100)
+        );
     }
 
     #[test]

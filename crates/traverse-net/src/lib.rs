@@ -9,6 +9,9 @@
 
 mod activity;
 mod endpoints;
+/// The fuzz target's properties, shared with the corpus regression test.
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod http;
 pub mod leftovers;
 mod log;

@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use traverse_runner::CellResult;
 use traverse_scenario::{Keyword, Scenario, TimeScale};
 
+use crate::terminal::printable;
 use crate::{Format, Output, Summary, TerminalStyle};
 
 /// Bumped when a field changes meaning or disappears; adding fields is not
@@ -265,18 +266,24 @@ pub enum ResultsError {
     },
     #[error("{path} is empty, not traverse JSON results")]
     Empty { path: String },
-    #[error("{path} is not traverse JSON results: {source}")]
+    // serde_json's message quotes the file (an unknown variant, a key), so
+    // it is shown made printable, and kept out of the error's source chain,
+    // where `{:#}` would print it again as it is.
+    #[error("{path} is not traverse JSON results: {}", printable(&error.to_string()))]
     NotResults {
         path: String,
-        source: serde_json::Error,
+        error: serde_json::Error,
     },
     #[error("{path}: {reason}")]
     Invalid { path: String, reason: String },
-    #[error("{path}:{line}: not a cell of a traverse results stream: {source}")]
+    #[error(
+        "{path}:{line}: not a cell of a traverse results stream: {}",
+        printable(&error.to_string())
+    )]
     BadLine {
         path: String,
         line: usize,
-        source: serde_json::Error,
+        error: serde_json::Error,
     },
 }
 
@@ -321,9 +328,9 @@ pub fn parse_results(text: &str, path: &str) -> Result<Report, ResultsError> {
     let first = text.lines().next().unwrap_or_default();
     let Ok(header) = serde_json::from_str::<StreamHeader>(first) else {
         let report: Report =
-            serde_json::from_str(text).map_err(|source| ResultsError::NotResults {
+            serde_json::from_str(text).map_err(|error| ResultsError::NotResults {
                 path: path.to_string(),
-                source,
+                error,
             })?;
         let scenarios: Vec<&ScenarioPath> = report.scenarios.iter().collect();
         validate(
@@ -348,11 +355,11 @@ pub fn parse_results(text: &str, path: &str) -> Result<Report, ResultsError> {
             // A run killed while writing its last line leaves it cut
             // short; every line before it is whole.
             Err(_) if at + 1 == lines.len() && !text.ends_with('\n') => {}
-            Err(source) => {
+            Err(error) => {
                 return Err(ResultsError::BadLine {
                     path: path.to_string(),
                     line: number + 1,
-                    source,
+                    error,
                 });
             }
         }
@@ -704,5 +711,36 @@ mod tests {
             why.starts_with("r.partial.jsonl: time_scale -1 is not"),
             "{why}"
         );
+    }
+
+    /// serde_json quotes the file's text in its messages; found by
+    /// fuzzing (fuzz/corpus/results/control-character-in-serde-message).
+    #[test]
+    fn a_results_error_shows_the_file_s_control_characters_escaped() {
+        let text =
+            fixture::report()
+                .to_json()
+                .replacen("\"fail\"", "\"\\u001b]0;owned\\u0007\\n\"", 1);
+        let error = parse_results(&text, "r.json").expect_err("an unknown verdict");
+        let shown = anyhow_like(&error);
+        assert!(shown.contains("unknown variant"), "{shown}");
+        assert!(!shown.chars().any(char::is_control), "{shown:?}");
+        let stream = "{\"traverse_results_stream\":1,\"time_scale\":1.0,\"scenarios\":[],\"planned\":1}\n\
+                      {\"verdict\":\"\\u001b[2J\"}\n";
+        let error = parse_results(stream, "r.partial.jsonl").expect_err("a bad line");
+        let shown = anyhow_like(&error);
+        assert!(shown.starts_with("r.partial.jsonl:2: "), "{shown}");
+        assert!(!shown.chars().any(char::is_control), "{shown:?}");
+    }
+
+    /// An error and its sources, as the CLI prints them (`{:#}`).
+    fn anyhow_like(error: &ResultsError) -> String {
+        let mut shown = error.to_string();
+        let mut source = std::error::Error::source(error);
+        while let Some(cause) = source {
+            shown += &format!(": {cause}");
+            source = cause.source();
+        }
+        shown
     }
 }

@@ -10,6 +10,9 @@
 mod compare;
 #[cfg(test)]
 mod fixture;
+/// The fuzz target's property, shared with the corpus regression test.
+#[doc(hidden)]
+pub mod fuzzing;
 mod html;
 mod json;
 mod junit;

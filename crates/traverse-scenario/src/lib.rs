@@ -11,6 +11,9 @@ pub mod address;
 mod duration;
 mod error;
 mod fields;
+/// The fuzz targets' properties, shared with the corpus regression test.
+#[doc(hidden)]
+pub mod fuzzing;
 mod kinds;
 mod load;
 mod model;

@@ -190,7 +190,7 @@ const KEY3_WAIT_FACTOR: u32 = 2;
 
 /// The 16-byte answer to a handshake: MD5 of the two key numbers (each the
 /// key's digits divided by its spaces, big-endian) and key3.
-fn challenge_answer(key1: &str, key2: &str, key3: &[u8; 8]) -> Result<[u8; 16], String> {
+pub(crate) fn challenge_answer(key1: &str, key2: &str, key3: &[u8; 8]) -> Result<[u8; 16], String> {
     let mut hasher = Md5::new();
     hasher.update(key_number(key1)?.to_be_bytes());
     hasher.update(key_number(key2)?.to_be_bytes());
@@ -198,7 +198,7 @@ fn challenge_answer(key1: &str, key2: &str, key3: &[u8; 8]) -> Result<[u8; 16], 
     Ok(hasher.finalize().into())
 }
 
-fn key_number(key: &str) -> Result<u32, String> {
+pub(crate) fn key_number(key: &str) -> Result<u32, String> {
     let digits: String = key.chars().filter(char::is_ascii_digit).collect();
     let number: u64 = digits
         .parse()
@@ -234,7 +234,7 @@ fn make_key() -> String {
 }
 
 /// Bytes as hixie-76 text: printable ASCII as is, the rest as `%XX`.
-fn encode(bytes: &[u8]) -> Vec<u8> {
+pub(crate) fn encode(bytes: &[u8]) -> Vec<u8> {
     const HEX: &[u8; 16] = b"0123456789ABCDEF";
     let mut text = Vec::with_capacity(bytes.len() * 2);
     for &byte in bytes {
@@ -252,7 +252,7 @@ fn encode(bytes: &[u8]) -> Vec<u8> {
 }
 
 /// The inverse of [`encode`].
-fn decode(text: &[u8]) -> Result<Vec<u8>, String> {
+pub(crate) fn decode(text: &[u8]) -> Result<Vec<u8>, String> {
     let mut bytes = Vec::with_capacity(text.len());
     let mut rest = text;
     while let Some((&first, after)) = rest.split_first() {
@@ -275,14 +275,14 @@ fn decode(text: &[u8]) -> Result<Vec<u8>, String> {
 
 /// One hixie-76 frame.
 #[derive(Debug, Clone, PartialEq, Eq)]
-enum Frame {
+pub(crate) enum Frame {
     Text(Bytes),
     Close,
 }
 
 /// Frames on the wire; text is decoded, so the codec carries raw bytes.
 #[derive(Debug, Default)]
-struct Codec {
+pub(crate) struct Codec {
     /// How much of a partial text frame has been searched for its end, so
     /// a large frame arriving in pieces is scanned once, not once a piece.
     scanned: usize,

@@ -19,6 +19,9 @@ mod dial;
 mod echo;
 mod error;
 mod framed;
+/// The fuzz target's properties, shared with the corpus regression test.
+#[doc(hidden)]
+pub mod fuzzing;
 mod hixie76;
 mod keepalive;
 mod origin;
