@@ -225,11 +225,12 @@ pub(crate) const STARVED: &str = "the harness was starved";
 /// Request Timeout, 504 Gateway Timeout, Cloudflare's 522 and 524.
 const TIMEOUT_STATUSES: [u16; 4] = [408, 504, 522, 524];
 
-/// A failure that time can cause (a step's timeout, an idle cut, a real
-/// program's own timeout closing the tunnel, a node's timer answering 504)
-/// in a cell during which the harness itself ran late by more than the
-/// judgement can bear: the machine was too busy to tell a slow hop from a
-/// slow harness. A deadlock is decided by stillness, which starving cannot
+/// A failure that time can cause in a cell during which the harness itself
+/// ran late by more than the judgement can bear: the machine was too busy
+/// to tell a slow hop from a slow harness. Time can cause a step's timeout,
+/// an idle cut, a node's timer answering 504, and a closed tunnel that no
+/// node explains otherwise (a real program's own timeout closes without a
+/// record). A deadlock is decided by stillness, which starving cannot
 /// fake; a refusal by policy or changed bytes do not depend on time.
 fn starved_clock(
     failure: Failure,
@@ -238,21 +239,22 @@ fn starved_clock(
     step_timeout: Duration,
     span: Duration,
 ) -> Failure {
-    let clock_decided = matches!(
-        failure.category,
-        Category::Timeout | Category::IdleCut | Category::Reset
-    ) && !failure.detail.starts_with(crate::probe::DEADLOCK);
     let timer_ran_out =
         |status: Option<u16>| status.is_some_and(|status| TIMEOUT_STATUSES.contains(&status));
-    let blamed_timer_ran_out = logs
+    let blamed_fault = logs
         .iter()
         .filter(|log| log.node == failure.blame)
-        .filter_map(|log| log.records.iter().find(|record| record.action.is_fault()))
-        .any(|record| {
-            record.action == traverse_net::Action::IdleCut || timer_ran_out(record.status)
-        });
-    let timed = clock_decided || timer_ran_out(failure.status) || blamed_timer_ran_out;
-    if !timed || !behind.spoils(step_timeout, span) {
+        .find_map(|log| log.records.iter().find(|record| record.action.is_fault()));
+    let blamed_timer_ran_out = blamed_fault.is_some_and(|record| {
+        record.action == traverse_net::Action::IdleCut || timer_ran_out(record.status)
+    });
+    let timed = match failure.category {
+        Category::Timeout => !failure.detail.starts_with(crate::probe::DEADLOCK),
+        Category::IdleCut => true,
+        Category::Reset => blamed_fault.is_none() || blamed_timer_ran_out,
+        _ => timer_ran_out(failure.status) || blamed_timer_ran_out,
+    };
+    if !timed || !behind.spoils(step_timeout) {
         return failure;
     }
     Failure {
@@ -654,15 +656,44 @@ mod tests {
             starved_clock(idle_cut_by("nginx"), &[], late, step, span).blame,
             "harness"
         );
-        // Many small delays that add up to half the cell.
+        // Many small delays that add up to twice the step timeout.
         let dragging = Behind {
             worst: Duration::from_millis(100),
-            total: Duration::from_millis(2500),
+            total: Duration::from_millis(4500),
         };
         assert_eq!(
             starved_clock(idle_cut_by("nginx"), &[], dragging, step, span).blame,
             "harness"
         );
+        // A busy runtime's ordinary lateness, and a reset a hop explains
+        // with a fault of its own, are the path's.
+        let busy = Behind {
+            worst: Duration::from_millis(300),
+            total: Duration::from_millis(1600),
+        };
+        assert_eq!(
+            starved_clock(idle_cut_by("nginx"), &[], busy, step, span).blame,
+            "nginx"
+        );
+        let log = TransactionLog::new();
+        log.open("127.0.0.1:1".parse().expect("addr"), 80).act(
+            traverse_net::Action::StrippedUpgrade,
+            None,
+            "removed `Upgrade: websocket`",
+        );
+        let stripped = [NodeLog {
+            node: "f5".to_string(),
+            records: log.snapshot(),
+        }];
+        let reset = Failure {
+            category: Category::Reset,
+            ..idle_cut_by("f5")
+        };
+        assert_eq!(
+            starved_clock(reset.clone(), &stripped, late, step, span),
+            reset
+        );
+        assert_eq!(starved_clock(reset, &[], late, step, span).blame, "harness");
 
         let deadlock = timed_out(&format!(
             "{} for 150ms during the 1 byte echo",

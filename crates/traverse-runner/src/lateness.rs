@@ -81,11 +81,13 @@ pub(crate) struct Behind {
 }
 
 impl Behind {
-    /// Whether a timing judgement of `limit` (a step's timeout, an idle
-    /// timeout) made in this span cannot be trusted: the harness lost a
-    /// quarter of it at once, or half of the span in all.
-    pub(crate) fn spoils(&self, limit: Duration, span: Duration) -> bool {
-        self.worst * 4 >= limit || self.total * 2 >= span
+    /// Whether a timing judgement of `limit` (a step's timeout) made in
+    /// this span cannot be trusted: the harness lost a quarter of it at
+    /// once, or twice it in all. A busy runtime (a debug build running
+    /// many cells) wakes its ticker 50–300 ms late again and again; that
+    /// is ordinary, and a cell's failure under it is still the path's.
+    pub(crate) fn spoils(&self, limit: Duration) -> bool {
+        self.worst * 4 >= limit || self.total >= limit * 2
     }
 }
 
@@ -111,8 +113,8 @@ mod tests {
         tokio::time::sleep(TICK * 2).await;
         let behind = lateness.since(started);
         assert!(behind.worst >= Duration::from_millis(300), "{behind:?}");
-        assert!(behind.spoils(Duration::from_secs(1), Duration::from_secs(10)));
-        assert!(!behind.spoils(Duration::from_secs(60), Duration::from_secs(60)));
+        assert!(behind.spoils(Duration::from_secs(1)));
+        assert!(!behind.spoils(Duration::from_secs(60)));
         // What came before a span is not counted in it.
         assert_eq!(lateness.since(Instant::now()), Behind::default());
     }
