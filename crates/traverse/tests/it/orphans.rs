@@ -11,32 +11,13 @@ use std::time::Duration;
 
 use crate::support::{finished_within, repo_root, require, wait_until};
 
-/// Cells that hold nginx, Squid and websocat running through a long idle
-/// pause (20 s at the default time scale), long enough to be killed in.
-const HELD_OPEN: [(&str, &str); 2] = [
-    (
-        "held-nginx",
-        r#"
-        [[hops]]
-        kind = "external"
-        name = "nginx"
-        preset = "nginx-websocket"
-        [probe]
-        idle = "2000s"
-        "#,
-    ),
-    (
-        "held-squid",
-        r#"
-        [[hops]]
-        kind = "external"
-        name = "squid"
-        preset = "squid"
-        [probe]
-        idle = "2000s"
-        "#,
-    ),
-];
+/// A cell whose one hop runs the real program of `preset`, held open by
+/// the probe's idle pause of `idle` (scaled by the default time scale).
+fn held_by(preset: &str, idle: &str) -> String {
+    format!(
+        "[[hops]]\nkind = \"external\"\nname = \"{preset}\"\npreset = \"{preset}\"\n\n[probe]\nidle = \"{idle}\"\n"
+    )
+}
 
 /// A program started by the `traverse` whose pid is `owner`: its pid, its
 /// name and the inodes of its sockets.
@@ -119,10 +100,16 @@ fn listening_sockets() -> BTreeSet<u64> {
         .collect()
 }
 
+/// Cells that hold nginx, Squid and websocat running through a long idle
+/// pause (20 s at the default time scale), long enough to be killed in.
 fn scenarios_folder() -> tempfile::TempDir {
     let folder = tempfile::tempdir().expect("tempdir");
-    for (name, topology) in HELD_OPEN {
-        std::fs::write(folder.path().join(format!("{name}.toml")), topology).expect("write");
+    for preset in ["nginx-websocket", "squid"] {
+        std::fs::write(
+            folder.path().join(format!("held-{preset}.toml")),
+            held_by(preset, "2000s"),
+        )
+        .expect("write");
     }
     folder
 }
@@ -223,14 +210,7 @@ fn a_run_that_ends_leaves_no_squid_helper() {
     let scenarios = tempfile::tempdir().expect("tempdir");
     std::fs::write(
         scenarios.path().join("squid.toml"),
-        r#"
-        [[hops]]
-        kind = "external"
-        name = "squid"
-        preset = "squid"
-        [probe]
-        idle = "300s"
-        "#,
+        held_by("squid", "300s"),
     )
     .expect("write");
     let mut command = Command::new(env!("CARGO_BIN_EXE_traverse"));
