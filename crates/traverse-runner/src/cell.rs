@@ -156,6 +156,13 @@ pub(crate) async fn run_cell(
         .failure(spec, &logs)
         .map(|failure| starved_keepalive(failure, keepalive_lateness))
         .map(|failure| {
+            let silence = Silence {
+                pause: idle.map(|(wall, _)| wall),
+                keepalive_every: keepalive_lateness.map(|(every, _)| every),
+            };
+            starved_silence(failure, &logs, silence, options.time_scale, behind)
+        })
+        .map(|failure| {
             starved_clock(
                 failure,
                 &logs,
@@ -268,6 +275,71 @@ fn starved_clock(
             traverse_scenario::format_duration(behind.total),
             traverse_scenario::format_duration(span),
             failure.blame,
+            failure.detail
+        ),
+    }
+}
+
+/// The longest the probe means to be silent, in wall time: its idle pause,
+/// cut short by a keepalive that carries bytes.
+#[derive(Debug, Clone, Copy, Default)]
+struct Silence {
+    pause: Option<Duration>,
+    keepalive_every: Option<Duration>,
+}
+
+impl Silence {
+    fn longest(self) -> Duration {
+        let pause = self.pause.unwrap_or(Duration::ZERO);
+        self.keepalive_every.map_or(pause, |every| pause.min(every))
+    }
+}
+
+/// An idle cut by a hop whose timer is at least twice as long as any
+/// silence the probe means to keep: the probe (or the origin answering
+/// it) could not send in time, which is the harness running late, not the
+/// hop. Every bundled idle cut comes after a pause longer than the hop's
+/// timer; a starved harness turns a 30 s keepalive against a 60 s timer,
+/// or an echo with no pause at all, into one.
+fn starved_silence(
+    failure: Failure,
+    logs: &[NodeLog],
+    silence: Silence,
+    time_scale: traverse_scenario::TimeScale,
+    behind: Behind,
+) -> Failure {
+    if failure.category != Category::IdleCut || behind == Behind::default() {
+        return failure;
+    }
+    let Some(limit) = logs
+        .iter()
+        .filter(|log| log.node == failure.blame)
+        .find_map(|log| {
+            log.records
+                .iter()
+                .find(|record| record.action == traverse_net::Action::IdleCut)
+        })
+        .and_then(|record| record.idle_timer)
+        .map(|timer| time_scale.apply(Duration::from_millis(timer.limit_ms)))
+    else {
+        return failure;
+    };
+    let meant = silence.longest();
+    if meant * 2 > limit {
+        return failure;
+    }
+    Failure {
+        category: Category::Harness,
+        status: None,
+        blame: "harness".to_string(),
+        detail: format!(
+            "{STARVED}: {} cut the tunnel after {} (wall time) without traffic, but the probe \
+             is never silent for more than {}, and the harness ran up to {} late (lower --jobs); \
+             it saw: {}",
+            failure.blame,
+            traverse_scenario::format_duration(limit),
+            traverse_scenario::format_duration(meant),
+            traverse_scenario::format_duration(behind.worst),
             failure.detail
         ),
     }
@@ -761,6 +833,65 @@ mod tests {
         assert_eq!(
             starved_clock(corrupt.clone(), &logs, Behind::default(), step, span),
             corrupt
+        );
+    }
+
+    /// Cloudflare's 100 s timer (1 s of wall time at the default scale)
+    /// cut a tunnel the probe never left silent for more than a 30 s
+    /// keepalive, or at all: the harness ran late. After a 120 s pause the
+    /// cut is the hop's, as the scenario means it.
+    #[test]
+    fn an_idle_cut_the_probe_never_left_time_for_is_the_harness_s() {
+        let log = TransactionLog::new();
+        let entry = log.open("127.0.0.1:1".parse().expect("addr"), 443);
+        entry.note_idle_timer(traverse_net::IdleTimerLeft {
+            limit_ms: 100_000,
+            least_left_ms: 99_000,
+        });
+        entry.act(
+            traverse_net::Action::IdleCut,
+            None,
+            "cut the WebSocket after 100s without traffic (idle_timeout)",
+        );
+        let logs = [NodeLog {
+            node: "cloudflare".to_string(),
+            records: log.snapshot(),
+        }];
+        let cut = idle_cut_by("cloudflare");
+        let scale = traverse_scenario::TimeScale::default();
+        let late = Behind {
+            worst: Duration::from_millis(200),
+            total: Duration::from_millis(400),
+        };
+        let no_pause = Silence::default();
+        let starved = starved_silence(cut.clone(), &logs, no_pause, scale, late);
+        assert_eq!(starved.blame, "harness");
+        assert_eq!(
+            starved.detail,
+            "the harness was starved: cloudflare cut the tunnel after 1s (wall time) without traffic, \
+             but the probe is never silent for more than 0s, and the harness ran up to 200ms late \
+             (lower --jobs); it saw: nginx: cut the connection after 60s without a byte from upstream"
+        );
+        let pinging = Silence {
+            pause: Some(Duration::from_millis(1200)),
+            keepalive_every: Some(Duration::from_millis(300)),
+        };
+        assert_eq!(
+            starved_silence(cut.clone(), &logs, pinging, scale, late).blame,
+            "harness"
+        );
+        let pausing = Silence {
+            pause: Some(Duration::from_millis(1200)),
+            keepalive_every: None,
+        };
+        assert_eq!(
+            starved_silence(cut.clone(), &logs, pausing, scale, late),
+            cut
+        );
+        assert_eq!(
+            starved_silence(cut.clone(), &logs, no_pause, scale, Behind::default()),
+            cut,
+            "a harness that kept time"
         );
     }
 }
