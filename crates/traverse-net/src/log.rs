@@ -116,7 +116,8 @@ pub struct ConnRecord {
 pub struct IdleTimerLeft {
     /// The timer, as the scenario set it.
     pub limit_ms: u64,
-    /// The least it had left when a byte it counts reset it.
+    /// The least it had left when a byte it counts reset it; the whole
+    /// timer if it cut before any did.
     pub least_left_ms: u64,
 }
 

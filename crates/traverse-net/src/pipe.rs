@@ -146,9 +146,25 @@ pub async fn pipe_with(
     };
     match &idle {
         None => relay.await,
-        Some(IdleLimit { limit, clock, .. }) => tokio::select! {
+        Some(IdleLimit {
+            limit,
+            written,
+            clock,
+            entry,
+            ..
+        }) => tokio::select! {
             end = relay => end,
-            () = idle_watch(start, &last_activity, *limit, clock) => PipeEnd::IdleCut(*limit),
+            () = idle_watch(start, &last_activity, *limit, clock) => {
+                // A cut before any counted byte reset the timer still says
+                // how long the timer was: a starved harness is told by it.
+                if let Some(entry) = entry.as_ref().filter(|entry| entry.record().idle_timer.is_none()) {
+                    entry.note_idle_timer(IdleTimerLeft {
+                        limit_ms: millis(*written),
+                        least_left_ms: millis(*written),
+                    });
+                }
+                PipeEnd::IdleCut(*limit)
+            }
         },
     }
 }
@@ -328,6 +344,34 @@ mod tests {
         let end = cutting.await.expect("join");
         assert!(matches!(end, PipeEnd::IdleCut(limit) if limit == Duration::from_secs(100)));
         assert!(!clock.armed_before(long_after), "and withdrawn once it cut");
+    }
+
+    /// A timer that cut before any byte reset it still tells how long it
+    /// was, in scenario time, with all of it left: never a close call.
+    #[tokio::test(start_paused = true)]
+    async fn a_cut_before_any_counted_byte_records_the_whole_timer() {
+        let (client, _client_far) = duplex(1024);
+        let (upstream, _upstream_far) = duplex(1024);
+        let log = crate::TransactionLog::new();
+        let entry = log.open("127.0.0.1:1".parse().expect("address"), 80);
+        let idle = IdleLimit {
+            limit: Duration::from_secs(1),
+            written: Duration::from_secs(100),
+            counts: IdleCounts::Upstream,
+            clock: ActivityClock::new(),
+            entry: Some(entry.clone()),
+        };
+        let end = pipe(client, upstream, Some(idle)).await;
+        assert!(matches!(end, PipeEnd::IdleCut(_)));
+        let left = entry.record().idle_timer.expect("the timer is recorded");
+        assert_eq!(
+            left,
+            IdleTimerLeft {
+                limit_ms: 100_000,
+                least_left_ms: 100_000
+            }
+        );
+        assert!(!left.is_close_call());
     }
 
     #[tokio::test(start_paused = true)]
