@@ -25,6 +25,9 @@ pub(crate) fn verdicts(path: &Path) -> Vec<String> {
         .expect("cells")
         .iter()
         .map(|cell| {
+            if starved(cell) {
+                return format!("{} {} {STARVED}", cell["scenario"], cell["tunnel"]);
+            }
             format!(
                 "{} {} {} {} {} {}",
                 cell["scenario"],
@@ -38,14 +41,49 @@ pub(crate) fn verdicts(path: &Path) -> Vec<String> {
         .collect()
 }
 
+/// How `verdicts` writes a cell the harness could not judge.
+const STARVED: &str = "starved";
+
+/// A cell the harness could not judge because the machine was too busy: it
+/// says nothing about the path, so two runs of one matrix (on a loaded CI
+/// machine, beside other tests) need not agree on it.
+fn starved(cell: &serde_json::Value) -> bool {
+    cell["category"] == "harness"
+        && cell["detail"]
+            .as_str()
+            .is_some_and(|detail| detail.starts_with("the harness was starved"))
+}
+
+/// The cells of two runs of one matrix that both runs could judge.
+pub(crate) fn judged_by_both(a: Vec<String>, b: Vec<String>) -> (Vec<String>, Vec<String>) {
+    assert_eq!(a.len(), b.len(), "the same cells in both");
+    a.into_iter()
+        .zip(b)
+        .filter(|(a, b)| !a.ends_with(STARVED) && !b.ends_with(STARVED))
+        .unzip()
+}
+
+/// Whether a run or merge that wrote `results` ended with all as expected
+/// (exit 0), or with only cells the harness could not judge not (exit 1).
+pub(crate) fn as_expected_unless_starved(code: Option<i32>, results: &Path) -> bool {
+    let document: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(results).expect("read")).expect("json");
+    let unexpected_all_starved = document["cells"]
+        .as_array()
+        .expect("cells")
+        .iter()
+        .filter(|cell| !cell["expected"].is_null() && cell["expected"] != cell["verdict"])
+        .all(starved);
+    code == Some(0) || (code == Some(1) && unexpected_all_starved)
+}
+
 #[test]
 fn four_shards_merged_are_the_same_run_as_one() {
     let folder = tempfile::tempdir().expect("tempdir");
     let file = |name: &str| folder.path().join(name).to_string_lossy().into_owned();
     let whole = traverse(&["run", "-q", "--json", &file("whole.json")]);
-    assert_eq!(
-        whole.status.code(),
-        Some(0),
+    assert!(
+        as_expected_unless_starved(whole.status.code(), &folder.path().join("whole.json")),
         "{}",
         String::from_utf8_lossy(&whole.stderr)
     );
@@ -60,9 +98,8 @@ fn four_shards_merged_are_the_same_run_as_one() {
             "--json",
             &name,
         ]);
-        assert_eq!(
-            output.status.code(),
-            Some(0),
+        assert!(
+            as_expected_unless_starved(output.status.code(), Path::new(&name)),
             "{}",
             String::from_utf8_lossy(&output.stderr)
         );
@@ -73,9 +110,8 @@ fn four_shards_merged_are_the_same_run_as_one() {
     merge.push(&merged_name);
     merge.extend(shards.iter().map(String::as_str));
     let merged = traverse(&merge);
-    assert_eq!(
-        merged.status.code(),
-        Some(0),
+    assert!(
+        as_expected_unless_starved(merged.status.code(), Path::new(&merged_name)),
         "{}",
         String::from_utf8_lossy(&merged.stderr)
     );
@@ -84,14 +120,23 @@ fn four_shards_merged_are_the_same_run_as_one() {
         verdicts(&folder.path().join("merged.json")),
     );
     assert!(whole_cells.len() > 100, "the bundled matrix ran");
+    let any_starved = whole_cells
+        .iter()
+        .chain(&merged_cells)
+        .any(|cell| cell.ends_with(STARVED));
+    let (whole_cells, merged_cells) = judged_by_both(whole_cells, merged_cells);
     assert_eq!(merged_cells, whole_cells);
 
-    // The same cells, compared: nothing regressed.
-    let same = traverse(&["compare", &file("whole.json"), &merged_name]);
-    assert_eq!(same.status.code(), Some(0));
-    assert!(
-        String::from_utf8_lossy(&same.stdout).contains("0 regressed, 0 fixed, 0 added, 0 removed")
-    );
+    // The same cells, compared: nothing regressed (a starved cell would
+    // read as one, rightly for compare, whose user reran nothing).
+    if !any_starved {
+        let same = traverse(&["compare", &file("whole.json"), &merged_name]);
+        assert_eq!(same.status.code(), Some(0));
+        assert!(
+            String::from_utf8_lossy(&same.stdout)
+                .contains("0 regressed, 0 fixed, 0 added, 0 removed")
+        );
+    }
 
     // A shard merged twice is refused.
     let twice = traverse(&["merge", "--json", &file("bad.json"), &shards[0], &shards[0]]);
