@@ -220,7 +220,7 @@ pub(crate) fn is_running(pid: Pid) -> bool {
 
 /// `/proc/PID/stat`'s fields after the command name (which may hold
 /// spaces and parentheses): state, ppid, pgrp, …
-fn stat_fields(pid: u32) -> Option<Vec<String>> {
+pub(crate) fn stat_fields(pid: u32) -> Option<Vec<String>> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     let (_, after_name) = stat.rsplit_once(") ")?;
     Some(after_name.split_whitespace().map(str::to_string).collect())

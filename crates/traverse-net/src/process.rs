@@ -311,19 +311,15 @@ fn group_alive(group: Pid) -> bool {
     let Ok(entries) = std::fs::read_dir("/proc") else {
         return killpg(group, None).is_ok();
     };
-    entries.flatten().any(|entry| {
-        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
-            return false;
-        };
-        // After the command name, in parentheses: state, ppid, pgrp, ...
-        let Some((_, after_name)) = stat.rsplit_once(") ") else {
-            return false;
-        };
-        let mut fields = after_name.split_whitespace();
-        let state = fields.next();
-        let pgrp = fields.nth(1).and_then(|pgrp| pgrp.parse::<i32>().ok());
-        pgrp == Some(group.as_raw()) && state != Some("Z")
-    })
+    entries
+        .flatten()
+        .filter_map(|entry| entry.file_name().to_str()?.parse::<u32>().ok())
+        .filter_map(crate::leftovers::stat_fields)
+        .any(|fields| {
+            let (state, pgrp) = (fields.first(), fields.get(2));
+            pgrp.and_then(|pgrp| pgrp.parse::<i32>().ok()) == Some(group.as_raw())
+                && state.is_some_and(|state| state != "Z")
+        })
 }
 
 async fn collect(mut stream: impl AsyncRead + Unpin, output: Arc<Mutex<Vec<u8>>>) {
