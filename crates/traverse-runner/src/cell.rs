@@ -81,12 +81,7 @@ impl CellOutcome {
     /// The verdict rules: a pass has no failure; a failed probe is blamed
     /// on the node its logs point at; anything else is the harness's.
     fn failure(self, spec: &CellSpec, logs: &[NodeLog]) -> Option<Failure> {
-        let harness = |detail: String| Failure {
-            category: Category::Harness,
-            status: None,
-            blame: "harness".to_string(),
-            detail,
-        };
+        let harness = Failure::harness;
         match self {
             CellOutcome::Passed => None,
             CellOutcome::Failed(observation) => {
@@ -265,20 +260,15 @@ fn starved_clock(
     if !timed || !behind.spoils(step_timeout) {
         return failure;
     }
-    Failure {
-        category: Category::Harness,
-        status: None,
-        blame: "harness".to_string(),
-        detail: format!(
-            "{STARVED}: its timers fired up to {} late ({} in all over {}), so it cannot tell \
+    Failure::harness(format!(
+        "{STARVED}: its timers fired up to {} late ({} in all over {}), so it cannot tell \
              whether {} was at fault (lower --jobs); it saw: {}",
-            traverse_scenario::format_duration(behind.worst),
-            traverse_scenario::format_duration(behind.total),
-            traverse_scenario::format_duration(span),
-            failure.blame,
-            failure.detail
-        ),
-    }
+        traverse_scenario::format_duration(behind.worst),
+        traverse_scenario::format_duration(behind.total),
+        traverse_scenario::format_duration(span),
+        failure.blame,
+        failure.detail
+    ))
 }
 
 /// The longest the probe means to be silent, in wall time: its idle pause,
@@ -331,21 +321,16 @@ fn starved_silence(
     if meant.mul_f64(2.0) > limit.mul_f64(1.001) {
         return failure;
     }
-    Failure {
-        category: Category::Harness,
-        status: None,
-        blame: "harness".to_string(),
-        detail: format!(
-            "{STARVED}: {} cut the tunnel after {} (wall time) without traffic, but the probe \
+    Failure::harness(format!(
+        "{STARVED}: {} cut the tunnel after {} (wall time) without traffic, but the probe \
              is never silent for more than {}, and the harness ran up to {} late (lower --jobs); \
              it saw: {}",
-            failure.blame,
-            traverse_scenario::format_duration(limit),
-            traverse_scenario::format_duration(meant),
-            traverse_scenario::format_duration(behind.worst),
-            failure.detail
-        ),
-    }
+        failure.blame,
+        traverse_scenario::format_duration(limit),
+        traverse_scenario::format_duration(meant),
+        traverse_scenario::format_duration(behind.worst),
+        failure.detail
+    ))
 }
 
 /// A keepalive sent late by more than a quarter of its interval: the
@@ -354,19 +339,14 @@ fn starved_silence(
 fn starved_keepalive(failure: Failure, lateness: Option<(Duration, Duration)>) -> Failure {
     match lateness {
         Some((every, late)) if failure.category == Category::IdleCut && late * 4 > every => {
-            Failure {
-                category: Category::Harness,
-                status: None,
-                blame: "harness".to_string(),
-                detail: format!(
-                    "{STARVED}: a keepalive due every {} (wall time) went out {} late, \
+            Failure::harness(format!(
+                "{STARVED}: a keepalive due every {} (wall time) went out {} late, \
                      and then {} cut the tunnel ({})",
-                    traverse_scenario::format_duration(every),
-                    traverse_scenario::format_duration(late),
-                    failure.blame,
-                    failure.detail
-                ),
-            }
+                traverse_scenario::format_duration(every),
+                traverse_scenario::format_duration(late),
+                failure.blame,
+                failure.detail
+            ))
         }
         _ => failure,
     }

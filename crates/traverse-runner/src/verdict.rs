@@ -98,6 +98,18 @@ pub struct Failure {
     pub detail: String,
 }
 
+impl Failure {
+    /// The harness's own failure: the cell says nothing about the path.
+    pub fn harness(detail: String) -> Failure {
+        Failure {
+            category: Category::Harness,
+            status: None,
+            blame: "harness".to_string(),
+            detail,
+        }
+    }
+}
+
 /// The logs of one node, from the client side inward.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct NodeLog {
