@@ -138,7 +138,8 @@ pub(crate) async fn serve(
                 ),
             );
         } else if error.is_timeout() {
-            entry.act(
+            entry.act_on_timer(
+                header_timeout,
                 Action::Responded,
                 Some(408),
                 "closed: no complete request head arrived in time",
@@ -285,7 +286,9 @@ pub(crate) async fn forward(
             // Declared to the cell's clock: waiting for it is no deadlock.
             // Withdrawn before the answer, which moves bytes of its own.
             let armed = entry.arm(tokio::time::Instant::now() + wall);
-            let answered = tokio::time::timeout(wall, sent).await.map_err(|_| written);
+            let answered = tokio::time::timeout(wall, sent)
+                .await
+                .map_err(|_| (wall, written));
             drop(armed);
             answered
         }
@@ -293,14 +296,15 @@ pub(crate) async fn forward(
     let mut response = match answered {
         Ok(Ok(response)) => response,
         Ok(Err(error)) => return bad_gateway(&entry, &upstream, &error, policy.vendor),
-        Err(written) => {
+        Err((wall, written)) => {
             let status = policy.vendor.answer(OriginFailure::ReadTimeout);
             let message = format!(
                 "{} sent no response head within {} (read_timeout)",
                 upstream.target(),
                 format_duration(written)
             );
-            entry.act(
+            entry.act_on_timer(
+                wall,
                 Action::UpstreamFailed,
                 Some(status),
                 format!("answered {status}: {message}"),

@@ -111,7 +111,8 @@ async fn forward(
             Ok(Ok(Ok(request))) => request,
             Ok(Ok(Err(refusal))) => return refuse(client, entry, refusal, context).await,
             _ => {
-                entry.act(
+                entry.act_on_timer(
+                    context.step_timeout,
                     Action::Responded,
                     Some(408),
                     "closed: no complete request head arrived in time",
@@ -240,7 +241,8 @@ async fn forward(
             Ok(Err(_)) => return,
             Err(_) => {
                 // What nginx does when proxy_read_timeout runs out.
-                entry.act(
+                entry.act_on_timer(
+                    read_timeout,
                     Action::Responded,
                     Some(504),
                     format!(

@@ -131,7 +131,8 @@ fn record_end(entry: &ConnEntry, end: PipeEnd, idle: Idle, what: &str) {
                     "without a byte from the client (idle_timeout, idle_counts = \"client\")"
                 }
             };
-            entry.act(
+            entry.act_on_timer(
+                limit.wall,
                 Action::IdleCut,
                 None,
                 format!(

@@ -108,6 +108,14 @@ pub struct ConnRecord {
     /// came to its cut.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub idle_timer: Option<IdleTimerLeft>,
+    /// How long the node's own timer ran, in wall-clock milliseconds (the
+    /// scenario's duration times the run's time scale), when it was that
+    /// timer running out that made the node act: an idle cut, a read
+    /// timeout's 504, a request-head timeout's 408. A harness that ran late
+    /// by a good part of it cannot blame the node (see the runner's
+    /// starvation checks).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timer_wall_ms: Option<u64>,
 }
 
 /// How close an idle timer came to cutting, in scenario time (the
@@ -228,6 +236,7 @@ impl TransactionLog {
                 first_bytes: String::new(),
                 cache_poisoned: None,
                 idle_timer: None,
+                timer_wall_ms: None,
             }),
             version: AtomicU64::new(0),
             closed: AtomicBool::new(false),
@@ -459,6 +468,28 @@ impl ConnEntry {
     /// a node broke the traffic is a consequence, not the cause. Holding
     /// bytes is the one fault that success can still clear.
     pub fn act(&self, action: Action, status: Option<u16>, detail: impl Into<String>) {
+        self.record_act(action, status, detail.into(), None);
+    }
+
+    /// Records what the node did because one of its own timers, `timer`
+    /// long in wall time, ran out; the record keeps the timer's length.
+    pub fn act_on_timer(
+        &self,
+        timer: Duration,
+        action: Action,
+        status: Option<u16>,
+        detail: impl Into<String>,
+    ) {
+        self.record_act(action, status, detail.into(), Some(timer));
+    }
+
+    fn record_act(
+        &self,
+        action: Action,
+        status: Option<u16>,
+        detail: String,
+        timer: Option<Duration>,
+    ) {
         let mut record = lock(&self.state.record);
         let held_then_recovered = record.action == Action::Holding && !action.is_fault();
         if record.action.is_fault() && !held_then_recovered {
@@ -466,7 +497,9 @@ impl ConnEntry {
         }
         record.action = action;
         record.status = status.or(record.status);
-        record.detail = detail.into();
+        record.detail = detail;
+        record.timer_wall_ms =
+            timer.map(|timer| u64::try_from(timer.as_millis()).unwrap_or(u64::MAX));
         self.state.version.fetch_add(1, Ordering::Relaxed);
         drop(record);
         self.changed.notify_waiters();

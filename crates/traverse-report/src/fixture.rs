@@ -26,6 +26,7 @@ fn record(conn: u64, action: Action, status: Option<u16>, detail: &str) -> ConnR
         first_bytes: "474554".to_string(),
         cache_poisoned: None,
         idle_timer: None,
+        timer_wall_ms: None,
     }
 }
 

@@ -89,6 +89,7 @@ fn record(action: Action, status: Option<u16>, detail: &str) -> ConnRecord {
         first_bytes: "47 45 54 20".to_string(),
         cache_poisoned: None,
         idle_timer: None,
+        timer_wall_ms: None,
     }
 }
 
@@ -145,6 +146,7 @@ fn cells() -> Vec<CellResult> {
                     target: None,
                     cache_poisoned: Some("http://victim.test/poison".to_string()),
                     idle_timer: None,
+                    timer_wall_ms: None,
                     ..record(Action::Upgraded, Some(101), "relayed the upgrade")
                 }],
             }],

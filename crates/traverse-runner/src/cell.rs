@@ -10,7 +10,7 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use traverse_middlebox::HopContext;
-use traverse_net::{ActivityClock, ClosedPort, QuietWatch, Tasks, TransactionLog};
+use traverse_net::{ActivityClock, ClosedPort, ConnRecord, QuietWatch, Tasks, TransactionLog};
 use traverse_pki::Pki;
 use traverse_scenario::address::PROXY_PORT;
 use traverse_tunnel::{ClientPath, ExplicitProxy, KeepaliveKind, OriginContext};
@@ -113,6 +113,7 @@ pub(crate) async fn run_cell(
     lateness: &Lateness,
 ) -> CellResult {
     let started = Instant::now();
+    let mark = lateness.mark();
     let tasks = Tasks::new();
     let idle = spec
         .scenario
@@ -146,7 +147,7 @@ pub(crate) async fn run_cell(
             records: log.snapshot(),
         })
         .collect();
-    let behind = lateness.since(started);
+    let behind = lateness.since(&mark);
     let failure = outcome
         .failure(spec, &logs)
         .map(|failure| starved_keepalive(failure, keepalive_lateness))
@@ -155,7 +156,7 @@ pub(crate) async fn run_cell(
                 pause: idle.map(|(wall, _)| wall),
                 keepalive_every: keepalive_lateness.map(|(every, _)| every),
             };
-            starved_silence(failure, &logs, silence, options.time_scale, behind)
+            starved_silence(failure, &logs, silence, behind)
         })
         .map(|failure| {
             starved_clock(
@@ -235,6 +236,11 @@ const TIMEOUT_STATUSES: [u16; 4] = [408, 504, 522, 524];
 /// record). A deadlock is decided by stillness, which a badly starved
 /// process fakes too: at 16 busy loops a hop's 426 was once taken for one.
 /// A refusal by policy or changed bytes do not depend on time.
+///
+/// Lateness is weighed against the timer that decided: the step's, or the
+/// blamed node's own when that was its first fault and is shorter (a
+/// legacy forwarder's 60 s read timeout is 0.6 s of wall time, which a
+/// starved origin misses while the ticker still wakes nearly on time).
 fn starved_clock(
     failure: Failure,
     logs: &[NodeLog],
@@ -244,10 +250,7 @@ fn starved_clock(
 ) -> Failure {
     let timer_ran_out =
         |status: Option<u16>| status.is_some_and(|status| TIMEOUT_STATUSES.contains(&status));
-    let blamed_fault = logs
-        .iter()
-        .filter(|log| log.node == failure.blame)
-        .find_map(|log| log.records.iter().find(|record| record.action.is_fault()));
+    let blamed_fault = blamed_fault(&failure, logs);
     let blamed_timer_ran_out = blamed_fault.is_some_and(|record| {
         record.action == traverse_net::Action::IdleCut || timer_ran_out(record.status)
     });
@@ -257,18 +260,46 @@ fn starved_clock(
         Category::Reset => blamed_fault.is_none() || blamed_timer_ran_out,
         _ => timer_ran_out(failure.status) || blamed_timer_ran_out,
     };
-    if !timed || !behind.spoils(step_timeout) {
+    let node_timer = blamed_fault
+        .filter(|record| record.action != traverse_net::Action::IdleCut)
+        .and_then(|record| record.timer_wall_ms)
+        .map(Duration::from_millis)
+        .filter(|timer| *timer < step_timeout);
+    let spoiled = match node_timer {
+        Some(timer) => behind.spoils_timer(timer),
+        None => behind.spoils(step_timeout),
+    };
+    if !timed || !spoiled {
         return failure;
     }
     Failure::harness(format!(
-        "{STARVED}: its timers fired up to {} late ({} in all over {}), so it cannot tell \
+        "{STARVED}: its timers fired up to {} late ({} in all over {}{}), so it cannot tell \
              whether {} was at fault (lower --jobs); it saw: {}",
         traverse_scenario::format_duration(behind.worst),
         traverse_scenario::format_duration(behind.total),
         traverse_scenario::format_duration(span),
+        waited_for_a_cpu(behind),
         failure.blame,
         failure.detail
     ))
+}
+
+/// How long the harness's threads waited for a CPU, as a detail's clause.
+fn waited_for_a_cpu(behind: Behind) -> String {
+    if behind.waited.is_zero() {
+        return String::new();
+    }
+    format!(
+        ", its threads waited {} for a CPU",
+        traverse_scenario::format_duration(behind.waited)
+    )
+}
+
+/// The first fault of the node a failure blames, which is what blamed it.
+fn blamed_fault<'a>(failure: &Failure, logs: &'a [NodeLog]) -> Option<&'a ConnRecord> {
+    logs.iter()
+        .filter(|log| log.node == failure.blame)
+        .find_map(|log| log.records.iter().find(|record| record.action.is_fault()))
 }
 
 /// The longest the probe means to be silent, in wall time: its idle pause,
@@ -296,39 +327,33 @@ fn starved_silence(
     failure: Failure,
     logs: &[NodeLog],
     silence: Silence,
-    time_scale: traverse_scenario::TimeScale,
     behind: Behind,
 ) -> Failure {
-    if failure.category != Category::IdleCut || behind == Behind::default() {
+    if failure.category != Category::IdleCut || !behind.ran_late() {
         return failure;
     }
-    let Some(limit) = logs
-        .iter()
-        .filter(|log| log.node == failure.blame)
-        .find_map(|log| {
-            log.records
-                .iter()
-                .find(|record| record.action == traverse_net::Action::IdleCut)
-        })
-        .and_then(|record| record.idle_timer)
-        .map(|timer| time_scale.apply(Duration::from_millis(timer.limit_ms)))
+    let Some(limit) = blamed_fault(&failure, logs)
+        .filter(|record| record.action == traverse_net::Action::IdleCut)
+        .and_then(|record| record.timer_wall_ms)
+        .map(Duration::from_millis)
     else {
         return failure;
     };
     let meant = silence.longest();
-    // The time scale multiplies in floating point: 30 s against 60 s must
-    // not miss by a nanosecond.
-    if meant.mul_f64(2.0) > limit.mul_f64(1.001) {
+    // The timer is kept in whole milliseconds and the time scale multiplies
+    // in floating point: 30 s against 60 s must not miss by a hair.
+    if meant.mul_f64(2.0) > limit.mul_f64(1.001) + Duration::from_millis(1) {
         return failure;
     }
     Failure::harness(format!(
         "{STARVED}: {} cut the tunnel after {} (wall time) without traffic, but the probe \
-             is never silent for more than {}, and the harness ran up to {} late (lower --jobs); \
+             is never silent for more than {}, and the harness ran up to {} late{} (lower --jobs); \
              it saw: {}",
         failure.blame,
         traverse_scenario::format_duration(limit),
         traverse_scenario::format_duration(meant),
         traverse_scenario::format_duration(behind.worst),
+        waited_for_a_cpu(behind),
         failure.detail
     ))
 }
@@ -691,6 +716,7 @@ mod tests {
         let late = Behind {
             worst: Duration::from_millis(600),
             total: Duration::from_millis(900),
+            ..Behind::default()
         };
         let starved = starved_clock(
             timed_out("no answer within 2s during the 1 MiB echo"),
@@ -715,6 +741,7 @@ mod tests {
         let dragging = Behind {
             worst: Duration::from_millis(100),
             total: Duration::from_millis(4500),
+            ..Behind::default()
         };
         assert_eq!(
             starved_clock(idle_cut_by("nginx"), &[], dragging, step, span).blame,
@@ -725,6 +752,7 @@ mod tests {
         let busy = Behind {
             worst: Duration::from_millis(300),
             total: Duration::from_millis(1600),
+            ..Behind::default()
         };
         assert_eq!(
             starved_clock(idle_cut_by("nginx"), &[], busy, step, span).blame,
@@ -773,6 +801,7 @@ mod tests {
         let on_time = Behind {
             worst: Duration::from_millis(60),
             total: Duration::from_millis(200),
+            ..Behind::default()
         };
         let slow_hop = timed_out("no answer within 2s during the 1 byte echo");
         assert_eq!(
@@ -807,6 +836,7 @@ mod tests {
         let late = Behind {
             worst: Duration::from_millis(800),
             total: Duration::from_millis(900),
+            ..Behind::default()
         };
         assert_eq!(
             starved_clock(corrupt.clone(), &logs, late, step, span).blame,
@@ -823,6 +853,74 @@ mod tests {
         );
     }
 
+    /// A legacy forwarder's 60 s read timeout is 0.6 s of wall time. When
+    /// it answered 504 first, lateness is weighed against it, not against
+    /// the 2 s step: 200 ms late at once, or threads kept from a CPU for
+    /// 400 ms, is the harness's trouble. A machine that kept up leaves the
+    /// 504 the node's, and so does the same 504 after the node held bytes
+    /// (its first fault is the holding, which no harness lateness causes).
+    #[test]
+    fn lateness_is_weighed_against_the_node_s_own_shorter_timer() {
+        let answered_504 = |first: Option<traverse_net::Action>| {
+            let log = TransactionLog::new();
+            let entry = log.open("127.0.0.1:1".parse().expect("addr"), 80);
+            if let Some(action) = first {
+                entry.act(action, None, "holding 8 bytes");
+            }
+            entry.act_on_timer(
+                Duration::from_millis(600),
+                traverse_net::Action::Responded,
+                Some(504),
+                "answered 504: origin.test:80 sent no answer within 60s (read_timeout)",
+            );
+            [NodeLog {
+                node: "varnish".to_string(),
+                records: log.snapshot(),
+            }]
+        };
+        let timed_out = Failure {
+            category: Category::Timeout,
+            status: Some(504),
+            blame: "varnish".to_string(),
+            detail: "answered HTTP 504 Gateway Timeout to the hixie-76 handshake".to_string(),
+        };
+        let (step, span) = (Duration::from_secs(2), Duration::from_secs(1));
+        let late_once = Behind {
+            worst: Duration::from_millis(200),
+            total: Duration::from_millis(300),
+            ..Behind::default()
+        };
+        let kept_from_a_cpu = Behind {
+            waited: Duration::from_millis(400),
+            ..Behind::default()
+        };
+        let kept_up = Behind {
+            worst: Duration::from_millis(60),
+            total: Duration::from_millis(60),
+            waited: Duration::from_millis(20),
+        };
+        let timer_first = answered_504(None);
+        for behind in [late_once, kept_from_a_cpu] {
+            let starved = starved_clock(timed_out.clone(), &timer_first, behind, step, span);
+            assert_eq!(starved.blame, "harness", "{behind:?}");
+        }
+        assert_eq!(
+            starved_clock(timed_out.clone(), &timer_first, kept_from_a_cpu, step, span).detail,
+            "the harness was starved: its timers fired up to 0s late (0s in all over 1s, \
+             its threads waited 400ms for a CPU), so it cannot tell whether varnish was at fault \
+             (lower --jobs); it saw: answered HTTP 504 Gateway Timeout to the hixie-76 handshake"
+        );
+        assert_eq!(
+            starved_clock(timed_out.clone(), &timer_first, kept_up, step, span),
+            timed_out
+        );
+        let held_first = answered_504(Some(traverse_net::Action::Holding));
+        assert_eq!(
+            starved_clock(timed_out.clone(), &held_first, late_once, step, span),
+            timed_out
+        );
+    }
+
     /// Cloudflare's 100 s timer (1 s of wall time at the default scale)
     /// cut a tunnel the probe never left silent for more than a 30 s
     /// keepalive, or at all: the harness ran late. After a 120 s pause the
@@ -835,7 +933,8 @@ mod tests {
             limit_ms: 100_000,
             least_left_ms: 99_000,
         });
-        entry.act(
+        entry.act_on_timer(
+            Duration::from_secs(1),
             traverse_net::Action::IdleCut,
             None,
             "cut the WebSocket after 100s without traffic (idle_timeout)",
@@ -845,13 +944,13 @@ mod tests {
             records: log.snapshot(),
         }];
         let cut = idle_cut_by("cloudflare");
-        let scale = traverse_scenario::TimeScale::default();
         let late = Behind {
             worst: Duration::from_millis(200),
             total: Duration::from_millis(400),
+            ..Behind::default()
         };
         let no_pause = Silence::default();
-        let starved = starved_silence(cut.clone(), &logs, no_pause, scale, late);
+        let starved = starved_silence(cut.clone(), &logs, no_pause, late);
         assert_eq!(starved.blame, "harness");
         assert_eq!(
             starved.detail,
@@ -864,21 +963,28 @@ mod tests {
             keepalive_every: Some(Duration::from_millis(300)),
         };
         assert_eq!(
-            starved_silence(cut.clone(), &logs, pinging, scale, late).blame,
+            starved_silence(cut.clone(), &logs, pinging, late).blame,
             "harness"
         );
         let pausing = Silence {
             pause: Some(Duration::from_millis(1200)),
             keepalive_every: None,
         };
+        assert_eq!(starved_silence(cut.clone(), &logs, pausing, late), cut);
         assert_eq!(
-            starved_silence(cut.clone(), &logs, pausing, scale, late),
-            cut
-        );
-        assert_eq!(
-            starved_silence(cut.clone(), &logs, no_pause, scale, Behind::default()),
+            starved_silence(cut.clone(), &logs, no_pause, Behind::default()),
             cut,
             "a harness that kept time"
+        );
+        // A ticker that woke on time, in a process whose threads waited
+        // for a CPU: starved all the same.
+        let kept_from_a_cpu = Behind {
+            waited: Duration::from_millis(300),
+            ..Behind::default()
+        };
+        assert_eq!(
+            starved_silence(cut.clone(), &logs, no_pause, kept_from_a_cpu).blame,
+            "harness"
         );
     }
 }

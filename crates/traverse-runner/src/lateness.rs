@@ -2,12 +2,17 @@
 //! an idle cut came after so long, a step timed out after so long. On a
 //! machine busier than its cores (too many `--jobs`, a parallel build), the
 //! harness itself runs late, and a timeout it then sees is its own doing.
-//! So a ticker on the run's runtime wakes every [`TICK`] and records how
-//! late it woke; a cell whose failure is a matter of time checks how late
-//! the harness ran while it lasted, and reads `harness` past a bound
-//! instead of blaming a node.
+//! Two measures say how late: a ticker on the run's runtime wakes every
+//! [`TICK`] and records how late it woke, and the kernel's count of how
+//! long the process's threads waited, runnable, for a CPU (the run-queue
+//! delay in `/proc/self/task/*/schedstat`). The second catches what the
+//! first cannot: a process given a sliver of the CPUs wakes its cheap
+//! ticker nearly on time, yet every handshake it serves takes many times
+//! longer. A cell whose failure is a matter of time checks how late the
+//! harness ran while it lasted, and reads `harness` past a bound instead
+//! of blaming a node.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -60,17 +65,60 @@ impl Lateness {
         }
     }
 
-    /// How late the harness ran since `since`: the latest single wake,
-    /// and all the lateness added up.
-    pub(crate) fn since(&self, since: Instant) -> Behind {
-        lock(&self.late).iter().filter(|(at, _)| *at >= since).fold(
-            Behind::default(),
-            |behind, (_, late)| Behind {
+    /// Where a span starts: now, and how long each thread has waited so far.
+    pub(crate) fn mark(&self) -> Mark {
+        Mark {
+            at: Instant::now(),
+            waited: run_queue_waits(),
+        }
+    }
+
+    /// How late the harness ran since `mark`: the latest single wake, all
+    /// the lateness added up, and the time its threads waited for a CPU.
+    pub(crate) fn since(&self, mark: &Mark) -> Behind {
+        let ticks = lock(&self.late)
+            .iter()
+            .filter(|(at, _)| *at >= mark.at)
+            .fold(Behind::default(), |behind, (_, late)| Behind {
                 worst: behind.worst.max(*late),
                 total: behind.total + *late,
-            },
-        )
+                ..behind
+            });
+        let waited = run_queue_waits()
+            .iter()
+            .map(|(thread, waited)| waited.saturating_sub(*mark.waited.get(thread).unwrap_or(&0)))
+            .sum();
+        Behind {
+            waited: Duration::from_nanos(waited),
+            ..ticks
+        }
     }
+}
+
+/// The start of a span [`Lateness::since`] measures.
+#[derive(Debug, Clone)]
+pub(crate) struct Mark {
+    at: Instant,
+    /// Nanoseconds each thread (by id) had waited for a CPU.
+    waited: BTreeMap<u32, u64>,
+}
+
+/// How long each of this process's threads has waited, runnable, for a
+/// CPU, in nanoseconds: the second field of its `schedstat`. A kernel
+/// without schedstats gives none, and the ticker alone judges.
+fn run_queue_waits() -> BTreeMap<u32, u64> {
+    let Ok(threads) = std::fs::read_dir("/proc/self/task") else {
+        return BTreeMap::new();
+    };
+    threads
+        .flatten()
+        .filter_map(|thread| {
+            let id = thread.file_name().to_str()?.parse().ok()?;
+            let stat = std::fs::read_to_string(thread.path().join("schedstat")).ok()?;
+            let waited = stat.split_whitespace().nth(1)?.parse().ok()?;
+            Some((id, waited))
+        })
+        .collect()
 }
 
 /// How late the harness ran over a span of time.
@@ -78,6 +126,9 @@ impl Lateness {
 pub(crate) struct Behind {
     pub(crate) worst: Duration,
     pub(crate) total: Duration,
+    /// How long the process's threads waited for a CPU, added up over
+    /// threads: an upper bound on how long the path's work was held up.
+    pub(crate) waited: Duration,
 }
 
 impl Behind {
@@ -88,6 +139,21 @@ impl Behind {
     /// is ordinary, and a cell's failure under it is still the path's.
     pub(crate) fn spoils(&self, limit: Duration) -> bool {
         self.worst * 4 >= limit || self.total >= limit * 2
+    }
+
+    /// Whether a node's own timer of `timer`, shorter than a step, may
+    /// have run out on the harness's account: as [`Behind::spoils`], or
+    /// the harness's threads waited for a CPU half as long as the timer
+    /// ran. Only a node's timer that was the first thing to go wrong is
+    /// judged so, which no bundled cell's verdict rests on when the
+    /// machine keeps up: there, the threads wait microseconds.
+    pub(crate) fn spoils_timer(&self, timer: Duration) -> bool {
+        self.spoils(timer) || self.waited * 2 >= timer
+    }
+
+    /// Whether the harness showed any sign of running late.
+    pub(crate) fn ran_late(&self) -> bool {
+        self.worst > Duration::ZERO || self.waited >= NOTED
     }
 }
 
@@ -105,17 +171,56 @@ mod tests {
     #[tokio::test(flavor = "current_thread")]
     async fn a_blocked_runtime_is_seen_running_late() {
         let lateness = Lateness::start();
-        let started = Instant::now();
+        let mark = lateness.mark();
         // Let the ticker arm its first sleep.
         tokio::time::sleep(TICK * 2).await;
         // The whole runtime held up, as a starved machine holds it up.
         std::thread::sleep(Duration::from_millis(400));
         tokio::time::sleep(TICK * 2).await;
-        let behind = lateness.since(started);
+        let behind = lateness.since(&mark);
         assert!(behind.worst >= Duration::from_millis(300), "{behind:?}");
         assert!(behind.spoils(Duration::from_secs(1)));
         assert!(!behind.spoils(Duration::from_secs(60)));
         // What came before a span is not counted in it.
-        assert_eq!(lateness.since(Instant::now()), Behind::default());
+        assert_eq!(lateness.since(&lateness.mark()).worst, Duration::ZERO);
+    }
+
+    /// Threads that want a CPU while others hold both cores wait in the
+    /// run queue, and the kernel's count of that wait is read back: the
+    /// starvation a ticker that wakes on time would not show.
+    #[test]
+    fn threads_kept_from_a_cpu_are_seen_waiting() {
+        let lateness = tokio::runtime::Runtime::new()
+            .expect("runtime")
+            .block_on(async { Lateness::start() });
+        let mark = lateness.mark();
+        let cores = std::thread::available_parallelism().map_or(2, usize::from);
+        // More spinning threads than cores, each for a bounded 300 ms of
+        // wall time, so that some are always runnable and waiting.
+        let spinners: Vec<_> = (0..cores * 3)
+            .map(|_| {
+                std::thread::spawn(|| {
+                    let until = Instant::now() + Duration::from_millis(300);
+                    while Instant::now() < until {
+                        std::hint::spin_loop();
+                    }
+                })
+            })
+            .collect();
+        // Read the waits while the spinners still exist: an ended thread's
+        // count leaves /proc with it.
+        std::thread::sleep(Duration::from_millis(200));
+        let behind = lateness.since(&mark);
+        for spinner in spinners {
+            spinner.join().expect("spinner");
+        }
+        assert!(
+            behind.waited >= Duration::from_millis(100),
+            "{} threads on {cores} cores waited only {:?}",
+            cores * 3,
+            behind.waited
+        );
+        assert!(behind.ran_late());
+        assert!(behind.spoils_timer(behind.waited * 2));
     }
 }

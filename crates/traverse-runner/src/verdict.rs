@@ -178,6 +178,7 @@ mod tests {
             first_bytes: String::new(),
             cache_poisoned: None,
             idle_timer: None,
+            timer_wall_ms: None,
         }
     }
 
