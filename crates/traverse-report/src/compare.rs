@@ -481,6 +481,7 @@ mod tests {
             weight: if scenario == "common" { 3.0 } else { 1.0 },
             poisonable: None,
             keepalives: None,
+            transport: None,
             logs: Vec::new(),
             output: BTreeMap::new(),
         }

@@ -45,6 +45,7 @@ fn cell(scenario: &str, tunnel: &str, verdict: Verdict, expected: Option<Verdict
         weight: if scenario == "corp-f5" { 3.0 } else { 1.0 },
         poisonable: None,
         keepalives: None,
+        transport: None,
         logs: Vec::new(),
         output: BTreeMap::new(),
     }

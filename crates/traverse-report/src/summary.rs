@@ -105,10 +105,15 @@ pub(crate) fn category_text(cell: &CellResult) -> String {
     }
 }
 
-/// A cell's verdict as every report words it: `pass`, `fail refused 400`.
+/// A cell's verdict as every report words it: `pass`, `fail refused 400`,
+/// and for a fallback tunnel the transport that got through, `pass via
+/// long-poll`.
 pub(crate) fn verdict_text(cell: &CellResult) -> String {
     match cell.verdict {
-        Verdict::Pass => "pass".to_string(),
+        Verdict::Pass => match &cell.transport {
+            Some(transport) => format!("pass via {transport}"),
+            None => "pass".to_string(),
+        },
         Verdict::Fail => format!("fail {}", category_text(cell)),
     }
 }

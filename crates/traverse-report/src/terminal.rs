@@ -384,6 +384,9 @@ fn cell_text(cell: &CellResult, form: Cells) -> String {
         }
         (_, Verdict::Pass) if poisonable && form == Cells::Glyph => POISONABLE.to_string(),
         (_, Verdict::Pass) if poisonable => format!("✓ {POISONABLE}"),
+        (Cells::Compact, Verdict::Pass) if cell.transport.is_some() => {
+            format!("✓ {}", cell.transport.as_deref().unwrap_or_default())
+        }
         (_, Verdict::Pass) => "✓".to_string(),
         (Cells::Glyph, Verdict::Fail) => glyph(cell.category).to_string(),
         (Cells::Compact, Verdict::Fail) => {

@@ -108,6 +108,7 @@ fn cell(scenario: &str, tunnel: &str, verdict: Verdict) -> CellResult {
         weight: 3.0,
         poisonable: None,
         keepalives: None,
+        transport: None,
         logs: Vec::new(),
         output: BTreeMap::new(),
     }

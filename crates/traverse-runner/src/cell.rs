@@ -19,7 +19,7 @@ use crate::external::ExternalCell;
 use crate::lateness::{Behind, Lateness};
 use crate::probe::{ProbePlan, probe};
 use crate::verdict::{Category, Failure, NodeLog, Observation, Verdict, judge};
-use crate::{CellResult, CellSpec, RunOptions, TunnelSpec};
+use crate::{CellResult, CellSpec, Fallback, RunOptions, TunnelSpec};
 
 /// Past this, a cell is stopped whatever it is doing: each probe step has
 /// its own timeout, so reaching it means the harness itself is stuck.
@@ -105,7 +105,32 @@ impl From<Result<(), Observation>> for CellOutcome {
     }
 }
 
-pub(crate) async fn run_cell(
+/// Runs one cell; a fallback's, one attempt per transport until one
+/// passes (or the harness cannot judge).
+pub(crate) async fn run(
+    spec: &CellSpec,
+    pki: &Arc<Pki>,
+    options: &RunOptions,
+    turn: &crate::Turn,
+    lateness: &Lateness,
+) -> CellResult {
+    let TunnelSpec::Fallback(fallback) = &spec.tunnel else {
+        return run_cell(spec, pki, options, turn, lateness).await;
+    };
+    let mut attempts = Vec::new();
+    for transport in &fallback.transports {
+        let attempt = Fallback::attempt(spec, transport);
+        let result = run_cell(&attempt, pki, options, turn, lateness).await;
+        let decided = result.verdict == Verdict::Pass || result.category == Some(Category::Harness);
+        attempts.push(result);
+        if decided {
+            break;
+        }
+    }
+    fallback.result(spec, attempts)
+}
+
+async fn run_cell(
     spec: &CellSpec,
     pki: &Arc<Pki>,
     options: &RunOptions,
@@ -199,6 +224,7 @@ pub(crate) async fn run_cell(
         duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
         weight: spec.scenario.weight,
         keepalives,
+        transport: None,
         logs,
         output: outputs,
     }
@@ -462,6 +488,7 @@ pub(crate) fn harness_failure(spec: &CellSpec, why: &str) -> CellResult {
         duration_ms: 0,
         weight: spec.scenario.weight,
         keepalives: None,
+        transport: None,
         logs: Vec::new(),
         output: BTreeMap::new(),
     }
@@ -523,6 +550,9 @@ async fn drive(
                 ExternalCell::start(definition, pki, origin_leaf, echo, tasks, &activity).await?;
             external = Some(cell);
             endpoints
+        }
+        TunnelSpec::Fallback(_) => {
+            return Err("a fallback runs one transport at a time, never as a whole".to_string());
         }
     };
 
@@ -636,6 +666,9 @@ async fn drive(
         }
         (TunnelSpec::External(_), None) => {
             return Err("the external tunnel never started".to_string());
+        }
+        (TunnelSpec::Fallback(_), _) => {
+            return Err("a fallback runs one transport at a time, never as a whole".to_string());
         }
     };
     if result.is_err()

@@ -9,6 +9,7 @@
 
 mod cell;
 mod external;
+mod fallback;
 mod lateness;
 mod probe;
 mod verdict;
@@ -28,6 +29,7 @@ use traverse_pki::{Pki, PkiError};
 use traverse_scenario::{Location, Scenario, ScenarioError, TimeScale, TunnelDefinition};
 use traverse_tunnel::{Configured, Tunnel};
 
+pub use fallback::Fallback;
 pub use probe::ECHO_SIZES;
 pub use verdict::{Category, Failure, NodeLog, Observation, Verdict, judge};
 
@@ -44,8 +46,7 @@ impl CellSpec {
     /// Whether the cell runs programs: an external tunnel's halves, or a
     /// hop that is a real proxy program.
     pub fn runs_processes(&self) -> bool {
-        matches!(self.tunnel, TunnelSpec::External(_))
-            || self.scenario.hops.iter().any(|hop| hop.kind.runs_process())
+        self.tunnel.runs_processes() || self.scenario.hops.iter().any(|hop| hop.kind.runs_process())
     }
 
     /// How long the cell waits by design (the probe's idle pause), in
@@ -60,6 +61,8 @@ impl CellSpec {
 pub enum TunnelSpec {
     Builtin(Configured),
     External(Arc<TunnelDefinition>),
+    /// Several of the others, tried in order (see [`Fallback`]).
+    Fallback(Arc<Fallback>),
 }
 
 impl TunnelSpec {
@@ -67,24 +70,43 @@ impl TunnelSpec {
         match self {
             TunnelSpec::Builtin(tunnel) => tunnel.name(),
             TunnelSpec::External(definition) => &definition.name,
+            TunnelSpec::Fallback(fallback) => &fallback.name,
         }
     }
 
-    /// The logical port its client dials.
+    /// The logical port its client dials (a fallback's first transport's).
     pub fn port(&self) -> u16 {
         match self {
             TunnelSpec::Builtin(configured) => configured.tunnel.port(),
             TunnelSpec::External(definition) => definition.transport.port(),
+            TunnelSpec::Fallback(fallback) => fallback.transports[0].port(),
+        }
+    }
+
+    /// Whether its halves are programs of their own.
+    fn runs_processes(&self) -> bool {
+        match self {
+            TunnelSpec::Builtin(_) => false,
+            TunnelSpec::External(_) => true,
+            TunnelSpec::Fallback(fallback) => {
+                fallback.transports.iter().any(TunnelSpec::runs_processes)
+            }
         }
     }
 }
 
 impl TunnelSpec {
-    /// The tunnel called `name`: one of `known`, or a built-in tunnel with
-    /// parameters (`ws+ping=30s`). The error says what is wrong with it.
+    /// The tunnel called `name`: one of `known`, a built-in tunnel with
+    /// parameters (`ws+ping=30s`), or a fallback among such tunnels
+    /// (`fallback(ws,long-poll)`). The error says what is wrong with it.
     pub fn resolve(name: &str, known: &[TunnelSpec]) -> Result<TunnelSpec, String> {
         if let Some(tunnel) = known.iter().find(|tunnel| tunnel.name() == name) {
             return Ok(tunnel.clone());
+        }
+        if Fallback::is_written(name) {
+            let resolve_one = |transport: &str| TunnelSpec::resolve(transport, known);
+            return Fallback::parse(name, resolve_one)
+                .map(|fallback| TunnelSpec::Fallback(Arc::new(fallback)));
         }
         if name.contains('+') {
             return Configured::parse(name).map(TunnelSpec::Builtin);
@@ -151,6 +173,10 @@ pub struct CellResult {
     /// sends and no hop that relays bytes sees.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub keepalives: Option<u64>,
+    /// The transport a fallback tunnel got through on; absent for other
+    /// tunnels, and when none did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transport: Option<String>,
     /// Every node's transaction log, client side first, origin last.
     pub logs: Vec<NodeLog>,
     /// What an external tunnel's halves printed, for failing cells.
@@ -305,12 +331,13 @@ pub fn check_expectations(scenarios: &[Scenario], known: &[TunnelSpec]) -> Vec<S
         .flat_map(|scenario| &scenario.expect)
         .filter_map(|expectation| {
             let why = TunnelSpec::resolve(&expectation.tunnel, known).err()?;
-            // A parameter's error names the tunnel itself.
-            let names = if expectation.tunnel.contains('+') {
-                ""
-            } else {
-                "names "
-            };
+            // A parameter's or a fallback's error names the tunnel itself.
+            let names =
+                if expectation.tunnel.contains('+') || Fallback::is_written(&expectation.tunnel) {
+                    ""
+                } else {
+                    "names "
+                };
             Some(ScenarioError::Invalid {
                 location: Location::clone(&expectation.location),
                 message: format!("[expect] {names}{why}"),
@@ -377,14 +404,14 @@ pub async fn run(
             };
             let turn = Turn::holding(permits.acquire_owned().await.ok());
             let _ = sender.send(CellProgress::Started(position));
-            let cell = AssertUnwindSafe(cell::run_cell(&spec, &pki, &options, &turn, &lateness))
-                .catch_unwind();
+            let cell =
+                AssertUnwindSafe(cell::run(&spec, &pki, &options, &turn, &lateness)).catch_unwind();
             // A panic is a harness bug; it becomes this cell's verdict
             // instead of a hole in the matrix or the end of the run.
             let result = cell
                 .await
                 .unwrap_or_else(|panic| cell::harness_failure(&spec, &panic_message(&panic)));
-            let _ = sender.send(CellProgress::Finished(position, result));
+            let _ = sender.send(CellProgress::Finished(position, Box::new(result)));
         });
     }
     // Once every cell's sender is gone, the channel ends.
@@ -404,7 +431,7 @@ pub async fn run(
                     total,
                     result: &result,
                 });
-                results[position] = Some(result);
+                results[position] = Some(*result);
             }
         }
     }
@@ -446,7 +473,7 @@ impl Turn {
 /// What a cell's task tells the run, by the cell's place in `cells`.
 enum CellProgress {
     Started(usize),
-    Finished(usize, CellResult),
+    Finished(usize, Box<CellResult>),
 }
 
 fn panic_message(panic: &Box<dyn Any + Send>) -> String {
@@ -477,6 +504,7 @@ mod tests {
             weight: 1.0,
             poisonable: None,
             keepalives: None,
+            transport: None,
             logs: Vec::new(),
             output: BTreeMap::new(),
         }

@@ -475,7 +475,8 @@ fn listing() -> String {
     for (parameter, _, meaning) in traverse_tunnel::PARAMETERS {
         out += &format!("  {parameter:<13}  {meaning}\n");
     }
-    out += "\n";
+    out += "\nFallbacks: fallback(TUNNEL,TUNNEL,...), like fallback(ws,wss), tries each tunnel in \
+            order and passes over the first that passes, naming it\n\n";
     out += &traverse_scenario::kinds_listing();
     out +=
         "\n[client] proxy_auth = \"user:password\" | \"\" overrides the credentials clients use\n";

@@ -217,6 +217,7 @@ mod tests {
             weight: 1.0,
             poisonable: None,
             keepalives: None,
+            transport: None,
             logs: Vec::new(),
             output: BTreeMap::new(),
         }

@@ -116,6 +116,41 @@ fn an_expectation_for_an_unknown_tunnel_is_located() {
     );
 }
 
+/// A fallback of one transport, or of one no run knows, is a mistake in
+/// the scenario file, located, each of them at once.
+#[test]
+fn a_wrong_fallback_in_expect_is_located() {
+    let folder = tempfile::tempdir().expect("tempdir");
+    let file = folder.path().join("fallbacks.toml");
+    std::fs::write(
+        &file,
+        "description = \"fallbacks\"\n\n[expect]\n\"fallback(ws)\" = \"pass\"\n\
+         \"fallback(ws,quic)\" = \"pass\"\n\"fallback(ws,wss)\" = \"pass\"\n",
+    )
+    .expect("write");
+    let output = traverse(&["validate", &file.to_string_lossy()]);
+    assert_eq!(output.status.code(), Some(2), "{}", text(&output.stderr));
+    let stderr = text(&output.stderr);
+    let path = file.display();
+    assert!(
+        stderr.contains(&format!(
+            "{path}:4:1: [expect] \"fallback(ws)\": a fallback needs two transports or more; \
+             one alone is the tunnel \"ws\""
+        )),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!(
+            "{path}:5:1: [expect] \"fallback(ws,quic)\": unknown tunnel \"quic\"; tunnels: tcp,"
+        )),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains(":6:1:"),
+        "a good fallback is no error: {stderr}"
+    );
+}
+
 #[test]
 fn an_unknown_tunnel_flag_exits_2() {
     let output = traverse(&["run", "--tunnel", "quic"]);

@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use traverse_runner::{CellResult, RunOptions};
+use traverse_runner::{CellResult, RunOptions, TunnelSpec};
 use traverse_scenario::Scenario;
 
 pub fn repo_root() -> PathBuf {
@@ -14,12 +14,17 @@ pub fn scenario(toml: &str) -> Scenario {
         .unwrap_or_else(|error| panic!("test scenario is invalid: {error}\n{toml}"))
 }
 
-/// Runs every named tunnel through the topology and returns the results in
-/// tunnel order.
+/// Runs every named tunnel (built in, with parameters, or a fallback among
+/// them) through the topology and returns the results in tunnel order.
 pub async fn run(toml: &str, tunnels: &[&str]) -> Vec<CellResult> {
-    let tunnels: Vec<_> = tunnels
+    let builtin: Vec<TunnelSpec> = traverse_tunnel::BUILTIN
         .iter()
-        .map(|name| traverse_tunnel::Configured::parse(name).unwrap_or_else(|why| panic!("{why}")))
+        .copied()
+        .map(TunnelSpec::from)
+        .collect();
+    let tunnels: Vec<TunnelSpec> = tunnels
+        .iter()
+        .map(|name| TunnelSpec::resolve(name, &builtin).unwrap_or_else(|why| panic!("{why}")))
         .collect();
     let cells = traverse_runner::plan(&[scenario(toml)], &tunnels);
     traverse_runner::run(cells, &RunOptions::default(), |_| {})
@@ -30,6 +35,9 @@ pub async fn run(toml: &str, tunnels: &[&str]) -> Vec<CellResult> {
 /// A cell as a short line: verdict, category with status, blame.
 pub fn summary(cell: &CellResult) -> String {
     let mut line = format!("{} {}", cell.tunnel, cell.verdict.as_str());
+    if let Some(transport) = &cell.transport {
+        line += &format!(" via {transport}");
+    }
     if let Some(category) = cell.category {
         line += &format!(" {}", category.as_str());
     }
