@@ -27,6 +27,21 @@ if ! command -v websocat >/dev/null; then
   cargo install websocat --locked --quiet --version 1.14.1 --no-default-features
 fi
 
+# python-socketio for the socketio example tunnel (tunnels/socketio.toml):
+# its own virtual environment under target/, pinned, from PyPI, and a
+# `traverse-socketio` command in its bin folder that runs the adapter.
+root=$(cd "$(dirname "$0")/.." && pwd)
+venv="$root/target/socketio"
+if [ ! -x "$venv/bin/traverse-socketio" ]; then
+  echo "installing: python-socketio into target/socketio (pip)" >&2
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check \
+    python-socketio==5.11.4 python-engineio==4.15.1 aiohttp==3.12.15
+  printf '#!/bin/sh\nexec "%s/bin/python" "%s/tunnels/socketio/traverse_socketio.py" "$@"\n' \
+    "$venv" "$root" > "$venv/bin/traverse-socketio"
+  chmod +x "$venv/bin/traverse-socketio"
+fi
+
 if [ ${#packages[@]} -eq 0 ]; then
   exit 0
 fi

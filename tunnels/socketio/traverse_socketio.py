@@ -1,0 +1,163 @@
+"""Both halves of the `socketio` external tunnel: python-socketio's own
+client and server, carrying the port-forward contract's bytes as Socket.IO
+messages, so that traverse can judge a real fallback client (engine.io
+opens on HTTP long-polling and upgrades to WebSocket where it can).
+
+    traverse-socketio server LISTEN TARGET
+    traverse-socketio client LOCAL CONNECT SERVER_NAME [PROXY]
+
+The server half listens on LISTEN and, for each Socket.IO connection, opens
+a TCP connection to TARGET (the echo app). The client half listens on
+LOCAL and, for each TCP stream it accepts, opens a Socket.IO connection to
+http://SERVER_NAME/ by way of CONNECT (the first hop, or the server half),
+or through the explicit proxy PROXY when one is given. Bytes travel as
+binary `data` events, and the end of a stream as an `eof` event. The
+client prints, on stderr, the transport engine.io settled on once the
+stream ends: `transport: polling` or `transport: websocket`.
+"""
+
+import asyncio
+import os
+import sys
+
+import aiohttp
+import socketio
+from aiohttp import web
+
+# The largest piece of a stream put in one message: as the built-in tunnels.
+CHUNK = 16 * 1024
+
+
+def host_port(text):
+    host, _, port = text.rpartition(":")
+    return host.strip("[]"), int(port)
+
+
+async def pump(reader, send, end):
+    """Sends what `reader` reads, piece by piece, then `end` once it ends."""
+    while True:
+        data = await reader.read(CHUNK)
+        if not data:
+            break
+        await send(data)
+    await end()
+
+
+async def serve(listen, target):
+    sio = socketio.AsyncServer(async_mode="aiohttp", max_http_buffer_size=4 * CHUNK)
+    app = web.Application()
+    sio.attach(app)
+    streams = {}
+
+    @sio.event
+    async def connect(sid, environ):
+        host, port = host_port(target)
+        reader, writer = await asyncio.open_connection(host, port)
+        streams[sid] = writer
+
+        async def send(data):
+            await sio.emit("data", data, to=sid)
+
+        async def end():
+            await sio.emit("eof", to=sid)
+
+        asyncio.create_task(pump(reader, send, end))
+
+    @sio.on("data")
+    async def data(sid, payload):
+        writer = streams.get(sid)
+        if writer is not None:
+            writer.write(payload)
+            await writer.drain()
+
+    @sio.on("eof")
+    async def eof(sid):
+        writer = streams.get(sid)
+        if writer is not None and writer.can_write_eof():
+            writer.write_eof()
+
+    @sio.event
+    async def disconnect(sid):
+        writer = streams.pop(sid, None)
+        if writer is not None:
+            writer.close()
+
+    runner = web.AppRunner(app)
+    await runner.setup()
+    host, port = host_port(listen)
+    await web.TCPSite(runner, host, port).start()
+    await asyncio.Event().wait()
+
+
+async def carry(reader, writer, connect, server_name, proxy):
+    """One probe stream over one Socket.IO connection."""
+    if proxy:
+        # aiohttp takes the proxy from the environment, as the library's
+        # users configure it.
+        os.environ["HTTP_PROXY"] = f"http://{proxy}"
+    session = aiohttp.ClientSession(trust_env=bool(proxy))
+    sio = socketio.AsyncClient(http_session=session, reconnection=False)
+    ended = asyncio.Event()
+
+    @sio.on("data")
+    async def data(payload):
+        writer.write(payload)
+        await writer.drain()
+
+    @sio.on("eof")
+    async def eof():
+        if writer.can_write_eof():
+            writer.write_eof()
+        ended.set()
+
+    @sio.event
+    async def disconnect(*_):
+        ended.set()
+
+    # The URL names the origin as a person would configure it; the socket
+    # goes to CONNECT, as a resolver pointing the name there would send it.
+    url = f"http://{connect}" if not proxy else f"http://{server_name}"
+    try:
+        await sio.connect(url, headers={"Host": server_name}, wait_timeout=10)
+
+        async def send(chunk):
+            await sio.emit("data", chunk)
+
+        async def end():
+            await sio.emit("eof")
+
+        await pump(reader, send, end)
+        await ended.wait()
+        print(f"transport: {sio.transport()}", file=sys.stderr, flush=True)
+    except Exception as error:  # what the library raised is the finding
+        print(f"socketio client: {error!r}", file=sys.stderr, flush=True)
+    finally:
+        await sio.disconnect()
+        await session.close()
+        writer.close()
+
+
+async def forward(local, connect, server_name, proxy):
+    async def accepted(reader, writer):
+        await carry(reader, writer, connect, server_name, proxy)
+
+    host, port = host_port(local)
+    server = await asyncio.start_server(accepted, host, port)
+    async with server:
+        await server.serve_forever()
+
+
+def main(argv):
+    if len(argv) == 3 and argv[0] == "server":
+        asyncio.run(serve(argv[1], argv[2]))
+    elif len(argv) in (4, 5) and argv[0] == "client":
+        proxy = argv[4] if len(argv) == 5 else ""
+        asyncio.run(forward(argv[1], argv[2], argv[3], proxy))
+    else:
+        print(__doc__, file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
