@@ -12,8 +12,9 @@ LOCAL and, for each TCP stream it accepts, opens a Socket.IO connection to
 http://SERVER_NAME/ by way of CONNECT (the first hop, or the server half),
 or through the explicit proxy PROXY when one is given. Bytes travel as
 binary `data` events, and the end of a stream as an `eof` event. The
-client prints, on stderr, the transport engine.io settled on once the
-stream ends: `transport: polling` or `transport: websocket`.
+client prints on stderr, whenever it changes, the transport engine.io
+carries the bytes on (`transport: polling`, `transport: websocket`),
+which the harness records as the cell's transport.
 """
 
 import asyncio
@@ -99,8 +100,16 @@ async def carry(reader, writer, connect, server_name, proxy):
     sio = socketio.AsyncClient(http_session=session, reconnection=False)
     ended = asyncio.Event()
 
+    said = None
+
     @sio.on("data")
     async def data(payload):
+        # Said before the bytes go on, so the harness has read it by the
+        # time the probe has them back: the transport that carried them.
+        nonlocal said
+        if sio.transport() != said:
+            said = sio.transport()
+            print(f"transport: {said}", file=sys.stderr, flush=True)
         writer.write(payload)
         await writer.drain()
 
@@ -128,7 +137,6 @@ async def carry(reader, writer, connect, server_name, proxy):
 
         await pump(reader, send, end)
         await ended.wait()
-        print(f"transport: {sio.transport()}", file=sys.stderr, flush=True)
     except Exception as error:  # what the library raised is the finding
         print(f"socketio client: {error!r}", file=sys.stderr, flush=True)
     finally:

@@ -152,11 +152,7 @@ async fn answer(
     let server = match upstream.connect().await {
         Ok(server) => server,
         Err(error) => {
-            entry.act(
-                Action::UpstreamFailed,
-                Some(503),
-                format!("answered 503: {error}"),
-            );
+            error.record(&entry, Some(503), format!("answered 503: {error}"));
             return local(503, &format!("{error}\n"));
         }
     };

@@ -263,11 +263,7 @@ pub(crate) async fn forward(
         Ok(io) => io,
         Err(error) => {
             let status = policy.vendor.answer(error.failure());
-            entry.act(
-                Action::UpstreamFailed,
-                Some(status),
-                format!("answered {status}: {error}"),
-            );
+            error.record(&entry, Some(status), format!("answered {status}: {error}"));
             return local(status, &format!("{error}\n"));
         }
     };

@@ -179,11 +179,7 @@ async fn forward(
     let mut server = match upstream.connect().await {
         Ok(server) => server,
         Err(error) => {
-            entry.act(
-                Action::UpstreamFailed,
-                Some(502),
-                format!("answered 502: {error}"),
-            );
+            error.record(entry, Some(502), format!("answered 502: {error}"));
             let _ = client
                 .write_all(b"HTTP/1.0 502 Bad Gateway\r\nContent-Length: 0\r\n\r\n")
                 .await;

@@ -73,7 +73,7 @@ pub(crate) async fn relay(
     let server = match upstream.connect().await {
         Ok(server) => server,
         Err(error) => {
-            entry.act(Action::UpstreamFailed, None, format!("closed: {error}"));
+            error.record(&entry, None, format!("closed: {error}"));
             return;
         }
     };

@@ -10,7 +10,7 @@ use rustls::ClientConfig;
 use rustls::pki_types::ServerName;
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
-use traverse_net::{ActivityClock, BoxedIo};
+use traverse_net::{Action, ActivityClock, BoxedIo};
 use traverse_scenario::address::ORIGIN_HOST;
 use traverse_scenario::{OriginFailure, Vendor, format_duration};
 
@@ -58,6 +58,24 @@ pub enum UpstreamError {
 }
 
 impl UpstreamError {
+    /// Records on `entry` that the hop could not reach its next node: with
+    /// the length of the hop's own timer when that ran out (a TLS
+    /// handshake the next node did not finish in time), which the
+    /// runner's starvation checks weigh the harness's lateness against.
+    pub(crate) fn record(
+        &self,
+        entry: &traverse_net::ConnEntry,
+        status: Option<u16>,
+        detail: String,
+    ) {
+        match self {
+            UpstreamError::Timeout { after, .. } => {
+                entry.act_on_timer(*after, Action::UpstreamFailed, status, detail);
+            }
+            _ => entry.act(Action::UpstreamFailed, status, detail),
+        }
+    }
+
     /// What a load balancer of no product in particular answers when its
     /// upstream fails this way.
     pub fn status(&self) -> u16 {

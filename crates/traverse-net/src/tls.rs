@@ -27,7 +27,8 @@ pub async fn accept_tls(
         Ok(Ok(tls)) => return Some(tls),
         Ok(Err(error)) => error,
         Err(_) => {
-            entry.act(
+            entry.act_on_timer(
+                deadline,
                 Action::TlsFailed,
                 None,
                 "the client never finished the TLS handshake",

@@ -157,6 +157,7 @@ async fn run_cell(
         outputs,
         keepalives,
         keepalive_lateness,
+        transport,
     } = gathered;
     if !matches!(outcome, CellOutcome::Passed) {
         settle(&logs).await;
@@ -224,7 +225,7 @@ async fn run_cell(
         duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
         weight: spec.scenario.weight,
         keepalives,
-        transport: None,
+        transport: failure.is_none().then_some(transport).flatten(),
         logs,
         output: outputs,
     }
@@ -278,7 +279,9 @@ fn starved_clock(
         |status: Option<u16>| status.is_some_and(|status| TIMEOUT_STATUSES.contains(&status));
     let blamed_fault = blamed_fault(&failure, logs);
     let blamed_timer_ran_out = blamed_fault.is_some_and(|record| {
-        record.action == traverse_net::Action::IdleCut || timer_ran_out(record.status)
+        record.action == traverse_net::Action::IdleCut
+            || record.timer_wall_ms.is_some()
+            || timer_ran_out(record.status)
     });
     let timed = match failure.category {
         Category::Timeout => true,
@@ -503,6 +506,8 @@ struct Gathered {
     keepalives: Option<u64>,
     /// The keepalive interval in wall time, and the most one went out late.
     keepalive_lateness: Option<(Duration, Duration)>,
+    /// The transport an external client half said it used last.
+    transport: Option<String>,
 }
 
 /// Builds the topology and probes it. An error is the harness's own
@@ -521,6 +526,7 @@ async fn drive(
         outputs,
         keepalives,
         keepalive_lateness,
+        transport,
     } = gathered;
     let scenario = &spec.scenario;
     let activity = ActivityClock::new();
@@ -671,10 +677,11 @@ async fn drive(
             return Err("a fallback runs one transport at a time, never as a whole".to_string());
         }
     };
-    if result.is_err()
-        && let Some(cell) = &external
-    {
-        outputs.extend(cell.outputs());
+    if let Some(cell) = &external {
+        *transport = cell.transport();
+        if result.is_err() {
+            outputs.extend(cell.outputs());
+        }
     }
     drop(handles);
     Ok(result.into())
@@ -951,6 +958,46 @@ mod tests {
         assert_eq!(
             starved_clock(timed_out.clone(), &held_first, late_once, step, span),
             timed_out
+        );
+    }
+
+    /// A hop's TLS accept that gave up on a client that never finished its
+    /// handshake is the hop's step timer running out: the client closing
+    /// reads as a reset the hop explains, and a harness 600 ms late at once
+    /// cannot tell whether the client was slow or starved.
+    #[test]
+    fn a_handshake_a_starved_client_never_finished_is_the_harness_s() {
+        let log = TransactionLog::new();
+        log.open("127.0.0.1:1".parse().expect("addr"), 443)
+            .act_on_timer(
+                Duration::from_secs(2),
+                traverse_net::Action::TlsFailed,
+                None,
+                "the client never finished the TLS handshake",
+            );
+        let logs = [NodeLog {
+            node: "f5".to_string(),
+            records: log.snapshot(),
+        }];
+        let reset = Failure {
+            category: Category::Reset,
+            status: None,
+            blame: "f5".to_string(),
+            detail: "connection closed during the WebSocket handshake".to_string(),
+        };
+        let late = Behind {
+            worst: Duration::from_millis(600),
+            total: Duration::from_millis(700),
+            ..Behind::default()
+        };
+        let (step, span) = (Duration::from_secs(2), Duration::from_secs(3));
+        assert_eq!(
+            starved_clock(reset.clone(), &logs, late, step, span).blame,
+            "harness"
+        );
+        assert_eq!(
+            starved_clock(reset.clone(), &logs, Behind::default(), step, span),
+            reset
         );
     }
 

@@ -21,6 +21,9 @@ use traverse_tunnel::{Connection, ExplicitProxy};
 use crate::verdict::{Category, Observation};
 
 /// What an external tunnel holds for the life of its cell.
+/// How a client half's line naming its transport begins.
+const TRANSPORT_LINE: &str = "transport: ";
+
 #[derive(Debug)]
 pub(crate) struct ExternalCell {
     definition: Arc<TunnelDefinition>,
@@ -159,6 +162,24 @@ impl ExternalCell {
             })
             .filter(|(_, output)| !output.is_empty())
             .collect()
+    }
+
+    /// The transport the client half said it used last, on a line of its
+    /// own, `transport: NAME`: a client that chooses among several (a
+    /// Socket.IO client between long-polling and WebSocket) tells which.
+    /// A name that breaks the name rule is not taken.
+    pub(crate) fn transport(&self) -> Option<String> {
+        let client = self
+            .processes
+            .iter()
+            .find(|process| process.role() == "client")?;
+        client
+            .output()
+            .lines()
+            .rev()
+            .filter_map(|line| line.strip_prefix(TRANSPORT_LINE))
+            .find(|name| traverse_scenario::name_problem(name).is_none())
+            .map(str::to_string)
     }
 
     fn common_values(&self) -> BTreeMap<&'static str, String> {

@@ -173,8 +173,9 @@ pub struct CellResult {
     /// sends and no hop that relays bytes sees.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub keepalives: Option<u64>,
-    /// The transport a fallback tunnel got through on; absent for other
-    /// tunnels, and when none did.
+    /// The transport a fallback tunnel got through on, or the one an
+    /// external tunnel's client half said it used last; absent for other
+    /// tunnels, and on a failure.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub transport: Option<String>,
     /// Every node's transaction log, client side first, origin last.
