@@ -220,6 +220,18 @@ impl Held {
             self.holding(held.len());
         }
         loop {
+            // What was carried over may already fill a buffer (past the
+            // cap every byte does).
+            if held.len() >= release_at {
+                if self.setting == ResponseBuffering::Whole && !self.capped {
+                    self.capped = true;
+                }
+                // Only whole buffers go; the rest starts the next.
+                let whole = held.len() - held.len() % release_at;
+                let released = held.split_to(whole).freeze();
+                self.carry = held;
+                return (released, End::Released);
+            }
             match self.body.frame().await {
                 None => return (held.freeze(), End::Ended),
                 Some(Err(error)) => return (held.freeze(), End::Failed(error)),
@@ -230,17 +242,9 @@ impl Held {
                         continue;
                     };
                     held.extend_from_slice(&data);
-                    if held.len() >= release_at {
-                        if self.setting == ResponseBuffering::Whole && !self.capped {
-                            self.capped = true;
-                        }
-                        // Only whole buffers go; the rest starts the next.
-                        let whole = held.len() - held.len() % release_at;
-                        let released = held.split_to(whole).freeze();
-                        self.carry = held;
-                        return (released, End::Released);
+                    if held.len() < release_at {
+                        self.holding(held.len());
                     }
-                    self.holding(held.len());
                 }
             }
         }

@@ -98,10 +98,10 @@ impl Origin {
         }
     }
 
-    fn send_event(&self, event: &'static [u8]) {
+    fn send_event(&self, event: impl Into<Bytes>) {
         self.events
             .as_ref()
-            .and_then(|events| events.send(Bytes::from_static(event)).ok())
+            .and_then(|events| events.send(event.into()).ok())
             .expect("the event stream is open");
     }
 
@@ -138,17 +138,21 @@ fn answer(
             response
         }
         "/poll" => event_stream(full(b"data: the answer\n\n")),
-        "/echo" => Response::new(request.into_body().map_err(|_| unreachable_error()).boxed()),
+        "/echo" => {
+            // A body that breaks off ends the echo: the test sees it end.
+            let echo = futures_util::stream::unfold(request.into_body(), |mut body| async move {
+                match body.frame().await {
+                    Some(Ok(frame)) => Some((Ok::<_, Infallible>(frame), body)),
+                    _ => None,
+                }
+            });
+            Response::new(StreamBody::new(echo).boxed())
+        }
         _ => Response::builder()
             .status(404)
             .body(full(b""))
             .expect("response"),
     }
-}
-
-/// An echoed body that breaks off ends the echo: the test sees it end.
-fn unreachable_error() -> Infallible {
-    panic!("the client broke its own request body")
 }
 
 /// A client connection to the hop, as a browser's would be.
@@ -261,7 +265,7 @@ async fn a_whole_buffering_hop_holds_an_event_stream_until_it_ends_on_every_l7_k
         let hop = LoneHop::start(&topology, origin.endpoints.clone()).await;
         let mut client = Client::connect(hop.addr(port)).await;
         let mut response = Box::pin(client.send("GET", target, full(b"")));
-        origin.send_event(b"data: one\n\n");
+        origin.send_event(&b"data: one\n\n"[..]);
         let held = record_until(&hop.log, "holds the first event", |record| {
             record.action == Action::Buffered
                 && record.detail.ends_with("; 11 bytes of its body held")
@@ -279,7 +283,7 @@ async fn a_whole_buffering_hop_holds_an_event_stream_until_it_ends_on_every_l7_k
             "no head yet: {topology}"
         );
         // The stream ends: the whole of it arrives, and the record recovers.
-        origin.send_event(b"data: two\n\n");
+        origin.send_event(&b"data: two\n\n"[..]);
         origin.end_events();
         let mut body = within("the response once the stream ended", response)
             .await
@@ -310,7 +314,7 @@ async fn with_buffering_off_the_first_event_arrives_while_the_stream_is_open() {
         let hop = LoneHop::start(&topology, origin.endpoints.clone()).await;
         let mut client = Client::connect(hop.addr(port)).await;
         let response = client.send("GET", target, full(b""));
-        origin.send_event(b"data: one\n\n");
+        origin.send_event(&b"data: one\n\n"[..]);
         let mut body = within("the head", response)
             .await
             .expect("a response")
@@ -369,7 +373,7 @@ async fn nginx_sized_buffers_pass_each_buffer_when_it_fills_and_hold_the_rest() 
     let hop = LoneHop::start(topology, origin.endpoints.clone()).await;
     let mut client = Client::connect(hop.addr(PLAIN_PORT)).await;
     let mut response = Box::pin(client.send("GET", "/events", full(b"")));
-    origin.send_event(b"data: one\n\n");
+    origin.send_event(&b"data: one\n\n"[..]);
     let held = record_until(&hop.log, "holds a partial buffer", |record| {
         record.action == Action::Buffered && record.detail.contains("11 bytes of its body held")
     })
@@ -442,7 +446,7 @@ async fn x_accel_buffering_no_is_honoured_by_nginx_buffers_and_not_by_a_scanning
         let hop = LoneHop::start(&topology, origin.endpoints.clone()).await;
         let mut client = Client::connect(hop.addr(PLAIN_PORT)).await;
         let mut response = Box::pin(client.send("GET", "/events?unbuffered", full(b"")));
-        origin.send_event(b"data: one\n\n");
+        origin.send_event(&b"data: one\n\n"[..]);
         let got = if passes {
             let response = within("the head", response).await.expect("a response");
             let header_passed = response.headers().contains_key("x-accel-buffering");
@@ -548,4 +552,59 @@ async fn without_request_buffering_a_streaming_body_is_echoed_while_it_is_still_
     up.send(Bytes::from_static(b" again")).expect("still open");
     assert_eq!(read_body(&mut body, 6).await, b" again");
     assert_eq!(hop.log.snapshot()[0].action, Action::Forwarded);
+}
+
+#[tokio::test]
+async fn a_whole_buffer_holds_at_most_one_mebibyte_then_streams_the_rest() {
+    const CAP: usize = 1024 * 1024;
+    let origin = Origin::start().await;
+    let topology = "[[hops]]\nkind = \"tls-terminator\"\nresponse_buffering = \"whole\"\n";
+    let hop = LoneHop::start(topology, origin.endpoints.clone()).await;
+    let mut client = Client::connect(hop.addr(PLAIN_PORT)).await;
+    let response = client.send("GET", "/events", full(b""));
+    origin.send_event(vec![b'x'; CAP + 10]);
+    // The stream is still open: only the cap lets the bytes through.
+    let mut body = within("the head", response)
+        .await
+        .expect("a response")
+        .into_body();
+    assert_eq!(read_body(&mut body, CAP + 10).await.len(), CAP + 10);
+    let record = record_until(&hop.log, "streams past the cap", |record| {
+        record.action == Action::Forwarded
+    })
+    .await;
+    assert!(
+        record
+            .detail
+            .contains("it held the first 1 MiB, the most it holds, and streams the rest"),
+        "{}",
+        record.detail
+    );
+}
+
+#[tokio::test]
+async fn a_request_body_beyond_the_cap_is_answered_413_and_never_sent() {
+    let mut origin = Origin::start().await;
+    let topology = "[[hops]]\nkind = \"transparent\"\nrequest_buffering = \"whole\"\n";
+    let hop = LoneHop::start(topology, origin.endpoints.clone()).await;
+    let mut client = Client::connect(hop.addr(PLAIN_PORT)).await;
+    let body = Full::new(Bytes::from(vec![b'x'; 1024 * 1024 + 1])).boxed();
+    let response = within("the answer", client.send("POST", "/echo", body))
+        .await
+        .expect("a response");
+    assert_eq!(response.status(), 413);
+    let record = record_until(&hop.log, "answers", |record| {
+        record.action == Action::Responded
+    })
+    .await;
+    assert_eq!(record.status, Some(413));
+    assert!(
+        record.detail.contains("larger than 1 MiB"),
+        "{}",
+        record.detail
+    );
+    assert!(
+        origin.arrived.try_recv().is_err(),
+        "no request reached the origin"
+    );
 }
