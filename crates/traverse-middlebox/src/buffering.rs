@@ -251,70 +251,32 @@ impl Held {
     }
 
     fn setting(&self) -> String {
-        format!("response_buffering = \"{}\"", self.setting.written())
+        setting_text(self.setting)
     }
 
     /// Records the bytes it holds; nothing while streaming past the cap.
     fn holding(&self, held: usize) {
-        if self.capped {
-            return;
+        if !self.capped {
+            let detail = holding_detail(self.status, &self.target, self.setting, held, self.passed);
+            self.entry.act(Action::Buffered, None, detail);
         }
-        let until = match self.setting {
-            ResponseBuffering::Buffers(size) => {
-                format!("until {} gather or it ends", format_size(size))
-            }
-            _ => "until it ends".to_string(),
-        };
-        let passed = if self.passed > 0 {
-            format!(", {} passed on", self.passed)
-        } else {
-            String::new()
-        };
-        self.entry.act(
-            Action::Buffered,
-            None,
-            format!(
-                "holding the {} response from {} {until} ({}); {held} bytes of its body held{passed}",
-                self.status,
-                self.target,
-                self.setting()
-            ),
-        );
     }
 
     /// Records a released buffer: nothing is held until more arrives.
     fn passing(&self) {
-        let how = if self.capped {
-            "it held the first 1 MiB, the most it holds, and streams the rest".to_string()
-        } else {
-            format!("passing it on in buffers ({})", self.setting())
-        };
-        self.entry.act(
-            Action::Forwarded,
-            Some(self.status),
-            format!(
-                "forwarded to {}; it answered {}; {how}, {} bytes so far",
-                self.target, self.status, self.passed
-            ),
+        let detail = passing_detail(
+            self.status,
+            &self.target,
+            self.setting,
+            self.passed,
+            self.capped,
         );
+        self.entry.act(Action::Forwarded, Some(self.status), detail);
     }
 
     fn released_at_end(&self, total: usize) {
-        let how = match self.setting {
-            _ if self.capped => {
-                "held the first 1 MiB, the most it holds, and streamed the rest".to_string()
-            }
-            ResponseBuffering::Buffers(_) => format!("passed on in buffers ({})", self.setting()),
-            _ => format!("held until it ended ({})", self.setting()),
-        };
-        self.entry.act(
-            Action::Forwarded,
-            Some(self.status),
-            format!(
-                "forwarded to {}; it answered {}, buffered: {how}, {total} bytes",
-                self.target, self.status
-            ),
-        );
+        let detail = released_detail(self.status, &self.target, self.setting, total, self.capped);
+        self.entry.act(Action::Forwarded, Some(self.status), detail);
     }
 
     /// The next node broke the response off before the hop sent anything:
@@ -336,4 +298,69 @@ impl Held {
         );
         local(502, &format!("{message}\n"))
     }
+}
+
+fn setting_text(setting: ResponseBuffering) -> String {
+    format!("response_buffering = \"{}\"", setting.written())
+}
+
+/// The record's words while a response's bytes are held: what, from whom,
+/// until when, under which setting, and how many bytes.
+pub(crate) fn holding_detail(
+    status: u16,
+    target: &str,
+    setting: ResponseBuffering,
+    held: usize,
+    passed: u64,
+) -> String {
+    let until = match setting {
+        ResponseBuffering::Buffers(size) => {
+            format!("until {} gather or it ends", format_size(size))
+        }
+        _ => "until it ends".to_string(),
+    };
+    let passed = if passed > 0 {
+        format!(", {passed} passed on")
+    } else {
+        String::new()
+    };
+    format!(
+        "holding the {status} response from {target} {until} ({}); {held} bytes of its body \
+         held{passed}",
+        setting_text(setting)
+    )
+}
+
+/// The record's words between buffers: the response passes, nothing held.
+pub(crate) fn passing_detail(
+    status: u16,
+    target: &str,
+    setting: ResponseBuffering,
+    passed: u64,
+    capped: bool,
+) -> String {
+    let how = if capped {
+        "it held the first 1 MiB, the most it holds, and streams the rest".to_string()
+    } else {
+        format!("passing it on in buffers ({})", setting_text(setting))
+    };
+    format!("forwarded to {target}; it answered {status}; {how}, {passed} bytes so far")
+}
+
+/// The record's words once a buffered response has ended and gone.
+pub(crate) fn released_detail(
+    status: u16,
+    target: &str,
+    setting: ResponseBuffering,
+    total: usize,
+    capped: bool,
+) -> String {
+    let how = match setting {
+        _ if capped => "held the first 1 MiB, the most it holds, and streamed the rest".to_string(),
+        ResponseBuffering::Buffers(_) => {
+            format!("passed on in buffers ({})", setting_text(setting))
+        }
+        _ => format!("held until it ended ({})", setting_text(setting)),
+    };
+    format!("forwarded to {target}; it answered {status}, buffered: {how}, {total} bytes")
 }

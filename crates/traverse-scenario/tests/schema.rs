@@ -265,6 +265,7 @@ const STRUCTURAL: &[&str] = &[
     "request-buffering-size",
     "response-buffering-bad-size",
     "response-buffering-unquoted",
+    "legacy-forwarder-request-buffering",
 ];
 
 /// Files whose every value is well-formed on its own: the mistake is a rule

@@ -842,6 +842,7 @@ fn a_legacy_forwarder_has_its_defaults() {
             idle_timeout: None,
             idle_counts: IdleCounts::Upstream,
             read_timeout: Duration::from_secs(60),
+            buffering: Buffering::default(),
         }
     );
     assert_eq!(one_legacy_forwarder(""), LegacyForwarder::default());
@@ -855,6 +856,8 @@ body = "hold-until-response"
 masking = "require"
 idle_timeout = "75s"
 read_timeout = "30s"
+response_buffering = "8k"
+x_accel_buffering = false
 "#,
     );
     assert_eq!(
@@ -865,6 +868,11 @@ read_timeout = "30s"
             idle_timeout: Some(Duration::from_secs(75)),
             idle_counts: IdleCounts::Upstream,
             read_timeout: Duration::from_secs(30),
+            buffering: Buffering {
+                response: ResponseBuffering::Buffers(8 * 1024),
+                request: RequestBuffering::Off,
+                x_accel: false,
+            },
         }
     );
 }

@@ -151,23 +151,36 @@ impl OptionReader<'_, '_, '_> {
         default: Buffering,
         limits: BufferingLimits<'_>,
     ) -> Result<Buffering, ScenarioError> {
-        let response_at = self.span_of("response_buffering");
         let request_at = self.span_of("request_buffering");
-        let accel_at = self.span_of("x_accel_buffering");
-        let response = self
-            .buffer_size("response_buffering")?
-            .unwrap_or(default.response);
         let request = self
             .keyword("request_buffering")?
             .unwrap_or(default.request);
+        if request != RequestBuffering::Off {
+            self.no_effect(request_at, "request_buffering", limits.no_http)?;
+        }
+        let (response, x_accel) = self.response_buffering(default.response, limits)?;
+        Ok(Buffering {
+            response,
+            request,
+            x_accel,
+        })
+    }
+
+    /// `response_buffering` and `x_accel_buffering` alone, for a kind that
+    /// has no choice about request bodies.
+    pub fn response_buffering(
+        &mut self,
+        default: ResponseBuffering,
+        limits: BufferingLimits<'_>,
+    ) -> Result<(ResponseBuffering, bool), ScenarioError> {
+        let response_at = self.span_of("response_buffering");
+        let accel_at = self.span_of("x_accel_buffering");
+        let response = self.buffer_size("response_buffering")?.unwrap_or(default);
         let x_accel = self
             .flag("x_accel_buffering")?
             .unwrap_or_else(|| Buffering::x_accel_default(response));
         if response != ResponseBuffering::Off {
             self.no_effect(response_at, "response_buffering", limits.no_http)?;
-        }
-        if request != RequestBuffering::Off {
-            self.no_effect(request_at, "request_buffering", limits.no_http)?;
         }
         let accel_why_not = if response == ResponseBuffering::Off {
             Some(
@@ -177,11 +190,7 @@ impl OptionReader<'_, '_, '_> {
             limits.no_http
         };
         self.no_effect(accel_at, "x_accel_buffering", accel_why_not)?;
-        Ok(Buffering {
-            response,
-            request,
-            x_accel,
-        })
+        Ok((response, x_accel))
     }
 
     /// `"off"`, `"whole"` or a size.
