@@ -4,7 +4,9 @@
 //! hop-by-hop headers are dropped, `X-Forwarded-*` added, and a WebSocket
 //! handshake is passed on (then both sides are relayed byte for byte under
 //! the idle timeout), stripped of its `Upgrade` as a middlebox without
-//! WebSocket support does, refused, or blocked by a per-host policy.
+//! WebSocket support does, refused, or blocked by a per-host policy. A
+//! request body or a response may be held first, as the hop's buffering
+//! says (`buffering.rs`).
 
 use std::convert::Infallible;
 use std::time::Duration;

@@ -14,8 +14,10 @@
 //! body over 1 MiB) is answered here and never reaches the next node.
 //! An origin that never answers gets `504` after `read_timeout` (nginx's
 //! `proxy_read_timeout`). After a `101` it relays both ways, with the hop's
-//! masking rule on client frames. Port 443 is not its business and is
-//! routed on untouched.
+//! masking rule on client frames. With `response_buffering` it holds a
+//! response, framed as above, until it ends or in buffers of a size, as
+//! nginx's `proxy_buffering` does (see `buffering.rs` for the record's
+//! words). Port 443 is not its business and is routed on untouched.
 
 use std::pin::Pin;
 use std::sync::Arc;
