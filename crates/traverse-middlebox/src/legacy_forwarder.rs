@@ -262,7 +262,7 @@ async fn forward(
         let _ = server.write_all(&undeclared).await;
     }
     let status = response_status(&response_head).map(|status| status.code);
-    let (response_head, note) = match response_path(options, response_head, head_request) {
+    let (response_head, note) = match response_path(options, response_head, head_request, &upstream.target()) {
         ResponsePath::AsItComes(head, note) => (head, note),
         ResponsePath::Held(held) if status != Some(101) => {
             let status = status.unwrap_or(0);
@@ -346,7 +346,12 @@ enum ResponsePath {
 /// Whether the response is held: not with buffering off or an empty body,
 /// nor when the origin's `X-Accel-Buffering: no` is honoured (the header
 /// then goes no further, as in nginx).
-fn response_path(options: &LegacyForwarder, head: Vec<u8>, head_request: bool) -> ResponsePath {
+fn response_path(
+    options: &LegacyForwarder,
+    head: Vec<u8>,
+    head_request: bool,
+    target: &str,
+) -> ResponsePath {
     let setting = options.buffering.response;
     let ends = match response_body_left(&head, head_request, 0) {
         _ if setting == ResponseBuffering::Off => return ResponsePath::AsItComes(head, String::new()),
@@ -368,8 +373,7 @@ fn response_path(options: &LegacyForwarder, head: Vec<u8>, head_request: bool) -
             .collect();
         return ResponsePath::AsItComes(
             kept.concat(),
-            " (not buffered: origin.test:80 sent X-Accel-Buffering: no, which this hop honours)"
-                .to_string(),
+            format!(" (not buffered: {target} sent X-Accel-Buffering: no, which this hop honours)"),
         );
     }
     ResponsePath::Held(HeldResponse {
