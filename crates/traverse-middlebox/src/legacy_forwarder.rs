@@ -459,7 +459,9 @@ async fn relay_held(
             passed += whole as u64;
             let detail = passing_detail(status, target, setting, passed, capped);
             entry.act(Action::Forwarded, Some(status), detail);
-        } else if !capped && (head.is_some() || !body.is_empty()) {
+        }
+        // What came after the last whole buffer is held until the next.
+        if !capped && (head.is_some() || !body.is_empty()) {
             let detail = holding_detail(status, target, setting, body.len(), passed);
             entry.act(Action::Buffered, None, detail);
         }

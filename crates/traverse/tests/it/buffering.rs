@@ -620,3 +620,51 @@ async fn a_request_body_beyond_the_cap_is_answered_413_and_never_sent() {
         "no request reached the origin"
     );
 }
+
+#[tokio::test]
+async fn the_legacy_forwarder_passes_raw_bytes_in_buffers_of_its_size() {
+    const BUFFER: &[u8] = &[b'x'; 4096];
+    let mut origin = Origin::start().await;
+    let topology = "[[hops]]\nkind = \"legacy-forwarder\"\nresponse_buffering = \"4k\"\n";
+    let hop = LoneHop::start(topology, origin.endpoints.clone()).await;
+    let mut client = Client::connect(hop.addr(PLAIN_PORT)).await;
+    let mut response = Box::pin(client.send("GET", "/events", full(b"")));
+    // It counts the origin's chunk framing: the 11-byte event is 16 bytes.
+    origin.send_event(&b"data: one\n\n"[..]);
+    let held = record_until(&hop.log, "holds a partial buffer", |record| {
+        record.action == Action::Buffered && record.detail.contains("16 bytes of its body held")
+    })
+    .await;
+    assert_eq!(held.bytes_down, 0);
+    assert!((&mut response).now_or_never().is_none());
+    // 16 + 4104 framed bytes: one 4096-byte buffer goes, 24 wait.
+    origin.send_event(BUFFER);
+    let head = within("the first buffer", response)
+        .await
+        .expect("a response");
+    assert_eq!(head.status(), 200);
+    let rest = record_until(&hop.log, "holds what follows the buffer", |record| {
+        record.action == Action::Buffered && record.detail.contains("4096 passed on")
+    })
+    .await;
+    assert!(
+        rest.detail
+            .ends_with("; 24 bytes of its body held, 4096 passed on"),
+        "{}",
+        rest.detail
+    );
+    origin.end_events();
+    let mut body = head.into_body();
+    assert_eq!(read_body(&mut body, usize::MAX).await.len(), 11 + 4096);
+    let record = record_until(&hop.log, "recovers", |record| {
+        record.action == Action::Forwarded && record.detail.contains("buffered")
+    })
+    .await;
+    assert!(
+        record
+            .detail
+            .ends_with("buffered: passed on in buffers (response_buffering = \"4k\"), 4125 bytes"),
+        "{}",
+        record.detail
+    );
+}
