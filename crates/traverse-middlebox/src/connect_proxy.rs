@@ -112,12 +112,15 @@ async fn answer(
             |path| path.as_str().parse().unwrap_or_default(),
         );
         let upstream = context.upstream(port, None);
-        let policy = HttpPolicy::new(
-            UpgradePolicy::Strip,
-            relay::idle(options.idle_timeout, options.idle_counts, context),
-            "http",
-            context,
-        );
+        let policy = HttpPolicy {
+            buffering: options.buffering,
+            ..HttpPolicy::new(
+                UpgradePolicy::Strip,
+                relay::idle(options.idle_timeout, options.idle_counts, context),
+                "http",
+                context,
+            )
+        };
         return http_proxy::forward(request, entry, upstream, policy, context.tasks.clone()).await;
     }
     if !options.allowed_ports.contains(&port) {

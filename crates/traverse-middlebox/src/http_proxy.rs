@@ -4,7 +4,9 @@
 //! hop-by-hop headers are dropped, `X-Forwarded-*` added, and a WebSocket
 //! handshake is passed on (then both sides are relayed byte for byte under
 //! the idle timeout), stripped of its `Upgrade` as a middlebox without
-//! WebSocket support does, refused, or blocked by a per-host policy.
+//! WebSocket support does, refused, or blocked by a per-host policy. A
+//! request body or a response may be held first, as the hop's buffering
+//! says (`buffering.rs`).
 
 use std::convert::Infallible;
 use std::time::Duration;
@@ -20,9 +22,10 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use traverse_net::http::{is_websocket_upgrade, strip_hop_by_hop};
 use traverse_net::{Action, BoxedIo, ConnEntry, Protocol, Tasks, hex};
 use traverse_scenario::{
-    Masking, OriginFailure, UndeclaredBytes, UpgradePolicy, Vendor, format_duration,
+    Buffering, Masking, OriginFailure, UndeclaredBytes, UpgradePolicy, Vendor, format_duration,
 };
 
+use crate::buffering::{self, ResponsePlan};
 use crate::relay::{Idle, Scaled, relay_websocket};
 use crate::{HopContext, Upstream};
 
@@ -58,6 +61,8 @@ pub(crate) struct HttpPolicy {
     /// How long it waits for the next node's response head, in wall time
     /// and as the scenario wrote it; `None` waits until the client leaves.
     pub read_timeout: Scaled,
+    /// How it holds request bodies and responses before passing them on.
+    pub buffering: Buffering,
 }
 
 impl HttpPolicy {
@@ -85,6 +90,7 @@ impl HttpPolicy {
             step_timeout: context.step_timeout,
             vendor: Vendor::Generic,
             read_timeout: None,
+            buffering: Buffering::default(),
         }
     }
 }
@@ -259,6 +265,12 @@ pub(crate) async fn forward(
             }
         }
     }
+    // nginx reads a buffered body whole before it even connects upstream.
+    let (body, request_note) =
+        match buffering::hold_request(body, &policy.buffering, &entry, &upstream.target()).await {
+            Ok(held) => held,
+            Err(answer) => return answer,
+        };
     let io = match upstream.connect().await {
         Ok(io) => io,
         Err(error) => {
@@ -268,7 +280,7 @@ pub(crate) async fn forward(
         }
     };
     let (mut sender, connection) =
-        match hyper::client::conn::http1::handshake::<_, Incoming>(TokioIo::new(io)).await {
+        match hyper::client::conn::http1::handshake::<_, Body>(TokioIo::new(io)).await {
             Ok(pair) => pair,
             Err(error) => return bad_gateway(&entry, &upstream, &error, policy.vendor),
         };
@@ -331,19 +343,37 @@ pub(crate) async fn forward(
         let (parts, _) = response.into_parts();
         return Response::from_parts(parts, empty());
     }
+    let (mut parts, body) = response.into_parts();
+    let plan = buffering::plan_response(
+        &policy.buffering,
+        &mut parts.headers,
+        &body,
+        &upstream.target(),
+    );
     if !wants_websocket || passes_upgrade {
+        let response_note = match &plan {
+            ResponsePlan::Stream(note) => note.as_str(),
+            ResponsePlan::Hold(_) => "",
+        };
         entry.act(
             Action::Forwarded,
             Some(status),
-            format!("forwarded to {}; it answered {status}", upstream.target()),
+            format!(
+                "forwarded to {}{request_note}; it answered {status}{response_note}",
+                upstream.target()
+            ),
         );
     }
-    let (mut parts, body) = response.into_parts();
     strip_hop_by_hop(&mut parts.headers);
     // A proxy answers its client in its own HTTP version, whatever it
     // spoke upstream (nginx with proxy_http_version 1.0 still answers 1.1).
     parts.version = http::Version::HTTP_11;
-    Response::from_parts(parts, body.boxed())
+    match plan {
+        ResponsePlan::Stream(_) => Response::from_parts(parts, body.boxed()),
+        ResponsePlan::Hold(setting) => {
+            buffering::hold_response(parts, body, setting, entry, upstream.target()).await
+        }
+    }
 }
 
 async fn relay_upgraded(

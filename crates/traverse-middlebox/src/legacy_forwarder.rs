@@ -14,8 +14,10 @@
 //! body over 1 MiB) is answered here and never reaches the next node.
 //! An origin that never answers gets `504` after `read_timeout` (nginx's
 //! `proxy_read_timeout`). After a `101` it relays both ways, with the hop's
-//! masking rule on client frames. Port 443 is not its business and is
-//! routed on untouched.
+//! masking rule on client frames. With `response_buffering` it holds a
+//! response, framed as above, until it ends or in buffers of a size, as
+//! nginx's `proxy_buffering` does (see `buffering.rs` for the record's
+//! words). Port 443 is not its business and is routed on untouched.
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -28,7 +30,7 @@ use traverse_net::http::{
 };
 use traverse_net::{Action, ConnEntry, Metered, Protocol};
 use traverse_scenario::address::{PLAIN_PORT, PORTS};
-use traverse_scenario::{BodyPolicy, LegacyForwarder, format_duration};
+use traverse_scenario::{BUFFER_CAP, BodyPolicy, LegacyForwarder, ResponseBuffering, format_duration};
 
 use crate::listen::listen;
 use crate::relay;
@@ -258,6 +260,16 @@ async fn forward(
         let _ = server.write_all(&undeclared).await;
     }
     let status = response_status(&response_head).map(|status| status.code);
+    let (response_head, note) = match response_path(options, response_head, head_request, &upstream.target()) {
+        ResponsePath::AsItComes(head, note) => (head, note),
+        ResponsePath::Held(held) if status != Some(101) => {
+            let status = status.unwrap_or(0);
+            let target = upstream.target();
+            return relay_held(&mut client, &mut server, entry, held, response_rest, &target, status)
+                .await;
+        }
+        ResponsePath::Held(held) => (held.head, String::new()),
+    };
     if client.write_all(&response_head).await.is_err()
         || client.write_all(&response_rest).await.is_err()
     {
@@ -288,7 +300,7 @@ async fn forward(
             } else {
                 String::new()
             }
-        ),
+        ) + &note,
     );
     // The response ends where its framing says, not when the origin closes:
     // an origin keeping the connection alive would otherwise hold both
@@ -303,6 +315,208 @@ async fn forward(
         }
     }
     let _ = client.shutdown().await;
+}
+
+/// How a response's body ends (RFC 9112 §6.3), for a hop that holds it.
+#[derive(Debug, Clone, Copy)]
+enum Ends {
+    /// After this many bytes.
+    Length(u64),
+    /// At its last chunk and trailers.
+    LastChunk,
+    /// When the origin closes.
+    Close,
+}
+
+/// A response the forwarder holds: its head, the setting, where it ends.
+struct HeldResponse {
+    head: Vec<u8>,
+    setting: ResponseBuffering,
+    ends: Ends,
+}
+
+enum ResponsePath {
+    /// Relayed as it comes, with a note for the record.
+    AsItComes(Vec<u8>, String),
+    Held(HeldResponse),
+}
+
+/// Whether the response is held: not with buffering off or an empty body,
+/// nor when the origin's `X-Accel-Buffering: no` is honoured (the header
+/// then goes no further, as in nginx).
+fn response_path(
+    options: &LegacyForwarder,
+    head: Vec<u8>,
+    head_request: bool,
+    target: &str,
+) -> ResponsePath {
+    let setting = options.buffering.response;
+    let ends = match response_body_left(&head, head_request, 0) {
+        _ if setting == ResponseBuffering::Off => return ResponsePath::AsItComes(head, String::new()),
+        Some(0) => return ResponsePath::AsItComes(head, String::new()),
+        Some(length) => Ends::Length(length),
+        None if header_of(&head, "transfer-encoding").is_some() => Ends::LastChunk,
+        None => Ends::Close,
+    };
+    let opted_out = header_of(&head, "x-accel-buffering")
+        .is_some_and(|value| value.trim().eq_ignore_ascii_case("no"));
+    if options.buffering.x_accel && opted_out {
+        let kept: Vec<&[u8]> = head
+            .split_inclusive(|&byte| byte == b'\n')
+            .filter(|line| {
+                !line
+                    .to_ascii_lowercase()
+                    .starts_with(b"x-accel-buffering:")
+            })
+            .collect();
+        return ResponsePath::AsItComes(
+            kept.concat(),
+            format!(" (not buffered: {target} sent X-Accel-Buffering: no, which this hop honours)"),
+        );
+    }
+    ResponsePath::Held(HeldResponse {
+        head,
+        setting,
+        ends,
+    })
+}
+
+fn header_of(head: &[u8], name: &str) -> Option<String> {
+    let mut headers = [httparse::EMPTY_HEADER; 64];
+    let mut response = httparse::Response::new(&mut headers);
+    response.parse(head).ok()?;
+    traverse_net::http::header(response.headers, name).map(str::to_string)
+}
+
+/// Relays a response it holds as its setting says: the whole of it once it
+/// ends (or 1 MiB of it, then the rest as it comes), or in buffers of a
+/// size, each written when full, the head with the first. While bytes are
+/// held the record is `buffered`.
+async fn relay_held(
+    client: &mut Metered<TcpStream>,
+    server: &mut traverse_net::BoxedIo,
+    entry: &ConnEntry,
+    held: HeldResponse,
+    rest: Vec<u8>,
+    target: &str,
+    status: u16,
+) {
+    use crate::buffering::{holding_detail, passing_detail, released_detail};
+    let HeldResponse {
+        head,
+        setting,
+        ends,
+    } = held;
+    let release_at = match setting {
+        ResponseBuffering::Buffers(size) => size,
+        _ => BUFFER_CAP,
+    };
+    let mut head = Some(head);
+    let mut body: Vec<u8> = Vec::new();
+    // A chunked body's end is found in what came so far, kept up to twice
+    // the cap; past that it is relayed until the origin closes.
+    let mut framing: Vec<u8> = Vec::new();
+    let mut read: u64 = 0;
+    let mut passed: u64 = 0;
+    let mut capped = false;
+    let mut incoming = rest;
+    loop {
+        read += incoming.len() as u64;
+        if matches!(ends, Ends::LastChunk) && framing.len() <= 2 * BUFFER_CAP {
+            framing.extend_from_slice(&incoming);
+        }
+        body.append(&mut incoming);
+        let ended = match ends {
+            Ends::Length(length) => {
+                // What follows the declared body is not this response's.
+                let beyond = read.saturating_sub(length);
+                body.truncate(body.len().saturating_sub(usize::try_from(beyond).unwrap_or(0)));
+                read >= length
+            }
+            Ends::LastChunk => matches!(chunked_body_len(&framing), Ok(Some(_))),
+            Ends::Close => false,
+        };
+        if ended {
+            return released(client, entry, head, body, status, &released_detail(
+                status,
+                target,
+                setting,
+                usize::try_from(read).unwrap_or(usize::MAX),
+                capped,
+            ))
+            .await;
+        }
+        let release = if capped { 1 } else { release_at };
+        if body.len() >= release {
+            capped = capped || setting == ResponseBuffering::Whole;
+            let whole = body.len() - body.len() % release;
+            let out: Vec<u8> = head.take().unwrap_or_default().into_iter().chain(body.drain(..whole)).collect();
+            if client.write_all(&out).await.is_err() {
+                return;
+            }
+            passed += whole as u64;
+            let detail = passing_detail(status, target, setting, passed, capped);
+            entry.act(Action::Forwarded, Some(status), detail);
+        }
+        // What came after the last whole buffer is held until the next.
+        if !capped && (head.is_some() || !body.is_empty()) {
+            let detail = holding_detail(status, target, setting, body.len(), passed);
+            entry.act(Action::Buffered, None, detail);
+        }
+        let mut chunk = vec![0_u8; 16 * 1024];
+        match server.read(&mut chunk).await {
+            Ok(0) if matches!(ends, Ends::Close) => {
+                let detail = released_detail(
+                    status,
+                    target,
+                    setting,
+                    usize::try_from(read).unwrap_or(usize::MAX),
+                    capped,
+                );
+                return released(client, entry, head, body, status, &detail).await;
+            }
+            Ok(0) | Err(_) => {
+                // Broken off before its end: a client that has had nothing
+                // is answered 502; one already reading sees it end short.
+                if head.is_some() {
+                    entry.act(
+                        Action::Buffered,
+                        Some(502),
+                        format!(
+                            "holding the {status} response from {target} (response_buffering \
+                             = \"{}\"); it never ended, so it answered 502",
+                            setting.written()
+                        ),
+                    );
+                    let _ = client
+                        .write_all(b"HTTP/1.0 502 Bad Gateway\r\nContent-Length: 0\r\n\r\n")
+                        .await;
+                }
+                let _ = client.shutdown().await;
+                return;
+            }
+            Ok(read) => {
+                chunk.truncate(read);
+                incoming = chunk;
+            }
+        }
+    }
+}
+
+/// Sends what is left of a held response, and says so in the record.
+async fn released(
+    client: &mut Metered<TcpStream>,
+    entry: &ConnEntry,
+    head: Option<Vec<u8>>,
+    body: Vec<u8>,
+    status: u16,
+    detail: &str,
+) {
+    let out: Vec<u8> = head.unwrap_or_default().into_iter().chain(body).collect();
+    if client.write_all(&out).await.is_ok() {
+        entry.act(Action::Forwarded, Some(status), detail);
+        let _ = client.shutdown().await;
+    }
 }
 
 /// How many bytes of the response's body are still to come after `arrived`

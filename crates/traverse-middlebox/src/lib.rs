@@ -7,6 +7,7 @@
 //! knows where its traffic goes. What a hop does to each connection goes
 //! into its transaction log, which is how a failing cell finds its culprit.
 
+mod buffering;
 /// The fuzz targets' properties, shared with the corpus regression test.
 #[doc(hidden)]
 pub mod fuzzing;

@@ -60,6 +60,7 @@ pub(crate) async fn start(
                         undeclared_bytes: options.undeclared_bytes,
                         vendor: options.vendor,
                         read_timeout: relay::scaled(options.read_limit(), context),
+                        buffering: options.buffering,
                         ..HttpPolicy::new(upgrade, idle, scheme, context)
                     };
                     http_proxy::serve(client, entry, upstream, policy, context.tasks.clone()).await;

@@ -108,6 +108,7 @@ fn http_policy(
         masking: options.masking,
         cache: options.cache,
         undeclared_bytes: options.undeclared_bytes,
+        buffering: options.buffering,
         ..HttpPolicy::new(
             options.upgrade,
             relay::idle(options.idle_timeout, options.idle_counts, context),

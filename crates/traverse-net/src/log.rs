@@ -63,6 +63,11 @@ pub enum Action {
     Holding,
     /// Forwarded only what HTTP framing declared and dropped what followed.
     DroppedBytes,
+    /// Holding a request or response body back until it ends or fills the
+    /// hop's buffer, as a buffering proxy does. A fault while it lasts: a
+    /// stream that never ends (server-sent events, a streaming POST) never
+    /// gets through. Released, the record recovers to what the hop did next.
+    Buffered,
 }
 
 impl Action {
@@ -465,8 +470,10 @@ impl ConnEntry {
     }
 
     /// Records what the node did. The first fault sticks: what happens after
-    /// a node broke the traffic is a consequence, not the cause. Holding
-    /// bytes is the one fault that success can still clear.
+    /// a node broke the traffic is a consequence, not the cause. Holding and
+    /// buffering bytes are faults only while they last, so success clears
+    /// them; a buffer is also restated as it grows, and replaced by the
+    /// node's own answer to what it held (a 413 for a body beyond its cap).
     pub fn act(&self, action: Action, status: Option<u16>, detail: impl Into<String>) {
         self.record_act(action, status, detail.into(), None);
     }
@@ -491,8 +498,11 @@ impl ConnEntry {
         timer: Option<Duration>,
     ) {
         let mut record = lock(&self.state.record);
-        let held_then_recovered = record.action == Action::Holding && !action.is_fault();
-        if record.action.is_fault() && !held_then_recovered {
+        let held_then_recovered =
+            matches!(record.action, Action::Holding | Action::Buffered) && !action.is_fault();
+        let buffer_moved = record.action == Action::Buffered
+            && matches!(action, Action::Buffered | Action::Responded);
+        if record.action.is_fault() && !held_then_recovered && !buffer_moved {
             return;
         }
         record.action = action;
@@ -667,6 +677,26 @@ mod tests {
         stuck.act(Action::Holding, None, "holding 8 bytes");
         stuck.act(Action::UpstreamFailed, Some(502), "teardown");
         assert_eq!(stuck.record().action, Action::Holding);
+    }
+
+    #[test]
+    fn a_buffer_is_restated_as_it_grows_and_cleared_when_released() {
+        let log = TransactionLog::new();
+        let released = log.open(peer(), 80);
+        released.act(Action::Forwarded, Some(200), "forwarded");
+        released.act(Action::Buffered, None, "12 bytes held");
+        released.act(Action::Buffered, None, "412 bytes held");
+        assert_eq!(released.record().detail, "412 bytes held");
+        released.act(Action::Forwarded, Some(200), "forwarded, buffered");
+        assert_eq!(released.record().action, Action::Forwarded);
+        let refused = log.open(peer(), 80);
+        refused.act(Action::Buffered, None, "1 MiB held");
+        refused.act(Action::Responded, Some(413), "answered 413");
+        assert_eq!(refused.record().status, Some(413));
+        let stuck = log.open(peer(), 80);
+        stuck.act(Action::Buffered, None, "412 bytes held");
+        stuck.act(Action::UpstreamFailed, Some(502), "teardown");
+        assert_eq!(stuck.record().action, Action::Buffered);
     }
 
     #[test]

@@ -326,6 +326,7 @@ fn the_results_schema_lists_every_verdict_category_action_and_protocol() {
         Action::ProtocolError,
         Action::Holding,
         Action::DroppedBytes,
+        Action::Buffered,
     ];
     for action in actions {
         let mut document = report_json();

@@ -227,6 +227,32 @@ mod tests {
     }
 
     #[test]
+    fn a_stream_a_hop_holds_times_out_on_that_hop_with_its_buffering_named() {
+        let held = "holding the 200 response from origin.test:80 until it ends \
+                    (response_buffering = \"whole\"); 11 bytes of its body held";
+        let logs = [
+            log("corp", vec![record(Action::Forwarded, "ok")]),
+            log("gateway", vec![record(Action::Buffered, held)]),
+            log(
+                "origin",
+                vec![record(Action::Forwarded, "streaming events")],
+            ),
+        ];
+        let failure = judge(
+            Observation::new(Category::Timeout, "no event within 10s"),
+            &logs,
+        );
+        assert_eq!(
+            (failure.category, failure.blame.as_str()),
+            (Category::Timeout, "gateway")
+        );
+        assert_eq!(
+            failure.detail,
+            format!("no event within 10s; gateway: {held}")
+        );
+    }
+
+    #[test]
     fn a_refused_connection_blames_the_node_the_client_dials() {
         let logs = [log("f5", vec![]), log("origin", vec![])];
         let failure = judge(

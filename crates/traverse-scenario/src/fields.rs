@@ -221,6 +221,37 @@ impl<'f, 'i> Fields<'f, 'i> {
         }
     }
 
+    /// `"off"`, `"whole"` or a size (`response_buffering`).
+    pub(crate) fn take_buffer_size(
+        &mut self,
+        key: &str,
+    ) -> Result<Option<crate::kinds::ResponseBuffering>, ScenarioError> {
+        if let Some(value) = self.table.get(key)
+            && !matches!(value.get_ref(), DeValue::String(_))
+        {
+            let error = self.file.error(
+                value.span(),
+                format!(
+                    "`{key}` must be \"off\", \"whole\" or a size in quotes, like \"8k\"; \
+                     found {} `{}`",
+                    value.get_ref().type_str(),
+                    self.file.text(value.span())
+                ),
+            );
+            return self.unreadable_key(key, error);
+        }
+        let Some(text) = self.take::<String>(key)? else {
+            return Ok(None);
+        };
+        match crate::kinds::parse_response_buffering(text.get_ref()) {
+            Ok(buffering) => Ok(Some(buffering)),
+            Err(message) => {
+                self.reject(self.file.error(text.span(), format!("`{key}`: {message}")));
+                Ok(None)
+            }
+        }
+    }
+
     /// Takes `key` as an array, recording a mistake when it is given but
     /// not one; `what` names the items and shows an example, like "ports,
     /// like [443]".

@@ -169,6 +169,9 @@ fn markdown_values(value: &ValueType) -> String {
             .join(" \\| "),
         ValueType::Bool => "`true` \\| `false`".to_string(),
         ValueType::Duration => "duration string, for example `\"60s\"`".to_string(),
+        ValueType::BufferSize => {
+            "`\"off\"` \\| `\"whole\"` \\| a size up to `\"1m\"`, for example `\"8k\"`".to_string()
+        }
         ValueType::LogicalPorts => "array of `443` and/or `80`".to_string(),
         ValueType::PortNumbers => {
             "array of port numbers from 1 to 65535, each listed once".to_string()

@@ -258,6 +258,9 @@ fn hop_name(kind: &str) -> Value {
     })
 }
 
+/// `response_buffering`'s values; the 1m cap is the parser's to say.
+const BUFFER_SIZE_PATTERN: &str = "^(?:off|whole|[0-9]+[kKmM]?)$";
+
 /// One option, from its entry in the kind's table.
 fn option(spec: &OptionSpec) -> Value {
     let text = description(spec);
@@ -267,6 +270,14 @@ fn option(spec: &OptionSpec) -> Value {
         }
         ValueType::Bool => json!({ "description": text, "type": "boolean" }),
         ValueType::Duration => duration(&text, None),
+        ValueType::BufferSize => json!({
+            "description": format!(
+                "{text} \"off\", \"whole\", or a size of at most 1m: a number of bytes, \
+                 or with k or m, like \"8k\"."
+            ),
+            "type": "string",
+            "pattern": BUFFER_SIZE_PATTERN,
+        }),
         ValueType::LogicalPorts => logical_ports(&text, None),
         ValueType::PortNumbers => json!({
             "description": text,

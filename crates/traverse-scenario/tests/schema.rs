@@ -262,6 +262,10 @@ const STRUCTURAL: &[&str] = &[
     "websocket-not-boolean",
     "weight-negative",
     "weight-string",
+    "request-buffering-size",
+    "response-buffering-bad-size",
+    "response-buffering-unquoted",
+    "legacy-forwarder-request-buffering",
 ];
 
 /// Files whose every value is well-formed on its own: the mistake is a rule
@@ -282,6 +286,11 @@ const SEMANTIC: &[&str] = &[
     "tls-terminator-undeclared-without-websocket",
     "transparent-cache-without-forward",
     "transparent-masking-over-http10",
+    "response-buffering-too-large",
+    "tls-terminator-request-buffering-in-tcp-mode",
+    "tls-terminator-response-buffering-in-tcp-mode",
+    "transparent-response-buffering-tls-passthrough",
+    "x-accel-buffering-without-response-buffering",
 ];
 
 /// Files that are not TOML at all, so there is nothing for a schema to

@@ -4,9 +4,10 @@ use std::path::Path;
 use std::time::Duration;
 
 use traverse_scenario::{
-    Backend, BodyPolicy, ClientSpec, ConnectProxy, Credentials, HopKind, HttpVersion, IdleCounts,
-    LegacyForwarder, Location, Masking, OriginCertificate, OriginFailure, Scenario, TerminatorMode,
-    TlsPolicy, TlsTerminator, Transparent, UndeclaredBytes, UpgradePolicy, Vendor, Verdict,
+    Backend, BodyPolicy, Buffering, ClientSpec, ConnectProxy, Credentials, HopKind, HttpVersion,
+    IdleCounts, LegacyForwarder, Location, Masking, OriginCertificate, OriginFailure,
+    RequestBuffering, ResponseBuffering, Scenario, TerminatorMode, TlsPolicy, TlsTerminator,
+    Transparent, UndeclaredBytes, UpgradePolicy, Vendor, Verdict,
 };
 
 fn parse(source: &str) -> Scenario {
@@ -472,6 +473,7 @@ fn a_transparent_hop_has_its_defaults() {
             masking: Masking::Ignore,
             cache: false,
             undeclared_bytes: UndeclaredBytes::Hold,
+            buffering: Buffering::default(),
         }
     );
     assert_eq!(one_transparent(""), Transparent::default());
@@ -490,6 +492,8 @@ websocket_block = ["ads.example"]
 ports = [80]
 masking = "require"
 cache = true
+response_buffering = "whole"
+request_buffering = "whole"
 "#,
     );
     assert_eq!(
@@ -506,6 +510,11 @@ cache = true
             masking: Masking::Require,
             cache: true,
             undeclared_bytes: UndeclaredBytes::Hold,
+            buffering: Buffering {
+                response: ResponseBuffering::Whole,
+                request: RequestBuffering::Whole,
+                x_accel: false,
+            },
         }
     );
 }
@@ -557,6 +566,7 @@ fn a_connect_proxy_has_its_defaults() {
             auth: None,
             idle_timeout: None,
             idle_counts: IdleCounts::Upstream,
+            buffering: Buffering::default(),
         }
     );
     assert_eq!(one_connect_proxy(""), ConnectProxy::default());
@@ -569,6 +579,7 @@ fn every_connect_proxy_option_is_read() {
 allowed_ports = [8443, 443, 1, 65535]
 auth = "alice:secret"
 idle_timeout = "5m"
+response_buffering = "16k"
 "#,
     );
     assert_eq!(
@@ -578,7 +589,87 @@ idle_timeout = "5m"
             auth: Some(credentials("alice", "secret")),
             idle_timeout: Some(Duration::from_secs(300)),
             idle_counts: IdleCounts::Upstream,
+            buffering: Buffering {
+                response: ResponseBuffering::Buffers(16 * 1024),
+                request: RequestBuffering::Off,
+                x_accel: true,
+            },
         }
+    );
+}
+
+#[test]
+fn buffering_reads_off_whole_and_sizes_as_nginx_writes_them() {
+    let response = |text: &str| {
+        one_terminator(&format!("response_buffering = \"{text}\""))
+            .buffering
+            .response
+    };
+    assert_eq!(response("off"), ResponseBuffering::Off);
+    assert_eq!(response("whole"), ResponseBuffering::Whole);
+    assert_eq!(response("4096"), ResponseBuffering::Buffers(4096));
+    assert_eq!(response("8k"), ResponseBuffering::Buffers(8 * 1024));
+    assert_eq!(response("64K"), ResponseBuffering::Buffers(64 * 1024));
+    assert_eq!(response("1m"), ResponseBuffering::Buffers(1024 * 1024));
+    let request = |text: &str| {
+        one_terminator(&format!("request_buffering = \"{text}\""))
+            .buffering
+            .request
+    };
+    assert_eq!(request("off"), RequestBuffering::Off);
+    assert_eq!(request("whole"), RequestBuffering::Whole);
+    assert_eq!(TlsTerminator::default().buffering, Buffering::default());
+}
+
+#[test]
+fn x_accel_buffering_is_honoured_by_nginx_sized_buffers_and_not_by_a_scanning_gateway() {
+    let accel = |options: &str| one_terminator(options).buffering.x_accel;
+    assert!(accel("response_buffering = \"8k\""));
+    assert!(!accel("response_buffering = \"whole\""));
+    assert!(accel(
+        "response_buffering = \"whole\"\nx_accel_buffering = true"
+    ));
+    assert!(!accel(
+        "response_buffering = \"8k\"\nx_accel_buffering = false"
+    ));
+}
+
+#[test]
+fn buffering_acts_on_a_transparent_hop_wherever_it_reads_http() {
+    let buffered = |options: &str| one_transparent(options).buffering.response;
+    assert_eq!(
+        buffered("ports = [80]\nresponse_buffering = \"whole\""),
+        ResponseBuffering::Whole
+    );
+    assert_eq!(
+        buffered("ports = [443]\ntls = \"inspect\"\nresponse_buffering = \"8k\""),
+        ResponseBuffering::Buffers(8 * 1024)
+    );
+}
+
+#[test]
+fn buffering_settings_are_written_back_where_they_differ() {
+    let settings = |options: &str| {
+        let scenario = parse(&format!("[[hops]]\nkind = \"tls-terminator\"\n{options}\n"));
+        scenario.hops[0].kind.settings()
+    };
+    let written = settings("response_buffering = \"8k\"\nrequest_buffering = \"whole\"");
+    assert!(
+        written.contains(&"response_buffering = \"8k\"".to_string()),
+        "{written:?}"
+    );
+    assert!(
+        written.contains(&"request_buffering = \"whole\"".to_string()),
+        "{written:?}"
+    );
+    assert!(
+        !written.iter().any(|line| line.starts_with("x_accel")),
+        "{written:?}"
+    );
+    let written = settings("response_buffering = \"whole\"\nx_accel_buffering = true");
+    assert!(
+        written.contains(&"x_accel_buffering = true".to_string()),
+        "{written:?}"
     );
 }
 
@@ -751,6 +842,7 @@ fn a_legacy_forwarder_has_its_defaults() {
             idle_timeout: None,
             idle_counts: IdleCounts::Upstream,
             read_timeout: Duration::from_secs(60),
+            buffering: Buffering::default(),
         }
     );
     assert_eq!(one_legacy_forwarder(""), LegacyForwarder::default());
@@ -764,6 +856,8 @@ body = "hold-until-response"
 masking = "require"
 idle_timeout = "75s"
 read_timeout = "30s"
+response_buffering = "8k"
+x_accel_buffering = false
 "#,
     );
     assert_eq!(
@@ -774,6 +868,11 @@ read_timeout = "30s"
             idle_timeout: Some(Duration::from_secs(75)),
             idle_counts: IdleCounts::Upstream,
             read_timeout: Duration::from_secs(30),
+            buffering: Buffering {
+                response: ResponseBuffering::Buffers(8 * 1024),
+                request: RequestBuffering::Off,
+                x_accel: false,
+            },
         }
     );
 }

@@ -8,7 +8,11 @@ use std::time::Duration;
 
 use crate::address::{PROXY_PORT, TLS_PORT};
 use crate::error::ScenarioError;
-use crate::kinds::{idle_counts_option, DefaultValue, Kind, KindInfo, OptionReader, OptionSpec, Settings, ValueType};
+use crate::kinds::{
+    Buffering, BufferingLimits, DefaultValue, Kind, KindInfo, OptionReader, OptionSpec, Settings,
+    ValueType, X_ACCEL_BUFFERING, idle_counts_option, request_buffering_option,
+    response_buffering_option,
+};
 use crate::model::{Credentials, IdleCounts, Keyword};
 
 /// An explicit forward proxy (Squid and friends).
@@ -21,6 +25,8 @@ pub struct ConnectProxy {
     pub idle_timeout: Option<Duration>,
     /// Which bytes reset the idle timer.
     pub idle_counts: IdleCounts,
+    /// How it holds absolute-form requests and their responses.
+    pub buffering: Buffering,
 }
 
 impl Default for ConnectProxy {
@@ -30,6 +36,7 @@ impl Default for ConnectProxy {
             auth: None,
             idle_timeout: None,
             idle_counts: IdleCounts::Upstream,
+            buffering: Buffering::default(),
         }
     }
 }
@@ -67,6 +74,19 @@ const OPTIONS: &[OptionSpec] = &[
         "Which bytes reset `idle_timeout`: `\"both\"`, `\"upstream\"` or `\"client\"`. Set without `idle_timeout` it is an error. The default is `\"upstream\"`, as Squid counts: its `read_timeout` (15 minutes by default) applies to server connections and is extended after each successful read from the server. Its `client_lifetime` (1 day) limits a client connection's whole life, not its silence, and is not modelled.",
         "idle_timeout = \"60s\"\nidle_counts = \"both\"",
     ),
+    response_buffering_option(
+        "\"off\"",
+        "absolute-form requests (GET http://…), not CONNECT tunnels",
+        response_buffering_doc!("It acts on requests in absolute form (`GET http://origin.test/`), which it forwards itself; the bytes of a `CONNECT` tunnel are never read. The default is `\"off\"`: Squid passes a response on as it reads it (its `read_ahead_gap`, 16 KB by default, only bounds how far it reads ahead of its client)."),
+        "response_buffering = \"whole\"",
+    ),
+    request_buffering_option(
+        "\"off\"",
+        "absolute-form requests (GET http://…), not CONNECT tunnels",
+        request_buffering_doc!("It acts on absolute-form requests, as `response_buffering` does. The default is `\"off\"`: Squid streams request bodies on."),
+        "request_buffering = \"whole\"",
+    ),
+    X_ACCEL_BUFFERING,
 ];
 
 impl Kind for ConnectProxy {
@@ -88,6 +108,8 @@ impl Kind for ConnectProxy {
             auth: reader.credentials("auth")?,
             idle_timeout: reader.duration("idle_timeout")?,
             idle_counts,
+            // Absolute-form requests always reach its HTTP reader.
+            buffering: reader.buffering(defaults.buffering, BufferingLimits::default())?,
         })
     }
 
@@ -101,6 +123,7 @@ impl Kind for ConnectProxy {
             self.idle_counts.keyword(),
             default.idle_counts.keyword(),
         );
+        self.buffering.write(settings, default.buffering);
     }
 
     fn is_explicit_proxy(&self) -> bool {

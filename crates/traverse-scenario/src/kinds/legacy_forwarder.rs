@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use crate::address::PLAIN_PORT;
 use crate::error::ScenarioError;
-use crate::kinds::{idle_counts_option, 
+use crate::kinds::{
+    Buffering, BufferingLimits, X_ACCEL_BUFFERING, idle_counts_option, response_buffering_option,
     DefaultValue, Kind, KindInfo, OptionReader, OptionSpec, Settings, ValueType, keyword_names,
 };
 use crate::model::{Keyword, Masking, IdleCounts};
@@ -24,6 +25,9 @@ pub struct LegacyForwarder {
     /// How long it waits for the upstream's answer before `504` (nginx's
     /// `proxy_read_timeout`, 60 s by default).
     pub read_timeout: Duration,
+    /// How it holds responses; request bodies it always reads whole (up to
+    /// 1 MiB) before it connects, as nginx did before 1.7.11.
+    pub buffering: Buffering,
 }
 
 impl Default for LegacyForwarder {
@@ -34,6 +38,7 @@ impl Default for LegacyForwarder {
             idle_timeout: None,
             idle_counts: IdleCounts::Upstream,
             read_timeout: Duration::from_secs(60),
+            buffering: Buffering::default(),
         }
     }
 }
@@ -102,6 +107,13 @@ const OPTIONS: &[OptionSpec] = &[
         doc: "How long it waits for the next node's answer to a request before answering `504 Gateway Timeout`, as nginx does when `proxy_read_timeout` (60 s by default) runs out. A gateway's `504` counts as category `timeout`.",
         example: "read_timeout = \"1s\"",
     },
+    response_buffering_option(
+        "\"off\"",
+        "responses other than a 101",
+        response_buffering_doc!("It holds the body as HTTP framing bounds it: a `Content-Length`, a chunked body up to its last chunk, or the origin's close. The default is `\"off\"`, today's behaviour: the kind stands for nginx, Apache and HAProxy of 2010 alike, and only nginx buffered; write `\"4k\"` or `\"8k\"` for that nginx. Request bodies need no option here: the forwarder always reads a declared body whole (up to 1 MiB) before it connects upstream, as nginx did before `proxy_request_buffering` (1.7.11) made that optional."),
+        "response_buffering = \"8k\"",
+    ),
+    X_ACCEL_BUFFERING,
 ];
 
 impl Kind for LegacyForwarder {
@@ -124,6 +136,15 @@ impl Kind for LegacyForwarder {
             read_timeout: reader
                 .duration("read_timeout")?
                 .unwrap_or(defaults.read_timeout),
+            buffering: {
+                let (response, x_accel) = reader
+                    .response_buffering(defaults.buffering.response, BufferingLimits::default())?;
+                Buffering {
+                    response,
+                    x_accel,
+                    ..defaults.buffering
+                }
+            },
         })
     }
 
@@ -140,6 +161,7 @@ impl Kind for LegacyForwarder {
         if self.read_timeout != default.read_timeout {
             settings.duration("read_timeout", Some(self.read_timeout));
         }
+        self.buffering.write(settings, default.buffering);
     }
 
     fn main_port(&self) -> u16 {

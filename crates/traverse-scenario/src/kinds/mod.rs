@@ -11,6 +11,8 @@
 //! Adding a kind: a file here that implements [`Kind`], and one line in the
 //! `kinds!` list below.
 
+#[macro_use]
+mod buffering;
 mod options;
 
 use std::ops::Range;
@@ -22,6 +24,11 @@ use crate::error::ScenarioError;
 use crate::fields::Fields;
 use crate::model::{Credentials, Keyword};
 
+pub(crate) use buffering::parse_response_buffering;
+pub use buffering::{
+    BUFFER_CAP, Buffering, BufferingLimits, RequestBuffering, ResponseBuffering, X_ACCEL_BUFFERING,
+    format_size, parse_size, request_buffering_option, response_buffering_option,
+};
 pub use options::{
     DefaultValue, KindInfo, OptionSpec, ValueType, idle_counts_option, keyword_names,
 };

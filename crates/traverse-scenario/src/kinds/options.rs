@@ -63,6 +63,8 @@ pub enum ValueType {
     Bool,
     /// A string with a unit: `"100s"`.
     Duration,
+    /// `"off"`, `"whole"`, or a size in bytes, `k` or `m`: `"8k"`.
+    BufferSize,
     /// An array of the topology's logical ports, 443 and/or 80.
     LogicalPorts,
     /// An array of port numbers from 1 to 65535.

@@ -7,8 +7,10 @@ use std::time::Duration;
 
 use crate::address::{PORTS, TLS_PORT};
 use crate::error::ScenarioError;
-use crate::kinds::{idle_counts_option, 
-    DefaultValue, Kind, KindInfo, OptionReader, OptionSpec, Settings, ValueType, keyword_names,
+use crate::kinds::{
+    Buffering, BufferingLimits, DefaultValue, Kind, KindInfo, OptionReader, OptionSpec, Settings,
+    ValueType, X_ACCEL_BUFFERING, idle_counts_option, keyword_names, request_buffering_option,
+    response_buffering_option,
 };
 use crate::model::{Keyword, Masking, UndeclaredBytes, IdleCounts};
 
@@ -35,6 +37,8 @@ pub struct TlsTerminator {
     /// How long it waits for the next node's TCP connect, as written;
     /// `None` takes the vendor's default ([`TlsTerminator::connect_limit`]).
     pub connect_timeout: Option<Duration>,
+    /// How it holds responses and request bodies (`http` mode).
+    pub buffering: Buffering,
 }
 
 impl TlsTerminator {
@@ -157,6 +161,7 @@ impl Default for TlsTerminator {
             vendor: Vendor::Generic,
             read_timeout: None,
             connect_timeout: None,
+            buffering: Buffering::default(),
         }
     }
 }
@@ -288,6 +293,19 @@ const OPTIONS: &[OptionSpec] = &[
         doc: "How long it waits for the TCP connection to the next node, before it answers the vendor's connect-timeout status (`522` for Cloudflare, `504` otherwise; in `tcp` mode it closes the connection), recorded as `upstream-failed`. Cloudflare gives a TCP connection to the origin 19 s (its connection limits page; older pages say 15 s); an ALB 10 s. Without one the limit is `--step-timeout`, in wall time.",
         example: "connect_timeout = \"5s\"",
     },
+    response_buffering_option(
+        "\"off\"",
+        "http mode",
+        response_buffering_doc!("`http` mode only (in `tcp` mode it is an error). The default is `\"off\"` for every `vendor`: Cloudflare's API documents its `response_buffering` zone setting (Enterprise zones) as off, the proxied server streaming directly to the client; AWS's ALB documentation and F5's HTTP profile (whose `Response Chunking` re-chunks or preserves a body, it does not hold one) describe no response buffering, so the mock streams for them. Set `\"whole\"` for a WAF or gateway that inspects whole responses, or a size for an nginx in front of the origin."),
+        "response_buffering = \"whole\"",
+    ),
+    request_buffering_option(
+        "\"off\"",
+        "http mode",
+        request_buffering_doc!("`http` mode only (in `tcp` mode it is an error). The default is `\"off\"`: Cloudflare's default request body buffering (`standard` in its Configuration Rules) inspects a prefix of the body for its WAF and streams it on, and its `full` mode, which buffers the entire body before sending it to the origin, is `\"whole\"` here; AWS and F5 describe no request buffering by default."),
+        "request_buffering = \"whole\"",
+    ),
+    X_ACCEL_BUFFERING,
 ];
 
 impl Kind for TlsTerminator {
@@ -305,8 +323,16 @@ impl Kind for TlsTerminator {
         let masking_at = reader.span_of("masking");
         let undeclared_at = reader.span_of("undeclared_bytes");
         let read_at = reader.span_of("read_timeout");
+        let mode = reader.keyword("mode")?.unwrap_or(defaults.mode);
+        let buffering = reader.buffering(
+            defaults.buffering,
+            BufferingLimits {
+                no_http: (mode == TerminatorMode::Tcp)
+                    .then_some("in tcp mode the terminator reads no HTTP messages to hold"),
+            },
+        )?;
         let options = TlsTerminator {
-            mode: reader.keyword("mode")?.unwrap_or(defaults.mode),
+            mode,
             websocket: reader.flag("websocket")?.unwrap_or(defaults.websocket),
             backend: reader.keyword("backend")?.unwrap_or(defaults.backend),
             idle_timeout: reader.duration("idle_timeout")?,
@@ -317,6 +343,7 @@ impl Kind for TlsTerminator {
             vendor: reader.keyword("vendor")?.unwrap_or_default(),
             read_timeout: reader.duration("read_timeout")?,
             connect_timeout: reader.duration("connect_timeout")?,
+            buffering,
         };
         if options.read_timeout.is_some() {
             reader.no_effect(
@@ -374,6 +401,7 @@ impl Kind for TlsTerminator {
         settings.differs("vendor", self.vendor.keyword(), default.vendor.keyword());
         settings.duration("read_timeout", self.read_timeout);
         settings.duration("connect_timeout", self.connect_timeout);
+        self.buffering.write(settings, default.buffering);
     }
 
     fn main_port(&self) -> u16 {

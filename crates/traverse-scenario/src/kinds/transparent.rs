@@ -8,8 +8,10 @@ use std::time::Duration;
 
 use crate::address::{PLAIN_PORT, PORTS};
 use crate::error::ScenarioError;
-use crate::kinds::{idle_counts_option, 
-    DefaultValue, Kind, KindInfo, OptionReader, OptionSpec, Settings, ValueType, keyword_names,
+use crate::kinds::{
+    Buffering, BufferingLimits, DefaultValue, Kind, KindInfo, OptionReader, OptionSpec, Settings,
+    ValueType, X_ACCEL_BUFFERING, idle_counts_option, keyword_names, request_buffering_option,
+    response_buffering_option,
 };
 use crate::model::{Keyword, Masking, UndeclaredBytes, UpgradePolicy, IdleCounts};
 
@@ -36,6 +38,8 @@ pub struct Transparent {
     /// handshake as new requests (the W2SP 2011 cache-poisoning setting).
     pub cache: bool,
     pub undeclared_bytes: UndeclaredBytes,
+    /// How it holds the HTTP messages it reads.
+    pub buffering: Buffering,
 }
 
 impl Default for Transparent {
@@ -52,6 +56,7 @@ impl Default for Transparent {
             masking: Masking::Ignore,
             cache: false,
             undeclared_bytes: UndeclaredBytes::Hold,
+            buffering: Buffering::default(),
         }
     }
 }
@@ -182,6 +187,19 @@ const OPTIONS: &[OptionSpec] = &[
         doc: "What it does with bytes that follow a WebSocket handshake's headers with no `Content-Length` to declare them (hixie-76's key bytes), when it passes the upgrade on (`upgrade = \"forward\"` over HTTP/1.1, plain or inside inspected TLS; set otherwise it is accepted but does nothing), as for `tls-terminator`: `\"hold\"` keeps them until the next node answers (`holding`), `\"reject\"` answers `400` as HAProxy 2.6 in `mode http` does.",
         example: "upgrade = \"forward\"\nundeclared_bytes = \"reject\"",
     },
+    response_buffering_option(
+        "\"off\"",
+        "HTTP on port 80, and inside TLS it inspects",
+        response_buffering_doc!("It acts on the HTTP the hop reads: on port 80, and on 443 only with `tls = \"inspect\"` (a hop that intercepts only 443 and relays its TLS unopened reads no HTTP, and setting it there is an error). The default is `\"off\"`: an intercepting cache passes what it reads as it reads it (Squid's `read_ahead_gap`, 16 KB by default, only bounds how far it reads ahead of its client). Set `\"whole\"` for a secure web gateway that scans downloads before passing them (with `tls = \"inspect\"` for HTTPS)."),
+        "response_buffering = \"whole\"",
+    ),
+    request_buffering_option(
+        "\"off\"",
+        "HTTP on port 80, and inside TLS it inspects",
+        request_buffering_doc!("It acts where `response_buffering` does. The default is `\"off\"`: an intercepting cache streams request bodies on."),
+        "request_buffering = \"whole\"",
+    ),
+    X_ACCEL_BUFFERING,
 ];
 
 impl Kind for Transparent {
@@ -199,9 +217,21 @@ impl Kind for Transparent {
         let masking_at = reader.span_of("masking");
         let undeclared_at = reader.span_of("undeclared_bytes");
         let cache_at = reader.span_of("cache");
+        let tls = reader.keyword("tls")?.unwrap_or(defaults.tls);
+        let ports = reader.logical_ports("ports")?.unwrap_or(defaults.ports.clone());
+        let reads_http = ports.contains(&PLAIN_PORT) || tls == TlsPolicy::Inspect;
+        let buffering = reader.buffering(
+            defaults.buffering,
+            BufferingLimits {
+                no_http: (!reads_http).then_some(
+                    "it reads HTTP only on port 80 and inside TLS it inspects (`tls = \"inspect\"`), \
+                     and this hop intercepts neither",
+                ),
+            },
+        )?;
         let options = Transparent {
             upgrade: reader.keyword("upgrade")?.unwrap_or(defaults.upgrade),
-            tls: reader.keyword("tls")?.unwrap_or(defaults.tls),
+            tls,
             http_version: reader
                 .keyword("http_version")?
                 .unwrap_or(defaults.http_version),
@@ -209,10 +239,11 @@ impl Kind for Transparent {
             idle_counts,
             websocket_allow: reader.hosts("websocket_allow")?.unwrap_or_default(),
             websocket_block: reader.hosts("websocket_block")?.unwrap_or_default(),
-            ports: reader.logical_ports("ports")?.unwrap_or(defaults.ports),
+            ports,
             masking: reader.keyword("masking")?.unwrap_or_default(),
             cache: reader.flag("cache")?.unwrap_or(defaults.cache),
             undeclared_bytes: reader.keyword("undeclared_bytes")?.unwrap_or_default(),
+            buffering,
         };
         // All three act on an upgraded stream, which only `upgrade =
         // "forward"` over HTTP/1.1 lets through.
@@ -256,6 +287,7 @@ impl Kind for Transparent {
             self.undeclared_bytes.keyword(),
             default.undeclared_bytes.keyword(),
         );
+        self.buffering.write(settings, default.buffering);
     }
 
     fn caches(&self) -> bool {

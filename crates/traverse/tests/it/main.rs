@@ -1,6 +1,7 @@
 //! The integration tests, one binary: real middleboxes and tunnels on
 //! loopback, driven through the runner and the `traverse` command.
 
+mod buffering;
 mod bundled;
 mod chains;
 mod cli;
