@@ -23,7 +23,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::tungstenite::protocol::Role;
+use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 use traverse_net::{Action, Endpoints, Tasks, TransactionLog, bind_loopback};
 use traverse_pki::Pki;
 use traverse_scenario::OriginCertificate;
@@ -294,11 +294,15 @@ backend = "plain"
 extended_connect = "translate"
 "#;
 
-#[tokio::test]
-async fn a_translating_hop_carries_an_rfc8441_websocket_to_an_http11_origin() {
-    let (endpoints, origin_log, _tasks) = ws_origin(&Pki::generate().expect("pki")).await;
-    let hop = LoneHop::start(TRANSLATING, endpoints).await;
-    let mut sender = h2_client(hop.addr(TLS_PORT), &hop.pki).await;
+/// Opens an RFC 8441 WebSocket through the hop at `addr`: the stream
+/// after the hop's `200`, with frames masked as a client's (`Role::Client`)
+/// or unmasked (`Role::Server`, as wstunnel's client sends them).
+async fn open_h2_websocket(
+    addr: SocketAddr,
+    pki: &Pki,
+    role: Role,
+) -> WebSocketStream<TokioIo<hyper::upgrade::Upgraded>> {
+    let mut sender = h2_client(addr, pki).await;
     let request = Request::builder()
         .method(Method::CONNECT)
         .uri("https://origin.test/tunnel")
@@ -316,8 +320,66 @@ async fn a_translating_hop_carries_an_rfc8441_websocket_to_an_http11_origin() {
     let stream = within("the stream to open", hyper::upgrade::on(&mut response))
         .await
         .expect("the stream opens");
-    let mut socket =
-        WebSocketStream::from_raw_socket(TokioIo::new(stream), Role::Client, None).await;
+    // The client's connection task keeps the stream; the sender may go.
+    drop(sender);
+    // An unmasked sender reads the hop's unmasked frames all the same.
+    let config = WebSocketConfig::default().accept_unmasked_frames(true);
+    WebSocketStream::from_raw_socket(TokioIo::new(stream), role, Some(config)).await
+}
+
+#[tokio::test]
+async fn a_translating_hop_applies_its_masking_rules_to_the_translated_stream() {
+    let (endpoints, _log, _tasks) = ws_origin(&Pki::generate().expect("pki")).await;
+    let hop = LoneHop::start(&format!("{TRANSLATING}masking = \"require\"\n"), endpoints).await;
+    let mut socket = open_h2_websocket(hop.addr(TLS_PORT), &hop.pki, Role::Server).await;
+    within(
+        "sending an unmasked frame",
+        socket.send(Message::binary(b"unmasked".to_vec())),
+    )
+    .await
+    .expect("send");
+    let closed = loop {
+        match within("the hop's close", socket.next()).await {
+            Some(Ok(Message::Close(frame))) => break frame.map(|frame| u16::from(frame.code)),
+            Some(Ok(_)) => {}
+            other => panic!("expected a close frame, got {other:?}"),
+        }
+    };
+    assert_eq!(closed, Some(1002));
+    let record = hop.record().await;
+    assert_eq!(record.action, Action::Blocked, "{record:?}");
+    assert!(
+        record.detail.contains("(masking = require)"),
+        "{}",
+        record.detail
+    );
+}
+
+#[tokio::test]
+async fn a_translated_stream_is_cut_by_the_hops_idle_timeout() {
+    let (endpoints, _log, _tasks) = ws_origin(&Pki::generate().expect("pki")).await;
+    // 10 s at the default time scale is 100 ms of wall time.
+    let hop = LoneHop::start(&format!("{TRANSLATING}idle_timeout = \"10s\"\n"), endpoints).await;
+    let mut socket = open_h2_websocket(hop.addr(TLS_PORT), &hop.pki, Role::Client).await;
+    loop {
+        match within("the idle cut", socket.next()).await {
+            None | Some(Err(_)) | Some(Ok(Message::Close(_))) => break,
+            Some(Ok(_)) => {}
+        }
+    }
+    let record = hop.record().await;
+    assert_eq!(record.action, Action::IdleCut, "{record:?}");
+    assert_eq!(
+        record.detail,
+        "cut the WebSocket after 10s without traffic (idle_timeout)"
+    );
+}
+
+#[tokio::test]
+async fn a_translating_hop_carries_an_rfc8441_websocket_to_an_http11_origin() {
+    let (endpoints, origin_log, _tasks) = ws_origin(&Pki::generate().expect("pki")).await;
+    let hop = LoneHop::start(TRANSLATING, endpoints).await;
+    let mut socket = open_h2_websocket(hop.addr(TLS_PORT), &hop.pki, Role::Client).await;
     let sent = b"through h2 and back".to_vec();
     within(
         "sending a frame",
