@@ -578,18 +578,11 @@ async fn http11_clients_pass_an_http2_hop_as_before() {
     .await;
 }
 
-#[tokio::test]
-async fn an_inspecting_gateway_serves_h2_inside_the_tls_it_opens() {
-    // The gateway re-encrypts to the origin and checks its certificate
-    // against the public CA, so both share the run's PKI.
-    let pki = Arc::new(Pki::generate().expect("pki"));
-    let (endpoints, _log, _tasks) = ws_origin(&pki).await;
-    let hop = LoneHop::start_with(
-        "[[hops]]\nkind = \"transparent\"\nname = \"swg\"\ntls = \"inspect\"\nhttp2 = true\n",
-        endpoints,
-        pki,
-    )
-    .await;
+/// HTTP/2 inside the TLS an inspecting gateway opens, from a managed
+/// device that trusts the enterprise inspection CA.
+async fn inspected_h2_client(
+    hop: &LoneHop,
+) -> hyper::client::conn::http2::SendRequest<Empty<Bytes>> {
     let mut config = (*hop.pki.verifying_client()).clone();
     config.alpn_protocols = vec![b"h2".to_vec()];
     let tcp = TcpStream::connect(hop.addr(TLS_PORT))
@@ -602,12 +595,32 @@ async fn an_inspecting_gateway_serves_h2_inside_the_tls_it_opens() {
     )
     .await
     .expect("a managed device trusts the inspection CA");
-    assert_eq!(tls.get_ref().1.alpn_protocol(), Some(&b"h2"[..]));
-    let (mut sender, connection) =
+    assert_eq!(
+        tls.get_ref().1.alpn_protocol(),
+        Some(&b"h2"[..]),
+        "the gateway picks h2"
+    );
+    let (sender, connection) =
         hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(tls))
             .await
             .expect("HTTP/2 inside the inspected TLS");
     tokio::spawn(connection);
+    sender
+}
+
+#[tokio::test]
+async fn an_inspecting_gateway_serves_h2_inside_the_tls_it_opens() {
+    // The gateway re-encrypts to the origin and checks its certificate
+    // against the public CA, so both share the run's PKI.
+    let pki = Arc::new(Pki::generate().expect("pki"));
+    let (endpoints, _log, _tasks) = ws_origin(&pki).await;
+    let hop = LoneHop::start_with(
+        "[[hops]]\nkind = \"transparent\"\nname = \"swg\"\ntls = \"inspect\"\nhttp2 = true\n",
+        endpoints,
+        pki,
+    )
+    .await;
+    let mut sender = inspected_h2_client(&hop).await;
     let request = Request::get("https://origin.test/")
         .body(Empty::<Bytes>::new())
         .expect("request");
@@ -622,5 +635,52 @@ async fn an_inspecting_gateway_serves_h2_inside_the_tls_it_opens() {
     assert_eq!(
         hop.record().await.detail,
         "HTTP/2 from the client, HTTP/1.1 to origin.test:443; it answered 426"
+    );
+}
+
+#[tokio::test]
+async fn a_generic_terminator_keeps_http11_for_a_client_offering_h2() {
+    let (endpoints, _log, _tasks) = ws_origin(&Pki::generate().expect("pki")).await;
+    let hop = LoneHop::start("[[hops]]\nkind = \"tls-terminator\"\n", endpoints).await;
+    let tls = tls_to(hop.addr(TLS_PORT), &hop.pki, &[b"h2", b"http/1.1"]).await;
+    assert_eq!(tls.get_ref().1.alpn_protocol(), Some(&b"http/1.1"[..]));
+}
+
+#[tokio::test]
+async fn a_translated_handshake_meets_the_gateways_host_rules() {
+    let pki = Arc::new(Pki::generate().expect("pki"));
+    let (endpoints, origin_log, _tasks) = ws_origin(&pki).await;
+    let topology = r#"
+[[hops]]
+kind = "transparent"
+name = "swg"
+tls = "inspect"
+upgrade = "forward"
+http2 = true
+extended_connect = "translate"
+websocket_block = ["origin.test"]
+"#;
+    let hop = LoneHop::start_with(topology, endpoints, pki).await;
+    let mut sender = inspected_h2_client(&hop).await;
+    let request = Request::builder()
+        .method(Method::CONNECT)
+        .uri("https://origin.test/tunnel")
+        .extension(hyper::ext::Protocol::from_static("websocket"))
+        .header("sec-websocket-version", "13")
+        .body(Empty::<Bytes>::new())
+        .expect("request");
+    let response = within("the answer", sender.send_request(request))
+        .await
+        .expect("answers");
+    assert_eq!(response.status(), 403);
+    let record = hop.record().await;
+    assert_eq!(record.action, Action::Blocked, "{record:?}");
+    assert_eq!(
+        record.detail,
+        "answered 403: blocked by policy: WebSocket to origin.test is not allowed"
+    );
+    assert!(
+        origin_log.snapshot().is_empty(),
+        "nothing reached the origin"
     );
 }
