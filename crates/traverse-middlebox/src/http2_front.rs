@@ -162,7 +162,7 @@ async fn answer(
     }
     let request = as_http1(request);
     match front.backend {
-        BackendHttp::Http1 => forward_http1(request, entry, upstream, policy, tasks, "").await,
+        BackendHttp::Http1 => forward_http1(request, entry, upstream, policy, tasks).await,
         BackendHttp::Http2 => forward_http2(request, entry, upstream, policy, tasks).await,
     }
 }
@@ -188,15 +188,13 @@ fn as_http1(request: Request<Incoming>) -> Request<Incoming> {
 }
 
 /// Forwards over HTTP/1.1 with the hop's whole HTTP/1.1 behaviour, then
-/// says in the record that the client spoke HTTP/2. `why` explains an
-/// HTTP/1.1 the scenario did not ask for.
+/// says in the record that the client spoke HTTP/2.
 async fn forward_http1(
     request: Request<Incoming>,
     entry: ConnEntry,
     upstream: Upstream,
     policy: HttpPolicy,
     tasks: Tasks,
-    why: &str,
 ) -> Response<Body> {
     let response =
         http_proxy::forward(request, entry.clone(), upstream.clone(), policy, tasks).await;
@@ -206,7 +204,7 @@ async fn forward_http1(
             Action::Forwarded,
             Some(status),
             format!(
-                "HTTP/2 from the client, HTTP/1.1 to {}{why}; it answered {status}",
+                "HTTP/2 from the client, HTTP/1.1 to {}; it answered {status}",
                 upstream.target()
             ),
         );
@@ -214,8 +212,9 @@ async fn forward_http1(
     response
 }
 
-/// Forwards over HTTP/2: offered by ALPN over TLS (HTTP/1.1 if the next
-/// node picks it, as Cloudflare does), by prior knowledge over plain TCP.
+/// Forwards over HTTP/2: offered by ALPN over TLS (HTTP/1.1 on the same
+/// connection if the next node picks it, as Cloudflare does), by prior
+/// knowledge over plain TCP.
 async fn forward_http2(
     request: Request<Incoming>,
     entry: ConnEntry,
@@ -236,32 +235,76 @@ async fn forward_http2(
             return local(status, &format!("{error}\n"));
         }
     };
-    if upstream.tls.is_some() && picked.as_deref() != Some(H2) {
-        // The connection just made is dropped: `forward` makes its own,
-        // which the next node answers the same way.
-        drop(io);
-        let why = " (it offered no h2 by ALPN)";
-        return forward_http1(request, entry, upstream, policy, tasks, why).await;
-    }
-    let (mut sender, connection) =
-        match hyper::client::conn::http2::handshake(CellExecutor(tasks.clone()), TokioIo::new(io))
-            .await
+    let speaks_h2 = upstream.tls.is_none() || picked.as_deref() == Some(H2);
+    let (mut parts, body) = request.into_parts();
+    strip_hop_by_hop(&mut parts.headers);
+    add_forwarded(&mut parts.headers, policy.scheme);
+    let answered = if speaks_h2 {
+        if let Err(error) = to_http2_target(&mut parts, &upstream) {
+            entry.act(
+                Action::Responded,
+                Some(400),
+                format!("answered 400: the request names no usable authority: {error}"),
+            );
+            return local(400, "the request names no usable authority\n");
+        }
+        let (mut sender, connection) = match hyper::client::conn::http2::handshake(
+            CellExecutor(tasks.clone()),
+            TokioIo::new(io),
+        )
+        .await
         {
             Ok(pair) => pair,
             Err(error) => return bad_gateway(&entry, &upstream, &error, policy.vendor),
         };
-    tasks.spawn(async move {
-        let _ = connection.await;
-    });
-    let (mut parts, body) = request.into_parts();
+        tasks.spawn(async move {
+            let _ = connection.await;
+        });
+        let sent = sender.send_request(Request::from_parts(parts, body));
+        within_read_timeout(&entry, &policy, &upstream, sent).await
+    } else {
+        let (mut sender, connection) =
+            match hyper::client::conn::http1::handshake::<_, Incoming>(TokioIo::new(io)).await {
+                Ok(pair) => pair,
+                Err(error) => return bad_gateway(&entry, &upstream, &error, policy.vendor),
+            };
+        tasks.spawn(async move {
+            let _ = connection.await;
+        });
+        let sent = sender.send_request(Request::from_parts(parts, body));
+        within_read_timeout(&entry, &policy, &upstream, sent).await
+    };
+    let response = match answered {
+        Ok(Ok(response)) => response,
+        Ok(Err(error)) => return bad_gateway(&entry, &upstream, &error, policy.vendor),
+        Err(timed_out) => return timed_out,
+    };
+    let status = response.status().as_u16();
+    let (inward, why) = if speaks_h2 {
+        ("HTTP/2", "")
+    } else {
+        ("HTTP/1.1", " (it offered no h2 by ALPN)")
+    };
+    entry.act(
+        Action::Forwarded,
+        Some(status),
+        format!("HTTP/2 from the client, {inward} to {target}{why}; it answered {status}"),
+    );
+    let (mut parts, body) = response.into_parts();
     strip_hop_by_hop(&mut parts.headers);
-    add_forwarded(&mut parts.headers, policy.scheme);
-    // HTTP/2 names the authority in the target, not in `Host`.
+    Response::from_parts(parts, body.boxed())
+}
+
+/// HTTP/2 names the authority in the target, not in `Host`.
+fn to_http2_target(
+    parts: &mut http::request::Parts,
+    upstream: &Upstream,
+) -> Result<(), http::Error> {
     let authority = parts
         .headers
         .remove(header::HOST)
         .and_then(|host| host.to_str().ok().map(str::to_string))
-        .unwrap_or_else(|| target.clone());
+        .unwrap_or_else(|| upstream.target());
     let scheme = if upstream.tls.is_some() {
         "https"
     } else {
@@ -272,38 +315,13 @@ async fn forward_http2(
         .path_and_query()
         .map_or("/", |target| target.as_str())
         .to_string();
-    parts.uri = match Uri::builder()
+    parts.uri = Uri::builder()
         .scheme(scheme)
         .authority(authority)
         .path_and_query(path)
-        .build()
-    {
-        Ok(uri) => uri,
-        Err(error) => {
-            entry.act(
-                Action::Responded,
-                Some(400),
-                format!("answered 400: the request names no usable authority: {error}"),
-            );
-            return local(400, "the request names no usable authority\n");
-        }
-    };
+        .build()?;
     parts.version = Version::HTTP_2;
-    let sent = sender.send_request(Request::from_parts(parts, body));
-    let response = match within_read_timeout(&entry, &policy, &upstream, sent).await {
-        Ok(Ok(response)) => response,
-        Ok(Err(error)) => return bad_gateway(&entry, &upstream, &error, policy.vendor),
-        Err(timed_out) => return timed_out,
-    };
-    let status = response.status().as_u16();
-    entry.act(
-        Action::Forwarded,
-        Some(status),
-        format!("HTTP/2 from the client, HTTP/2 to {target}; it answered {status}"),
-    );
-    let (mut parts, body) = response.into_parts();
-    strip_hop_by_hop(&mut parts.headers);
-    Response::from_parts(parts, body.boxed())
+    Ok(())
 }
 
 /// Waits for the next node's response head under the hop's read timeout,

@@ -237,7 +237,7 @@ async fn backend_http2_speaks_http2_to_the_next_node_by_prior_knowledge_over_pla
 /// HTTP/1.1 (as the harness's origins do) gets HTTP/1.1.
 #[tokio::test]
 async fn cloudflare_falls_back_to_http11_when_the_origin_offers_no_h2() {
-    let (endpoints, _log, _tasks) = ws_origin(&Pki::generate().expect("pki")).await;
+    let (endpoints, origin_log, _tasks) = ws_origin(&Pki::generate().expect("pki")).await;
     let hop = LoneHop::start(
         "[[hops]]\nkind = \"tls-terminator\"\nname = \"edge\"\nvendor = \"cloudflare\"\nbackend = \"tls\"\n",
         endpoints,
@@ -256,6 +256,12 @@ async fn cloudflare_falls_back_to_http11_when_the_origin_offers_no_h2() {
         hop.record().await.detail,
         "HTTP/2 from the client, HTTP/1.1 to origin.test:443 (it offered no h2 by ALPN); \
          it answered 426"
+    );
+    let origin = origin_log.snapshot();
+    assert_eq!(
+        origin.len(),
+        1,
+        "one connection to the origin, on which ALPN said HTTP/1.1: {origin:?}"
     );
 }
 
