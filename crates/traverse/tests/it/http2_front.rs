@@ -690,3 +690,35 @@ websocket_block = ["origin.test"]
         "nothing reached the origin"
     );
 }
+
+/// HTTP/2 is negotiated by ALPN: in clear, on 80, the HTTP/2 preface is
+/// bytes that are not HTTP/1.1, and the hop refuses them as such.
+#[tokio::test]
+async fn http2_in_clear_is_refused_as_not_http11() {
+    let (endpoints, origin_log, _tasks) = ws_origin(&Pki::generate().expect("pki")).await;
+    let hop = LoneHop::start(
+        "[[hops]]\nkind = \"tls-terminator\"\nname = \"alb\"\nvendor = \"alb\"\n",
+        endpoints,
+    )
+    .await;
+    let mut tcp = TcpStream::connect(hop.addr(PLAIN_PORT))
+        .await
+        .expect("listens");
+    tcp.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
+        .await
+        .expect("preface");
+    let mut answer = Vec::new();
+    within("the hop's answer", tcp.read_to_end(&mut answer))
+        .await
+        .expect("read");
+    let answer = String::from_utf8_lossy(&answer);
+    // hyper closes on the preface without a word: no SETTINGS, no status.
+    assert!(answer.is_empty(), "{answer}");
+    let record = hop.record().await;
+    assert_eq!(record.action, Action::Responded, "{record:?}");
+    assert!(record.detail.contains("not HTTP"), "{}", record.detail);
+    assert!(
+        origin_log.snapshot().is_empty(),
+        "nothing reached the origin"
+    );
+}
