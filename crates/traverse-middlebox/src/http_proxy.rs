@@ -419,7 +419,7 @@ fn undeclared_bytes(entry: &ConnEntry, headers: &http::HeaderMap) -> usize {
 }
 
 /// The Host a request names, without its port, as policy rules match it.
-fn request_host(request: &Request<Incoming>) -> String {
+pub(crate) fn request_host(request: &Request<Incoming>) -> String {
     let host = request
         .headers()
         .get(http::header::HOST)
@@ -431,13 +431,13 @@ fn request_host(request: &Request<Incoming>) -> String {
         .to_ascii_lowercase()
 }
 
-fn blocks_websocket(policy: &HttpPolicy, host: &str) -> bool {
+pub(crate) fn blocks_websocket(policy: &HttpPolicy, host: &str) -> bool {
     policy.websocket_block.iter().any(|blocked| blocked == host)
         || (!policy.websocket_allow.is_empty()
             && !policy.websocket_allow.iter().any(|allowed| allowed == host))
 }
 
-fn add_forwarded(headers: &mut http::HeaderMap, scheme: &'static str) {
+pub(crate) fn add_forwarded(headers: &mut http::HeaderMap, scheme: &'static str) {
     headers.insert(
         HeaderName::from_static("x-forwarded-proto"),
         HeaderValue::from_static(scheme),
@@ -450,7 +450,7 @@ fn add_forwarded(headers: &mut http::HeaderMap, scheme: &'static str) {
 
 /// The next node took the request but closed without an answer, or
 /// answered something that is not HTTP.
-fn bad_gateway(
+pub(crate) fn bad_gateway(
     entry: &ConnEntry,
     upstream: &Upstream,
     error: &hyper::Error,
@@ -502,7 +502,7 @@ pub(crate) fn local(status: u16, body: &str) -> Response<Body> {
     response
 }
 
-fn empty() -> Body {
+pub(crate) fn empty() -> Body {
     Full::new(Bytes::new())
         .map_err(|never| match never {})
         .boxed()

@@ -11,6 +11,7 @@ mod buffering;
 /// The fuzz targets' properties, shared with the corpus regression test.
 #[doc(hidden)]
 pub mod fuzzing;
+mod http2_front;
 mod http_proxy;
 mod listen;
 mod relay;

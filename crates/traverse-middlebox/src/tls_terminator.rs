@@ -11,6 +11,8 @@
 //! Its `vendor` picks what a client is answered when the next node fails
 //! (Cloudflare's 520 to 526, an ALB's 502 and 504) and the defaults of its
 //! connect and read timeouts, which are scaled like every scenario duration.
+//! With HTTP/2 offered (`http2`, on for ALB and Cloudflare), a client that
+//! picks `h2` by ALPN on 443 is served by `http2_front`.
 
 use std::sync::Arc;
 
@@ -20,6 +22,7 @@ use traverse_scenario::address::{PLAIN_PORT, TLS_PORT};
 use traverse_scenario::{Backend, TerminatorMode, TlsTerminator, UpgradePolicy};
 
 use crate::http_proxy::{self, HttpPolicy};
+use crate::http2_front::{self, Http2Front};
 use crate::listen::listen;
 use crate::relay::{self, relay};
 use crate::{HopContext, MiddleboxError, MiddleboxHandle, Upstream};
@@ -29,14 +32,23 @@ pub(crate) async fn start(
     context: HopContext,
 ) -> Result<MiddleboxHandle, MiddleboxError> {
     let tls = context.server_tls(&context.pki.middlebox, "middlebox")?;
+    let tls = if options.offers_http2() {
+        http2_front::offering_h2(&tls)
+    } else {
+        tls
+    };
     let shared = Arc::new((options.clone(), context.clone(), tls));
     listen(&context, &options.ports, move |stream, port, entry| {
         let shared = shared.clone();
         async move {
             let (options, context, tls) = &*shared;
+            let mut h2 = false;
             let client: BoxedIo = if port == TLS_PORT {
                 match accept_tls(stream, tls, &entry, context.step_timeout).await {
-                    Some(tls) => Box::new(Metered::new(tls, entry.clone())),
+                    Some(tls) => {
+                        h2 = http2_front::picked_h2(&tls);
+                        Box::new(Metered::new(tls, entry.clone()))
+                    }
                     None => return,
                 }
             } else {
@@ -63,7 +75,16 @@ pub(crate) async fn start(
                         buffering: options.buffering,
                         ..HttpPolicy::new(upgrade, idle, scheme, context)
                     };
-                    http_proxy::serve(client, entry, upstream, policy, context.tasks.clone()).await;
+                    let tasks = context.tasks.clone();
+                    if h2 {
+                        let front = Http2Front {
+                            backend: options.backend_http_version(),
+                            extended_connect: options.extended_connect,
+                        };
+                        http2_front::serve(client, entry, upstream, policy, front, tasks).await;
+                    } else {
+                        http_proxy::serve(client, entry, upstream, policy, tasks).await;
+                    }
                 }
                 TerminatorMode::Tcp => {
                     relay(client, entry.clone(), upstream, idle, "the decrypted bytes").await;

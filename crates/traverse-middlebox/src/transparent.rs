@@ -8,6 +8,8 @@
 //! certificate must validate. Everything else is parsed as HTTP: non-HTTP
 //! bytes get `400`, WebSocket handshakes are forwarded, stripped (as an
 //! HTTP/1.0 proxy or nginx's defaults do) or refused, per host policy.
+//! With `http2`, a client that picks `h2` inside inspected TLS is served by
+//! `http2_front` under the same rules.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,6 +20,7 @@ use traverse_scenario::address::PORTS;
 use traverse_scenario::{HttpVersion, TlsPolicy, Transparent};
 
 use crate::http_proxy::{self, HttpPolicy};
+use crate::http2_front::{self, Http2Front};
 use crate::listen::listen;
 use crate::relay::{self, relay};
 use crate::{HopContext, MiddleboxError, MiddleboxHandle};
@@ -30,6 +33,11 @@ pub(crate) async fn start(
     context: HopContext,
 ) -> Result<MiddleboxHandle, MiddleboxError> {
     let inspection = context.server_tls(&context.pki.inspection, "inspection")?;
+    let inspection = if options.http2 {
+        http2_front::offering_h2(&inspection)
+    } else {
+        inspection
+    };
     let shared = Arc::new((options.clone(), context.clone(), inspection));
     // It sits on the path for every port; the ones it does not intercept
     // are routed on untouched, as a redirect rule for port 80 alone does.
@@ -83,10 +91,20 @@ pub(crate) async fn start(
                     else {
                         return;
                     };
+                    let h2 = http2_front::picked_h2(&tls);
                     let client = Box::new(Metered::new(tls, entry.clone()));
                     let upstream = next(Some(context.pki.public_client()));
                     let policy = http_policy(options, context, "https", true);
-                    http_proxy::serve(client, entry, upstream, policy, context.tasks.clone()).await;
+                    let tasks = context.tasks.clone();
+                    if h2 {
+                        let front = Http2Front {
+                            backend: options.backend_http,
+                            extended_connect: options.extended_connect,
+                        };
+                        http2_front::serve(client, entry, upstream, policy, front, tasks).await;
+                    } else {
+                        http_proxy::serve(client, entry, upstream, policy, tasks).await;
+                    }
                 }
             }
         }

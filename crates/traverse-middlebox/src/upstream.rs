@@ -104,6 +104,16 @@ impl Upstream {
     }
 
     pub async fn connect(&self) -> Result<BoxedIo, UpstreamError> {
+        self.connect_offering(None).await.map(|(io, _)| io)
+    }
+
+    /// Connects as [`Upstream::connect`] does, offering `alpn` in place of
+    /// the config's own protocols over TLS, and says which the next node
+    /// picked (`None` over plain TCP, or when it picked none).
+    pub async fn connect_offering(
+        &self,
+        alpn: Option<&[&[u8]]>,
+    ) -> Result<(BoxedIo, Option<Vec<u8>>), UpstreamError> {
         let target = self.target();
         let timeout = |after| UpstreamError::Timeout {
             target: target.clone(),
@@ -133,7 +143,16 @@ impl Upstream {
             })?;
         let _ = tcp.set_nodelay(true);
         let Some(config) = &self.tls else {
-            return Ok(Box::new(tcp));
+            return Ok((Box::new(tcp), None));
+        };
+        let config = match alpn {
+            Some(protocols) => {
+                let mut offering = (**config).clone();
+                offering.alpn_protocols =
+                    protocols.iter().map(|protocol| protocol.to_vec()).collect();
+                Arc::new(offering)
+            }
+            None => config.clone(),
         };
         let name =
             ServerName::try_from(ORIGIN_HOST.to_string()).map_err(|error| UpstreamError::Tls {
@@ -141,7 +160,7 @@ impl Upstream {
                 reason: error.to_string(),
                 certificate: false,
             })?;
-        let handshake = TlsConnector::from(config.clone()).connect(name, tcp);
+        let handshake = TlsConnector::from(config).connect(name, tcp);
         let tls = tokio::time::timeout(self.step_timeout, handshake)
             .await
             .map_err(|_| timeout(self.step_timeout))?
@@ -155,6 +174,7 @@ impl Upstream {
                     certificate: matches!(rustls, Some(rustls::Error::InvalidCertificate(_))),
                 }
             })?;
-        Ok(Box::new(tls))
+        let picked = tls.get_ref().1.alpn_protocol().map(<[u8]>::to_vec);
+        Ok((Box::new(tls), picked))
     }
 }

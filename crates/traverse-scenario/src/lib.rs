@@ -32,9 +32,9 @@ pub use load::{
     load_tunnel, load_tunnel_checked, load_tunnels, parse, parse_tunnel, tunnel_name_of,
 };
 pub use model::{
-    ClientSpec, Credentials, EXTERNAL_PLACEHOLDERS, Expectation, Hop, IdleCounts, Keyword, Masking,
-    Origin, OriginCertificate, PLACEHOLDERS, ProbeSpec, Scenario, Transport, TunnelDefinition,
-    UndeclaredBytes, UpgradePolicy, Verdict,
+    BackendHttp, ClientSpec, Credentials, EXTERNAL_PLACEHOLDERS, Expectation, ExtendedConnect, Hop,
+    IdleCounts, Keyword, Masking, Origin, OriginCertificate, PLACEHOLDERS, ProbeSpec, Scenario,
+    Transport, TunnelDefinition, UndeclaredBytes, UpgradePolicy, Verdict,
 };
 pub use presets::preset_names;
 pub use reference::{kinds_listing, options_markdown};

@@ -102,6 +102,31 @@ pub enum IdleCounts {
     Client,
 }
 
+/// The HTTP version an HTTP/2-fronted hop speaks to the next node for a
+/// request that arrived over HTTP/2 (an ALB target group's protocol version).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum BackendHttp {
+    /// HTTP/1.1, as an ALB's default target group and every HTTP/1.1 proxy.
+    #[default]
+    Http1,
+    /// HTTP/2: offered by ALPN over TLS (HTTP/1.1 if the next node picks
+    /// it), by prior knowledge over plain TCP.
+    Http2,
+}
+
+/// What an HTTP/2-fronted hop does with RFC 8441's extended CONNECT
+/// (`:protocol = websocket`) when it speaks HTTP/1.1 inward.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ExtendedConnect {
+    /// Advertise `SETTINGS_ENABLE_CONNECT_PROTOCOL` and turn the CONNECT
+    /// into an HTTP/1.1 `Upgrade: websocket` (HAProxy 2.4+).
+    Translate,
+    /// Do not advertise it: a compliant client does not send one, and one
+    /// sent anyway is reset.
+    #[default]
+    Refuse,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum UpgradePolicy {
     /// Pass the handshake on, then relay both ways.
@@ -322,6 +347,18 @@ impl Keyword for IdleCounts {
         ("both", IdleCounts::Both),
         ("upstream", IdleCounts::Upstream),
         ("client", IdleCounts::Client),
+    ];
+}
+
+impl Keyword for BackendHttp {
+    const KEYWORDS: &'static [(&'static str, Self)] =
+        &[("http1", BackendHttp::Http1), ("http2", BackendHttp::Http2)];
+}
+
+impl Keyword for ExtendedConnect {
+    const KEYWORDS: &'static [(&'static str, Self)] = &[
+        ("translate", ExtendedConnect::Translate),
+        ("refuse", ExtendedConnect::Refuse),
     ];
 }
 

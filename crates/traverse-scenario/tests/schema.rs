@@ -260,6 +260,9 @@ const STRUCTURAL: &[&str] = &[
     "unknown-hop-kind",
     "unknown-top-level-key",
     "websocket-not-boolean",
+    "tls-terminator-backend-http-bad-value",
+    "tls-terminator-extended-connect-bad-value",
+    "tls-terminator-http2-not-boolean",
     "weight-negative",
     "weight-string",
     "request-buffering-size",
@@ -291,6 +294,15 @@ const SEMANTIC: &[&str] = &[
     "tls-terminator-response-buffering-in-tcp-mode",
     "transparent-response-buffering-tls-passthrough",
     "x-accel-buffering-without-response-buffering",
+    "tls-terminator-backend-http-without-http2",
+    "tls-terminator-extended-connect-in-tcp-mode",
+    "tls-terminator-extended-connect-with-http2-off",
+    "tls-terminator-http2-in-tcp-mode",
+    "tls-terminator-http2-without-443",
+    "tls-terminator-translate-without-websocket",
+    "transparent-extended-connect-without-http2",
+    "transparent-http2-without-inspect",
+    "transparent-translate-with-strip",
 ];
 
 /// Files that are not TOML at all, so there is nothing for a schema to

@@ -4,10 +4,11 @@ use std::path::Path;
 use std::time::Duration;
 
 use traverse_scenario::{
-    Backend, BodyPolicy, Buffering, ClientSpec, ConnectProxy, Credentials, HopKind, HttpVersion,
-    IdleCounts, LegacyForwarder, Location, Masking, OriginCertificate, OriginFailure,
-    RequestBuffering, ResponseBuffering, Scenario, TerminatorMode, TlsPolicy, TlsTerminator,
-    Transparent, UndeclaredBytes, UpgradePolicy, Vendor, Verdict,
+    Backend, BackendHttp, BodyPolicy, Buffering, ClientSpec, ConnectProxy, Credentials,
+    ExtendedConnect, HopKind, HttpVersion, IdleCounts, LegacyForwarder, Location, Masking,
+    OriginCertificate, OriginFailure, RequestBuffering, ResponseBuffering, Scenario,
+    TerminatorMode, TlsPolicy, TlsTerminator, Transparent, UndeclaredBytes, UpgradePolicy, Vendor,
+    Verdict,
 };
 
 fn parse(source: &str) -> Scenario {
@@ -474,6 +475,9 @@ fn a_transparent_hop_has_its_defaults() {
             cache: false,
             undeclared_bytes: UndeclaredBytes::Hold,
             buffering: Buffering::default(),
+            http2: false,
+            backend_http: BackendHttp::Http1,
+            extended_connect: ExtendedConnect::Refuse,
         }
     );
     assert_eq!(one_transparent(""), Transparent::default());
@@ -494,6 +498,9 @@ masking = "require"
 cache = true
 response_buffering = "whole"
 request_buffering = "whole"
+http2 = true
+backend_http = "http2"
+extended_connect = "translate"
 "#,
     );
     assert_eq!(
@@ -515,7 +522,74 @@ request_buffering = "whole"
                 request: RequestBuffering::Whole,
                 x_accel: false,
             },
+            http2: true,
+            backend_http: BackendHttp::Http2,
+            extended_connect: ExtendedConnect::Translate,
         }
+    );
+}
+
+#[test]
+fn http2_towards_clients_follows_the_vendor_unless_written() {
+    let offers = |options: &str| one_terminator(options).offers_http2();
+    assert!(offers("vendor = \"alb\""));
+    assert!(offers("vendor = \"cloudflare\""));
+    assert!(!offers(""));
+    assert!(!offers("vendor = \"f5\""));
+    assert!(offers("http2 = true"));
+    assert!(!offers("vendor = \"alb\"\nhttp2 = false"));
+    // Written or not, L4 offload and a hop without 443 have no h2 to offer.
+    assert!(!offers("vendor = \"alb\"\nmode = \"tcp\""));
+    assert!(!offers("vendor = \"alb\"\nports = [80]"));
+    assert_eq!(one_terminator("").http2, None);
+    assert_eq!(one_terminator("http2 = false").http2, Some(false));
+}
+
+#[test]
+fn the_backend_http_version_follows_the_vendor_unless_written() {
+    let version = |options: &str| one_terminator(options).backend_http_version();
+    assert_eq!(version("vendor = \"alb\""), BackendHttp::Http1);
+    assert_eq!(version("vendor = \"cloudflare\""), BackendHttp::Http2);
+    assert_eq!(
+        version("vendor = \"cloudflare\"\nbackend = \"tls-verify\""),
+        BackendHttp::Http2
+    );
+    // Cloudflare negotiates HTTP/2 by ALPN, which a Flexible origin lacks.
+    assert_eq!(
+        version("vendor = \"cloudflare\"\nbackend = \"plain\""),
+        BackendHttp::Http1
+    );
+    assert_eq!(
+        version("vendor = \"alb\"\nbackend_http = \"http2\""),
+        BackendHttp::Http2
+    );
+    assert_eq!(
+        version("vendor = \"cloudflare\"\nbackend_http = \"http1\""),
+        BackendHttp::Http1
+    );
+    assert_eq!(version("http2 = true"), BackendHttp::Http1);
+}
+
+#[test]
+fn extended_connect_is_refused_unless_told_to_translate() {
+    assert_eq!(one_terminator("").extended_connect, ExtendedConnect::Refuse);
+    assert_eq!(
+        one_terminator("vendor = \"alb\"").extended_connect,
+        ExtendedConnect::Refuse
+    );
+    assert_eq!(
+        one_terminator("http2 = true\nwebsocket = true\nextended_connect = \"translate\"")
+            .extended_connect,
+        ExtendedConnect::Translate
+    );
+    assert_eq!(
+        one_terminator("vendor = \"alb\"\nextended_connect = \"refuse\"").extended_connect,
+        ExtendedConnect::Refuse
+    );
+    assert_eq!(
+        one_transparent("tls = \"inspect\"\nupgrade = \"forward\"\nhttp2 = true\nextended_connect = \"translate\"")
+            .extended_connect,
+        ExtendedConnect::Translate
     );
 }
 
@@ -1065,6 +1139,10 @@ fn settings_read_back_as_the_same_hop() {
         "kind = \"transparent\"\nupgrade = \"forward\"\ntls = \"inspect\"\nidle_timeout = \"30s\"\nwebsocket_block = [\"origin.test\"]\nmasking = \"require\"",
         "kind = \"transparent\"\nupgrade = \"forward\"\ncache = true\nports = [80]",
         "kind = \"transparent\"\nhttp_version = \"1.0\"\nwebsocket_allow = [\"origin.test\"]",
+        "kind = \"tls-terminator\"\nvendor = \"alb\"\nwebsocket = true\nbackend_http = \"http2\"\nextended_connect = \"translate\"",
+        "kind = \"tls-terminator\"\nvendor = \"cloudflare\"\nhttp2 = false",
+        "kind = \"tls-terminator\"\nhttp2 = true",
+        "kind = \"transparent\"\ntls = \"inspect\"\nupgrade = \"forward\"\nhttp2 = true\nbackend_http = \"http2\"\nextended_connect = \"translate\"",
         "kind = \"connect-proxy\"\nallowed_ports = [443, 80]\nidle_timeout = \"1m\"",
         "kind = \"legacy-forwarder\"\nbody = \"hold-until-response\"\nread_timeout = \"5s\"\nmasking = \"require\"",
     ];

@@ -12,7 +12,7 @@ use crate::kinds::{
     ValueType, X_ACCEL_BUFFERING, idle_counts_option, keyword_names, request_buffering_option,
     response_buffering_option,
 };
-use crate::model::{Keyword, Masking, UndeclaredBytes, IdleCounts};
+use crate::model::{BackendHttp, ExtendedConnect, IdleCounts, Keyword, Masking, UndeclaredBytes};
 
 /// A TLS-terminating load balancer or WAF.
 #[derive(Debug, Clone, PartialEq)]
@@ -39,9 +39,37 @@ pub struct TlsTerminator {
     pub connect_timeout: Option<Duration>,
     /// How it holds responses and request bodies (`http` mode).
     pub buffering: Buffering,
+    /// Whether it offers `h2` by ALPN on 443, as written; `None` takes the
+    /// vendor's ([`TlsTerminator::offers_http2`]).
+    pub http2: Option<bool>,
+    /// What it speaks to the next node for requests that came over
+    /// HTTP/2, as written; `None` takes the vendor's
+    /// ([`TlsTerminator::backend_http_version`]).
+    pub backend_http: Option<BackendHttp>,
+    /// What it does with an RFC 8441 extended CONNECT.
+    pub extended_connect: ExtendedConnect,
 }
 
 impl TlsTerminator {
+    /// Whether a client on 443 can pick HTTP/2: `http` mode only, as
+    /// written or else as the vendor does (ALB and Cloudflare do).
+    pub fn offers_http2(&self) -> bool {
+        self.mode == TerminatorMode::Http
+            && self.ports.contains(&TLS_PORT)
+            && self.http2.unwrap_or(self.vendor.offers_http2())
+    }
+
+    /// The version requests that came over HTTP/2 go on in: as written,
+    /// or else Cloudflare's HTTP/2 to a TLS origin (negotiated by ALPN, so
+    /// an HTTP/1.1 origin still gets HTTP/1.1) and HTTP/1.1 otherwise.
+    pub fn backend_http_version(&self) -> BackendHttp {
+        self.backend_http
+            .unwrap_or(match (self.vendor, self.backend) {
+                (Vendor::Cloudflare, Backend::Tls | Backend::TlsVerify) => BackendHttp::Http2,
+                _ => BackendHttp::Http1,
+            })
+    }
+
     /// The wait for a response head it applies: the written one, else the
     /// vendor's (an ALB's is its idle timeout).
     pub fn read_limit(&self) -> Option<Duration> {
@@ -137,6 +165,11 @@ impl Vendor {
         }
     }
 
+    /// Whether it negotiates HTTP/2 with clients unless told otherwise.
+    pub fn offers_http2(self) -> bool {
+        matches!(self, Vendor::Alb | Vendor::Cloudflare)
+    }
+
     /// Its default wait for a TCP connect to the next node.
     pub fn connect_timeout(self) -> Option<Duration> {
         match self {
@@ -162,6 +195,9 @@ impl Default for TlsTerminator {
             read_timeout: None,
             connect_timeout: None,
             buffering: Buffering::default(),
+            http2: None,
+            backend_http: None,
+            extended_connect: ExtendedConnect::Refuse,
         }
     }
 }
@@ -306,6 +342,33 @@ const OPTIONS: &[OptionSpec] = &[
         "request_buffering = \"whole\"",
     ),
     X_ACCEL_BUFFERING,
+    OptionSpec {
+        key: "http2",
+        value: ValueType::Bool,
+        default: DefaultValue::Depends("the vendor's: `true` for alb and cloudflare, `false` for f5 and generic"),
+        summary: "offer h2 by ALPN on 443 and serve whichever of h2 and HTTP/1.1 the client picks",
+        applies: "http mode, port 443",
+        doc: "`true` offers `h2` and `http/1.1` by ALPN on 443 and serves whichever the client picks; a client that offers no ALPN, or only `http/1.1` (as every built-in tunnel does), is served HTTP/1.1 exactly as with `false`. Requests that arrive over HTTP/2 go on as `backend_http` says, and an RFC 8441 extended CONNECT as `extended_connect` says. Port 80 stays HTTP/1.1: there is no ALPN to negotiate on it. AWS: an ALB supports HTTP/2 natively on HTTPS listeners and converts the requests to individual HTTP/1.1 requests to its targets (its listeners page). Cloudflare's edge negotiates HTTP/2 with browsers on every plan. F5 BIG-IP needs an HTTP/2 profile attached to the virtual server, so `f5` and `generic` keep HTTP/1.1. In `tcp` mode it is an error.",
+        example: "http2 = true",
+    },
+    OptionSpec {
+        key: "backend_http",
+        value: ValueType::Keyword(keyword_names::<BackendHttp>),
+        default: DefaultValue::Depends("`\"http2\"` for cloudflare with a TLS `backend`, `\"http1\"` otherwise"),
+        summary: "requests that came over HTTP/2 go on as HTTP/1.1 or as HTTP/2",
+        applies: "http mode with HTTP/2 offered",
+        doc: "What a request that arrived over HTTP/2 goes on as. `\"http1\"` is one HTTP/1.1 request to the next node (a streaming body goes on chunked, and the answer streams back), as an ALB does with its default target group protocol version `HTTP1`. `\"http2\"` speaks HTTP/2 to the next node: over TLS it offers `h2` and `http/1.1` by ALPN and speaks HTTP/1.1 if the next node picks it (Cloudflare's HTTP/2 to Origin, on by default, connects with HTTP/2 only to origins that announce it by ALPN), over plain TCP by prior knowledge (an ALB target group with protocol version `HTTP2`). WebSocket handshakes, and translated extended CONNECTs, always go on as HTTP/1.1 `Upgrade`s. Requests that arrived over HTTP/1.1 go on as HTTP/1.1 whatever this says. Set where no request arrives over HTTP/2 (`http2` off, or `tcp` mode) it is an error.",
+        example: "http2 = true\nbackend_http = \"http2\"",
+    },
+    OptionSpec {
+        key: "extended_connect",
+        value: ValueType::Keyword(keyword_names::<ExtendedConnect>),
+        default: DefaultValue::Written("\"refuse\""),
+        summary: "RFC 8441 WebSocket over HTTP/2: translate to an HTTP/1.1 Upgrade, or refuse",
+        applies: "http mode with HTTP/2 offered",
+        doc: "What it does with RFC 8441's extended CONNECT (`:protocol = websocket`, WebSocket over an HTTP/2 stream). `\"translate\"` advertises `SETTINGS_ENABLE_CONNECT_PROTOCOL` and turns the CONNECT into an HTTP/1.1 `GET` with `Upgrade: websocket`, `Connection: Upgrade`, a `Sec-WebSocket-Key` of its own and `Sec-WebSocket-Version: 13`; on a `101` whose `Sec-WebSocket-Accept` matches that key it answers the stream `200` and relays both ways under `idle_timeout` and `masking`, recorded as `upgraded`. That is HAProxy 2.4 and later on an h2 front. It needs `websocket = true`, as an HTTP/1.1 upgrade does. `\"refuse\"` does not advertise the setting, so a compliant client (RFC 8441 §3) sends no extended CONNECT and its WebSocket over HTTP/2 cannot start; one sent anyway is reset. An HTTP/2 connection on which no request was served is recorded as `blocked`. This is the default for every vendor: AWS documents ALB WebSockets only as an upgrade of an HTTP/1.1 connection, and Cloudflare's edge does not support RFC 8441 (its wrangler tool forces HTTP/1.1 for WebSockets for that reason). Set where no request arrives over HTTP/2 it is an error.",
+        example: "http2 = true\nwebsocket = true\nextended_connect = \"translate\"",
+    },
 ];
 
 impl Kind for TlsTerminator {
@@ -331,6 +394,9 @@ impl Kind for TlsTerminator {
                     .then_some("in tcp mode the terminator reads no HTTP messages to hold"),
             },
         )?;
+        let http2_at = reader.span_of("http2");
+        let backend_http_at = reader.span_of("backend_http");
+        let extended_at = reader.span_of("extended_connect");
         let options = TlsTerminator {
             mode,
             websocket: reader.flag("websocket")?.unwrap_or(defaults.websocket),
@@ -344,7 +410,11 @@ impl Kind for TlsTerminator {
             read_timeout: reader.duration("read_timeout")?,
             connect_timeout: reader.duration("connect_timeout")?,
             buffering,
+            http2: reader.flag("http2")?,
+            backend_http: reader.keyword("backend_http")?,
+            extended_connect: reader.keyword("extended_connect")?.unwrap_or_default(),
         };
+        options.check_http2(reader, http2_at, backend_http_at, extended_at)?;
         if options.read_timeout.is_some() {
             reader.no_effect(
                 read_at,
@@ -402,9 +472,69 @@ impl Kind for TlsTerminator {
         settings.duration("read_timeout", self.read_timeout);
         settings.duration("connect_timeout", self.connect_timeout);
         self.buffering.write(settings, default.buffering);
+        if let Some(http2) = self.http2 {
+            settings.always("http2", http2);
+        }
+        if let Some(backend_http) = self.backend_http {
+            settings.always("backend_http", backend_http.keyword());
+        }
+        settings.differs(
+            "extended_connect",
+            self.extended_connect.keyword(),
+            default.extended_connect.keyword(),
+        );
     }
 
     fn main_port(&self) -> u16 {
         TLS_PORT
+    }
+}
+
+impl TlsTerminator {
+    /// The HTTP/2 options act only where a request can arrive over
+    /// HTTP/2: in `http` mode, on 443, with `http2` on.
+    fn check_http2(
+        &self,
+        reader: &OptionReader<'_, '_, '_>,
+        http2_at: Option<std::ops::Range<usize>>,
+        backend_http_at: Option<std::ops::Range<usize>>,
+        extended_at: Option<std::ops::Range<usize>>,
+    ) -> Result<(), ScenarioError> {
+        // Written as the default, `refuse` is what any HTTP/1.1 hop does
+        // anyway, as `masking = "ignore"` is accepted everywhere.
+        let extended_at = extended_at.filter(|_| self.extended_connect != ExtendedConnect::Refuse);
+        if self.mode == TerminatorMode::Tcp {
+            let why = Some("in tcp mode the terminator parses no HTTP to speak HTTP/2 with");
+            reader.no_effect(http2_at, "http2", why)?;
+            reader.no_effect(backend_http_at, "backend_http", why)?;
+            return reader.no_effect(extended_at, "extended_connect", why);
+        }
+        if self.http2 == Some(true) && !self.ports.contains(&TLS_PORT) {
+            reader.no_effect(
+                http2_at,
+                "http2",
+                Some("HTTP/2 is negotiated by ALPN on 443, which this hop does not serve"),
+            )?;
+        }
+        let off = if self.http2 == Some(false) {
+            "no request arrives over HTTP/2 with `http2 = false`".to_string()
+        } else {
+            format!(
+                "no request arrives over HTTP/2: vendor `{}` does not offer it unless `http2 = true`",
+                self.vendor.keyword()
+            )
+        };
+        let why_off = (!self.offers_http2()).then_some(off.as_str());
+        reader.no_effect(backend_http_at, "backend_http", why_off)?;
+        reader.no_effect(extended_at.clone(), "extended_connect", why_off)?;
+        if why_off.is_none() && self.extended_connect == ExtendedConnect::Translate {
+            reader.no_effect(
+                extended_at,
+                "extended_connect",
+                (!self.websocket)
+                    .then_some("with `websocket = false` no WebSocket gets through to translate"),
+            )?;
+        }
+        Ok(())
     }
 }

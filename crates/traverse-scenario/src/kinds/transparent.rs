@@ -13,7 +13,9 @@ use crate::kinds::{
     ValueType, X_ACCEL_BUFFERING, idle_counts_option, keyword_names, request_buffering_option,
     response_buffering_option,
 };
-use crate::model::{Keyword, Masking, UndeclaredBytes, UpgradePolicy, IdleCounts};
+use crate::model::{
+    BackendHttp, ExtendedConnect, IdleCounts, Keyword, Masking, UndeclaredBytes, UpgradePolicy,
+};
 
 /// An intercepting proxy: the client's lookup of the origin lands on it.
 #[derive(Debug, Clone, PartialEq)]
@@ -40,6 +42,12 @@ pub struct Transparent {
     pub undeclared_bytes: UndeclaredBytes,
     /// How it holds the HTTP messages it reads.
     pub buffering: Buffering,
+    /// Whether it offers `h2` by ALPN inside the TLS it inspects.
+    pub http2: bool,
+    /// What it speaks upstream for requests that came over HTTP/2.
+    pub backend_http: BackendHttp,
+    /// What it does with an RFC 8441 extended CONNECT.
+    pub extended_connect: ExtendedConnect,
 }
 
 impl Default for Transparent {
@@ -57,6 +65,9 @@ impl Default for Transparent {
             cache: false,
             undeclared_bytes: UndeclaredBytes::Hold,
             buffering: Buffering::default(),
+            http2: false,
+            backend_http: BackendHttp::Http1,
+            extended_connect: ExtendedConnect::Refuse,
         }
     }
 }
@@ -200,6 +211,33 @@ const OPTIONS: &[OptionSpec] = &[
         "request_buffering = \"whole\"",
     ),
     X_ACCEL_BUFFERING,
+    OptionSpec {
+        key: "http2",
+        value: ValueType::Bool,
+        default: DefaultValue::Written("false"),
+        summary: "offer h2 by ALPN inside the TLS it inspects",
+        applies: "tls = \"inspect\"",
+        doc: "`true` offers `h2` and `http/1.1` by ALPN when it terminates TLS for inspection (`tls = \"inspect\"`), and serves whichever the client picks, applying the same HTTP rules to each request; a client that offers only `http/1.1` is served as with `false`. Secure web gateways that inspect TLS speak HTTP/2 to browsers. Requests that arrive over HTTP/2 go on as `backend_http` says, an extended CONNECT as `extended_connect` says. Plain connections stay HTTP/1.1. Set where it opens no TLS, it is an error.",
+        example: "tls = \"inspect\"\nhttp2 = true",
+    },
+    OptionSpec {
+        key: "backend_http",
+        value: ValueType::Keyword(keyword_names::<BackendHttp>),
+        default: DefaultValue::Written("\"http1\""),
+        summary: "requests that came over HTTP/2 go on as HTTP/1.1 or as HTTP/2",
+        applies: "tls = \"inspect\" with http2 = true",
+        doc: "What a request that arrived over HTTP/2 inside inspected TLS goes on as, re-encrypted to the next node: `\"http1\"`, one HTTP/1.1 request (a streaming body goes on chunked and the answer streams back), or `\"http2\"`, offered to the next node by ALPN with HTTP/1.1 taken if it picks that, as for `tls-terminator`. WebSocket handshakes always go on as HTTP/1.1 `Upgrade`s. Set without `http2 = true` and `tls = \"inspect\"` it is an error.",
+        example: "tls = \"inspect\"\nhttp2 = true\nbackend_http = \"http2\"",
+    },
+    OptionSpec {
+        key: "extended_connect",
+        value: ValueType::Keyword(keyword_names::<ExtendedConnect>),
+        default: DefaultValue::Written("\"refuse\""),
+        summary: "RFC 8441 WebSocket over HTTP/2: translate to an HTTP/1.1 Upgrade, or refuse",
+        applies: "tls = \"inspect\" with http2 = true",
+        doc: "What it does with an RFC 8441 extended CONNECT (`:protocol = websocket`) inside inspected TLS, as for `tls-terminator`: `\"translate\"` advertises `SETTINGS_ENABLE_CONNECT_PROTOCOL` and turns it into an HTTP/1.1 `Upgrade: websocket`, subject to `upgrade`, the host rules, `masking` and `idle_timeout` as an HTTP/1.1 handshake is (HAProxy 2.4 and later); `\"refuse\"` does not advertise it, so a compliant client sends none, and an HTTP/2 connection that carried no request is recorded as `blocked`. `\"translate\"` needs `upgrade = \"forward\"` over `http_version = \"1.1\"`. Set without `http2 = true` and `tls = \"inspect\"` it is an error.",
+        example: "tls = \"inspect\"\nupgrade = \"forward\"\nhttp2 = true\nextended_connect = \"translate\"",
+    },
 ];
 
 impl Kind for Transparent {
@@ -229,6 +267,9 @@ impl Kind for Transparent {
                 ),
             },
         )?;
+        let http2_at = reader.span_of("http2");
+        let backend_http_at = reader.span_of("backend_http");
+        let extended_at = reader.span_of("extended_connect");
         let options = Transparent {
             upgrade: reader.keyword("upgrade")?.unwrap_or(defaults.upgrade),
             tls,
@@ -244,6 +285,9 @@ impl Kind for Transparent {
             cache: reader.flag("cache")?.unwrap_or(defaults.cache),
             undeclared_bytes: reader.keyword("undeclared_bytes")?.unwrap_or_default(),
             buffering,
+            http2: reader.flag("http2")?.unwrap_or(defaults.http2),
+            backend_http: reader.keyword("backend_http")?.unwrap_or_default(),
+            extended_connect: reader.keyword("extended_connect")?.unwrap_or_default(),
         };
         // All three act on an upgraded stream, which only `upgrade =
         // "forward"` over HTTP/1.1 lets through.
@@ -258,6 +302,26 @@ impl Kind for Transparent {
         }
         if options.cache {
             reader.no_effect(cache_at, "cache", why_not)?;
+        }
+        // HTTP/2 is negotiated by ALPN, so only inside TLS it opens.
+        // Written as their defaults they are what an HTTP/1.1 hop does anyway.
+        let http2_at = http2_at.filter(|_| options.http2);
+        let backend_http_at = backend_http_at.filter(|_| options.backend_http != BackendHttp::Http1);
+        let extended_at =
+            extended_at.filter(|_| options.extended_connect != ExtendedConnect::Refuse);
+        let opens_tls = options.tls == TlsPolicy::Inspect;
+        let no_tls = (!opens_tls)
+            .then_some("it negotiates HTTP/2 only inside TLS it opens (`tls = \"inspect\"`)");
+        reader.no_effect(http2_at, "http2", no_tls)?;
+        let no_http2 = if !opens_tls {
+            no_tls
+        } else {
+            (!options.http2).then_some("no request arrives over HTTP/2 without `http2 = true`")
+        };
+        reader.no_effect(backend_http_at, "backend_http", no_http2)?;
+        reader.no_effect(extended_at.clone(), "extended_connect", no_http2)?;
+        if no_http2.is_none() && options.extended_connect == ExtendedConnect::Translate {
+            reader.no_effect(extended_at, "extended_connect", why_not)?;
         }
         Ok(options)
     }
@@ -288,6 +352,17 @@ impl Kind for Transparent {
             default.undeclared_bytes.keyword(),
         );
         self.buffering.write(settings, default.buffering);
+        settings.differs("http2", self.http2, default.http2);
+        settings.differs(
+            "backend_http",
+            self.backend_http.keyword(),
+            default.backend_http.keyword(),
+        );
+        settings.differs(
+            "extended_connect",
+            self.extended_connect.keyword(),
+            default.extended_connect.keyword(),
+        );
     }
 
     fn caches(&self) -> bool {

@@ -15,6 +15,7 @@ mod fallback;
 mod first_run;
 mod hostile_names;
 mod html_report;
+mod http2_front;
 mod idle_counts;
 mod keepalive;
 mod kubernetes_job;

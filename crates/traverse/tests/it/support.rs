@@ -175,11 +175,20 @@ impl LoneHop {
     /// Starts the only hop of `topology` (a scenario's TOML) in front of
     /// `next`, at the default time scale.
     pub async fn start(topology: &str, next: traverse_net::Endpoints) -> LoneHop {
+        let pki = std::sync::Arc::new(traverse_pki::Pki::generate().expect("pki"));
+        LoneHop::start_with(topology, next, pki).await
+    }
+
+    /// Starts it with `pki`, for a next node that must trust the same CAs.
+    pub async fn start_with(
+        topology: &str,
+        next: traverse_net::Endpoints,
+        pki: std::sync::Arc<traverse_pki::Pki>,
+    ) -> LoneHop {
         let scenario = scenario(topology);
         let [hop] = scenario.hops.as_slice() else {
             panic!("the topology must have exactly one hop:\n{topology}");
         };
-        let pki = std::sync::Arc::new(traverse_pki::Pki::generate().expect("pki"));
         let log = traverse_net::TransactionLog::new();
         let tasks = traverse_net::Tasks::new();
         let context = traverse_middlebox::HopContext {
