@@ -69,7 +69,9 @@ impl From<&TunnelError> for Observation {
                 status: 504 | 522 | 524,
                 ..
             } => Category::Timeout,
-            TunnelError::ConnectRefused { .. } | TunnelError::Refused { .. } => Category::Refused,
+            TunnelError::ConnectRefused { .. }
+            | TunnelError::Refused { .. }
+            | TunnelError::Declined { .. } => Category::Refused,
             TunnelError::Tls { .. } => Category::Tls,
             TunnelError::Reset { .. } | TunnelError::Closed { .. } => Category::Reset,
             // A deadlock seen early is the timeout the step would have come to.
