@@ -13,6 +13,7 @@ mod external;
 mod first_run;
 mod hostile_names;
 mod html_report;
+mod http2_tunnels;
 mod idle_counts;
 mod keepalive;
 mod kubernetes_job;

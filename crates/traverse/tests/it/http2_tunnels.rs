@@ -1,0 +1,132 @@
+//! The HTTP/2 tunnels (`h2`, a streaming POST on one stream; `ws-h2`, RFC
+//! 8441 WebSocket over an extended CONNECT) through each kind of hop that
+//! meets their TLS, as topologies with the verdicts expected: `tunnel
+//! verdict [category status] blame=node`. Both insist on ALPN `h2`, so a
+//! hop that terminates TLS and speaks HTTP/1.1 to clients stops them at
+//! the handshake; the origin also serves them translated to HTTP/1.1,
+//! tested with an HTTP/1.1 client of its own.
+
+use crate::support::{assert_cells, run};
+
+const BOTH: [&str; 2] = ["h2", "ws-h2"];
+
+/// The origin's record of the tunnel it served, the last node's.
+fn origin_detail(cell: &traverse_runner::CellResult) -> String {
+    let origin = cell.logs.last().expect("the origin has a log");
+    assert_eq!(origin.node, "origin");
+    origin
+        .records
+        .iter()
+        .map(|record| record.detail.clone())
+        .collect::<Vec<_>>()
+        .join(" | ")
+}
+
+#[tokio::test]
+async fn direct_path_passes_both_over_http2() {
+    let results = run("", &BOTH).await;
+    let got: Vec<String> = results.iter().map(crate::support::summary).collect();
+    assert_eq!(got, ["h2 pass", "ws-h2 pass"], "{results:#?}");
+    assert_eq!(
+        origin_detail(&results[0]),
+        "HTTP/2 stream; relaying to the target"
+    );
+    assert_eq!(
+        origin_detail(&results[1]),
+        "RFC 8441 WebSocket on an HTTP/2 stream; relaying to the target"
+    );
+}
+
+#[tokio::test]
+async fn ws_h2_keeps_itself_alive_with_rfc_6455_pings() {
+    assert_cells("", &["ws-h2+ping=30s"], &["ws-h2+ping=30s pass"]).await;
+}
+
+#[tokio::test]
+async fn an_http1_terminator_refuses_the_h2_alpn_and_is_blamed() {
+    let topology = r#"
+        [[hops]]
+        kind = "tls-terminator"
+        name = "f5"
+        mode = "http"
+        websocket = true
+    "#;
+    let results = run(topology, &BOTH).await;
+    let got: Vec<String> = results.iter().map(crate::support::summary).collect();
+    assert_eq!(got, ["h2 fail tls blame=f5", "ws-h2 fail tls blame=f5"]);
+    for cell in &results {
+        assert!(
+            cell.detail.starts_with(
+                "TLS handshake failed: the server did not agree to HTTP/2 (it answered the \
+                 ALPN offer h2 with no_application_protocol"
+            ),
+            "{}",
+            cell.detail
+        );
+        assert!(
+            cell.detail.ends_with(
+                "f5: TLS handshake failed: this server speaks none of the protocols the \
+                 client offered in ALPN (no_application_protocol)"
+            ),
+            "{}",
+            cell.detail
+        );
+    }
+}
+
+#[tokio::test]
+async fn an_l4_offload_terminates_tls_with_http1_alpn_and_stops_both() {
+    let topology = r#"
+        [[hops]]
+        kind = "tls-terminator"
+        name = "offload"
+        mode = "tcp"
+        backend = "tls"
+    "#;
+    assert_cells(
+        topology,
+        &BOTH,
+        &["h2 fail tls blame=offload", "ws-h2 fail tls blame=offload"],
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_tls_inspecting_gateway_without_http2_stops_both() {
+    let topology = r#"
+        [[hops]]
+        kind = "transparent"
+        name = "swg"
+        tls = "inspect"
+        upgrade = "forward"
+    "#;
+    assert_cells(
+        topology,
+        &BOTH,
+        &["h2 fail tls blame=swg", "ws-h2 fail tls blame=swg"],
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_transparent_proxy_passing_tls_through_passes_both() {
+    let topology = r#"
+        [[hops]]
+        kind = "transparent"
+        name = "isp"
+        upgrade = "strip"
+    "#;
+    assert_cells(topology, &BOTH, &["h2 pass", "ws-h2 pass"]).await;
+}
+
+#[tokio::test]
+async fn the_corporate_connect_proxy_passes_both() {
+    let topology = r#"
+        [[hops]]
+        kind = "connect-proxy"
+        name = "squid"
+        allowed_ports = [443]
+        auth = "alice:wonderland"
+    "#;
+    assert_cells(topology, &BOTH, &["h2 pass", "ws-h2 pass"]).await;
+}
