@@ -238,7 +238,10 @@ impl Http2Client {
         if let Some(mut ping) = ping {
             tokio::select! {
                 pong = ping.ping(Ping::opaque()) => {
-                    pong.map_err(|error| from_h2(&error, "waiting for the server's HTTP/2 SETTINGS"))?;
+                    if let Err(error) = pong {
+                        let during = "waiting for the server's HTTP/2 SETTINGS";
+                        return Err(why(&mut driver, &error, during).await);
+                    }
                 }
                 ended = &mut driver => {
                     ended?;
@@ -273,7 +276,10 @@ impl Http2Client {
             .requests
             .send_request(request, false)
             .map_err(|error| from_h2(&error, &during))?;
-        let answer = answer.await.map_err(|error| from_h2(&error, &during))?;
+        let answer = match answer.await {
+            Ok(answer) => answer,
+            Err(error) => return Err(why(&mut self.driver, &error, &during).await),
+        };
         let status = answer.status();
         if status != StatusCode::OK {
             return Err(TunnelError::Refused {
@@ -285,6 +291,27 @@ impl Http2Client {
         Ok((answer.into_body(), body))
     }
 }
+
+/// Why a stream failed with `error`: a stream fails with the connection
+/// it is on, as a broken pipe, and the connection's own end (the server's
+/// GOAWAY and its code) says more, once its task has it.
+async fn why(
+    driver: &mut BoxFuture<'static, Result<(), TunnelError>>,
+    error: &h2::Error,
+    during: &str,
+) -> TunnelError {
+    if error.get_io().is_none() {
+        return from_h2(error, during);
+    }
+    match tokio::time::timeout(CONNECTION_END, driver).await {
+        Ok(Err(ended)) => ended,
+        _ => from_h2(error, during),
+    }
+}
+
+/// How long a failed stream waits for its connection's task to say why:
+/// the task ends as soon as it has read the connection's end.
+const CONNECTION_END: std::time::Duration = std::time::Duration::from_millis(500);
 
 /// An HTTP/2 failure as a person reads it: the peer's reset of the stream
 /// or its GOAWAY, with the code it gave, or the connection underneath.
@@ -441,5 +468,230 @@ impl FrameSource for BodySource {
             }
             Ok(None)
         })
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use std::time::Duration;
+
+    use h2::Reason;
+    use traverse_net::{ActivityClock, ConnRecord, TransactionLog};
+
+    use super::*;
+
+    /// An origin half's context with a live echo app, and its log.
+    pub(crate) async fn context() -> (ServeContext, TransactionLog) {
+        let tasks = Tasks::new();
+        let target = echo::start_echo(&tasks, &ActivityClock::new())
+            .await
+            .expect("echo");
+        let log = TransactionLog::new();
+        let entry = log.open(([127, 0, 0, 1], 1).into(), 443);
+        let context = ServeContext {
+            entry,
+            target,
+            tasks,
+            step_timeout: Duration::from_secs(2),
+        };
+        (context, log)
+    }
+
+    pub(crate) fn record(log: &TransactionLog) -> ConnRecord {
+        log.snapshot().into_iter().next().expect("one record")
+    }
+
+    /// An HTTP/2 server (the `h2` crate's) on the far end of the returned
+    /// stream, answering its first request with `answer`: what a hop on
+    /// the path that speaks HTTP/2 might say.
+    pub(crate) fn h2_server(
+        extended_connect: bool,
+        answer: impl FnOnce(
+            &mut h2::server::Connection<tokio::io::DuplexStream, Bytes>,
+            h2::server::SendResponse<Bytes>,
+        ) + Send
+        + 'static,
+    ) -> BoxedIo {
+        let (client, server) = tokio::io::duplex(64 * 1024);
+        tokio::spawn(async move {
+            let mut builder = h2::server::Builder::new();
+            if extended_connect {
+                builder.enable_connect_protocol();
+            }
+            let Ok(mut connection) = builder.handshake(server).await else {
+                return;
+            };
+            if let Some(Ok((_request, respond))) = connection.accept().await {
+                answer(&mut connection, respond);
+            }
+            // Drives the connection, so what was answered is written,
+            // until the client leaves.
+            while let Some(Ok(_)) = connection.accept().await {}
+        });
+        Box::new(client)
+    }
+
+    fn status(code: StatusCode) -> Response<()> {
+        let mut response = Response::new(());
+        *response.status_mut() = code;
+        response
+    }
+
+    async fn connect(io: BoxedIo) -> Result<Connection, TunnelError> {
+        H2Stream
+            .connect(io, &H2Stream.url(Security::TlsVerified), None)
+            .await
+    }
+
+    #[tokio::test]
+    async fn an_answer_other_than_200_is_a_refusal_with_its_status() {
+        let io = h2_server(false, |_, mut respond| {
+            let _ = respond.send_response(status(StatusCode::NOT_FOUND), true);
+        });
+        let error = connect(io).await.expect_err("refused");
+        assert_eq!(
+            error.to_string(),
+            "answered HTTP 404 Not Found to the streaming POST"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_reset_stream_is_a_reset_naming_its_code() {
+        let io = h2_server(false, |_, mut respond| {
+            respond.send_reset(Reason::REFUSED_STREAM);
+        });
+        let error = connect(io).await.expect_err("reset");
+        assert!(matches!(error, TunnelError::Reset { .. }), "{error:?}");
+        assert_eq!(
+            error.to_string(),
+            "connection reset during the streaming POST over HTTP/2 (the peer reset the HTTP/2 \
+             stream with RST_STREAM REFUSED_STREAM)"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_goaway_is_a_closed_connection_naming_its_code() {
+        // Over TCP, closed as servers close: FIN after the GOAWAY, then
+        // reading on until the client leaves (a close with unread bytes
+        // would reset the connection before the client reads the GOAWAY).
+        let listener = traverse_net::bind_loopback().await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        tokio::spawn(async move {
+            use tokio::io::AsyncWriteExt as _;
+            let (tcp, _) = listener.accept().await.expect("accept");
+            let (h2_side, mut relayed) = tokio::io::duplex(64 * 1024);
+            let server = async move {
+                let mut connection = h2::server::handshake(h2_side).await.expect("handshake");
+                // Before any stream: the client's POST is past its last stream.
+                connection.abrupt_shutdown(Reason::ENHANCE_YOUR_CALM);
+                while let Some(Ok(_)) = connection.accept().await {}
+            };
+            let (mut from_client, mut to_client) = tcp.into_split();
+            let (mut from_server, mut to_server) = tokio::io::split(&mut relayed);
+            let down = async {
+                let _ = tokio::io::copy(&mut from_server, &mut to_client).await;
+                let _ = to_client.shutdown().await;
+            };
+            let up = async {
+                let _ = tokio::io::copy(&mut from_client, &mut to_server).await;
+                let _ = tokio::io::copy(&mut from_client, &mut tokio::io::sink()).await;
+            };
+            tokio::join!(server, down, up);
+        });
+        let client = tokio::net::TcpStream::connect(addr).await.expect("connect");
+        let error = connect(Box::new(client)).await.expect_err("closed");
+        assert!(matches!(error, TunnelError::Closed { .. }), "{error:?}");
+        assert!(
+            error
+                .to_string()
+                .ends_with("(the peer closed the HTTP/2 connection with GOAWAY ENHANCE_YOUR_CALM)"),
+            "{error}"
+        );
+    }
+
+    #[tokio::test]
+    async fn over_http2_the_stream_carries_bytes_both_ways_and_the_origin_says_so() {
+        let (context, log) = context().await;
+        let (client, server) = tokio::io::duplex(64 * 1024);
+        tokio::spawn(H2Stream.serve(Box::new(server), context));
+        let mut connection = connect(Box::new(client)).await.expect("connects");
+        let echoed = exchange(&mut connection.stream, b"over one stream").await;
+        assert_eq!(echoed, b"over one stream");
+        let record = record(&log);
+        assert_eq!(
+            (record.action, record.detail.as_str()),
+            (Action::Forwarded, OVER_HTTP2)
+        );
+    }
+
+    /// Writes `bytes` and reads as many back.
+    async fn exchange(stream: &mut BoxedIo, bytes: &[u8]) -> Vec<u8> {
+        use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+        stream.write_all(bytes).await.expect("write");
+        let mut back = vec![0_u8; bytes.len()];
+        tokio::time::timeout(Duration::from_secs(5), stream.read_exact(&mut back))
+            .await
+            .expect("echoed in time")
+            .expect("read");
+        back
+    }
+
+    /// What a hop that speaks HTTP/1.1 to the origin (an ALB's default)
+    /// makes of the tunnel: a chunked POST whose chunked answer streams
+    /// while the request is still open.
+    #[tokio::test]
+    async fn an_http1_streaming_post_is_served_full_duplex_and_recorded_as_translated() {
+        let (context, log) = context().await;
+        let (client, server) = tokio::io::duplex(64 * 1024);
+        tokio::spawn(H2Stream.serve(Box::new(server), context));
+        let (mut requests, connection) =
+            hyper::client::conn::http1::handshake(TokioIo::new(client))
+                .await
+                .expect("HTTP/1.1 handshake");
+        tokio::spawn(connection);
+        let (upload, chunks) = mpsc::channel::<Bytes>(4);
+        let body = futures_util::stream::unfold(chunks, |mut chunks| async move {
+            let chunk = chunks.recv().await?;
+            Some((Ok::<_, Infallible>(Frame::data(chunk)), chunks))
+        });
+        let request = Request::post("/tunnel")
+            .header(header::HOST, ORIGIN_HOST)
+            .body(StreamBody::new(body))
+            .expect("request");
+        let answer = requests.send_request(request);
+        upload
+            .send(Bytes::from_static(b"first"))
+            .await
+            .expect("send");
+        let mut answer = tokio::time::timeout(Duration::from_secs(5), answer)
+            .await
+            .expect("answered while the request is open")
+            .expect("answer");
+        assert_eq!(answer.status(), StatusCode::OK);
+        assert_eq!(answer.version(), Version::HTTP_11);
+        assert_eq!(
+            answer.headers().get(header::TRANSFER_ENCODING),
+            Some(&header::HeaderValue::from_static("chunked"))
+        );
+        let body = answer.body_mut();
+        let mut next = async || {
+            let frame = tokio::time::timeout(Duration::from_secs(5), body.frame())
+                .await
+                .expect("a chunk in time");
+            frame.map(|frame| frame.expect("frame").into_data().expect("data"))
+        };
+        assert_eq!(next().await.as_deref(), Some(&b"first"[..]));
+        upload
+            .send(Bytes::from_static(b"second"))
+            .await
+            .expect("send");
+        assert_eq!(next().await.as_deref(), Some(&b"second"[..]));
+        drop(upload);
+        assert_eq!(next().await, None, "the answer ends after the request");
+        let record = record(&log);
+        assert_eq!(
+            (record.action, record.detail.as_str()),
+            (Action::Forwarded, OVER_HTTP1)
+        );
     }
 }

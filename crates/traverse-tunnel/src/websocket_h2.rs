@@ -176,3 +176,122 @@ fn answer(
     });
     h2_stream::empty(StatusCode::OK)
 }
+
+#[cfg(test)]
+mod tests {
+    use futures_util::SinkExt as _;
+    use tokio_tungstenite::tungstenite::Message;
+
+    use super::*;
+    use crate::h2_stream::tests::{context, h2_server, record};
+
+    async fn connect(io: BoxedIo) -> Result<Connection, TunnelError> {
+        WebSocketH2
+            .connect(io, &WebSocketH2.url(Security::TlsVerified), None)
+            .await
+    }
+
+    #[tokio::test]
+    async fn a_server_that_did_not_enable_extended_connect_is_declined_without_asking() {
+        let asked = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let seen = asked.clone();
+        let io = h2_server(false, move |_, _| {
+            seen.store(true, std::sync::atomic::Ordering::Relaxed);
+        });
+        let error = connect(io).await.expect_err("declined");
+        assert!(matches!(error, TunnelError::Declined { .. }), "{error:?}");
+        assert!(
+            error
+                .to_string()
+                .contains("lack SETTINGS_ENABLE_CONNECT_PROTOCOL = 1"),
+            "{error}"
+        );
+        assert!(
+            !asked.load(std::sync::atomic::Ordering::Relaxed),
+            "RFC 8441 §3: no extended CONNECT is sent"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_extended_connect_answered_with_a_status_is_refused_with_it() {
+        let io = h2_server(true, |_, mut respond| {
+            let mut answer = Response::new(());
+            *answer.status_mut() = StatusCode::NOT_IMPLEMENTED;
+            let _ = respond.send_response(answer, true);
+        });
+        let error = connect(io).await.expect_err("refused");
+        assert_eq!(
+            error.to_string(),
+            "answered HTTP 501 Not Implemented to the extended CONNECT (RFC 8441)"
+        );
+    }
+
+    #[tokio::test]
+    async fn over_http2_the_origin_opens_the_websocket_on_the_stream() {
+        let (context, log) = context().await;
+        let (client, server) = tokio::io::duplex(64 * 1024);
+        tokio::spawn(WebSocketH2.serve(Box::new(server), context));
+        let mut connection = connect(Box::new(client)).await.expect("connects");
+        use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+        connection.stream.write_all(b"frames").await.expect("write");
+        let mut back = [0_u8; 6];
+        tokio::time::timeout(
+            Duration::from_secs(5),
+            connection.stream.read_exact(&mut back),
+        )
+        .await
+        .expect("in time")
+        .expect("read");
+        assert_eq!(&back, b"frames");
+        let record = record(&log);
+        assert_eq!(
+            (record.action, record.status, record.detail.as_str()),
+            (Action::Upgraded, Some(200), OVER_HTTP2)
+        );
+    }
+
+    /// What HAProxy 2.4+ makes of the extended CONNECT towards an HTTP/1.1
+    /// server: an `Upgrade: websocket` request, which the origin serves.
+    #[tokio::test]
+    async fn an_http1_upgrade_is_served_and_recorded_as_translated() {
+        let (context, log) = context().await;
+        let (client, server) = tokio::io::duplex(64 * 1024);
+        tokio::spawn(WebSocketH2.serve(Box::new(server), context));
+        let (mut socket, answer) =
+            tokio_tungstenite::client_async("ws://origin.test/tunnel", client)
+                .await
+                .expect("upgraded");
+        assert_eq!(answer.status(), StatusCode::SWITCHING_PROTOCOLS);
+        socket
+            .send(Message::Binary("translated".into()))
+            .await
+            .expect("send");
+        let echoed = tokio::time::timeout(Duration::from_secs(5), socket.next())
+            .await
+            .expect("in time")
+            .expect("a message")
+            .expect("no error");
+        assert_eq!(echoed, Message::Binary("translated".into()));
+        let record = record(&log);
+        assert_eq!(
+            (record.action, record.status, record.detail.as_str()),
+            (Action::Upgraded, Some(101), OVER_HTTP1)
+        );
+    }
+
+    #[tokio::test]
+    async fn an_http2_request_that_is_not_an_extended_connect_is_answered_400() {
+        let (context, log) = context().await;
+        let (client, server) = tokio::io::duplex(64 * 1024);
+        tokio::spawn(WebSocketH2.serve(Box::new(server), context));
+        let mut client = Http2Client::handshake(Box::new(client))
+            .await
+            .expect("HTTP/2");
+        let request = Request::get("https://origin.test/tunnel")
+            .body(())
+            .expect("request");
+        let error = client.open(request, "a GET").await.expect_err("refused");
+        assert_eq!(error.to_string(), "answered HTTP 400 Bad Request to a GET");
+        assert_eq!(record(&log).status, Some(400));
+    }
+}
