@@ -6,7 +6,9 @@
 //! the handshake; the origin also serves them translated to HTTP/1.1,
 //! tested with an HTTP/1.1 client of its own.
 
-use crate::support::{assert_cells, run};
+use traverse_runner::{RunOptions, TunnelSpec};
+
+use crate::support::{assert_cells, run, scenario};
 
 const BOTH: [&str; 2] = ["h2", "ws-h2"];
 
@@ -129,4 +131,68 @@ async fn the_corporate_connect_proxy_passes_both() {
         auth = "alice:wonderland"
     "#;
     assert_cells(topology, &BOTH, &["h2 pass", "ws-h2 pass"]).await;
+}
+
+/// Both tunnels as `traverse tunnel serve` and `traverse tunnel connect`
+/// processes, driven by a definition file, agree with their built-in
+/// selves on verdict and blame.
+#[tokio::test]
+async fn as_processes_both_agree_with_their_built_in_selves() {
+    let folder = tempfile::tempdir().expect("tempdir");
+    let binary = env!("CARGO_BIN_EXE_traverse");
+    let topologies = [
+        "",
+        r#"
+        [[hops]]
+        kind = "connect-proxy"
+        name = "squid"
+        allowed_ports = [443]
+        auth = "alice:wonderland"
+        "#,
+        r#"
+        [[hops]]
+        kind = "tls-terminator"
+        name = "f5"
+        websocket = true
+        "#,
+    ];
+    let scenarios: Vec<_> = topologies.iter().map(|toml| scenario(toml)).collect();
+    for name in BOTH {
+        let path = folder.path().join(format!("traverse-{name}.toml"));
+        std::fs::write(
+            &path,
+            format!(
+                "transport = \"tls\"\n\
+                 server = [\"{binary}\", \"tunnel\", \"serve\", \"{name}\", \"--listen\", \"{{listen}}\", \"--target\", \"{{target}}\", \"--cert\", \"{{cert_pem}}\", \"--key\", \"{{key_pem}}\"]\n\
+                 client = [\"{binary}\", \"tunnel\", \"connect\", \"{name}\", \"--local\", \"{{local}}\", \"--connect\", \"{{connect}}\", \"--ca\", \"{{ca_pem}}\", \"--proxy\", \"{{proxy}}\", \"--proxy-auth-file\", \"{{proxy_auth_file}}\"]\n"
+            ),
+        )
+        .expect("write");
+        let external: TunnelSpec = traverse_scenario::load_tunnel(&path).expect("valid").into();
+        let builtin: TunnelSpec = traverse_tunnel::find(name).expect("built in").into();
+        let results = traverse_runner::run(
+            traverse_runner::plan(&scenarios, &[builtin, external]),
+            &RunOptions::default(),
+            |_| {},
+        )
+        .await
+        .expect("run");
+        let verdicts: Vec<(&str, Option<&str>)> = results
+            .iter()
+            .map(|cell| (cell.verdict.as_str(), cell.blame.as_deref()))
+            .collect();
+        assert_eq!(
+            verdicts,
+            [
+                ("pass", None),
+                ("pass", None),
+                ("pass", None),
+                ("pass", None),
+                ("fail", Some("f5")),
+                ("fail", Some("f5")),
+            ],
+            "{name}: {:#?}",
+            results.iter().map(|cell| &cell.detail).collect::<Vec<_>>()
+        );
+    }
 }
