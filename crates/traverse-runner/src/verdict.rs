@@ -243,6 +243,22 @@ mod tests {
         assert_eq!(failure.blame, "client");
     }
 
+    /// An HTTP/2 server without RFC 8441's extended CONNECT refuses a
+    /// WebSocket over it with no status; the server the client met first
+    /// is the one that said so.
+    #[test]
+    fn a_declined_tunnel_is_a_refusal_without_status_blamed_on_the_first_node() {
+        let observation = Observation::from(&TunnelError::Declined {
+            reason: "no extended CONNECT".to_string(),
+        });
+        assert_eq!(
+            (observation.category, observation.status),
+            (Category::Refused, None)
+        );
+        let logs = [log("alb", vec![]), log("origin", vec![])];
+        assert_eq!(judge(observation, &logs).blame, "alb");
+    }
+
     #[test]
     fn a_gateway_timeout_status_is_a_timeout_and_other_gateway_answers_refusals() {
         let category = |status| {

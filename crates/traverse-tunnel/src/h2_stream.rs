@@ -24,7 +24,7 @@ use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::{BodyExt as _, Empty, Full, StreamBody};
 use hyper::body::{Frame, Incoming};
 use hyper::service::service_fn;
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::rt::TokioIo;
 use hyper_util::server::conn::auto;
 use tokio::sync::mpsc;
 use tokio_util::task::AbortOnDropHandle;
@@ -179,14 +179,13 @@ pub(crate) fn empty(status: StatusCode) -> Response<Body> {
 /// The origin's HTTP server: HTTP/2 or HTTP/1.1, whichever the peer's
 /// first bytes are (a hop may have translated the tunnel), with RFC 8441's
 /// extended CONNECT enabled when `extended_connect`. Its streams are the
-/// cell's tasks, so none outlives the cell.
+/// cell's tasks, so none outlives the cell. It has no timer, as the other
+/// origins have none: a header timeout of its own would act on wall time,
+/// unscaled, where the probe's steps bound every wait already.
 pub(crate) fn server(tasks: &Tasks, extended_connect: bool) -> auto::Builder<CellExecutor> {
     let mut builder = auto::Builder::new(CellExecutor(tasks.clone()));
-    builder.http1().timer(TokioTimer::new());
-    let mut http2 = builder.http2();
-    http2.timer(TokioTimer::new());
     if extended_connect {
-        http2.enable_connect_protocol();
+        builder.http2().enable_connect_protocol();
     }
     builder
 }
