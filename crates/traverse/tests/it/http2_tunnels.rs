@@ -8,7 +8,7 @@
 
 use traverse_runner::{RunOptions, TunnelSpec};
 
-use crate::support::{assert_cells, run, scenario};
+use crate::support::{assert_cells, require, run, scenario};
 
 const BOTH: [&str; 2] = ["h2", "ws-h2"];
 
@@ -193,6 +193,44 @@ async fn as_processes_both_agree_with_their_built_in_selves() {
             ],
             "{name}: {:#?}",
             results.iter().map(|cell| &cell.detail).collect::<Vec<_>>()
+        );
+    }
+}
+
+/// Real products: HAProxy relaying TCP and Squid's CONNECT carry both;
+/// HAProxy terminating TLS with no `alpn` on its `bind` chooses no ALPN
+/// at all, which the client refuses in so many words.
+#[tokio::test]
+async fn real_haproxy_and_squid_carry_both_where_they_leave_tls_alone() {
+    require("haproxy");
+    require("squid");
+    let real = |preset: &str| {
+        format!(
+            r#"
+            [[hops]]
+            kind = "external"
+            name = "{preset}"
+            preset = "{preset}"
+            "#
+        )
+    };
+    for preset in ["haproxy-tcp", "squid"] {
+        assert_cells(&real(preset), &BOTH, &["h2 pass", "ws-h2 pass"]).await;
+    }
+    for cell in run(&real("haproxy-http"), &BOTH).await {
+        assert_eq!(
+            (
+                cell.verdict.as_str(),
+                cell.category.map(|category| category.as_str())
+            ),
+            ("fail", Some("tls")),
+            "{}: {}",
+            cell.tunnel,
+            cell.detail
+        );
+        assert_eq!(
+            cell.detail,
+            "TLS handshake failed: the server did not agree to HTTP/2 (ALPN chose none)"
         );
     }
 }
