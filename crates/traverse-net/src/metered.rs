@@ -96,6 +96,24 @@ impl<S: AsyncWrite + Unpin, M: Meter> AsyncWrite for Metered<S, M> {
         poll
     }
 
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        let poll = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
+        match &poll {
+            Poll::Ready(Ok(written)) => self.meter.wrote(*written),
+            Poll::Ready(Err(_)) => self.meter.event(),
+            Poll::Pending => {}
+        }
+        poll
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
         Pin::new(&mut self.inner).poll_flush(cx)
     }

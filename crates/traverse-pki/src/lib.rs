@@ -480,6 +480,13 @@ pub fn describe_tls(error: &rustls::Error) -> String {
         ) => format!("the certificate is not valid for {ORIGIN_HOST}"),
         rustls::Error::InvalidCertificate(CertificateError::Other(other)) => other.to_string(),
         rustls::Error::AlertReceived(alert) => format!("the peer sent TLS alert {alert:?}"),
+        // This side's own refusal, as a server: the client insisted on a
+        // protocol (an HTTP/2-only client's `h2`) that this node does not speak.
+        rustls::Error::NoApplicationProtocol => {
+            "this server speaks none of the protocols the client offered in ALPN \
+             (no_application_protocol)"
+                .to_string()
+        }
         other => other.to_string(),
     }
 }

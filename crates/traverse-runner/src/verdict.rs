@@ -69,7 +69,9 @@ impl From<&TunnelError> for Observation {
                 status: 504 | 522 | 524,
                 ..
             } => Category::Timeout,
-            TunnelError::ConnectRefused { .. } | TunnelError::Refused { .. } => Category::Refused,
+            TunnelError::ConnectRefused { .. }
+            | TunnelError::Refused { .. }
+            | TunnelError::Declined { .. } => Category::Refused,
             TunnelError::Tls { .. } => Category::Tls,
             TunnelError::Reset { .. } | TunnelError::Closed { .. } => Category::Reset,
             // A deadlock seen early is the timeout the step would have come to.
@@ -266,6 +268,22 @@ mod tests {
     fn with_no_fault_on_the_path_the_client_is_blamed() {
         let failure = judge(Observation::new(Category::Corrupt, "garbage"), &[]);
         assert_eq!(failure.blame, "client");
+    }
+
+    /// An HTTP/2 server without RFC 8441's extended CONNECT refuses a
+    /// WebSocket over it with no status; the server the client met first
+    /// is the one that said so.
+    #[test]
+    fn a_declined_tunnel_is_a_refusal_without_status_blamed_on_the_first_node() {
+        let observation = Observation::from(&TunnelError::Declined {
+            reason: "no extended CONNECT".to_string(),
+        });
+        assert_eq!(
+            (observation.category, observation.status),
+            (Category::Refused, None)
+        );
+        let logs = [log("alb", vec![]), log("origin", vec![])];
+        assert_eq!(judge(observation, &logs).blame, "alb");
     }
 
     #[test]

@@ -139,19 +139,44 @@ pub(crate) fn client_connection(
     source: impl FrameSource + 'static,
     keepalive: Option<Duration>,
 ) -> Connection {
+    client_connection_driven(
+        sink,
+        source,
+        keepalive,
+        std::future::pending::<Result<(), TunnelError>>(),
+    )
+}
+
+/// [`client_connection`] for a protocol whose frames need a task of their
+/// own beside the bridge (an HTTP/2 connection, which reads frames for
+/// every stream): `driver` runs as long as the bridge, and its failure
+/// (a GOAWAY, a lost TLS connection) is the tunnel's outcome, since the
+/// bridge would only see its stream end.
+pub(crate) fn client_connection_driven(
+    sink: impl FrameSink + 'static,
+    source: impl FrameSource + 'static,
+    keepalive: Option<Duration>,
+    driver: impl Future<Output = Result<(), TunnelError>> + Send + 'static,
+) -> Connection {
     let (stream, tunnel_side) = tokio::io::duplex(64 * 1024);
     let keepalives = Keepalives {
         every: keepalive,
         stats: Arc::default(),
     };
     let stats = keepalives.stats.clone();
-    let outcome = tokio::spawn(bridge(
-        tunnel_side,
-        sink,
-        source,
-        "the probe's stream",
-        keepalives,
-    ));
+    let outcome = tokio::spawn(async move {
+        let bridged = bridge(tunnel_side, sink, source, "the probe's stream", keepalives);
+        tokio::pin!(bridged);
+        tokio::select! {
+            result = &mut bridged => result,
+            driven = driver => match driven {
+                Err(error) => Err(error),
+                // The driver is done with a stream still open: the bridge
+                // still decides.
+                Ok(()) => bridged.await,
+            },
+        }
+    });
     Connection {
         stream: Box::new(stream),
         outcome: tokio_util::task::AbortOnDropHandle::new(outcome),

@@ -1,8 +1,11 @@
 //! The client's first steps: TCP to wherever the origin's name leads (or to
 //! the explicit proxy, asking it to `CONNECT` there, as RFC 6455 §4.1 says
-//! clients behind a proxy do), then TLS as the tunnel's security asks.
+//! clients behind a proxy do), then TLS as the tunnel's security asks,
+//! offering the protocol's own ALPN list when it has one (`h2`) and
+//! refusing a server that agrees to none of it.
 
 use std::io;
+use std::sync::Arc;
 use std::time::Duration;
 
 use nix::sys::socket::{setsockopt, sockopt};
@@ -22,6 +25,7 @@ pub(crate) async fn dial(
     security: Security,
     port: u16,
     tcp_keepalive: Option<Duration>,
+    alpn: &[&[u8]],
 ) -> Result<BoxedIo, TunnelError> {
     let target = format!("{ORIGIN_HOST}:{port}");
     let (addr, first_hop) = match &path.proxy {
@@ -53,11 +57,18 @@ pub(crate) async fn dial(
                 after: path.step_timeout,
             })??;
     }
-    let config = match security {
+    let mut config = match security {
         Security::Plain => return Ok(Box::new(tcp)),
         Security::TlsVerified => path.verifying.clone(),
         Security::TlsPinned => path.pinning.clone(),
     };
+    if !alpn.is_empty() {
+        // A copy: the path's configs are shared by every tunnel of the cell,
+        // and only this one speaks something other than HTTP/1.1.
+        let mut offering = (*config).clone();
+        offering.alpn_protocols = alpn.iter().map(|name| name.to_vec()).collect();
+        config = Arc::new(offering);
+    }
     let name = ServerName::try_from(ORIGIN_HOST.to_string())
         .map_err(|error| TunnelError::Protocol(format!("bad server name: {error}")))?;
     let handshake = TlsConnector::from(config).connect(name, tcp);
@@ -71,9 +82,62 @@ pub(crate) async fn dial(
             io::ErrorKind::UnexpectedEof => TunnelError::Tls {
                 reason: "the server closed the connection during the handshake".to_string(),
             },
+            _ if refused_alpn(&error) => TunnelError::Tls {
+                reason: format!(
+                    "the server did not agree to {} (it answered the ALPN offer {} with \
+                     no_application_protocol: it speaks none of it)",
+                    protocol_names(alpn),
+                    offer(alpn)
+                ),
+            },
             _ => TunnelError::from_io(&error, "the TLS handshake"),
         })?;
+    if !alpn.is_empty() {
+        let chosen = tls.get_ref().1.alpn_protocol();
+        if !chosen.is_some_and(|chosen| alpn.contains(&chosen)) {
+            // RFC 9113 §3.2: HTTP/2 over TLS only once ALPN chose `h2`.
+            return Err(TunnelError::Tls {
+                reason: format!(
+                    "the server did not agree to {} (ALPN chose {})",
+                    protocol_names(alpn),
+                    chosen.map_or("none".into(), String::from_utf8_lossy)
+                ),
+            });
+        }
+    }
     Ok(Box::new(tls))
+}
+
+/// Whether the server ended the handshake because it speaks none of the
+/// offered ALPN protocols (RFC 7301 §3.2), as rustls and nginx do.
+fn refused_alpn(error: &io::Error) -> bool {
+    matches!(
+        traverse_pki::tls_error(error),
+        Some(rustls::Error::AlertReceived(
+            rustls::AlertDescription::NoApplicationProtocol
+        ))
+    )
+}
+
+/// An ALPN list as people name the protocols: `h2` is HTTP/2.
+fn protocol_names(alpn: &[&[u8]]) -> String {
+    let names: Vec<String> = alpn
+        .iter()
+        .map(|name| match *name {
+            b"h2" => "HTTP/2".to_string(),
+            other => String::from_utf8_lossy(other).into_owned(),
+        })
+        .collect();
+    names.join(" or ")
+}
+
+/// An ALPN list as it goes on the wire: `h2`, `h2, http/1.1`.
+fn offer(alpn: &[&[u8]]) -> String {
+    let names: Vec<String> = alpn
+        .iter()
+        .map(|name| String::from_utf8_lossy(name).into_owned())
+        .collect();
+    names.join(", ")
 }
 
 /// Asks the proxy for a tunnel to `target`; anything but 2xx is a refusal.
@@ -113,5 +177,85 @@ async fn connect_through(
             reason: status.reason,
             handshake: "CONNECT through the explicit proxy",
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A TLS server on loopback offering `alpn`, as a hop accepts TLS.
+    async fn server(alpn: &[&[u8]]) -> (ClientPath, traverse_net::TransactionLog) {
+        let pki = traverse_pki::Pki::generate().expect("pki");
+        let mut config = (*pki.middlebox.server_config("test").expect("config")).clone();
+        config.alpn_protocols = alpn.iter().map(|name| name.to_vec()).collect();
+        let config = Arc::new(config);
+        let listener = traverse_net::bind_loopback().await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let log = traverse_net::TransactionLog::new();
+        let entries = log.clone();
+        tokio::spawn(async move {
+            let (tcp, peer) = listener.accept().await.expect("accept");
+            let entry = entries.open(peer, 443);
+            // A handshake that succeeded is held until the client leaves.
+            let tls = traverse_net::accept_tls(tcp, &config, &entry, Duration::from_secs(2)).await;
+            if let Some(mut tls) = tls {
+                let _ = tokio::io::AsyncReadExt::read(&mut tls, &mut [0_u8; 1]).await;
+            }
+        });
+        let path = ClientPath {
+            connect_to: addr,
+            verifying: pki.verifying_client(),
+            pinning: pki.verifying_client(),
+            step_timeout: Duration::from_secs(2),
+            proxy: None,
+            deadlock: None,
+        };
+        (path, log)
+    }
+
+    async fn refusal(server_alpn: &[&[u8]]) -> (String, String) {
+        let (path, log) = server(server_alpn).await;
+        let error = dial(&path, Security::TlsVerified, 443, None, &[b"h2"])
+            .await
+            .err()
+            .expect("the dial fails");
+        log.settle(Duration::from_secs(2)).await;
+        let hop = log.snapshot().first().map(|record| record.detail.clone());
+        (error.to_string(), hop.unwrap_or_default())
+    }
+
+    #[tokio::test]
+    async fn an_http1_only_server_refuses_h2_and_both_sides_say_so() {
+        let (client, hop) = refusal(&[b"http/1.1"]).await;
+        assert_eq!(
+            client,
+            "TLS handshake failed: the server did not agree to HTTP/2 (it answered the ALPN \
+             offer h2 with no_application_protocol: it speaks none of it)"
+        );
+        assert_eq!(
+            hop,
+            "TLS handshake failed: this server speaks none of the protocols the client offered \
+             in ALPN (no_application_protocol)"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_server_without_alpn_is_not_taken_for_http2() {
+        let (client, _) = refusal(&[]).await;
+        assert_eq!(
+            client,
+            "TLS handshake failed: the server did not agree to HTTP/2 (ALPN chose none)"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_server_choosing_h2_is_dialled() {
+        let (path, _log) = server(&[b"h2", b"http/1.1"]).await;
+        assert!(
+            dial(&path, Security::TlsVerified, 443, None, &[b"h2"])
+                .await
+                .is_ok()
+        );
     }
 }

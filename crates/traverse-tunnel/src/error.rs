@@ -30,6 +30,11 @@ pub enum TunnelError {
         format_duration(*quiet)
     )]
     Deadlock { during: String, quiet: Duration },
+    /// The server speaks the tunnel's transport but said, with no status
+    /// to show for it, that it will not carry the tunnel: an HTTP/2 server
+    /// whose SETTINGS do not enable RFC 8441's extended CONNECT.
+    #[error("{reason}")]
+    Declined { reason: String },
     #[error("{0}")]
     Protocol(String),
 }

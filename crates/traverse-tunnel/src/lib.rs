@@ -9,7 +9,8 @@
 //! what the verdict's category is made from.
 //!
 //! Each protocol is one file holding both halves behind the [`Protocol`]
-//! trait (`framed.rs`, `websocket.rs`, `hixie76.rs`); [`BUILTIN`] is the one
+//! trait (`framed.rs`, `websocket.rs`, `hixie76.rs`, `h2_stream.rs`,
+//! `websocket_h2.rs`); [`BUILTIN`] is the one
 //! list of tunnels that matrices, `[expect]`, `--tunnel` and `traverse list`
 //! read. `dial.rs` and `origin.rs` do what every protocol shares (the way to
 //! the server; accepting on both ports) and know no protocol by name.
@@ -22,11 +23,13 @@ mod framed;
 /// The fuzz target's properties, shared with the corpus regression test.
 #[doc(hidden)]
 pub mod fuzzing;
+mod h2_stream;
 mod hixie76;
 mod keepalive;
 mod origin;
 mod protocol;
 mod websocket;
+mod websocket_h2;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -106,6 +109,20 @@ pub const BUILTIN: &[Tunnel] = &[
         description: "draft-76 WebSocket (2010): key bytes after the headers, text frames; port 80",
         protocol: &hixie76::Hixie76,
         security: Security::Plain,
+    },
+    Tunnel {
+        name: "h2",
+        description: "one bidirectional HTTP/2 stream (a streaming POST, as cloudflared's HTTP/2 \
+                      transport), TLS with ALPN h2 checked against the device's roots; port 443",
+        protocol: &h2_stream::H2Stream,
+        security: Security::TlsVerified,
+    },
+    Tunnel {
+        name: "ws-h2",
+        description: "RFC 8441 WebSocket over HTTP/2 (extended CONNECT, :protocol websocket), \
+                      TLS with ALPN h2 checked against the device's roots; port 443",
+        protocol: &websocket_h2::WebSocketH2,
+        security: Security::TlsVerified,
     },
 ];
 
@@ -202,6 +219,7 @@ impl Tunnel {
             self.security,
             self.port(),
             every(KeepaliveKind::TcpKeepalive),
+            self.protocol.alpn(),
         )
         .await?;
         let url = self.url();

@@ -2,7 +2,9 @@
 //! logical ports, TLS on 443 with the origin's certificate and plain on 80,
 //! as a real gateway does, each stream relayed to the echo app. It accepts
 //! connections and TLS and hands each to whatever [`AnyProtocol`] it is given;
-//! it knows none of them. Its transaction log lets blame fall on the origin
+//! it knows none of them, beyond the ALPN list a protocol declares, which
+//! it offers ahead of `http/1.1` (a hop that speaks HTTP/1.1 inward still
+//! reaches a protocol that prefers HTTP/2). Its transaction log lets blame fall on the origin
 //! when it is the origin that refused (an untrusted certificate, a request
 //! it cannot serve).
 
@@ -55,8 +57,9 @@ pub fn serve_listener(
     protocol: &'static dyn AnyProtocol,
     listener: TcpListener,
     port: u16,
-    context: OriginContext,
+    mut context: OriginContext,
 ) {
+    context.tls = offering(protocol.alpn(), context.tls);
     context.tasks.clone().spawn(async move {
         while let Ok((stream, peer)) = listener.accept().await {
             let entry = context.log.open(peer, port);
@@ -66,6 +69,21 @@ pub fn serve_listener(
             });
         }
     });
+}
+
+/// `tls` offering `alpn` first, then HTTP/1.1; unchanged for protocols
+/// that declare none, so their clients negotiate what they always did.
+fn offering(alpn: &[&[u8]], tls: Arc<ServerConfig>) -> Arc<ServerConfig> {
+    if alpn.is_empty() {
+        return tls;
+    }
+    let mut config = (*tls).clone();
+    config.alpn_protocols = alpn
+        .iter()
+        .map(|name| name.to_vec())
+        .chain([b"http/1.1".to_vec()])
+        .collect();
+    Arc::new(config)
 }
 
 async fn serve_one(

@@ -30,6 +30,15 @@ pub trait Protocol: fmt::Debug + Send + Sync {
         None
     }
 
+    /// The ALPN protocols the client offers in TLS, in order, and insists
+    /// on: a server that picks none of them has refused the tunnel. Empty
+    /// for protocols that leave ALPN to the device's defaults (HTTP/1.1).
+    /// The origin offers these first, then `http/1.1`, so a hop that
+    /// speaks HTTP/1.1 inward still reaches it.
+    fn alpn(&self) -> &'static [&'static [u8]] {
+        &[]
+    }
+
     /// The client half: the protocol's handshake over `io`, then the
     /// probe's stream. `url` is [`Protocol::url`] for the tunnel's security;
     /// `keepalive` is the interval (wall time) of the protocol's own
@@ -54,6 +63,7 @@ pub trait Protocol: fmt::Debug + Send + Sync {
 pub trait AnyProtocol: fmt::Debug + Send + Sync {
     fn url(&self, security: Security) -> String;
     fn keepalive(&self) -> Option<KeepaliveKind>;
+    fn alpn(&self) -> &'static [&'static [u8]];
     fn connect<'a>(
         &'a self,
         io: BoxedIo,
@@ -70,6 +80,10 @@ impl<P: Protocol> AnyProtocol for P {
 
     fn keepalive(&self) -> Option<KeepaliveKind> {
         Protocol::keepalive(self)
+    }
+
+    fn alpn(&self) -> &'static [&'static [u8]] {
+        Protocol::alpn(self)
     }
 
     fn connect<'a>(

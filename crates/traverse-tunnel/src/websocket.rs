@@ -87,7 +87,7 @@ impl Protocol for WebSocket {
         let service = service_fn(move |request| {
             let entry = entry.clone();
             let tasks = tasks.clone();
-            async move { Ok::<_, Infallible>(answer(request, entry, target, &tasks)) }
+            async move { Ok::<_, Infallible>(answer(request, entry, target, &tasks, OPENED)) }
         });
         hyper::server::conn::http1::Builder::new()
             .serve_connection(TokioIo::new(io), service)
@@ -97,7 +97,7 @@ impl Protocol for WebSocket {
     }
 }
 
-fn from_ws(error: tungstenite::Error, during: &str) -> TunnelError {
+pub(crate) fn from_ws(error: tungstenite::Error, during: &str) -> TunnelError {
     match error {
         tungstenite::Error::Http(response) => TunnelError::Refused {
             status: response.status().as_u16(),
@@ -131,11 +131,18 @@ fn from_ws(error: tungstenite::Error, during: &str) -> TunnelError {
     }
 }
 
-fn answer(
+/// What the origin records when an HTTP/1.1 upgrade opens the WebSocket.
+const OPENED: &str = "WebSocket open; relaying to the target";
+
+/// The origin's answer to one HTTP/1.1 request: `101` and the WebSocket
+/// relayed to the echo app, or `426` to a request that does not ask for
+/// it. `opened` is what the origin records once the WebSocket is open.
+pub(crate) fn answer(
     mut request: Request<Incoming>,
     entry: ConnEntry,
     target: SocketAddr,
     tasks: &Tasks,
+    opened: &'static str,
 ) -> Response<Full<Bytes>> {
     let key = request.headers().get(header::SEC_WEBSOCKET_KEY).cloned();
     let (true, Some(key)) = (is_websocket_upgrade(request.headers()), key) else {
@@ -158,33 +165,7 @@ fn answer(
             entry.act(Action::ProtocolError, None, "the upgrade never completed");
             return;
         };
-        let socket =
-            WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(lenient()))
-                .await;
-        let echo = match echo::connect(target).await {
-            Ok(echo) => echo,
-            Err(error) => {
-                entry.act(Action::UpstreamFailed, None, error.to_string());
-                return;
-            }
-        };
-        entry.act(
-            Action::Upgraded,
-            Some(101),
-            "WebSocket open; relaying to the target",
-        );
-        let (sink, source) = socket.split();
-        if let Err(error) = bridge::bridge(
-            echo,
-            WsSink(sink),
-            WsSource(source),
-            "the echo app",
-            Keepalives::default(),
-        )
-        .await
-        {
-            tracing::debug!(%error, "origin WebSocket relay ended");
-        }
+        relay_upgraded(TokioIo::new(upgraded), &entry, target, 101, opened).await;
     });
     let mut response = plain(StatusCode::SWITCHING_PROTOCOLS, "");
     let headers = response.headers_mut();
@@ -202,6 +183,40 @@ fn answer(
     response
 }
 
+/// The origin's half of an open WebSocket, however it was opened (an
+/// HTTP/1.1 upgrade, an HTTP/2 extended CONNECT): RFC 6455 frames on
+/// `upgraded`, relayed to the echo app, recorded as `Upgraded` with
+/// `status` and `detail` once the echo app is reached.
+pub(crate) async fn relay_upgraded(
+    upgraded: impl Io,
+    entry: &ConnEntry,
+    target: SocketAddr,
+    status: u16,
+    detail: &'static str,
+) {
+    let socket = WebSocketStream::from_raw_socket(upgraded, Role::Server, Some(lenient())).await;
+    let echo = match echo::connect(target).await {
+        Ok(echo) => echo,
+        Err(error) => {
+            entry.act(Action::UpstreamFailed, None, error.to_string());
+            return;
+        }
+    };
+    entry.act(Action::Upgraded, Some(status), detail);
+    let (sink, source) = socket.split();
+    if let Err(error) = bridge::bridge(
+        echo,
+        WsSink(sink),
+        WsSource(source),
+        "the echo app",
+        Keepalives::default(),
+    )
+    .await
+    {
+        tracing::debug!(%error, "origin WebSocket relay ended");
+    }
+}
+
 /// The tunnel's own server half accepts unmasked client frames, as
 /// wstunnel's server does: telling them apart is the middleboxes' business.
 fn lenient() -> WebSocketConfig {
@@ -214,8 +229,8 @@ fn plain(status: StatusCode, body: &'static str) -> Response<Full<Bytes>> {
     response
 }
 
-struct WsSink<S>(SplitSink<WebSocketStream<S>, Message>);
-struct WsSource<S>(SplitStream<WebSocketStream<S>>);
+pub(crate) struct WsSink<S>(pub(crate) SplitSink<WebSocketStream<S>, Message>);
+pub(crate) struct WsSource<S>(pub(crate) SplitStream<WebSocketStream<S>>);
 
 impl<S: Io> FrameSink for WsSink<S> {
     fn send(&mut self, data: Bytes) -> BoxFuture<'_, Result<(), TunnelError>> {

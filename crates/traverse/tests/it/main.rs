@@ -16,6 +16,7 @@ mod first_run;
 mod hostile_names;
 mod html_report;
 mod http2_front;
+mod http2_tunnels;
 mod idle_counts;
 mod keepalive;
 mod kubernetes_job;
