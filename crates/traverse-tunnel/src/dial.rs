@@ -1,6 +1,9 @@
 //! The client's first steps: TCP to wherever the origin's name leads (or to
 //! the explicit proxy, asking it to `CONNECT` there, as RFC 6455 §4.1 says
 //! clients behind a proxy do), then TLS as the tunnel's security asks.
+//! [`Dialer`] is that way to the server, kept: a protocol that needs more
+//! than one connection (a held poll beside its POSTs, a re-dial after a
+//! proxy closed the last one) opens each the same way.
 
 use std::io;
 use std::time::Duration;
@@ -17,7 +20,45 @@ use traverse_scenario::address::ORIGIN_HOST;
 
 use crate::{ClientPath, ExplicitProxy, Security, TunnelError};
 
-pub(crate) async fn dial(
+/// The client's way to the server through the path: every connection it
+/// opens goes where the first did, through the same proxy, with the same
+/// TLS and TCP keepalive.
+#[derive(Debug, Clone)]
+pub struct Dialer {
+    path: ClientPath,
+    security: Security,
+    port: u16,
+    tcp_keepalive: Option<Duration>,
+}
+
+impl Dialer {
+    pub(crate) fn new(
+        path: &ClientPath,
+        security: Security,
+        port: u16,
+        tcp_keepalive: Option<Duration>,
+    ) -> Dialer {
+        Dialer {
+            path: path.clone(),
+            security,
+            port,
+            tcp_keepalive,
+        }
+    }
+
+    /// One more connection to the server, each of its steps within the
+    /// step timeout.
+    pub async fn dial(&self) -> Result<BoxedIo, TunnelError> {
+        dial(&self.path, self.security, self.port, self.tcp_keepalive).await
+    }
+
+    /// The longest any single step (a connect, one request) may take.
+    pub fn step_timeout(&self) -> Duration {
+        self.path.step_timeout
+    }
+}
+
+async fn dial(
     path: &ClientPath,
     security: Security,
     port: u16,

@@ -19,6 +19,9 @@ use traverse_net::{
 };
 use traverse_scenario::address::{PLAIN_PORT, TLS_PORT};
 
+use traverse_scenario::TimeScale;
+
+use crate::session::Sessions;
 use crate::{AnyProtocol, ServeContext};
 
 /// What the origin half needs from the cell.
@@ -32,6 +35,8 @@ pub struct OriginContext {
     pub tasks: Tasks,
     /// How long a peer may take to finish a handshake.
     pub step_timeout: Duration,
+    /// The run's time scale, which the origin's own timers follow.
+    pub time_scale: TimeScale,
 }
 
 /// Starts the origin for `protocol`; it lives as long as the context's tasks.
@@ -40,10 +45,13 @@ pub async fn serve_origin(
     context: OriginContext,
 ) -> io::Result<Endpoints> {
     let mut ports = BTreeMap::new();
+    // One table for both ports: a session is the origin's, whichever port
+    // each of its requests arrives on.
+    let sessions = Sessions::new(&context.tasks);
     for port in [TLS_PORT, PLAIN_PORT] {
         let listener = bind_loopback().await?;
         ports.insert(port, listener.local_addr()?);
-        serve_listener(protocol, listener, port, context.clone());
+        serve_with(protocol, listener, port, context.clone(), sessions.clone());
     }
     Ok(Endpoints::new(ports))
 }
@@ -57,12 +65,23 @@ pub fn serve_listener(
     port: u16,
     context: OriginContext,
 ) {
+    let sessions = Sessions::new(&context.tasks);
+    serve_with(protocol, listener, port, context, sessions);
+}
+
+fn serve_with(
+    protocol: &'static dyn AnyProtocol,
+    listener: TcpListener,
+    port: u16,
+    context: OriginContext,
+    sessions: Sessions,
+) {
     context.tasks.clone().spawn(async move {
         while let Ok((stream, peer)) = listener.accept().await {
             let entry = context.log.open(peer, port);
-            let context = context.clone();
+            let (context, sessions) = (context.clone(), sessions.clone());
             context.tasks.clone().spawn(async move {
-                serve_one(protocol, stream, port, entry, context).await;
+                serve_one(protocol, stream, port, entry, context, sessions).await;
             });
         }
     });
@@ -74,6 +93,7 @@ async fn serve_one(
     port: u16,
     entry: ConnEntry,
     context: OriginContext,
+    sessions: Sessions,
 ) {
     let _ = stream.set_nodelay(true);
     let io: BoxedIo = if port == TLS_PORT {
@@ -89,6 +109,8 @@ async fn serve_one(
         target: context.target,
         tasks: context.tasks,
         step_timeout: context.step_timeout,
+        time_scale: context.time_scale,
+        sessions,
     };
     if let Err(error) = protocol.serve(io, context).await {
         tracing::debug!(%error, "origin connection ended with an error");
