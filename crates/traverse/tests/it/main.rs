@@ -10,6 +10,7 @@ mod deadlock;
 mod diagnostics;
 mod docs;
 mod external;
+mod fallback_transports;
 mod first_run;
 mod hostile_names;
 mod html_report;
