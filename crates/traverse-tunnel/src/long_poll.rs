@@ -389,7 +389,7 @@ async fn answer(request: Request<Incoming>, context: &ServeContext) -> Response<
 }
 
 async fn handshake(context: &ServeContext) -> Response<Full<Bytes>> {
-    let lifetime = context.time_scale.apply(PING_INTERVAL + PING_TIMEOUT);
+    let lifetime = session::lifetime(context, PING_INTERVAL + PING_TIMEOUT);
     let session = match context.sessions.open(context.target, lifetime).await {
         Ok(session) => session,
         Err(OpenError::Full) => {

@@ -267,6 +267,15 @@ pub(crate) async fn take(down: &mut mpsc::Receiver<Bytes>, wait: Duration, most:
     Down::Data(taken.freeze())
 }
 
+/// How long a session stays after its last request: the protocol's
+/// timeout as the scenario's time scale makes it, but never less than one
+/// step of the probe, so that a harness running late (a loaded machine, a
+/// compressed 45 s that is half a second of wall time) does not lose a
+/// session between two requests a real client would send at once.
+pub(crate) fn lifetime(context: &crate::ServeContext, written: Duration) -> Duration {
+    context.time_scale.apply(written).max(context.step_timeout)
+}
+
 /// The value of `key` in a request's query, as the clients write it (no
 /// escapes: ids and flags are URL-safe).
 pub(crate) fn query<'a>(uri: &'a http::Uri, key: &str) -> Option<&'a str> {

@@ -399,7 +399,7 @@ async fn answer(request: Request<Incoming>, context: &ServeContext) -> Response<
 }
 
 async fn negotiate(context: &ServeContext) -> Response<Body> {
-    let lifetime = context.time_scale.apply(LIFETIME);
+    let lifetime = session::lifetime(context, LIFETIME);
     let session = match context.sessions.open(context.target, lifetime).await {
         Ok(session) => session,
         Err(OpenError::Full) => {
