@@ -574,6 +574,78 @@ async fn post(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use traverse_net::{ActivityClock, Tasks, TransactionLog};
+    use traverse_scenario::TimeScale;
+    use traverse_scenario::address::PLAIN_PORT;
+
+    use crate::{ClientPath, OriginContext};
+
+    /// A poll that names a session the origin does not have (it expired,
+    /// or the origin restarted): engine.io's `400 Session ID unknown`,
+    /// recorded at the origin, and a failure of the tunnel that says so.
+    #[tokio::test]
+    async fn a_session_the_origin_lost_fails_the_tunnel_saying_so() {
+        let tasks = Tasks::new();
+        let log = TransactionLog::new();
+        let echo = crate::start_echo(&tasks, &ActivityClock::new())
+            .await
+            .expect("echo");
+        let pki = traverse_pki::Pki::generate().expect("pki");
+        let origin = crate::serve_origin(
+            &LongPoll,
+            OriginContext {
+                tls: pki.origin_public.server_config("origin").expect("tls"),
+                target: echo,
+                log: log.clone(),
+                tasks: tasks.clone(),
+                step_timeout: Duration::from_secs(2),
+                time_scale: TimeScale::DEFAULT,
+            },
+        )
+        .await
+        .expect("origin");
+        let path = ClientPath {
+            connect_to: origin.get(PLAIN_PORT).expect("port 80"),
+            verifying: traverse_pki::Pki::unverified_client(),
+            pinning: traverse_pki::Pki::unverified_client(),
+            step_timeout: Duration::from_secs(2),
+            proxy: None,
+            deadlock: None,
+        };
+        let dialer = Dialer::new(&path, Security::Plain, PLAIN_PORT, None);
+        let (_report, failed) = tokio::sync::watch::channel(None);
+        let mut poller = Poller {
+            lane: Lane::new(dialer, None),
+            sid: "lv_VI97HAXpY6yYWAAAC".to_string(),
+            pending: VecDeque::new(),
+            failed,
+        };
+        let error = tokio::time::timeout(Duration::from_secs(5), poller.next())
+            .await
+            .expect("answered at once")
+            .expect_err("the session is unknown");
+        assert!(
+            matches!(error, TunnelError::Refused { status: 400, .. }),
+            "{error:?}"
+        );
+        assert_eq!(
+            error.to_string(),
+            "answered HTTP 400 Bad Request (the session lv_VI97HAXpY6yYWAAAC is gone: engine.io \
+             answers \"Session ID unknown\") to a long-poll GET"
+        );
+        let record = log.snapshot().pop().expect("the origin's record");
+        assert_eq!(
+            (record.action, record.status),
+            (Action::Responded, Some(400))
+        );
+        assert!(
+            record
+                .detail
+                .contains("names session lv_VI97HAXpY6yYWAAAC, which the origin does not have"),
+            "{}",
+            record.detail
+        );
+    }
 
     #[test]
     fn packets_read_as_engine_io_writes_them() {
