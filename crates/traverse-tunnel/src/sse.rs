@@ -483,7 +483,7 @@ fn stream(
         format!("opened the event stream of connection {}", session.id),
     );
     let live = Live {
-        in_flight: session.request(),
+        _in_flight: session.request(),
         down,
         id: session.id.clone(),
         entry: context.entry.clone(),
@@ -511,7 +511,7 @@ fn stream(
 /// An open event stream at the origin.
 struct Live {
     /// The session is not idle while its stream is open.
-    in_flight: InFlight,
+    _in_flight: InFlight,
     down: HeldDown,
     id: String,
     entry: ConnEntry,
@@ -550,7 +550,6 @@ impl Live {
             Down::Ended => {
                 self.phase = Phase::Closed;
                 self.sessions.remove(&self.id);
-                let _ = &self.in_flight;
                 "event: close\ndata:\n\n".to_string()
             }
         })
