@@ -547,6 +547,7 @@ async fn drive(
                 log: origin_log.clone(),
                 tasks: tasks.clone(),
                 step_timeout: options.step_timeout,
+                time_scale: options.time_scale,
             },
         )
         .await

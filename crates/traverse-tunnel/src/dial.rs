@@ -2,7 +2,10 @@
 //! the explicit proxy, asking it to `CONNECT` there, as RFC 6455 §4.1 says
 //! clients behind a proxy do), then TLS as the tunnel's security asks,
 //! offering the protocol's own ALPN list when it has one (`h2`) and
-//! refusing a server that agrees to none of it.
+//! refusing a server that agrees to none of it. [`Dialer`] is that way to
+//! the server, kept: a protocol that needs more than one connection (a held
+//! poll beside its POSTs, a re-dial after a proxy closed the last one)
+//! opens each the same way.
 
 use std::io;
 use std::sync::Arc;
@@ -20,7 +23,71 @@ use traverse_scenario::address::ORIGIN_HOST;
 
 use crate::{ClientPath, ExplicitProxy, Security, TunnelError};
 
-pub(crate) async fn dial(
+/// The client's way to the server through the path: every connection it
+/// opens goes where the first did, through the same proxy, with the same
+/// TLS and TCP keepalive.
+#[derive(Debug, Clone)]
+pub struct Dialer {
+    path: ClientPath,
+    security: Security,
+    port: u16,
+    tcp_keepalive: Option<Duration>,
+    /// What the client offers by ALPN, and insists on (`h2`); none for most.
+    alpn: &'static [&'static [u8]],
+}
+
+impl Dialer {
+    pub(crate) fn new(
+        path: &ClientPath,
+        security: Security,
+        port: u16,
+        tcp_keepalive: Option<Duration>,
+        alpn: &'static [&'static [u8]],
+    ) -> Dialer {
+        Dialer {
+            path: path.clone(),
+            security,
+            port,
+            tcp_keepalive,
+            alpn,
+        }
+    }
+
+    /// One more connection to the server, each of its steps within the
+    /// step timeout.
+    pub async fn dial(&self) -> Result<BoxedIo, TunnelError> {
+        dial(
+            &self.path,
+            self.security,
+            self.port,
+            self.tcp_keepalive,
+            self.alpn,
+        )
+        .await
+    }
+
+    /// The longest any single step (a connect, one request) may take.
+    pub fn step_timeout(&self) -> Duration {
+        self.path.step_timeout
+    }
+
+    /// A dialer for protocols tested over one stream they are handed, which
+    /// never dial again: it leads nowhere.
+    #[cfg(test)]
+    pub(crate) fn nowhere() -> Dialer {
+        let path = ClientPath {
+            connect_to: ([127, 0, 0, 1], 1).into(),
+            verifying: traverse_pki::Pki::unverified_client(),
+            pinning: traverse_pki::Pki::unverified_client(),
+            step_timeout: Duration::from_secs(2),
+            proxy: None,
+            deadlock: None,
+        };
+        Dialer::new(&path, Security::Plain, 1, None, &[])
+    }
+}
+
+async fn dial(
     path: &ClientPath,
     security: Security,
     port: u16,

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use traverse_scenario::format_duration;
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum TunnelError {
     #[error("connection refused: nothing listens where {target} leads")]
     ConnectRefused { target: String },

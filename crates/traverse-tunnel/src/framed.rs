@@ -20,7 +20,9 @@ use traverse_net::{Action, BoxedIo, Io, hex};
 use traverse_scenario::address::{ORIGIN_HOST, PLAIN_PORT, TLS_PORT};
 
 use crate::bridge::{self, CHUNK, FrameSink, FrameSource, Inbound, Keepalives};
-use crate::{Connection, KeepaliveKind, Protocol, Security, ServeContext, TunnelError, echo};
+use crate::{
+    Connection, Dialer, KeepaliveKind, Protocol, Security, ServeContext, TunnelError, echo,
+};
 
 /// The framed protocol, as `tcp` and `tls` speak it.
 #[derive(Debug)]
@@ -44,6 +46,7 @@ impl Protocol for Framed {
     async fn connect(
         &self,
         mut io: BoxedIo,
+        _dialer: Dialer,
         _url: &str,
         keepalive: Option<Duration>,
     ) -> Result<Connection, TunnelError> {

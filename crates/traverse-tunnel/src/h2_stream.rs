@@ -32,7 +32,7 @@ use traverse_net::{Action, BoxedIo, Protocol as Recognised, Tasks};
 use traverse_scenario::address::ORIGIN_HOST;
 
 use crate::bridge::{self, FrameSink, FrameSource, Inbound, Keepalives};
-use crate::{Connection, Protocol, Security, ServeContext, TunnelError, echo};
+use crate::{Connection, Dialer, Protocol, Security, ServeContext, TunnelError, echo};
 
 /// One HTTP/2 stream carrying the byte stream, as cloudflared's HTTP/2
 /// transport does.
@@ -66,6 +66,7 @@ impl Protocol for H2Stream {
     async fn connect(
         &self,
         io: BoxedIo,
+        _dialer: Dialer,
         url: &str,
         _keepalive: Option<std::time::Duration>,
     ) -> Result<Connection, TunnelError> {
@@ -490,8 +491,10 @@ pub(crate) mod tests {
         let context = ServeContext {
             entry,
             target,
+            sessions: crate::session::Sessions::new(&tasks),
             tasks,
             step_timeout: Duration::from_secs(2),
+            time_scale: traverse_scenario::TimeScale::DEFAULT,
         };
         (context, log)
     }
@@ -538,7 +541,12 @@ pub(crate) mod tests {
 
     async fn connect(io: BoxedIo) -> Result<Connection, TunnelError> {
         H2Stream
-            .connect(io, &H2Stream.url(Security::TlsVerified), None)
+            .connect(
+                io,
+                Dialer::nowhere(),
+                &H2Stream.url(Security::TlsVerified),
+                None,
+            )
             .await
     }
 

@@ -26,7 +26,7 @@ use traverse_scenario::address::ORIGIN_HOST;
 
 use crate::bridge::{self, FrameSink, FrameSource, Inbound, Keepalives};
 use crate::protocol::websocket_url;
-use crate::{Connection, Protocol, Security, ServeContext, TunnelError, echo};
+use crate::{Connection, Dialer, Protocol, Security, ServeContext, TunnelError, echo};
 
 /// The draft-76 WebSocket of 2010.
 #[derive(Debug)]
@@ -41,6 +41,7 @@ impl Protocol for Hixie76 {
     async fn connect(
         &self,
         mut io: BoxedIo,
+        _dialer: Dialer,
         _url: &str,
         _keepalive: Option<Duration>,
     ) -> Result<Connection, TunnelError> {

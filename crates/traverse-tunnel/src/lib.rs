@@ -9,11 +9,13 @@
 //! what the verdict's category is made from.
 //!
 //! Each protocol is one file holding both halves behind the [`Protocol`]
-//! trait (`framed.rs`, `websocket.rs`, `hixie76.rs`, `h2_stream.rs`,
-//! `websocket_h2.rs`); [`BUILTIN`] is the one
+//! trait (`framed.rs`, `websocket.rs`, `hixie76.rs`, `long_poll.rs`,
+//! `sse.rs`, `h2_stream.rs`, `websocket_h2.rs`); [`BUILTIN`] is the one
 //! list of tunnels that matrices, `[expect]`, `--tunnel` and `traverse list`
 //! read. `dial.rs` and `origin.rs` do what every protocol shares (the way to
-//! the server; accepting on both ports) and know no protocol by name.
+//! the server; accepting on both ports) and know no protocol by name, as
+//! do `http_client.rs` and `session.rs`, what the HTTP fallbacks share
+//! (requests through the dialer, the origin's session table).
 
 mod bridge;
 mod dial;
@@ -25,9 +27,13 @@ mod framed;
 pub mod fuzzing;
 mod h2_stream;
 mod hixie76;
+mod http_client;
 mod keepalive;
+mod long_poll;
 mod origin;
 mod protocol;
+mod session;
+mod sse;
 mod websocket;
 mod websocket_h2;
 
@@ -40,11 +46,13 @@ use tokio_util::task::AbortOnDropHandle;
 use traverse_net::{BoxedIo, QuietWatch};
 use traverse_scenario::address::{PLAIN_PORT, TLS_PORT};
 
+pub use dial::Dialer;
 pub use echo::start_echo;
 pub use error::TunnelError;
 pub use keepalive::{Configured, Keepalive, KeepaliveKind, PARAMETERS};
 pub use origin::{OriginContext, serve_listener, serve_origin};
 pub use protocol::{AnyProtocol, Protocol, ServeContext};
+pub use session::Sessions;
 
 /// How the client protects the bytes on the wire.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -108,6 +116,20 @@ pub const BUILTIN: &[Tunnel] = &[
         name: "hixie76",
         description: "draft-76 WebSocket (2010): key bytes after the headers, text frames; port 80",
         protocol: &hixie76::Hixie76,
+        security: Security::Plain,
+    },
+    Tunnel {
+        name: "long-poll",
+        description: "engine.io-style HTTP long-polling: a held GET down, POSTs up, one session \
+                      across connections; port 80",
+        protocol: &long_poll::LongPoll,
+        security: Security::Plain,
+    },
+    Tunnel {
+        name: "sse",
+        description: "server-sent events down (text/event-stream, base64 data), POSTs up, as \
+                      SignalR's fallback; port 80",
+        protocol: &sse::ServerSentEvents,
         security: Security::Plain,
     },
     Tunnel {
@@ -214,14 +236,14 @@ impl Tunnel {
                 .filter(|keepalive| keepalive.kind == kind)
                 .map(|keepalive| keepalive.every)
         };
-        let io = dial::dial(
+        let dialer = Dialer::new(
             path,
             self.security,
             self.port(),
             every(KeepaliveKind::TcpKeepalive),
             self.protocol.alpn(),
-        )
-        .await?;
+        );
+        let io = dialer.dial().await?;
         let url = self.url();
         let own = self.protocol.keepalive().and_then(every);
         let during = "the tunnel handshake";
@@ -232,7 +254,7 @@ impl Tunnel {
         }
         let deadlocked = traverse_net::deadlock(path.deadlock.as_ref(), started, horizon);
         tokio::select! {
-            handshake = tokio::time::timeout_at(horizon, self.protocol.connect(io, &url, own)) => {
+            handshake = tokio::time::timeout_at(horizon, self.protocol.connect(io, dialer, &url, own)) => {
                 handshake.map_err(|_| TunnelError::Timeout {
                     during: during.to_string(),
                     after: path.step_timeout,

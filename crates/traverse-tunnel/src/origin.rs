@@ -21,6 +21,9 @@ use traverse_net::{
 };
 use traverse_scenario::address::{PLAIN_PORT, TLS_PORT};
 
+use traverse_scenario::TimeScale;
+
+use crate::session::Sessions;
 use crate::{AnyProtocol, ServeContext};
 
 /// What the origin half needs from the cell.
@@ -34,6 +37,8 @@ pub struct OriginContext {
     pub tasks: Tasks,
     /// How long a peer may take to finish a handshake.
     pub step_timeout: Duration,
+    /// The run's time scale, which the origin's own timers follow.
+    pub time_scale: TimeScale,
 }
 
 /// Starts the origin for `protocol`; it lives as long as the context's tasks.
@@ -42,10 +47,13 @@ pub async fn serve_origin(
     context: OriginContext,
 ) -> io::Result<Endpoints> {
     let mut ports = BTreeMap::new();
+    // One table for both ports: a session is the origin's, whichever port
+    // each of its requests arrives on.
+    let sessions = Sessions::new(&context.tasks);
     for port in [TLS_PORT, PLAIN_PORT] {
         let listener = bind_loopback().await?;
         ports.insert(port, listener.local_addr()?);
-        serve_listener(protocol, listener, port, context.clone());
+        serve_with(protocol, listener, port, context.clone(), sessions.clone());
     }
     Ok(Endpoints::new(ports))
 }
@@ -57,15 +65,28 @@ pub fn serve_listener(
     protocol: &'static dyn AnyProtocol,
     listener: TcpListener,
     port: u16,
+    context: OriginContext,
+) {
+    let sessions = Sessions::new(&context.tasks);
+    serve_with(protocol, listener, port, context, sessions);
+}
+
+/// Serves one listener with the session table its origin shares; the TLS
+/// port offers the protocol's ALPN list.
+fn serve_with(
+    protocol: &'static dyn AnyProtocol,
+    listener: TcpListener,
+    port: u16,
     mut context: OriginContext,
+    sessions: Sessions,
 ) {
     context.tls = offering(protocol.alpn(), context.tls);
     context.tasks.clone().spawn(async move {
         while let Ok((stream, peer)) = listener.accept().await {
             let entry = context.log.open(peer, port);
-            let context = context.clone();
+            let (context, sessions) = (context.clone(), sessions.clone());
             context.tasks.clone().spawn(async move {
-                serve_one(protocol, stream, port, entry, context).await;
+                serve_one(protocol, stream, port, entry, context, sessions).await;
             });
         }
     });
@@ -92,6 +113,7 @@ async fn serve_one(
     port: u16,
     entry: ConnEntry,
     context: OriginContext,
+    sessions: Sessions,
 ) {
     let _ = stream.set_nodelay(true);
     let io: BoxedIo = if port == TLS_PORT {
@@ -107,6 +129,8 @@ async fn serve_one(
         target: context.target,
         tasks: context.tasks,
         step_timeout: context.step_timeout,
+        time_scale: context.time_scale,
+        sessions,
     };
     if let Err(error) = protocol.serve(io, context).await {
         tracing::debug!(%error, "origin connection ended with an error");

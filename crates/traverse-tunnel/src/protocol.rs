@@ -18,7 +18,10 @@ use futures_util::future::BoxFuture;
 use traverse_net::{BoxedIo, ConnEntry, Tasks};
 use traverse_scenario::address::ORIGIN_HOST;
 
-use crate::{Connection, KeepaliveKind, Security, TunnelError};
+use traverse_scenario::TimeScale;
+
+use crate::session::Sessions;
+use crate::{Connection, Dialer, KeepaliveKind, Security, TunnelError};
 
 /// How a tunnel frames bytes end to end: its client and origin halves.
 pub trait Protocol: fmt::Debug + Send + Sync {
@@ -40,12 +43,15 @@ pub trait Protocol: fmt::Debug + Send + Sync {
     }
 
     /// The client half: the protocol's handshake over `io`, then the
-    /// probe's stream. `url` is [`Protocol::url`] for the tunnel's security;
+    /// probe's stream. `dialer` opens further connections the way `io` was
+    /// opened, for a protocol that needs more than one (or must re-dial
+    /// when a proxy closes one). `url` is [`Protocol::url`] for the tunnel's security;
     /// `keepalive` is the interval (wall time) of the protocol's own
     /// keepalive, when the tunnel is named with one.
     fn connect(
         &self,
         io: BoxedIo,
+        dialer: Dialer,
         url: &str,
         keepalive: Option<Duration>,
     ) -> impl Future<Output = Result<Connection, TunnelError>> + Send;
@@ -67,6 +73,7 @@ pub trait AnyProtocol: fmt::Debug + Send + Sync {
     fn connect<'a>(
         &'a self,
         io: BoxedIo,
+        dialer: Dialer,
         url: &'a str,
         keepalive: Option<Duration>,
     ) -> BoxFuture<'a, Result<Connection, TunnelError>>;
@@ -89,10 +96,11 @@ impl<P: Protocol> AnyProtocol for P {
     fn connect<'a>(
         &'a self,
         io: BoxedIo,
+        dialer: Dialer,
         url: &'a str,
         keepalive: Option<Duration>,
     ) -> BoxFuture<'a, Result<Connection, TunnelError>> {
-        Box::pin(Protocol::connect(self, io, url, keepalive))
+        Box::pin(Protocol::connect(self, io, dialer, url, keepalive))
     }
 
     fn serve(&self, io: BoxedIo, context: ServeContext) -> BoxFuture<'_, Result<(), TunnelError>> {
@@ -112,6 +120,13 @@ pub struct ServeContext {
     pub tasks: Tasks,
     /// How long a peer may take over one handshake step (`--step-timeout`).
     pub step_timeout: Duration,
+    /// The run's time scale, for the origin's own timers (a poll answered
+    /// empty, a keepalive comment), which are scenario durations.
+    pub time_scale: TimeScale,
+    /// The origin's sessions, for a protocol whose one tunnel spans several
+    /// connections (a poll and the POSTs beside it): shared by every
+    /// connection the origin accepts, on both ports.
+    pub sessions: Sessions,
 }
 
 /// `ws://` or `wss://` to the origin's `/tunnel`: every WebSocket flavour

@@ -28,7 +28,9 @@ use traverse_net::{Action, BoxedIo, ConnEntry, Io, Protocol as Recognised, Tasks
 
 use crate::bridge::{self, FrameSink, FrameSource, Inbound, Keepalives};
 use crate::protocol::websocket_url;
-use crate::{Connection, KeepaliveKind, Protocol, Security, ServeContext, TunnelError, echo};
+use crate::{
+    Connection, Dialer, KeepaliveKind, Protocol, Security, ServeContext, TunnelError, echo,
+};
 
 /// RFC 6455 WebSocket; `masked` says whether the client masks its frames.
 /// The origin half is the same for both: it accepts either.
@@ -50,6 +52,7 @@ impl Protocol for WebSocket {
     async fn connect(
         &self,
         io: BoxedIo,
+        _dialer: Dialer,
         url: &str,
         keepalive: Option<Duration>,
     ) -> Result<Connection, TunnelError> {

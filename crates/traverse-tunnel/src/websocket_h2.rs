@@ -27,7 +27,7 @@ use crate::bridge::{self, Keepalives};
 use crate::h2_stream::{self, ALPN_H2, Body, Http2Client, StreamSink, StreamSource, from_hyper};
 use crate::protocol::websocket_url;
 use crate::websocket::{self, WsSink, WsSource};
-use crate::{Connection, KeepaliveKind, Protocol, Security, ServeContext, TunnelError};
+use crate::{Connection, Dialer, KeepaliveKind, Protocol, Security, ServeContext, TunnelError};
 
 /// RFC 8441 WebSocket over an HTTP/2 stream, client frames masked.
 #[derive(Debug)]
@@ -58,6 +58,7 @@ impl Protocol for WebSocketH2 {
     async fn connect(
         &self,
         io: BoxedIo,
+        _dialer: Dialer,
         url: &str,
         keepalive: Option<Duration>,
     ) -> Result<Connection, TunnelError> {
@@ -187,7 +188,12 @@ mod tests {
 
     async fn connect(io: BoxedIo) -> Result<Connection, TunnelError> {
         WebSocketH2
-            .connect(io, &WebSocketH2.url(Security::TlsVerified), None)
+            .connect(
+                io,
+                Dialer::nowhere(),
+                &WebSocketH2.url(Security::TlsVerified),
+                None,
+            )
             .await
     }
 

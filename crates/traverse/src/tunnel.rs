@@ -188,6 +188,8 @@ async fn serve(
             log: log.clone(),
             tasks: tasks.clone(),
             step_timeout: Duration::from_secs(30),
+            // On a real network the origin's timers run in real time.
+            time_scale: traverse_scenario::TimeScale::REAL,
         },
     );
     crate::proxy::watch(&log, interrupted).await;

@@ -107,7 +107,7 @@ fn an_expectation_for_an_unknown_tunnel_is_located() {
         text(&output.stderr),
         format!(
             "{}:5:1: [expect] names unknown tunnel \"wsss\"; \
-             tunnels: tcp, tls, ws, wss, ws-unmasked, wss-unmasked, hixie76\n  \
+             tunnels: tcp, tls, ws, wss, ws-unmasked, wss-unmasked, hixie76, long-poll, sse, h2, ws-h2\n  \
              |\n\
              5 | wsss = \"pass\"\n  \
              | ^^^^\n",
@@ -715,6 +715,10 @@ fn a_run_of_every_tunnel_includes_those_with_parameters_the_scenarios_expect() {
             "ws-unmasked",
             "wss-unmasked",
             "hixie76",
+            "long-poll",
+            "sse",
+            "h2",
+            "ws-h2",
             "ws+ping=30s",
             "tcp+heartbeat=25s"
         ]
@@ -724,11 +728,11 @@ fn a_run_of_every_tunnel_includes_those_with_parameters_the_scenarios_expect() {
         "no keepalive, no count"
     );
     assert!(
-        cells[7]["keepalives"]
+        cells[9]["keepalives"]
             .as_u64()
             .is_some_and(|answered| answered > 0),
         "{}",
-        cells[7]
+        cells[9]
     );
 }
 

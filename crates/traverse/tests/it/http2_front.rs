@@ -282,6 +282,7 @@ async fn ws_origin(pki: &Pki) -> (Endpoints, TransactionLog, Tasks) {
         log: log.clone(),
         tasks: tasks.clone(),
         step_timeout: DEADLINE,
+        time_scale: traverse_scenario::TimeScale::DEFAULT,
     };
     let ws = traverse_tunnel::find("ws").expect("ws").protocol;
     let endpoints = traverse_tunnel::serve_origin(ws, context)

@@ -12,6 +12,7 @@ mod diagnostics;
 mod docs;
 mod external;
 mod fallback;
+mod fallback_transports;
 mod first_run;
 mod hostile_names;
 mod html_report;
