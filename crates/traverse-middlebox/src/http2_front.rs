@@ -33,6 +33,7 @@ use traverse_scenario::{
 };
 
 use crate::Upstream;
+use crate::buffering::{self, ResponsePlan};
 use crate::http_proxy::{
     self, Body, HttpPolicy, add_forwarded, bad_gateway, blocks_websocket, empty, local,
     request_host,
@@ -223,6 +224,15 @@ async fn forward_http2(
     tasks: Tasks,
 ) -> Response<Body> {
     let target = upstream.target();
+    // Buffering is the hop's, whichever HTTP it speaks inward: a body held
+    // whole is read before the next node is dialled, as over HTTP/1.1.
+    let (parts, body) = request.into_parts();
+    let (body, request_note) =
+        match buffering::hold_request(body, &policy.buffering, &entry, &target).await {
+            Ok(held) => held,
+            Err(answer) => return answer,
+        };
+    let request = Request::from_parts(parts, body);
     let (io, picked) = match upstream.connect_offering(Some(&[H2, HTTP11])).await {
         Ok(connected) => connected,
         Err(error) => {
@@ -264,7 +274,7 @@ async fn forward_http2(
         within_read_timeout(&entry, &policy, &upstream, sent).await
     } else {
         let (mut sender, connection) =
-            match hyper::client::conn::http1::handshake::<_, Incoming>(TokioIo::new(io)).await {
+            match hyper::client::conn::http1::handshake::<_, Body>(TokioIo::new(io)).await {
                 Ok(pair) => pair,
                 Err(error) => return bad_gateway(&entry, &upstream, &error, policy.vendor),
             };
@@ -285,14 +295,27 @@ async fn forward_http2(
     } else {
         ("HTTP/1.1", " (it offered no h2 by ALPN)")
     };
+    let (mut parts, body) = response.into_parts();
+    let plan = buffering::plan_response(&policy.buffering, &mut parts.headers, &body, &target);
+    let response_note = match &plan {
+        ResponsePlan::Stream(note) => note.as_str(),
+        ResponsePlan::Hold(_) => "",
+    };
     entry.act(
         Action::Forwarded,
         Some(status),
-        format!("HTTP/2 from the client, {inward} to {target}{why}; it answered {status}"),
+        format!(
+            "HTTP/2 from the client, {inward} to {target}{why}{request_note}; it answered \
+             {status}{response_note}"
+        ),
     );
-    let (mut parts, body) = response.into_parts();
     strip_hop_by_hop(&mut parts.headers);
-    Response::from_parts(parts, body.boxed())
+    match plan {
+        ResponsePlan::Stream(_) => Response::from_parts(parts, body.boxed()),
+        ResponsePlan::Hold(setting) => {
+            buffering::hold_response(parts, body, setting, entry, target).await
+        }
+    }
 }
 
 /// HTTP/2 names the authority in the target, not in `Host`.

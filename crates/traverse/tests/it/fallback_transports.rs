@@ -213,3 +213,75 @@ async fn a_tls_terminator_in_either_mode_passes_both() {
         .await;
     }
 }
+
+/// nginx's default `proxy_buffering on`: an event stream's small events sit
+/// in a part-filled 8k buffer, so `sse` times out, blamed on nginx with the
+/// buffering named; a long-poll answer is a whole response and passes, and
+/// so does a WebSocket, relayed after its 101 (scenarios/nginx-proxy-buffering.toml).
+#[tokio::test]
+async fn response_buffering_stalls_the_event_stream_and_passes_the_long_poll() {
+    const NGINX: &str = r#"
+[[hops]]
+kind = "transparent"
+name = "nginx"
+upgrade = "forward"
+response_buffering = "8k"
+"#;
+    let cells = run(
+        NGINX,
+        &["sse", "long-poll", "ws", "fallback(sse,long-poll)"],
+    )
+    .await;
+    let got: Vec<String> = cells.iter().map(crate::support::summary).collect();
+    assert_eq!(
+        got,
+        [
+            "sse fail timeout blame=nginx",
+            "long-poll pass",
+            "ws pass",
+            "fallback(sse,long-poll) pass via long-poll",
+        ],
+        "{cells:#?}"
+    );
+    let detail = &cells[0].detail;
+    assert!(
+        detail.contains("nginx: holding the 200 response from origin.test:80")
+            && detail.contains("(response_buffering = \"8k\")"),
+        "{detail}"
+    );
+}
+
+/// A WAF that reads request bodies whole before it sends them on
+/// (Cloudflare's full request body buffering): the h2 tunnel's streaming
+/// POST never ends, so it is never sent and times out, blamed on the edge
+/// with the buffering named; long-poll's POSTs are whole and pass
+/// (scenarios/cloudflare-request-body-buffering.toml).
+#[tokio::test]
+async fn request_buffering_stalls_the_streaming_post_and_passes_the_long_poll() {
+    const WAF: &str = r#"
+[[hops]]
+kind = "tls-terminator"
+name = "cloudflare"
+vendor = "cloudflare"
+websocket = true
+request_buffering = "whole"
+"#;
+    let cells = run(WAF, &["h2", "long-poll", "wss"]).await;
+    let got: Vec<String> = cells.iter().map(crate::support::summary).collect();
+    assert_eq!(
+        got,
+        [
+            "h2 fail timeout blame=cloudflare",
+            "long-poll pass",
+            "wss pass"
+        ],
+        "{cells:#?}"
+    );
+    assert!(
+        cells[0]
+            .detail
+            .contains("cloudflare: holding the request body for origin.test:443 until it ends (request_buffering = \"whole\")"),
+        "{}",
+        cells[0].detail
+    );
+}
