@@ -3,7 +3,7 @@ client and server, carrying the port-forward contract's bytes as Socket.IO
 messages, so that traverse can judge a real fallback client (engine.io
 opens on HTTP long-polling and upgrades to WebSocket where it can).
 
-    traverse-socketio server LISTEN TARGET
+    traverse-socketio server LISTEN TARGET TIME_SCALE
     traverse-socketio client LOCAL CONNECT SERVER_NAME [PROXY]
 
 The server half listens on LISTEN and, for each Socket.IO connection, opens
@@ -14,7 +14,10 @@ or through the explicit proxy PROXY when one is given. Bytes travel as
 binary `data` events, and the end of a stream as an `eof` event. The
 client prints on stderr, whenever it changes, the transport engine.io
 carries the bytes on (`transport: polling`, `transport: websocket`),
-which the harness records as the cell's transport.
+which the harness records as the cell's transport. The server's engine.io
+pings (every 25 s: engine.io's default) run at the harness's TIME_SCALE,
+so that they meet the scenario's idle timers as they would on a real
+network; the 20 s a pong may take stays as it is.
 """
 
 import asyncio
@@ -24,6 +27,13 @@ import sys
 import aiohttp
 import socketio
 from aiohttp import web
+from engineio.payload import Payload
+
+# python-engineio decodes at most 16 packets from one long-poll payload
+# and drops the connection past that ("Too many packets in payload"); the
+# probe's 1 MiB echo is 64 messages, batched into few POSTs. Raised as its
+# documentation advises for applications that send in bursts.
+Payload.max_decode_packets = 1024
 
 # The largest piece of a stream put in one message: as the built-in tunnels.
 CHUNK = 16 * 1024
@@ -44,9 +54,27 @@ async def pump(reader, send, end):
     await end()
 
 
-async def serve(listen, target):
-    sio = socketio.AsyncServer(async_mode="aiohttp", max_http_buffer_size=4 * CHUNK)
-    app = web.Application()
+# engine.io's defaults, in seconds, before the time scale.
+PING_INTERVAL = 25
+PING_TIMEOUT = 20
+
+# The most one long-poll request may carry: the probe's 1 MiB echo, in
+# base64, batched, with room to spare (engine.io's default is 1 MB).
+MAX_PAYLOAD = 16 * 1024 * 1024
+
+
+async def serve(listen, target, time_scale):
+    sio = socketio.AsyncServer(
+        async_mode="aiohttp",
+        max_http_buffer_size=MAX_PAYLOAD,
+        ping_interval=PING_INTERVAL * time_scale,
+        # How late a pong may be is a tolerance for slow peers, which the
+        # time scale does not make faster: it stays engine.io's 20 s.
+        ping_timeout=PING_TIMEOUT,
+    )
+    # aiohttp refuses request bodies over 1 MiB by default: a batched
+    # long-poll POST of the 1 MiB echo is larger.
+    app = web.Application(client_max_size=MAX_PAYLOAD)
     sio.attach(app)
     streams = {}
 
@@ -156,8 +184,8 @@ async def forward(local, connect, server_name, proxy):
 
 
 def main(argv):
-    if len(argv) == 3 and argv[0] == "server":
-        asyncio.run(serve(argv[1], argv[2]))
+    if len(argv) == 4 and argv[0] == "server":
+        asyncio.run(serve(argv[1], argv[2], float(argv[3])))
     elif len(argv) in (4, 5) and argv[0] == "client":
         proxy = argv[4] if len(argv) == 5 else ""
         asyncio.run(forward(argv[1], argv[2], argv[3], proxy))

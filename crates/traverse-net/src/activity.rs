@@ -35,6 +35,10 @@ struct Inner {
     next_timer: AtomicU64,
     /// The deadlines of the timers nodes have armed, by timer.
     armed: Mutex<BTreeMap<u64, Instant>>,
+    /// Programs of the topology (an external tunnel's halves), by process
+    /// group, with the CPU time each had used when last looked at, in
+    /// clock ticks: one that computes moves the clock as a byte does.
+    programs: Mutex<BTreeMap<u32, u64>>,
 }
 
 impl Default for ActivityClock {
@@ -52,6 +56,7 @@ impl ActivityClock {
                 longest_gap: AtomicU64::new(0),
                 next_timer: AtomicU64::new(0),
                 armed: Mutex::new(BTreeMap::new()),
+                programs: Mutex::new(BTreeMap::new()),
             }),
         }
     }
@@ -72,6 +77,35 @@ impl ActivityClock {
     fn reset(&self) {
         let now = self.micros(Instant::now());
         self.inner.last.fetch_max(now, Ordering::Relaxed);
+    }
+
+    /// Counts the CPU that the processes of group `group` use as movement
+    /// (a program started in a group of its own, with its children): a
+    /// program of the topology that is busy computing (a Python tunnel
+    /// encoding a 1 MiB echo in base64) is not still, though no byte moves
+    /// for a while. Without this, such a program's silence is read as a
+    /// deadlock.
+    pub fn watch_program(&self, group: u32) {
+        let used = cpu_ticks(group).unwrap_or(0);
+        lock(&self.inner.programs).insert(group, used);
+    }
+
+    /// Moves the clock if a watched program used the CPU since it was last
+    /// looked at; says whether one did.
+    fn programs_ran(&self) -> bool {
+        let mut programs = lock(&self.inner.programs);
+        let mut ran = false;
+        for (pid, seen) in programs.iter_mut() {
+            if let Some(used) = cpu_ticks(*pid).filter(|used| used > seen) {
+                *seen = used;
+                ran = true;
+            }
+        }
+        drop(programs);
+        if ran {
+            self.moved();
+        }
+        ran
     }
 
     /// When something last moved.
@@ -193,6 +227,9 @@ impl QuietWatch {
                 tokio::time::sleep_until(quiet_until).await;
                 continue;
             }
+            if self.clock.programs_ran() {
+                continue;
+            }
             if seen
                 .as_ref()
                 .is_some_and(|(_, before)| Parks::now().idle_since(before))
@@ -252,6 +289,29 @@ impl Parks {
     }
 }
 
+/// The CPU time the processes of group `group` have used, user and
+/// system, in clock ticks: fields 14 and 15 of each one's `stat` (the 12th
+/// and 13th after its name), for those whose field 5 (the 3rd) is the
+/// group. A program's workers and helpers (nginx's, a shell's children)
+/// count with it; what they used before they ended does not, so a sum may
+/// fall, and only a rise is read as work.
+fn cpu_ticks(group: u32) -> Option<u64> {
+    let group = group.to_string();
+    let entries = std::fs::read_dir("/proc").ok()?;
+    let used = entries
+        .flatten()
+        .filter_map(|entry| entry.file_name().to_str()?.parse::<u32>().ok())
+        .filter_map(crate::leftovers::stat_fields)
+        .filter(|fields| fields.get(2) == Some(&group))
+        .filter_map(|fields| {
+            let user: u64 = fields.get(11)?.parse().ok()?;
+            let system: u64 = fields.get(12)?.parse().ok()?;
+            Some(user + system)
+        })
+        .sum();
+    Some(used)
+}
+
 /// A stream whose reads and writes move the clock and nothing else.
 pub type Watched<S> = Metered<S, ActivityClock>;
 
@@ -289,6 +349,33 @@ mod tests {
             .until_quiet(since, since + Duration::from_secs(2))
             .await;
         assert_eq!(since.elapsed(), Duration::from_millis(150));
+    }
+
+    /// A program of the topology that computes without a byte moving (as
+    /// a Python tunnel encoding a 1 MiB echo does) keeps the topology from
+    /// looking still; once it stops, the quiet period runs out. The
+    /// program spins for a bounded 600 ms of wall time.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_watched_program_on_a_cpu_is_not_still() {
+        let clock = ActivityClock::new();
+        let mut spinner = tokio::process::Command::new("timeout")
+            .args(["0.6", "sh", "-c", "while :; do :; done"])
+            .process_group(0)
+            .kill_on_drop(true)
+            .spawn()
+            .expect("a shell");
+        clock.watch_program(spinner.id().expect("pid"));
+        let since = Instant::now();
+        watch(&clock)
+            .until_quiet(since, since + Duration::from_secs(5))
+            .await;
+        let waited = since.elapsed();
+        let _ = spinner.wait().await;
+        assert!(
+            waited >= Duration::from_millis(450),
+            "decided still after {waited:?} while the program computed"
+        );
+        assert!(waited < Duration::from_secs(3), "{waited:?}");
     }
 
     #[tokio::test(start_paused = true)]

@@ -194,6 +194,12 @@ impl ChildProcess {
     pub fn role(&self) -> &'static str {
         self.role
     }
+
+    /// Its process group, which its children share.
+    pub fn group(&self) -> Option<u32> {
+        self.group
+            .and_then(|group| u32::try_from(group.as_raw()).ok())
+    }
 }
 
 impl Drop for ChildProcess {

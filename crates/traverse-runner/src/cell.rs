@@ -553,8 +553,16 @@ async fn drive(
         .await
         .map_err(|error| format!("cannot start the origin: {error}"))?,
         TunnelSpec::External(definition) => {
-            let (cell, endpoints) =
-                ExternalCell::start(definition, pki, origin_leaf, echo, tasks, &activity).await?;
+            let (cell, endpoints) = ExternalCell::start(
+                definition,
+                pki,
+                origin_leaf,
+                echo,
+                tasks,
+                &activity,
+                options.time_scale,
+            )
+            .await?;
             external = Some(cell);
             endpoints
         }

@@ -31,6 +31,10 @@ pub(crate) struct ExternalCell {
     processes: Vec<ChildProcess>,
     /// What the halves were given that must not reach a report.
     secrets: Secrets,
+    /// The run's, for the halves' own timers (`{time_scale}`).
+    time_scale: traverse_scenario::TimeScale,
+    /// The cell's: the halves' CPU counts as movement in it.
+    activity: ActivityClock,
     _closed: Vec<ClosedPort>,
 }
 
@@ -44,6 +48,7 @@ impl ExternalCell {
         target: SocketAddr,
         tasks: &Tasks,
         activity: &ActivityClock,
+        time_scale: traverse_scenario::TimeScale,
     ) -> Result<(ExternalCell, Endpoints), String> {
         let folder = traverse_net::leftovers::private_folder().map_err(|error| {
             format!("cannot make a folder for the tunnel's certificates: {error}")
@@ -70,6 +75,8 @@ impl ExternalCell {
             folder,
             processes: Vec::new(),
             secrets: Secrets::default(),
+            time_scale,
+            activity: activity.clone(),
             _closed: Vec::new(),
         };
         let mut values = cell.common_values();
@@ -77,6 +84,9 @@ impl ExternalCell {
         values.insert("target", target.to_string());
         let argv = fill(&definition.server, &values);
         let mut server = ChildProcess::spawn("tunnel server", &argv)?;
+        if let Some(group) = server.group() {
+            activity.watch_program(group);
+        }
         let ready = server.wait_ready(listen, definition.ready_timeout).await;
         let output = server.output();
         cell.processes.push(server);
@@ -127,6 +137,9 @@ impl ExternalCell {
         values.insert("proxy_auth_file", path_text(proxy_auth_file));
         let argv = fill(&self.definition.client, &values);
         let mut client = ChildProcess::spawn("tunnel client", &argv)?;
+        if let Some(group) = client.group() {
+            self.activity.watch_program(group);
+        }
         let ready = client
             .wait_ready(local, self.definition.ready_timeout)
             .await;
@@ -172,7 +185,7 @@ impl ExternalCell {
         let client = self
             .processes
             .iter()
-            .find(|process| process.role() == "client")?;
+            .find(|process| process.role() == "tunnel client")?;
         client
             .output()
             .lines()
@@ -190,6 +203,7 @@ impl ExternalCell {
             ("ca_pem", file("ca.pem")),
             ("cert_pem", file("cert.pem")),
             ("key_pem", file("key.pem")),
+            ("time_scale", self.time_scale.factor().to_string()),
         ])
     }
 }

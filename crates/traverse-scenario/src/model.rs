@@ -235,7 +235,7 @@ impl Transport {
 }
 
 /// What the harness fills into an external tunnel's command lines.
-pub const PLACEHOLDERS: [(&str, &str); 18] = [
+pub const PLACEHOLDERS: [(&str, &str); 19] = [
     ("listen", "host:port the server half binds"),
     ("listen_host", "host part of {listen}"),
     ("listen_port", "port part of {listen}"),
@@ -277,6 +277,10 @@ pub const PLACEHOLDERS: [(&str, &str); 18] = [
     (
         "key_pem",
         "file with the origin's private key, for the server half",
+    ),
+    (
+        "time_scale",
+        "the run's time scale (0.01 by default): a half's own timers (keepalives, timeouts) times it keep pace with the scenario's durations",
     ),
 ];
 
