@@ -158,6 +158,7 @@ async fn run_cell(
         keepalives,
         keepalive_lateness,
         transport,
+        paused,
     } = gathered;
     if !matches!(outcome, CellOutcome::Passed) {
         settle(&logs).await;
@@ -178,8 +179,10 @@ async fn run_cell(
         .failure(spec, &logs)
         .map(|failure| starved_keepalive(failure, keepalive_lateness))
         .map(|failure| {
+            // Before its pause the probe is never silent on purpose: a cut
+            // during a handshake or an echo leaves it nothing to mean.
             let silence = Silence {
-                pause: idle.map(|(wall, _)| wall),
+                pause: idle.filter(|_| paused).map(|(wall, _)| wall),
                 keepalive_every: keepalive_lateness.map(|(every, _)| every),
             };
             starved_silence(failure, &logs, silence, behind)
@@ -508,6 +511,8 @@ struct Gathered {
     keepalive_lateness: Option<(Duration, Duration)>,
     /// The transport an external client half said it used last.
     transport: Option<String>,
+    /// Whether the probe had begun its idle pause.
+    paused: bool,
 }
 
 /// Builds the topology and probes it. An error is the harness's own
@@ -527,6 +532,7 @@ async fn drive(
         keepalives,
         keepalive_lateness,
         transport,
+        paused,
     } = gathered;
     let scenario = &spec.scenario;
     let activity = ActivityClock::new();
@@ -643,6 +649,7 @@ async fn drive(
         poison: has_cache(&spec.scenario),
         deadlock: Some(deadlock),
         turn: turn.clone(),
+        paused: Default::default(),
     };
     let result = match (&spec.tunnel, external.as_mut()) {
         (TunnelSpec::External(_), Some(cell)) => {
@@ -686,6 +693,7 @@ async fn drive(
             return Err("a fallback runs one transport at a time, never as a whole".to_string());
         }
     };
+    *paused = plan.paused.load(Ordering::Relaxed);
     if let Some(cell) = &external {
         *transport = cell.transport();
         if result.is_err() {

@@ -34,6 +34,9 @@ pub struct ProbePlan {
     pub deadlock: Option<QuietWatch>,
     /// The cell's turn among the run's jobs, given back for the idle pause.
     pub turn: crate::Turn,
+    /// Set once the idle pause begins: before it, the probe means no
+    /// silence at all, which is what an idle cut is weighed against.
+    pub paused: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// What an attacker in control of the tunnel's payload would send: a
@@ -85,6 +88,8 @@ pub async fn probe(connection: Connection, plan: &ProbePlan) -> Result<(), Obser
             // after the pause is one byte and takes no turn back, so that
             // a busy run cannot lengthen the pause the scenario set.
             plan.turn.give_back();
+            plan.paused
+                .store(true, std::sync::atomic::Ordering::Relaxed);
             tokio::time::sleep(pause).await;
         }
         if let Some(watch) = &plan.deadlock {
@@ -349,6 +354,7 @@ mod tests {
             step_timeout: Duration::from_millis(500),
             poison: false,
             deadlock: None,
+            paused: Default::default(),
         }
     }
 
