@@ -207,7 +207,7 @@ mod tests {
         assert_eq!(std::fs::read_to_string(&edited).expect("read"), "# mine");
 
         let written = export(dir.path(), true).expect("forced");
-        assert_eq!(written.len(), 25);
+        assert_eq!(written.len(), BUILT_IN.len());
         assert_eq!(
             std::fs::read_to_string(&edited).expect("read"),
             BUILT_IN
