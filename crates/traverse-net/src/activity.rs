@@ -187,6 +187,36 @@ impl Drop for Armed {
 pub struct QuietWatch {
     pub clock: ActivityClock,
     pub period: Duration,
+    /// How long this process's threads have waited, runnable, for a CPU
+    /// ([`run_queue_wait`]): a quiet period in which they waited a quarter
+    /// of it is no proof of stillness, since an event may be waiting for a
+    /// worker the kernel has not run (seen on a loaded CI machine as a
+    /// hixie-76 1 MiB echo decided as a deadlock). `None` judges by the
+    /// clock alone (tests on a paused clock).
+    pub waits: Option<fn() -> Duration>,
+}
+
+/// How long this process's threads have waited, runnable, for a CPU, by
+/// thread id, in nanoseconds: the second field of each one's `schedstat`.
+/// A kernel without schedstats gives none.
+pub fn run_queue_waits() -> BTreeMap<u32, u64> {
+    let Ok(threads) = std::fs::read_dir("/proc/self/task") else {
+        return BTreeMap::new();
+    };
+    threads
+        .flatten()
+        .filter_map(|thread| {
+            let id = thread.file_name().to_str()?.parse().ok()?;
+            let stat = std::fs::read_to_string(thread.path().join("schedstat")).ok()?;
+            let waited = stat.split_whitespace().nth(1)?.parse().ok()?;
+            Some((id, waited))
+        })
+        .collect()
+}
+
+/// [`run_queue_waits`] added up over the threads that exist now.
+pub fn run_queue_wait() -> Duration {
+    Duration::from_nanos(run_queue_waits().values().sum())
 }
 
 impl QuietWatch {
@@ -208,8 +238,10 @@ impl QuietWatch {
         // Once still, look often: a busy worker parks now and then between
         // its tasks, and each look is two atomic loads per worker.
         let look_again = Duration::from_millis(2);
-        // The last move this wait has seen, and the parks counted then.
-        let mut seen: Option<(Instant, Parks)> = None;
+        // The last move this wait has seen, the parks counted then, and how
+        // long the threads had waited for a CPU then.
+        let mut seen: Option<(Instant, Parks, Duration)> = None;
+        let waited = || self.waits.map_or(Duration::ZERO, |waits| waits());
         loop {
             if self.clock.armed_before(horizon) {
                 // A node will act on its own; look again later. Its guard's
@@ -219,8 +251,8 @@ impl QuietWatch {
                 continue;
             }
             let last = self.clock.last_moved().max(since);
-            if seen.as_ref().is_none_or(|(at, _)| *at != last) {
-                seen = Some((last, Parks::now()));
+            if seen.as_ref().is_none_or(|(at, _, _)| *at != last) {
+                seen = Some((last, Parks::now(), waited()));
             }
             let quiet_until = last + self.period;
             if Instant::now() < quiet_until {
@@ -230,9 +262,19 @@ impl QuietWatch {
             if self.clock.programs_ran() {
                 continue;
             }
+            let kept_from_a_cpu = seen
+                .as_ref()
+                .is_some_and(|(_, _, before)| waited().saturating_sub(*before) * 4 >= self.period);
+            if kept_from_a_cpu {
+                // Not stillness: the kernel held the harness back. The
+                // quiet period starts again from here.
+                seen = None;
+                self.clock.reset();
+                continue;
+            }
             if seen
                 .as_ref()
-                .is_some_and(|(_, before)| Parks::now().idle_since(before))
+                .is_some_and(|(_, before, _)| Parks::now().idle_since(before))
             {
                 return;
             }
@@ -336,6 +378,7 @@ mod tests {
         QuietWatch {
             clock: clock.clone(),
             period: Duration::from_millis(150),
+            waits: None,
         }
     }
 
@@ -376,6 +419,39 @@ mod tests {
             "decided still after {waited:?} while the program computed"
         );
         assert!(waited < Duration::from_secs(3), "{waited:?}");
+    }
+
+    /// A quiet period in which the harness's threads waited for a CPU is
+    /// no proof of stillness: an event may be waiting for a worker the
+    /// kernel has not run. Once they get the CPU, the same quiet decides.
+    #[tokio::test(start_paused = true)]
+    async fn a_quiet_period_spent_waiting_for_a_cpu_decides_nothing() {
+        static WAITED_MS: AtomicU64 = AtomicU64::new(0);
+        fn kept_waiting() -> Duration {
+            Duration::from_millis(WAITED_MS.fetch_add(100, Ordering::Relaxed))
+        }
+        let clock = ActivityClock::new();
+        let since = Instant::now();
+        let starved = QuietWatch {
+            waits: Some(kept_waiting),
+            ..watch(&clock)
+        };
+        let decided = tokio::time::timeout(
+            Duration::from_secs(1),
+            starved.until_quiet(since, since + Duration::from_secs(2)),
+        )
+        .await;
+        assert!(
+            decided.is_err(),
+            "decided while the threads waited for a CPU"
+        );
+        let fed = QuietWatch {
+            waits: Some(|| Duration::ZERO),
+            ..watch(&clock)
+        };
+        let since = Instant::now();
+        fed.until_quiet(since, since + Duration::from_secs(2)).await;
+        assert_eq!(since.elapsed(), Duration::from_millis(150));
     }
 
     #[tokio::test(start_paused = true)]

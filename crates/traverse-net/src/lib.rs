@@ -21,7 +21,9 @@ pub mod process;
 mod tasks;
 mod tls;
 
-pub use activity::{ActivityClock, Armed, QuietWatch, Watched, deadlock};
+pub use activity::{
+    ActivityClock, Armed, QuietWatch, Watched, deadlock, run_queue_wait, run_queue_waits,
+};
 pub use endpoints::{ClosedPort, Endpoints, bind_loopback};
 pub use log::{
     Action, Changes, ConnEntry, ConnRecord, Follower, IdleTimerLeft, Protocol, TransactionLog, hex,

@@ -634,6 +634,7 @@ async fn drive(
     let deadlock = QuietWatch {
         clock: activity,
         period: QUIET,
+        waits: Some(traverse_net::run_queue_wait),
     };
     let path = ClientPath {
         connect_to,

@@ -69,7 +69,7 @@ impl Lateness {
     pub(crate) fn mark(&self) -> Mark {
         Mark {
             at: Instant::now(),
-            waited: run_queue_waits(),
+            waited: traverse_net::run_queue_waits(),
         }
     }
 
@@ -84,7 +84,7 @@ impl Lateness {
                 total: behind.total + *late,
                 ..behind
             });
-        let waited = run_queue_waits()
+        let waited = traverse_net::run_queue_waits()
             .iter()
             .map(|(thread, waited)| waited.saturating_sub(*mark.waited.get(thread).unwrap_or(&0)))
             .sum();
@@ -101,24 +101,6 @@ pub(crate) struct Mark {
     at: Instant,
     /// Nanoseconds each thread (by id) had waited for a CPU.
     waited: BTreeMap<u32, u64>,
-}
-
-/// How long each of this process's threads has waited, runnable, for a
-/// CPU, in nanoseconds: the second field of its `schedstat`. A kernel
-/// without schedstats gives none, and the ticker alone judges.
-fn run_queue_waits() -> BTreeMap<u32, u64> {
-    let Ok(threads) = std::fs::read_dir("/proc/self/task") else {
-        return BTreeMap::new();
-    };
-    threads
-        .flatten()
-        .filter_map(|thread| {
-            let id = thread.file_name().to_str()?.parse().ok()?;
-            let stat = std::fs::read_to_string(thread.path().join("schedstat")).ok()?;
-            let waited = stat.split_whitespace().nth(1)?.parse().ok()?;
-            Some((id, waited))
-        })
-        .collect()
 }
 
 /// How late the harness ran over a span of time.

@@ -478,6 +478,7 @@ mod tests {
             deadlock: Some(QuietWatch {
                 clock: traverse_net::ActivityClock::new(),
                 period: Duration::from_millis(50),
+                waits: None,
             }),
             ..plan()
         };

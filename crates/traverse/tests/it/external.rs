@@ -17,6 +17,16 @@ fn definition(name: &str) -> TunnelSpec {
         .into()
 }
 
+/// Half the default programs at once: these matrices start two programs
+/// per cell, and the rest of the test suite competes for the same cores.
+fn fewer_programs() -> RunOptions {
+    let options = RunOptions::default();
+    RunOptions {
+        process_jobs: (options.process_jobs / 2).max(1),
+        ..options
+    }
+}
+
 #[tokio::test]
 async fn socat_stunnel_and_websocat_through_the_bundled_scenarios() {
     require("socat");
@@ -31,7 +41,7 @@ async fn socat_stunnel_and_websocat_through_the_bundled_scenarios() {
         definition("websocat"),
     ];
     let cells = traverse_runner::plan(&scenarios, &tunnels);
-    let results = traverse_runner::run(cells, &RunOptions::default(), |_| {})
+    let results = traverse_runner::run(cells, &fewer_programs(), |_| {})
         .await
         .expect("run");
     let harness: Vec<&str> = results
@@ -251,7 +261,7 @@ async fn the_reference_wss_tunnel_as_processes_agrees_with_its_built_in_self() {
     assert!(scenarios.len() >= 20, "the bundled scenarios are there");
     let results = traverse_runner::run(
         traverse_runner::plan(&scenarios, &[builtin, external]),
-        &RunOptions::default(),
+        &fewer_programs(),
         |_| {},
     )
     .await
