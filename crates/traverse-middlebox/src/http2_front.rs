@@ -38,7 +38,6 @@ use crate::http_proxy::{
     self, Body, HttpPolicy, add_forwarded, bad_gateway, blocks_websocket, empty, local,
     request_host,
 };
-use crate::relay::relay_websocket;
 
 /// The ALPN name of HTTP/2 over TLS.
 pub(crate) const H2: &[u8] = b"h2";
@@ -523,26 +522,12 @@ async fn translate(
         format!("{TRANSLATED} to {target}; it answered 101, the stream 200; relaying frames"),
     );
     let upstream_upgrade = hyper::upgrade::on(&mut response);
-    let relayed = entry.clone();
-    tasks.spawn(async move {
-        let (Ok(client), Ok(upstream)) = tokio::join!(client_upgrade, upstream_upgrade) else {
-            relayed.act(
-                Action::ProtocolError,
-                None,
-                "the translated WebSocket did not open on both sides",
-            );
-            return;
-        };
-        relay_websocket(
-            TokioIo::new(client),
-            TokioIo::new(upstream),
-            &relayed,
-            policy.idle,
-            policy.masking,
-            policy.cache,
-        )
-        .await;
-    });
+    tasks.spawn(http_proxy::relay_upgraded(
+        client_upgrade,
+        upstream_upgrade,
+        entry.clone(),
+        policy,
+    ));
     // The subprotocol and extensions the server chose are the client's to see.
     let mut answer = Response::new(empty());
     for name in [

@@ -376,7 +376,9 @@ pub(crate) async fn forward(
     }
 }
 
-async fn relay_upgraded(
+/// Relays an upgraded pair (an HTTP/1.1 101, or an RFC 8441 stream a hop
+/// translated into one) under the hop's idle, masking and cache rules.
+pub(crate) async fn relay_upgraded(
     client: hyper::upgrade::OnUpgrade,
     upstream: hyper::upgrade::OnUpgrade,
     entry: ConnEntry,

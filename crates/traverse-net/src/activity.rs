@@ -188,8 +188,8 @@ pub struct QuietWatch {
     pub clock: ActivityClock,
     pub period: Duration,
     /// How long this process's threads have waited, runnable, for a CPU
-    /// ([`run_queue_wait`]): a quiet period in which they waited a quarter
-    /// of it is no proof of stillness, since an event may be waiting for a
+    /// ([`run_queue_wait`]): a quiet period in which they waited half of
+    /// it is no proof of stillness, since an event may be waiting for a
     /// worker the kernel has not run (seen on a loaded CI machine as a
     /// hixie-76 1 MiB echo decided as a deadlock). `None` judges by the
     /// clock alone (tests on a paused clock).
@@ -264,7 +264,7 @@ impl QuietWatch {
             }
             let kept_from_a_cpu = seen
                 .as_ref()
-                .is_some_and(|(_, _, before)| waited().saturating_sub(*before) * 4 >= self.period);
+                .is_some_and(|(_, _, before)| waited().saturating_sub(*before) * 2 >= self.period);
             if kept_from_a_cpu {
                 // Not stillness: the kernel held the harness back. The
                 // quiet period starts again from here.

@@ -124,13 +124,12 @@ impl Behind {
     }
 
     /// Whether a node's own timer of `timer`, shorter than a step, may
-    /// have run out on the harness's account: as [`Behind::spoils`], or
-    /// the harness's threads waited for a CPU half as long as the timer
-    /// ran. Only a node's timer that was the first thing to go wrong is
-    /// judged so, which no bundled cell's verdict rests on when the
-    /// machine keeps up: there, the threads wait microseconds.
+    /// have run out on the harness's account: as [`Behind::spoils`],
+    /// weighed against that timer. The threads' wait for a CPU is left out:
+    /// it is the whole process's, and a test binary runs many runs at once,
+    /// so a legitimate 504 would read as starved there.
     pub(crate) fn spoils_timer(&self, timer: Duration) -> bool {
-        self.spoils(timer) || self.waited * 2 >= timer
+        self.spoils(timer)
     }
 
     /// Whether the harness showed any sign of running late.
@@ -203,6 +202,5 @@ mod tests {
             behind.waited
         );
         assert!(behind.ran_late());
-        assert!(behind.spoils_timer(behind.waited * 2));
     }
 }
