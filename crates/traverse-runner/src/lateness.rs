@@ -123,15 +123,6 @@ impl Behind {
         self.worst * 4 >= limit || self.total >= limit * 2
     }
 
-    /// Whether a node's own timer of `timer`, shorter than a step, may
-    /// have run out on the harness's account: as [`Behind::spoils`],
-    /// weighed against that timer. The threads' wait for a CPU is left out:
-    /// it is the whole process's, and a test binary runs many runs at once,
-    /// so a legitimate 504 would read as starved there.
-    pub(crate) fn spoils_timer(&self, timer: Duration) -> bool {
-        self.spoils(timer)
-    }
-
     /// Whether the harness showed any sign of running late.
     pub(crate) fn ran_late(&self) -> bool {
         self.worst > Duration::ZERO || self.waited >= NOTED
