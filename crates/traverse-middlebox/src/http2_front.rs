@@ -234,15 +234,7 @@ async fn forward_http2(
     let request = Request::from_parts(parts, body);
     let (io, picked) = match upstream.connect_offering(Some(&[H2, HTTP11])).await {
         Ok(connected) => connected,
-        Err(error) => {
-            let status = policy.vendor.answer(error.failure());
-            entry.act(
-                Action::UpstreamFailed,
-                Some(status),
-                format!("answered {status}: {error}"),
-            );
-            return local(status, &format!("{error}\n"));
-        }
+        Err(error) => return http_proxy::unreachable_upstream(&entry, &error, policy.vendor),
     };
     let speaks_h2 = upstream.tls.is_none() || picked.as_deref() == Some(H2);
     let (mut parts, body) = request.into_parts();
@@ -462,15 +454,7 @@ async fn translate(
     let target = upstream.target();
     let io = match upstream.connect().await {
         Ok(io) => io,
-        Err(error) => {
-            let status = policy.vendor.answer(error.failure());
-            entry.act(
-                Action::UpstreamFailed,
-                Some(status),
-                format!("answered {status}: {error}"),
-            );
-            return local(status, &format!("{error}\n"));
-        }
+        Err(error) => return http_proxy::unreachable_upstream(&entry, &error, policy.vendor),
     };
     let (mut sender, connection) =
         match hyper::client::conn::http1::handshake::<_, Empty<Bytes>>(TokioIo::new(io)).await {

@@ -273,11 +273,7 @@ pub(crate) async fn forward(
         };
     let io = match upstream.connect().await {
         Ok(io) => io,
-        Err(error) => {
-            let status = policy.vendor.answer(error.failure());
-            error.record(&entry, Some(status), format!("answered {status}: {error}"));
-            return local(status, &format!("{error}\n"));
-        }
+        Err(error) => return unreachable_upstream(&entry, &error, policy.vendor),
     };
     let (mut sender, connection) =
         match hyper::client::conn::http1::handshake::<_, Body>(TokioIo::new(io)).await {
@@ -448,6 +444,18 @@ pub(crate) fn add_forwarded(headers: &mut http::HeaderMap, scheme: &'static str)
         HeaderName::from_static("x-forwarded-for"),
         HeaderValue::from_static("127.0.0.1"),
     );
+}
+
+/// What a hop answers, and records, when it cannot reach its next node:
+/// the vendor's status, with the hop's timer when that ran out.
+pub(crate) fn unreachable_upstream(
+    entry: &ConnEntry,
+    error: &crate::upstream::UpstreamError,
+    vendor: Vendor,
+) -> Response<Body> {
+    let status = vendor.answer(error.failure());
+    error.record(entry, Some(status), format!("answered {status}: {error}"));
+    local(status, &format!("{error}\n"))
 }
 
 /// The next node took the request but closed without an answer, or
