@@ -34,10 +34,7 @@ use traverse_scenario::{
 
 use crate::Upstream;
 use crate::buffering::{self, ResponsePlan};
-use crate::http_proxy::{
-    self, Body, HttpPolicy, add_forwarded, bad_gateway, blocks_websocket, empty, local,
-    request_host,
-};
+use crate::http_proxy::{self, Body, HttpPolicy, add_forwarded, bad_gateway, empty, local};
 
 /// The ALPN name of HTTP/2 over TLS.
 pub(crate) const H2: &[u8] = b"h2";
@@ -386,15 +383,8 @@ async fn translate(
     } else {
         Protocol::Websocket
     });
-    let host = request_host(&request);
-    if blocks_websocket(&policy, &host) {
-        let detail = format!("blocked by policy: WebSocket to {host} is not allowed");
-        entry.act(
-            Action::Blocked,
-            Some(403),
-            format!("answered 403: {detail}"),
-        );
-        return local(403, &format!("{detail}\n"));
+    if let Some(refused) = http_proxy::refuse_blocked_websocket(&request, &entry, &policy) {
+        return refused;
     }
     if policy.upgrade != UpgradePolicy::Forward || policy.http10 {
         entry.act(

@@ -177,15 +177,8 @@ pub(crate) async fn forward(
     });
     entry.set_target(upstream.target());
     if wants_websocket {
-        let host = request_host(&request);
-        if blocks_websocket(&policy, &host) {
-            let detail = format!("blocked by policy: WebSocket to {host} is not allowed");
-            entry.act(
-                Action::Blocked,
-                Some(403),
-                format!("answered 403: {detail}"),
-            );
-            return local(403, &format!("{detail}\n"));
+        if let Some(refused) = refuse_blocked_websocket(&request, &entry, &policy) {
+            return refused;
         }
         if policy.upgrade == UpgradePolicy::Reject {
             entry.act(
@@ -417,7 +410,7 @@ fn undeclared_bytes(entry: &ConnEntry, headers: &http::HeaderMap) -> usize {
 }
 
 /// The Host a request names, without its port, as policy rules match it.
-pub(crate) fn request_host(request: &Request<Incoming>) -> String {
+fn request_host(request: &Request<Incoming>) -> String {
     let host = request
         .headers()
         .get(http::header::HOST)
@@ -429,7 +422,7 @@ pub(crate) fn request_host(request: &Request<Incoming>) -> String {
         .to_ascii_lowercase()
 }
 
-pub(crate) fn blocks_websocket(policy: &HttpPolicy, host: &str) -> bool {
+fn blocks_websocket(policy: &HttpPolicy, host: &str) -> bool {
     policy.websocket_block.iter().any(|blocked| blocked == host)
         || (!policy.websocket_allow.is_empty()
             && !policy.websocket_allow.iter().any(|allowed| allowed == host))
@@ -444,6 +437,26 @@ pub(crate) fn add_forwarded(headers: &mut http::HeaderMap, scheme: &'static str)
         HeaderName::from_static("x-forwarded-for"),
         HeaderValue::from_static("127.0.0.1"),
     );
+}
+
+/// The 403 a hop answers, and records, for a WebSocket its host rules do
+/// not allow; `None` when they do.
+pub(crate) fn refuse_blocked_websocket(
+    request: &Request<Incoming>,
+    entry: &ConnEntry,
+    policy: &HttpPolicy,
+) -> Option<Response<Body>> {
+    let host = request_host(request);
+    if !blocks_websocket(policy, &host) {
+        return None;
+    }
+    let detail = format!("blocked by policy: WebSocket to {host} is not allowed");
+    entry.act(
+        Action::Blocked,
+        Some(403),
+        format!("answered 403: {detail}"),
+    );
+    Some(local(403, &format!("{detail}\n")))
 }
 
 /// What a hop answers, and records, when it cannot reach its next node:
