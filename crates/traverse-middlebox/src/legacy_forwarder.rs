@@ -260,6 +260,11 @@ async fn forward(
         let _ = server.write_all(&undeclared).await;
     }
     let status = response_status(&response_head).map(|status| status.code);
+    let response_head = if status == Some(101) {
+        response_head
+    } else {
+        announcing_close(&response_head)
+    };
     let (response_head, note) = match response_path(options, response_head, head_request, &upstream.target()) {
         ResponsePath::AsItComes(head, note) => (head, note),
         ResponsePath::Held(held) if status != Some(101) => {
@@ -379,6 +384,29 @@ fn response_path(
         setting,
         ends,
     })
+}
+
+/// The response head with `Connection: close` in place of what the
+/// origin said about its connection. This forwarder serves one request
+/// per connection, and a server that will close says so (RFC 9112 §9.6),
+/// as varnish and nginx do: without it, a client that keeps connections
+/// alive (aiohttp, a browser) sends its next request down this one and
+/// loses it when the forwarder closes.
+fn announcing_close(head: &[u8]) -> Vec<u8> {
+    let lines: Vec<&[u8]> = head.split_inclusive(|&byte| byte == b'\n').collect();
+    let Some((blank, lines)) = lines.split_last() else {
+        return head.to_vec();
+    };
+    let mut out = Vec::with_capacity(head.len() + 19);
+    for line in lines {
+        let lower = line.to_ascii_lowercase();
+        if !lower.starts_with(b"connection:") && !lower.starts_with(b"keep-alive:") {
+            out.extend_from_slice(line);
+        }
+    }
+    out.extend_from_slice(b"Connection: close\r\n");
+    out.extend_from_slice(blank);
+    out
 }
 
 fn header_of(head: &[u8], name: &str) -> Option<String> {

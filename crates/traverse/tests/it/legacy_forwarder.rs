@@ -404,7 +404,8 @@ async fn exchange(topology: &str, case: &Framing) -> (String, Option<String>, St
 }
 
 #[tokio::test]
-async fn a_response_ends_at_its_length_though_the_origin_keeps_the_connection_open() {
+async fn a_response_ends_at_its_length_and_says_the_connection_closes_though_the_origin_keeps_it_open()
+ {
     // A long-running forwarder in front of a keep-alive origin held both
     // sockets and its task until the origin gave up on the connection: one
     // per request, which `traverse proxy` piled up by the thousand.
@@ -418,7 +419,7 @@ async fn a_response_ends_at_its_length_though_the_origin_keeps_the_connection_op
         };
         let _ = traverse_net::http::read_head(&mut stream, b"").await;
         let _ = stream
-            .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+            .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: keep-alive\r\n\r\nok")
             .await;
         // Keeps its side open, as a keep-alive server does, until the hop
         // closes the connection.
@@ -441,9 +442,11 @@ async fn a_response_ends_at_its_length_though_the_origin_keeps_the_connection_op
         .await
         .expect("the hop closes after the declared body")
         .expect("read");
+    // It serves one request per connection and says so, in place of the
+    // origin's keep-alive, so a client sends its next request elsewhere.
     assert_eq!(
         String::from_utf8_lossy(&answer),
-        "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+        "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok"
     );
     tokio::time::timeout(deadline, &mut hop_closed)
         .await
