@@ -1,6 +1,7 @@
 //! The client's first steps: TCP to wherever the origin's name leads (or to
 //! the explicit proxy, asking it to `CONNECT` there, as RFC 6455 §4.1 says
-//! clients behind a proxy do), then TLS as the tunnel's security asks,
+//! clients behind a proxy do, unless the protocol sends plain requests to
+//! the proxy itself, [`ThroughProxy::Forward`]), then TLS as the tunnel's security asks,
 //! offering the protocol's own ALPN list when it has one (`h2`) and
 //! refusing a server that agrees to none of it. [`Dialer`] is that way to
 //! the server, kept: a protocol that needs more than one connection (a held
@@ -23,6 +24,29 @@ use traverse_scenario::address::ORIGIN_HOST;
 
 use crate::{ClientPath, ExplicitProxy, Security, TunnelError};
 
+/// How a client's requests in clear go through an explicit proxy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ThroughProxy {
+    /// A `CONNECT` tunnel to the origin, then the protocol inside it, as
+    /// RFC 6455 §4.1 asks of WebSocket clients.
+    Connect,
+    /// Each request to the proxy itself in absolute form (`GET
+    /// http://origin.test/…`, RFC 9112 §3.2.2), as browsers, aiohttp and
+    /// every HTTP library send `http://` requests to a proxy: the way
+    /// HTTP fallbacks meet a corporate proxy that allows `CONNECT` to 443
+    /// alone. Inside TLS a client always asks for `CONNECT`.
+    Forward,
+}
+
+/// Where a forwarding client's requests go and what they carry there.
+#[derive(Debug, Clone)]
+pub(crate) struct Forwarding {
+    /// What goes before the origin-form target: `http://origin.test`.
+    pub origin: String,
+    /// `Proxy-Authorization`, when the proxy has credentials.
+    pub authorization: Option<String>,
+}
+
 /// The client's way to the server through the path: every connection it
 /// opens goes where the first did, through the same proxy, with the same
 /// TLS and TCP keepalive.
@@ -34,6 +58,7 @@ pub struct Dialer {
     tcp_keepalive: Option<Duration>,
     /// What the client offers by ALPN, and insists on (`h2`); none for most.
     alpn: &'static [&'static [u8]],
+    through_proxy: ThroughProxy,
 }
 
 impl Dialer {
@@ -43,6 +68,7 @@ impl Dialer {
         port: u16,
         tcp_keepalive: Option<Duration>,
         alpn: &'static [&'static [u8]],
+        through_proxy: ThroughProxy,
     ) -> Dialer {
         Dialer {
             path: path.clone(),
@@ -50,6 +76,7 @@ impl Dialer {
             port,
             tcp_keepalive,
             alpn,
+            through_proxy,
         }
     }
 
@@ -62,8 +89,26 @@ impl Dialer {
             self.port,
             self.tcp_keepalive,
             self.alpn,
+            self.forwarding().is_none(),
         )
         .await
+    }
+
+    /// How requests go to the explicit proxy in absolute form, when they
+    /// do: a protocol that forwards, in clear, behind a proxy.
+    pub(crate) fn forwarding(&self) -> Option<Forwarding> {
+        let proxy = self.path.proxy.as_ref()?;
+        if self.through_proxy != ThroughProxy::Forward || self.security != Security::Plain {
+            return None;
+        }
+        let origin = match self.port {
+            traverse_scenario::address::PLAIN_PORT => format!("http://{ORIGIN_HOST}"),
+            port => format!("http://{ORIGIN_HOST}:{port}"),
+        };
+        Some(Forwarding {
+            origin,
+            authorization: proxy.credentials.as_ref().map(basic_authorization),
+        })
     }
 
     /// The longest any single step (a connect, one request) may take.
@@ -83,7 +128,7 @@ impl Dialer {
             proxy: None,
             deadlock: None,
         };
-        Dialer::new(&path, Security::Plain, 1, None, &[])
+        Dialer::new(&path, Security::Plain, 1, None, &[], ThroughProxy::Connect)
     }
 }
 
@@ -93,6 +138,7 @@ async fn dial(
     port: u16,
     tcp_keepalive: Option<Duration>,
     alpn: &[&[u8]],
+    tunnel_through_proxy: bool,
 ) -> Result<BoxedIo, TunnelError> {
     let target = format!("{ORIGIN_HOST}:{port}");
     let (addr, first_hop) = match &path.proxy {
@@ -116,7 +162,7 @@ async fn dial(
         keep_alive(&tcp, every)
             .map_err(|error| TunnelError::from_io(&error.into(), "turning on TCP keepalive"))?;
     }
-    if let Some(proxy) = &path.proxy {
+    if let Some(proxy) = path.proxy.as_ref().filter(|_| tunnel_through_proxy) {
         tokio::time::timeout(path.step_timeout, connect_through(&mut tcp, proxy, &target))
             .await
             .map_err(|_| TunnelError::Timeout {
@@ -225,9 +271,10 @@ async fn connect_through(
 ) -> Result<(), TunnelError> {
     let mut request = format!("CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n");
     if let Some(credentials) = &proxy.credentials {
-        let token = base64::engine::general_purpose::STANDARD
-            .encode(format!("{}:{}", credentials.user, credentials.password));
-        request += &format!("Proxy-Authorization: Basic {token}\r\n");
+        request += &format!(
+            "Proxy-Authorization: {}\r\n",
+            basic_authorization(credentials)
+        );
     }
     request += "\r\n";
     tcp.write_all(request.as_bytes())
@@ -245,6 +292,13 @@ async fn connect_through(
             handshake: "CONNECT through the explicit proxy",
         })
     }
+}
+
+/// The `Proxy-Authorization` value for `credentials` (RFC 7617).
+fn basic_authorization(credentials: &traverse_scenario::Credentials) -> String {
+    let token = base64::engine::general_purpose::STANDARD
+        .encode(format!("{}:{}", credentials.user, credentials.password));
+    format!("Basic {token}")
 }
 
 #[cfg(test)]
@@ -283,7 +337,7 @@ mod tests {
 
     async fn refusal(server_alpn: &[&[u8]]) -> (String, String) {
         let (path, log) = server(server_alpn).await;
-        let error = dial(&path, Security::TlsVerified, 443, None, &[b"h2"])
+        let error = dial(&path, Security::TlsVerified, 443, None, &[b"h2"], true)
             .await
             .err()
             .expect("the dial fails");
@@ -320,7 +374,7 @@ mod tests {
     async fn a_server_choosing_h2_is_dialled() {
         let (path, _log) = server(&[b"h2", b"http/1.1"]).await;
         assert!(
-            dial(&path, Security::TlsVerified, 443, None, &[b"h2"])
+            dial(&path, Security::TlsVerified, 443, None, &[b"h2"], true)
                 .await
                 .is_ok()
         );

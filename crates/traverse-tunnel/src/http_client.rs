@@ -1,7 +1,8 @@
 //! The client halves of the HTTP fallbacks (`long-poll`, `sse`): their
 //! requests go out through hyper's HTTP/1.1 client, one connection at a
-//! time per [`Lane`], each opened by the tunnel's [`Dialer`] (TCP, the
-//! explicit proxy's `CONNECT`, TLS), and a new one whenever a proxy closed
+//! time per [`Lane`], each opened by the tunnel's [`Dialer`] (TCP, TLS; to
+//! an explicit proxy the requests go in absolute form, as a browser's
+//! do), and a new one whenever a proxy closed
 //! the last (a forwarder that serves one request per connection, a hop
 //! that drops idle keep-alive connections). The bytes the client sends go
 //! up in POSTs from an [`Uploader`], which batches what queued while the
@@ -25,6 +26,7 @@ use traverse_net::BoxedIo;
 use traverse_scenario::address::ORIGIN_HOST;
 
 use crate::bridge::FrameSink;
+use crate::dial::Forwarding;
 use crate::{Dialer, TunnelError};
 
 /// A request as a lane sends it, kept whole so that it can go out again
@@ -67,11 +69,25 @@ impl Outgoing {
         self
     }
 
-    fn request(&self) -> Result<Request<Full<Bytes>>, TunnelError> {
+    /// The request, in absolute form with the proxy's credentials when it
+    /// goes to an explicit proxy (`forwarding`), in origin form otherwise.
+    fn request(
+        &self,
+        forwarding: Option<&Forwarding>,
+    ) -> Result<Request<Full<Bytes>>, TunnelError> {
+        let target = match forwarding {
+            Some(forwarding) => format!("{}{}", forwarding.origin, self.target),
+            None => self.target.clone(),
+        };
         let mut builder = Request::builder()
             .method(self.method.clone())
-            .uri(&self.target)
+            .uri(target)
             .header(header::HOST, ORIGIN_HOST);
+        if let Some(authorization) =
+            forwarding.and_then(|forwarding| forwarding.authorization.as_ref())
+        {
+            builder = builder.header(header::PROXY_AUTHORIZATION, authorization);
+        }
         for (name, value) in &self.headers {
             builder = builder.header(name, value);
         }
@@ -186,7 +202,9 @@ impl Lane {
         outgoing: &Outgoing,
         what: &'static str,
     ) -> Result<Response<Incoming>, Retry> {
-        let request = outgoing.request().map_err(Retry::No)?;
+        let request = outgoing
+            .request(self.dialer.forwarding().as_ref())
+            .map_err(Retry::No)?;
         let Some(open) = &mut self.open else {
             return Err(Retry::Once(TunnelError::Closed {
                 during: what.to_string(),

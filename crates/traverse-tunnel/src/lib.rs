@@ -46,7 +46,7 @@ use tokio_util::task::AbortOnDropHandle;
 use traverse_net::{BoxedIo, QuietWatch};
 use traverse_scenario::address::{PLAIN_PORT, TLS_PORT};
 
-pub use dial::Dialer;
+pub use dial::{Dialer, ThroughProxy};
 pub use echo::start_echo;
 pub use error::TunnelError;
 pub use keepalive::{Configured, Keepalive, KeepaliveKind, PARAMETERS};
@@ -242,6 +242,7 @@ impl Tunnel {
             self.port(),
             every(KeepaliveKind::TcpKeepalive),
             self.protocol.alpn(),
+            self.protocol.through_proxy(),
         );
         let io = dialer.dial().await?;
         let url = self.url();

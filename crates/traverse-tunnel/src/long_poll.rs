@@ -45,7 +45,7 @@ use crate::http_client::{
     self, Failed, Lane, MOST_PER_POST, Outgoing, Up, Uplink, Uploader, exchange,
 };
 use crate::session::{self, Down, OpenError, Session, UpError};
-use crate::{Connection, Dialer, Protocol, Security, ServeContext, TunnelError};
+use crate::{Connection, Dialer, Protocol, Security, ServeContext, ThroughProxy, TunnelError};
 
 /// engine.io's long-polling, protocol 4.
 #[derive(Debug)]
@@ -75,6 +75,12 @@ impl Protocol for LongPoll {
             Security::TlsVerified | Security::TlsPinned => "https",
         };
         format!("{scheme}://{ORIGIN_HOST}{PATH}?EIO=4&transport=polling")
+    }
+
+    /// Plain HTTP requests, sent to an explicit proxy as browsers send
+    /// their XHR and fetch requests to one.
+    fn through_proxy(&self) -> ThroughProxy {
+        ThroughProxy::Forward
     }
 
     /// Client half: the handshake, then a held GET down and POSTs up.
@@ -612,7 +618,14 @@ mod tests {
             proxy: None,
             deadlock: None,
         };
-        let dialer = Dialer::new(&path, Security::Plain, PLAIN_PORT, None, &[]);
+        let dialer = Dialer::new(
+            &path,
+            Security::Plain,
+            PLAIN_PORT,
+            None,
+            &[],
+            ThroughProxy::Connect,
+        );
         let (_report, failed) = tokio::sync::watch::channel(None);
         let mut poller = Poller {
             lane: Lane::new(dialer, None),

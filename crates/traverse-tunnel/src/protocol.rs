@@ -21,7 +21,7 @@ use traverse_scenario::address::ORIGIN_HOST;
 use traverse_scenario::TimeScale;
 
 use crate::session::Sessions;
-use crate::{Connection, Dialer, KeepaliveKind, Security, TunnelError};
+use crate::{Connection, Dialer, KeepaliveKind, Security, ThroughProxy, TunnelError};
 
 /// How a tunnel frames bytes end to end: its client and origin halves.
 pub trait Protocol: fmt::Debug + Send + Sync {
@@ -40,6 +40,12 @@ pub trait Protocol: fmt::Debug + Send + Sync {
     /// speaks HTTP/1.1 inward still reaches it.
     fn alpn(&self) -> &'static [&'static [u8]] {
         &[]
+    }
+
+    /// How the client goes through an explicit proxy in clear: `CONNECT`
+    /// for most, plain requests in absolute form for the HTTP fallbacks.
+    fn through_proxy(&self) -> ThroughProxy {
+        ThroughProxy::Connect
     }
 
     /// The client half: the protocol's handshake over `io`, then the
@@ -70,6 +76,7 @@ pub trait AnyProtocol: fmt::Debug + Send + Sync {
     fn url(&self, security: Security) -> String;
     fn keepalive(&self) -> Option<KeepaliveKind>;
     fn alpn(&self) -> &'static [&'static [u8]];
+    fn through_proxy(&self) -> ThroughProxy;
     fn connect<'a>(
         &'a self,
         io: BoxedIo,
@@ -91,6 +98,10 @@ impl<P: Protocol> AnyProtocol for P {
 
     fn alpn(&self) -> &'static [&'static [u8]] {
         Protocol::alpn(self)
+    }
+
+    fn through_proxy(&self) -> ThroughProxy {
+        Protocol::through_proxy(self)
     }
 
     fn connect<'a>(

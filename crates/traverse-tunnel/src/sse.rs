@@ -37,7 +37,7 @@ use crate::http_client::{
     self, Failed, Lane, MOST_PER_POST, Outgoing, Up, Uplink, Uploader, exchange, from_hyper,
 };
 use crate::session::{self, Down, HeldDown, InFlight, OpenError, Session, Sessions, UpError};
-use crate::{Connection, Dialer, Protocol, Security, ServeContext, TunnelError};
+use crate::{Connection, Dialer, Protocol, Security, ServeContext, ThroughProxy, TunnelError};
 
 /// SignalR's ServerSentEvents transport.
 #[derive(Debug)]
@@ -69,6 +69,12 @@ impl Protocol for ServerSentEvents {
             Security::TlsVerified | Security::TlsPinned => "https",
         };
         format!("{scheme}://{ORIGIN_HOST}{PATH}")
+    }
+
+    /// Plain HTTP requests, sent to an explicit proxy as browsers send
+    /// their XHR and fetch requests to one.
+    fn through_proxy(&self) -> ThroughProxy {
+        ThroughProxy::Forward
     }
 
     /// Client half: negotiate, open the stream, then POST up.

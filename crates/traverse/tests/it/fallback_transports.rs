@@ -85,32 +85,66 @@ async fn a_forwarder_of_one_request_per_connection_keeps_the_session() {
     }
 }
 
+/// A corporate proxy denies `CONNECT` to any port but 443, but it is a
+/// forward proxy: plain `http://` requests in absolute form, which is how
+/// browsers and HTTP libraries send them to a proxy, go through. That is
+/// where long-polling gets through and WebSocket, which must `CONNECT`
+/// (RFC 6455 §4.1), does not; credentials are asked of both alike.
 #[tokio::test]
-async fn an_explicit_proxy_carries_each_connection_in_its_own_connect() {
-    let allowed = r#"
-        [[hops]]
-        kind = "connect-proxy"
-        name = "squid"
-        allowed_ports = [443, 80]
-    "#;
-    assert_cells(
-        allowed,
-        &FALLBACKS,
-        &["ws pass", "long-poll pass", "sse pass"],
-    )
-    .await;
+async fn an_explicit_proxy_forwards_the_fallbacks_requests_where_it_denies_connect() {
     let tls_only = r#"
         [[hops]]
         kind = "connect-proxy"
         name = "squid"
+        allowed_ports = [443]
     "#;
     assert_cells(
         tls_only,
         &FALLBACKS,
         &[
             "ws fail refused 403 blame=squid",
-            "long-poll fail refused 403 blame=squid",
-            "sse fail refused 403 blame=squid",
+            "long-poll pass",
+            "sse pass",
+        ],
+    )
+    .await;
+    let results = run(tls_only, &["long-poll"]).await;
+    let squid = &results[0].logs[0];
+    assert!(
+        squid.records.len() >= 2
+            && squid.records.iter().all(|record| {
+                record.action == traverse_net::Action::Forwarded
+                    && record.target.as_deref() == Some("origin.test:80")
+            }),
+        "every request forwarded to origin.test:80, none tunnelled: {:#?}",
+        squid.records
+    );
+
+    let with_auth = r#"
+        [[hops]]
+        kind = "connect-proxy"
+        name = "squid"
+        allowed_ports = [443]
+        auth = "alice:wonderland"
+    "#;
+    assert_cells(
+        with_auth,
+        &FALLBACKS,
+        &[
+            "ws fail refused 403 blame=squid",
+            "long-poll pass",
+            "sse pass",
+        ],
+    )
+    .await;
+    let without_credentials = format!("{with_auth}\n[client]\nproxy_auth = \"\"\n");
+    assert_cells(
+        &without_credentials,
+        &FALLBACKS,
+        &[
+            "ws fail refused 407 blame=squid",
+            "long-poll fail refused 407 blame=squid",
+            "sse fail refused 407 blame=squid",
         ],
     )
     .await;
