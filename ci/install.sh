@@ -32,14 +32,20 @@ fi
 # `traverse-socketio` command in its bin folder that runs the adapter.
 root=$(cd "$(dirname "$0")/.." && pwd)
 venv="$root/target/socketio"
-if [ ! -x "$venv/bin/traverse-socketio" ]; then
+# aiohttp for the client half (3.14: 3.12 sent Proxy-Authorization on the
+# first request of a kept-alive proxy connection only); uvicorn and
+# websockets serve the server half (see the adapter for why not aiohttp
+# there). The list is kept in the environment, so a change to it reinstalls.
+requirements="python-socketio==5.11.4 python-engineio==4.15.1 aiohttp==3.14.5 uvicorn==0.54.0 websockets==17.4"
+if [ ! -x "$venv/bin/traverse-socketio" ] || [ "$(cat "$venv/requirements" 2>/dev/null)" != "$requirements" ]; then
   echo "installing: python-socketio into target/socketio (pip)" >&2
   python3 -m venv "$venv"
-  "$venv/bin/pip" install --quiet --disable-pip-version-check \
-    python-socketio==5.11.4 python-engineio==4.15.1 aiohttp==3.12.15
+  # shellcheck disable=SC2086 # one word per requirement
+  "$venv/bin/pip" install --quiet --disable-pip-version-check $requirements
   printf '#!/bin/sh\nexec "%s/bin/python" "%s/tunnels/socketio/traverse_socketio.py" "$@"\n' \
     "$venv" "$root" > "$venv/bin/traverse-socketio"
   chmod +x "$venv/bin/traverse-socketio"
+  echo "$requirements" > "$venv/requirements"
 fi
 
 if [ ${#packages[@]} -eq 0 ]; then

@@ -4,13 +4,14 @@ messages, so that traverse can judge a real fallback client (engine.io
 opens on HTTP long-polling and upgrades to WebSocket where it can).
 
     traverse-socketio server LISTEN TARGET TIME_SCALE
-    traverse-socketio client LOCAL CONNECT SERVER_NAME [PROXY]
+    traverse-socketio client LOCAL CONNECT SERVER_NAME [PROXY [PROXY_AUTH_FILE]]
 
 The server half listens on LISTEN and, for each Socket.IO connection, opens
 a TCP connection to TARGET (the echo app). The client half listens on
 LOCAL and, for each TCP stream it accepts, opens a Socket.IO connection to
 http://SERVER_NAME/ by way of CONNECT (the first hop, or the server half),
-or through the explicit proxy PROXY when one is given. Bytes travel as
+or through the explicit proxy PROXY when one is given, with the
+`user:password` in PROXY_AUTH_FILE when it holds any. Bytes travel as
 binary `data` events, and the end of a stream as an `eof` event. The
 client prints on stderr, whenever it changes, the transport engine.io
 carries the bytes on (`transport: polling`, `transport: websocket`),
@@ -23,10 +24,11 @@ network; the 20 s a pong may take stays as it is.
 import asyncio
 import os
 import sys
+from urllib.parse import quote
 
 import aiohttp
 import socketio
-from aiohttp import web
+import uvicorn
 from engineio.payload import Payload
 
 # python-engineio decodes at most 16 packets from one long-poll payload
@@ -64,18 +66,20 @@ MAX_PAYLOAD = 16 * 1024 * 1024
 
 
 async def serve(listen, target, time_scale):
+    # The server runs as an ASGI app under uvicorn, not under aiohttp:
+    # engine.io's aiohttp driver reads a long-poll POST with one
+    # `StreamReader.read(length)`, which returns what has arrived so far,
+    # so a POST larger than a read (the probe's 1 MiB echo, batched) is
+    # decoded cut short and the session dies ("Incorrect padding"). Its
+    # ASGI driver reads the body to its end.
     sio = socketio.AsyncServer(
-        async_mode="aiohttp",
+        async_mode="asgi",
         max_http_buffer_size=MAX_PAYLOAD,
         ping_interval=PING_INTERVAL * time_scale,
         # How late a pong may be is a tolerance for slow peers, which the
         # time scale does not make faster: it stays engine.io's 20 s.
         ping_timeout=PING_TIMEOUT,
     )
-    # aiohttp refuses request bodies over 1 MiB by default: a batched
-    # long-poll POST of the 1 MiB echo is larger.
-    app = web.Application(client_max_size=MAX_PAYLOAD)
-    sio.attach(app)
     streams = {}
 
     @sio.event
@@ -111,19 +115,37 @@ async def serve(listen, target, time_scale):
         if writer is not None:
             writer.close()
 
-    runner = web.AppRunner(app)
-    await runner.setup()
     host, port = host_port(listen)
-    await web.TCPSite(runner, host, port).start()
-    await asyncio.Event().wait()
+    config = uvicorn.Config(
+        socketio.ASGIApp(sio),
+        host=host,
+        port=port,
+        ws="websockets-sansio",
+        # The probe's messages are 16 KiB; websockets' 1 MiB cap is
+        # engine.io's, so the echo fits either way.
+        log_level="warning",
+        lifespan="off",
+    )
+    await uvicorn.Server(config).serve()
 
 
-async def carry(reader, writer, connect, server_name, proxy):
+def proxy_url(proxy, auth_file):
+    """HTTP_PROXY's value: the proxy, with the credentials the file holds."""
+    credentials = ""
+    if auth_file:
+        with open(auth_file, encoding="utf-8") as file:
+            user, colon, password = file.read().partition(":")
+        if colon:
+            credentials = f"{quote(user, safe='')}:{quote(password, safe='')}@"
+    return f"http://{credentials}{proxy}"
+
+
+async def carry(reader, writer, connect, server_name, proxy, auth_file):
     """One probe stream over one Socket.IO connection."""
     if proxy:
         # aiohttp takes the proxy from the environment, as the library's
         # users configure it.
-        os.environ["HTTP_PROXY"] = f"http://{proxy}"
+        os.environ["HTTP_PROXY"] = proxy_url(proxy, auth_file)
     session = aiohttp.ClientSession(trust_env=bool(proxy))
     sio = socketio.AsyncClient(http_session=session, reconnection=False)
     ended = asyncio.Event()
@@ -173,9 +195,9 @@ async def carry(reader, writer, connect, server_name, proxy):
         writer.close()
 
 
-async def forward(local, connect, server_name, proxy):
+async def forward(local, connect, server_name, proxy, auth_file):
     async def accepted(reader, writer):
-        await carry(reader, writer, connect, server_name, proxy)
+        await carry(reader, writer, connect, server_name, proxy, auth_file)
 
     host, port = host_port(local)
     server = await asyncio.start_server(accepted, host, port)
@@ -186,9 +208,10 @@ async def forward(local, connect, server_name, proxy):
 def main(argv):
     if len(argv) == 4 and argv[0] == "server":
         asyncio.run(serve(argv[1], argv[2], float(argv[3])))
-    elif len(argv) in (4, 5) and argv[0] == "client":
-        proxy = argv[4] if len(argv) == 5 else ""
-        asyncio.run(forward(argv[1], argv[2], argv[3], proxy))
+    elif len(argv) in (4, 5, 6) and argv[0] == "client":
+        proxy = argv[4] if len(argv) >= 5 else ""
+        auth_file = argv[5] if len(argv) == 6 else ""
+        asyncio.run(forward(argv[1], argv[2], argv[3], proxy, auth_file))
     else:
         print(__doc__, file=sys.stderr)
         return 2

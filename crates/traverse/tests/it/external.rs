@@ -57,6 +57,94 @@ async fn socat_stunnel_and_websocat_through_the_bundled_scenarios() {
     insta::assert_snapshot!("external_matrix", matrix);
 }
 
+/// python-socketio, a real fallback client (engine.io opens on
+/// long-polling and upgrades to WebSocket where it can), against the
+/// built-in `fallback(ws,long-poll)`: the same verdict in every bundled
+/// scenario, and the transport it settled on recorded. It settles on
+/// WebSocket wherever the built-in `ws` gets through, and where `ws` is
+/// only cut when idle, since engine.io's own pings keep it busy; on
+/// polling wherever a hop refuses the WebSocket itself.
+#[tokio::test]
+async fn socketio_gets_the_verdicts_of_the_built_in_fallback_through_the_bundled_scenarios() {
+    let program = repo_root().join("target/socketio/bin/traverse-socketio");
+    assert!(
+        program.is_file(),
+        "{} is missing: `bash ci/install.sh` installs python-socketio there",
+        program.display()
+    );
+    let TunnelSpec::External(socketio) = definition("socketio") else {
+        unreachable!("a definition file is an external tunnel")
+    };
+    // The program by its path: the definition names it as a user with
+    // target/socketio/bin on PATH would.
+    let mut socketio = (*socketio).clone();
+    let program = program.to_string_lossy().into_owned();
+    socketio.server[0].clone_from(&program);
+    socketio.client[0] = program;
+    let builtin: Vec<TunnelSpec> = traverse_tunnel::BUILTIN
+        .iter()
+        .copied()
+        .map(TunnelSpec::from)
+        .collect();
+    let resolve = |name| TunnelSpec::resolve(name, &builtin).expect("a built-in tunnel");
+    let tunnels = [
+        socketio.into(),
+        resolve("fallback(ws,long-poll)"),
+        resolve("ws"),
+    ];
+    let scenarios = traverse_scenario::load_all(&[repo_root().join("scenarios")])
+        .unwrap_or_else(|errors| panic!("{errors:?}"));
+    let cells = traverse_runner::plan(&scenarios, &tunnels);
+    let results = traverse_runner::run(cells, &fewer_programs(), |_| {})
+        .await
+        .expect("run");
+
+    let mut wrong = Vec::new();
+    for scenario in &scenarios {
+        let cell = |tunnel: &str| {
+            results
+                .iter()
+                .find(|cell| cell.scenario == scenario.name && cell.tunnel == tunnel)
+                .expect("every cell ran")
+        };
+        let (socketio, fallback, ws) =
+            (cell("socketio"), cell("fallback(ws,long-poll)"), cell("ws"));
+        if socketio.verdict != fallback.verdict {
+            wrong.push(format!(
+                "{}: socketio {} ({}), fallback(ws,long-poll) {} ({})",
+                scenario.name,
+                socketio.verdict.as_str(),
+                socketio.detail,
+                fallback.verdict.as_str(),
+                fallback.detail
+            ));
+            continue;
+        }
+        if socketio.verdict != traverse_runner::Verdict::Pass {
+            continue;
+        }
+        let idle_cut = ws.category == Some(traverse_runner::Category::IdleCut);
+        let expected = if ws.verdict == traverse_runner::Verdict::Pass || idle_cut {
+            "websocket"
+        } else {
+            "polling"
+        };
+        if socketio.transport.as_deref() != Some(expected) {
+            wrong.push(format!(
+                "{}: socketio passed via {:?}, expected {expected} (ws: {})",
+                scenario.name, socketio.transport, ws.detail
+            ));
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+    assert!(
+        results
+            .iter()
+            .any(|cell| cell.transport.as_deref() == Some("polling")),
+        "some bundled scenario refuses WebSocket"
+    );
+}
+
 /// Writes a tunnel definition into `folder` and returns its path.
 fn write_definition(folder: &Path, name: &str, body: &str) -> PathBuf {
     let path = folder.join(format!("{name}.toml"));
