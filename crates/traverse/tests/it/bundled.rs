@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 
 use traverse_runner::{RunOptions, TunnelSpec};
 
-use crate::support::{repo_root, summary};
+use crate::support::{assert_as_expected, repo_root, summary};
 
 #[tokio::test]
 async fn bundled_matrix_meets_every_expectation() {
@@ -26,16 +26,7 @@ async fn bundled_matrix_meets_every_expectation() {
         .await
         .expect("run");
 
-    let unexpected: Vec<String> = results
-        .iter()
-        .filter(|cell| !cell.as_expected())
-        .map(|cell| format!("{} × {}: {}", cell.scenario, cell.tunnel, cell.detail))
-        .collect();
-    assert!(
-        unexpected.is_empty(),
-        "not as expected:\n{}",
-        unexpected.join("\n")
-    );
+    assert_as_expected(&results);
     assert!(
         results.iter().all(|cell| cell.expected.is_some()),
         "every bundled cell states its expectation"

@@ -27,6 +27,7 @@ mod origin_failures;
 mod orphans;
 mod parity;
 mod poisoning;
+mod population;
 mod results_files;
 mod shards;
 mod show;

@@ -69,6 +69,20 @@ pub async fn assert_cells(topology: &str, tunnels: &[&str], expected: &[&str]) {
     );
 }
 
+/// Fails listing every cell whose verdict is not what its scenario expects.
+pub fn assert_as_expected(results: &[CellResult]) {
+    let unexpected: Vec<String> = results
+        .iter()
+        .filter(|cell| !cell.as_expected())
+        .map(|cell| format!("{} × {}: {}", cell.scenario, cell.tunnel, cell.detail))
+        .collect();
+    assert!(
+        unexpected.is_empty(),
+        "not as expected:\n{}",
+        unexpected.join("\n")
+    );
+}
+
 /// Fails listing every row of a table test that came out wrong: each
 /// row's line says what was expected and what happened, `None` when it
 /// came out right.
