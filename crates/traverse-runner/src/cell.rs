@@ -188,6 +188,13 @@ async fn run_cell(
             starved_silence(failure, &logs, silence, behind)
         })
         .map(|failure| {
+            let hold = spec
+                .tunnel
+                .holds_requests()
+                .map(|hold| options.time_scale.apply(hold));
+            starved_answer(failure, &logs, hold, behind)
+        })
+        .map(|failure| {
             starved_clock(
                 failure,
                 &logs,
@@ -292,7 +299,7 @@ fn starved_clock(
         Category::Reset => blamed_fault.is_none() || blamed_timer_ran_out,
         _ => timer_ran_out(failure.status) || blamed_timer_ran_out,
     };
-    if !timed || !behind.spoils(step_timeout) {
+    if !timed || !behind.spoils(step_timeout, span) {
         return failure;
     }
     Failure::harness(format!(
@@ -376,6 +383,60 @@ fn starved_silence(
         traverse_scenario::format_duration(limit),
         traverse_scenario::format_duration(meant),
         traverse_scenario::format_duration(behind.worst),
+        waited_for_a_cpu(behind),
+        failure.detail
+    ))
+}
+
+/// HTTP statuses a node answers when its read timeout ran out waiting for
+/// the next node's answer: 504 Gateway Timeout, Cloudflare's 524.
+const READ_TIMEOUT_STATUSES: [u16; 2] = [504, 524];
+
+/// A node's read timeout that ran out on an origin that holds requests
+/// on purpose (`long-poll`'s poll, `hold` in wall time) and was sure to
+/// answer well within it: the timer is at least twice the hold. Only an
+/// origin that ran late misses such a timer, so while the harness ran
+/// late by a good part of the difference, the 504 is its own doing. At 16
+/// busy loops an ALB's 60 s read timeout answered 504 to a poll held for
+/// 25 s. A timer shorter than that stays the node's: a 20 s read timeout
+/// against a 25 s poll is a real finding.
+fn starved_answer(
+    failure: Failure,
+    logs: &[NodeLog],
+    hold: Option<Duration>,
+    behind: Behind,
+) -> Failure {
+    let Some(hold) = hold.filter(|hold| !hold.is_zero()) else {
+        return failure;
+    };
+    let Some(timer) = blamed_fault(&failure, logs)
+        .filter(|record| {
+            record
+                .status
+                .is_some_and(|status| READ_TIMEOUT_STATUSES.contains(&status))
+        })
+        .and_then(|record| record.timer_wall_ms)
+        .map(Duration::from_millis)
+    else {
+        return failure;
+    };
+    // The whole milliseconds of the timer, against a hold the time scale
+    // multiplied in floating point, must not miss by a hair.
+    if timer.mul_f64(1.001) + Duration::from_millis(1) < hold * 2 || !behind.ran_late() {
+        return failure;
+    }
+    let slack = timer.saturating_sub(hold);
+    if behind.worst * 2 < slack && behind.total < slack {
+        return failure;
+    }
+    Failure::harness(format!(
+        "{STARVED}: {} gave up on an answer after {} (wall time), but the origin answers \
+             within {}, and the harness ran up to {} late ({} in all{}) (lower --jobs); it saw: {}",
+        failure.blame,
+        traverse_scenario::format_duration(timer),
+        traverse_scenario::format_duration(hold),
+        traverse_scenario::format_duration(behind.worst),
+        traverse_scenario::format_duration(behind.total),
         waited_for_a_cpu(behind),
         failure.detail
     ))
@@ -796,6 +857,34 @@ mod tests {
             starved_clock(idle_cut_by("nginx"), &[], dragging, step, span).blame,
             "harness"
         );
+        // A cell that failed soon, having lost most of its time: a whole
+        // step's timeout of its 3 s went to the harness. Half of it lost
+        // is still a busy runtime's.
+        let soon = Duration::from_secs(3);
+        let mostly_lost = Behind {
+            worst: Duration::from_millis(250),
+            total: Duration::from_millis(2400),
+            ..Behind::default()
+        };
+        assert_eq!(
+            starved_clock(
+                timed_out("no answer within 2s"),
+                &[],
+                mostly_lost,
+                step,
+                soon
+            )
+            .blame,
+            "harness"
+        );
+        let half_lost = Behind {
+            total: Duration::from_millis(1500),
+            ..mostly_lost
+        };
+        assert_eq!(
+            starved_clock(timed_out("no answer within 2s"), &[], half_lost, step, soon),
+            timed_out("no answer within 2s")
+        );
         // A busy runtime's ordinary lateness, and a reset a hop explains
         // with a fault of its own, are the path's.
         let busy = Behind {
@@ -900,6 +989,78 @@ mod tests {
             starved_clock(corrupt.clone(), &logs, Behind::default(), step, span),
             corrupt
         );
+    }
+
+    /// An ALB's read timeout (600 ms of wall time) that answered 504 to a
+    /// poll the origin holds for 250 ms: only an origin running late
+    /// misses it, so with the harness 250 ms late it is the harness's. A
+    /// 200 ms timer against the same poll is a real finding, as is any 504
+    /// while the harness kept time, or of a tunnel whose origin holds
+    /// nothing on purpose.
+    #[test]
+    fn a_read_timeout_on_a_poll_held_well_within_it_is_the_harness_s_when_it_ran_late() {
+        let logs = |timer_ms: u64| {
+            let log = TransactionLog::new();
+            log.open("127.0.0.1:1".parse().expect("addr"), 80)
+                .act_on_timer(
+                    Duration::from_millis(timer_ms),
+                    traverse_net::Action::Responded,
+                    Some(504),
+                    "answered 504: origin.test:80 sent no response head within 60s (read_timeout)",
+                );
+            [NodeLog {
+                node: "alb".to_string(),
+                records: log.snapshot(),
+            }]
+        };
+        let answered_504 = Failure {
+            category: Category::Refused,
+            status: Some(504),
+            blame: "alb".to_string(),
+            detail: "answered HTTP 504 Gateway Timeout to a long-poll GET".to_string(),
+        };
+        let late = Behind {
+            worst: Duration::from_millis(250),
+            total: Duration::from_millis(300),
+            ..Behind::default()
+        };
+        let poll = Some(Duration::from_millis(250));
+        let starved = starved_answer(answered_504.clone(), &logs(600), poll, late);
+        assert_eq!(starved.blame, "harness");
+        assert_eq!(
+            starved.detail,
+            "the harness was starved: alb gave up on an answer after 600ms (wall time), but the \
+             origin answers within 250ms, and the harness ran up to 250ms late (300ms in all) \
+             (lower --jobs); it saw: answered HTTP 504 Gateway Timeout to a long-poll GET"
+        );
+        let stays = [
+            ("a timer shorter than twice the poll", logs(200), poll, late),
+            ("a harness on time", logs(600), poll, Behind::default()),
+            (
+                "a harness only a little late",
+                logs(600),
+                poll,
+                Behind {
+                    worst: Duration::from_millis(60),
+                    total: Duration::from_millis(120),
+                    ..Behind::default()
+                },
+            ),
+            (
+                "an origin that holds nothing",
+                logs(600),
+                Some(Duration::ZERO),
+                late,
+            ),
+            ("an external tunnel", logs(600), None, late),
+        ];
+        for (case, logs, hold, behind) in stays {
+            assert_eq!(
+                starved_answer(answered_504.clone(), &logs, hold, behind),
+                answered_504,
+                "{case}"
+            );
+        }
     }
 
     /// A hop's TLS accept that gave up on a client that never finished its

@@ -83,6 +83,15 @@ impl TunnelSpec {
         }
     }
 
+    /// The longest its origin keeps a request unanswered on purpose, in
+    /// scenario time, where the harness knows it (a built-in tunnel).
+    pub(crate) fn holds_requests(&self) -> Option<Duration> {
+        match self {
+            TunnelSpec::Builtin(configured) => Some(configured.tunnel.protocol.holds_requests()),
+            TunnelSpec::External(_) | TunnelSpec::Fallback(_) => None,
+        }
+    }
+
     /// Whether its halves are programs of their own.
     fn runs_processes(&self) -> bool {
         match self {

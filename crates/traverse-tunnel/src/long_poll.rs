@@ -83,6 +83,11 @@ impl Protocol for LongPoll {
         ThroughProxy::Forward
     }
 
+    /// The held poll, answered within engine.io's `pingInterval`.
+    fn holds_requests(&self) -> Duration {
+        PING_INTERVAL
+    }
+
     /// Client half: the handshake, then a held GET down and POSTs up.
     async fn connect(
         &self,

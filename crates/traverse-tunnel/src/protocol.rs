@@ -48,6 +48,15 @@ pub trait Protocol: fmt::Debug + Send + Sync {
         ThroughProxy::Connect
     }
 
+    /// The longest the origin keeps a request unanswered on purpose, in
+    /// scenario time: `long-poll`'s held poll. Every other origin answers
+    /// at once. A hop's read timeout far longer than this can only run out
+    /// on an origin that ran late, which the runner's starvation checks
+    /// weigh.
+    fn holds_requests(&self) -> Duration {
+        Duration::ZERO
+    }
+
     /// The client half: the protocol's handshake over `io`, then the
     /// probe's stream. `dialer` opens further connections the way `io` was
     /// opened, for a protocol that needs more than one (or must re-dial
@@ -77,6 +86,7 @@ pub trait AnyProtocol: fmt::Debug + Send + Sync {
     fn keepalive(&self) -> Option<KeepaliveKind>;
     fn alpn(&self) -> &'static [&'static [u8]];
     fn through_proxy(&self) -> ThroughProxy;
+    fn holds_requests(&self) -> Duration;
     fn connect<'a>(
         &'a self,
         io: BoxedIo,
@@ -102,6 +112,10 @@ impl<P: Protocol> AnyProtocol for P {
 
     fn through_proxy(&self) -> ThroughProxy {
         Protocol::through_proxy(self)
+    }
+
+    fn holds_requests(&self) -> Duration {
+        Protocol::holds_requests(self)
     }
 
     fn connect<'a>(
