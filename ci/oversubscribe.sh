@@ -77,8 +77,27 @@ if gaps:
     p99 = gaps[int(len(gaps) * 0.99)][0]
     print(f"longest gap within a successful step: {top / 1000:.1f} ms ({where}); "
           f"99th percentile {p99 / 1000:.1f} ms over {len(gaps)} steps")
+# How late the harness ran in each cell (the runner's "cell lateness"
+# debug line), to show beside a flip blamed on a node.
+lateness = {}
+late_line = re.compile(r'cell lateness scenario=(\S+) tunnel=(\S+) worst_ms=(\d+) total_ms=(\d+) waited_ms=(\d+) span_ms=(\d+)')
+for i in range(1, runs + 1):
+    for line in open(f"{folder}/log{i}", errors="replace"):
+        match = late_line.search(re.sub(r"\x1b\[[0-9;]*m", "", line))
+        if match:
+            scenario, tunnel, *figures = match.groups()
+            lateness[(i, scenario, tunnel)] = figures
 for line in flips:
     print(line)
+    if " -> ('fail', 'harness', 'harness')" not in line:
+        run, cell = line.split(": ", 2)[0:2]
+        i = int(run.split()[1])
+        name, _, tunnel = cell.partition(" x ")
+        figures = lateness.get((i, name, tunnel))
+        if figures:
+            worst, total, waited, span = figures
+            print(f"    the harness ran up to {worst} ms late, {total} ms in all, "
+                  f"its threads waited {waited} ms for a CPU, over {span} ms")
 # How the bundled deadlocks were decided under load: early (stillness) or
 # by the step timeout, which the detector leaves to decide when the
 # harness's runtime never goes idle.

@@ -175,6 +175,17 @@ async fn run_cell(
         })
         .collect();
     let behind = lateness.since(&mark);
+    // What the starvation checks below weigh, for ci/oversubscribe.sh to
+    // show beside a cell they left blamed on a node.
+    tracing::debug!(
+        scenario = %spec.scenario.name,
+        tunnel = %spec.tunnel.name(),
+        worst_ms = behind.worst.as_millis(),
+        total_ms = behind.total.as_millis(),
+        waited_ms = behind.waited.as_millis(),
+        span_ms = started.elapsed().as_millis(),
+        "cell lateness"
+    );
     let failure = outcome
         .failure(spec, &logs)
         .map(|failure| starved_keepalive(failure, keepalive_lateness))
