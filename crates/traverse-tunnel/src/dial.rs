@@ -89,18 +89,23 @@ impl Dialer {
             self.port,
             self.tcp_keepalive,
             self.alpn,
-            self.forwarding().is_none(),
+            !self.forwards(),
         )
         .await
     }
 
+    /// Whether requests go to the explicit proxy itself, in absolute form:
+    /// a protocol that forwards, in clear, behind a proxy.
+    fn forwards(&self) -> bool {
+        self.path.proxy.is_some()
+            && self.through_proxy == ThroughProxy::Forward
+            && self.security == Security::Plain
+    }
+
     /// How requests go to the explicit proxy in absolute form, when they
-    /// do: a protocol that forwards, in clear, behind a proxy.
+    /// do (see [`Dialer::forwards`]).
     pub(crate) fn forwarding(&self) -> Option<Forwarding> {
-        let proxy = self.path.proxy.as_ref()?;
-        if self.through_proxy != ThroughProxy::Forward || self.security != Security::Plain {
-            return None;
-        }
+        let proxy = self.path.proxy.as_ref().filter(|_| self.forwards())?;
         let origin = match self.port {
             traverse_scenario::address::PLAIN_PORT => format!("http://{ORIGIN_HOST}"),
             port => format!("http://{ORIGIN_HOST}:{port}"),

@@ -101,6 +101,9 @@ impl Outgoing {
 /// the last one closed.
 pub(crate) struct Lane {
     dialer: Dialer,
+    /// What every request carries to an explicit proxy it goes to in
+    /// absolute form; worked out once, not per request.
+    forwarding: Option<Forwarding>,
     /// The connection the tunnel's dial already opened, used first.
     first: Option<BoxedIo>,
     open: Option<Open>,
@@ -118,6 +121,7 @@ struct Open {
 impl Lane {
     pub(crate) fn new(dialer: Dialer, first: Option<BoxedIo>) -> Lane {
         Lane {
+            forwarding: dialer.forwarding(),
             dialer,
             first,
             open: None,
@@ -203,7 +207,7 @@ impl Lane {
         what: &'static str,
     ) -> Result<Response<Incoming>, Retry> {
         let request = outgoing
-            .request(self.dialer.forwarding().as_ref())
+            .request(self.forwarding.as_ref())
             .map_err(Retry::No)?;
         let Some(open) = &mut self.open else {
             return Err(Retry::Once(TunnelError::Closed {
