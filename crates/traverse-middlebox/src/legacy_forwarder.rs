@@ -366,16 +366,8 @@ fn response_path(
     let opted_out = header_of(&head, "x-accel-buffering")
         .is_some_and(|value| value.trim().eq_ignore_ascii_case("no"));
     if options.buffering.x_accel && opted_out {
-        let kept: Vec<&[u8]> = head
-            .split_inclusive(|&byte| byte == b'\n')
-            .filter(|line| {
-                !line
-                    .to_ascii_lowercase()
-                    .starts_with(b"x-accel-buffering:")
-            })
-            .collect();
         return ResponsePath::AsItComes(
-            kept.concat(),
+            without_fields(&head, &[b"x-accel-buffering:"]),
             format!(" (not buffered: {target} sent X-Accel-Buffering: no, which this hop honours)"),
         );
     }
@@ -393,20 +385,28 @@ fn response_path(
 /// alive (aiohttp, a browser) sends its next request down this one and
 /// loses it when the forwarder closes.
 fn announcing_close(head: &[u8]) -> Vec<u8> {
-    let lines: Vec<&[u8]> = head.split_inclusive(|&byte| byte == b'\n').collect();
-    let Some((blank, lines)) = lines.split_last() else {
-        return head.to_vec();
-    };
-    let mut out = Vec::with_capacity(head.len() + 19);
-    for line in lines {
-        let lower = line.to_ascii_lowercase();
-        if !lower.starts_with(b"connection:") && !lower.starts_with(b"keep-alive:") {
-            out.extend_from_slice(line);
-        }
-    }
-    out.extend_from_slice(b"Connection: close\r\n");
-    out.extend_from_slice(blank);
+    let mut out = without_fields(head, &[b"connection:", b"keep-alive:"]);
+    // The new field goes before the blank line that ends the head, which
+    // starts after the line feed before the last.
+    let blank = out[..out.len().saturating_sub(1)]
+        .iter()
+        .rposition(|&byte| byte == b'\n')
+        .map_or(0, |feed| feed + 1);
+    out.splice(blank..blank, *b"Connection: close\r\n");
     out
+}
+
+/// A head without the header lines that start, in any case, with one of
+/// `names` (each written lower-case, with its colon).
+fn without_fields(head: &[u8], names: &[&[u8]]) -> Vec<u8> {
+    head.split_inclusive(|&byte| byte == b'\n')
+        .filter(|line| {
+            let lower = line.to_ascii_lowercase();
+            !names.iter().any(|name| lower.starts_with(name))
+        })
+        .flatten()
+        .copied()
+        .collect()
 }
 
 fn header_of(head: &[u8], name: &str) -> Option<String> {
@@ -762,4 +762,33 @@ async fn arrived_with(io: &mut (impl AsyncRead + Unpin)) -> std::io::Result<Vec<
     })
     .await?;
     Ok(buffer.filled().to_vec())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_response_head_announces_the_close_in_place_of_the_origin_s_keep_alive() {
+        let heads: [(&[u8], &[u8]); 3] = [
+            (
+                b"HTTP/1.1 200 OK\r\nConnection: keep-alive\r\nKeep-Alive: timeout=5\r\nContent-Length: 2\r\n\r\n",
+                b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\n",
+            ),
+            (
+                b"HTTP/1.1 200 OK\r\n\r\n",
+                b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n",
+            ),
+            (
+                b"HTTP/1.1 200 OK\nCONNECTION: Keep-Alive\n\n",
+                b"HTTP/1.1 200 OK\nConnection: close\r\n\n",
+            ),
+        ];
+        for (head, announced) in heads {
+            assert_eq!(
+                String::from_utf8_lossy(&announcing_close(head)),
+                String::from_utf8_lossy(announced)
+            );
+        }
+    }
 }
