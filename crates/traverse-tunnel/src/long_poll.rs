@@ -23,7 +23,6 @@
 //! `1`, so the last echoed bytes still reach the client.
 
 use std::collections::VecDeque;
-use std::convert::Infallible;
 use std::time::Duration;
 
 use base64::Engine as _;
@@ -33,8 +32,6 @@ use futures_util::future::BoxFuture;
 use http::{Method, Request, Response, StatusCode, header};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
-use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
 use serde::{Deserialize, Serialize};
 use traverse_net::{Action, BoxedIo, Protocol as Recognised};
 use traverse_scenario::address::ORIGIN_HOST;
@@ -117,14 +114,10 @@ impl Protocol for LongPoll {
 
     /// Origin half: an HTTP/1.1 server for engine.io's three requests.
     async fn serve(&self, io: BoxedIo, context: ServeContext) -> Result<(), TunnelError> {
-        let service = service_fn(move |request| {
-            let context = context.clone();
-            async move { Ok::<_, Infallible>(answer(request, &context).await) }
-        });
-        hyper::server::conn::http1::Builder::new()
-            .serve_connection(TokioIo::new(io), service)
-            .await
-            .map_err(|error| TunnelError::Protocol(format!("HTTP error at the origin: {error}")))
+        session::serve_http1(io, context, |request, context| async move {
+            answer(request, &context).await
+        })
+        .await
     }
 }
 

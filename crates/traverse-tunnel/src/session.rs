@@ -10,20 +10,51 @@
 //! waits when they are many), and how long an idle session stays.
 
 use std::collections::HashMap;
+use std::convert::Infallible;
+use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
+use http::{Request, Response};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::OwnedWriteHalf;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
-use traverse_net::Tasks;
+use traverse_net::{BoxedIo, Tasks};
 
 use crate::bridge::CHUNK;
-use crate::{TunnelError, echo};
+use crate::{ServeContext, TunnelError, echo};
+
+/// Serves one origin connection as HTTP/1.1, each request answered by
+/// `answer`: the origin half of every protocol whose tunnel is sessions of
+/// HTTP requests (`long-poll`, `sse`).
+pub(crate) async fn serve_http1<F, Fut, B>(
+    io: BoxedIo,
+    context: ServeContext,
+    answer: F,
+) -> Result<(), TunnelError>
+where
+    F: Fn(Request<Incoming>, ServeContext) -> Fut + Send + 'static,
+    Fut: Future<Output = Response<B>> + Send + 'static,
+    B: hyper::body::Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let service = service_fn(move |request| {
+        let answered = answer(request, context.clone());
+        async move { Ok::<_, Infallible>(answered.await) }
+    });
+    hyper::server::conn::http1::Builder::new()
+        .serve_connection(TokioIo::new(io), service)
+        .await
+        .map_err(|error| TunnelError::Protocol(format!("HTTP error at the origin: {error}")))
+}
 
 /// How many sessions one origin keeps at once; a handshake beyond them is
 /// answered 503, as a server out of capacity does.

@@ -26,8 +26,6 @@ use http::{Method, Request, Response, StatusCode, header};
 use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::{BodyExt, Full, Limited, StreamBody};
 use hyper::body::{Frame, Incoming};
-use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
 use serde::{Deserialize, Serialize};
 use traverse_net::{Action, BoxedIo, ConnEntry, Protocol as Recognised};
 use traverse_scenario::address::ORIGIN_HOST;
@@ -129,14 +127,10 @@ impl Protocol for ServerSentEvents {
     /// Origin half: an HTTP/1.1 server for the negotiate, the stream, the
     /// POSTs and the DELETE.
     async fn serve(&self, io: BoxedIo, context: ServeContext) -> Result<(), TunnelError> {
-        let service = service_fn(move |request| {
-            let context = context.clone();
-            async move { Ok::<_, Infallible>(answer(request, &context).await) }
-        });
-        hyper::server::conn::http1::Builder::new()
-            .serve_connection(TokioIo::new(io), service)
-            .await
-            .map_err(|error| TunnelError::Protocol(format!("HTTP error at the origin: {error}")))
+        session::serve_http1(io, context, |request, context| async move {
+            answer(request, &context).await
+        })
+        .await
     }
 }
 
