@@ -212,7 +212,10 @@ mod tests {
         poisoned.category = Some(Category::Refused);
         poisoned.poisonable = Some(true);
         let mut starved = attempt(&fallback.transports[1], "y");
-        starved.detail = format!("{}: its timers fired up to 1s late", crate::cell::STARVED);
+        starved.detail = format!(
+            "{}: its timers fired up to 1s late",
+            crate::starvation::STARVED
+        );
         let result = fallback.result(&spec, vec![poisoned, starved]);
         assert_eq!(result.tunnel, "fallback(ws,wss)");
         assert_eq!(result.cell, 3);

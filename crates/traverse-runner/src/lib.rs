@@ -12,6 +12,7 @@ mod external;
 mod fallback;
 mod lateness;
 mod probe;
+mod starvation;
 mod verdict;
 
 use std::any::Any;
@@ -456,7 +457,7 @@ pub async fn run(
 /// (a machine busier than its cores): a run with such cells should be
 /// repeated with fewer `--jobs`.
 pub fn was_starved(result: &CellResult) -> bool {
-    result.category == Some(Category::Harness) && result.detail.starts_with(cell::STARVED)
+    result.category == Some(Category::Harness) && result.detail.starts_with(starvation::STARVED)
 }
 
 /// A cell's turn among the run's `--jobs`: held while it works, given back
