@@ -214,6 +214,11 @@ pub fn run_queue_waits() -> BTreeMap<u32, u64> {
         .collect()
 }
 
+/// The kernel's id of the calling thread, as [`run_queue_waits`] keys it.
+pub fn current_thread_id() -> u32 {
+    nix::unistd::gettid().as_raw().unsigned_abs()
+}
+
 /// [`run_queue_waits`] added up over the threads that exist now.
 pub fn run_queue_wait() -> Duration {
     Duration::from_nanos(run_queue_waits().values().sum())

@@ -22,7 +22,8 @@ mod tasks;
 mod tls;
 
 pub use activity::{
-    ActivityClock, Armed, QuietWatch, Watched, deadlock, run_queue_wait, run_queue_waits,
+    ActivityClock, Armed, QuietWatch, Watched, current_thread_id, deadlock, run_queue_wait,
+    run_queue_waits,
 };
 pub use endpoints::{ClosedPort, Endpoints, bind_loopback};
 pub use log::{
