@@ -20,6 +20,7 @@ mod pipe;
 pub mod process;
 mod tasks;
 mod tls;
+pub mod websocket;
 
 pub use activity::{
     ActivityClock, Armed, QuietWatch, Watched, current_thread_id, deadlock, run_queue_wait,

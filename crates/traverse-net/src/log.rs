@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::Notify;
 
 use crate::activity::{ActivityClock, Armed};
+use crate::websocket::WebSocketSeen;
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -43,6 +44,9 @@ pub enum Action {
     Upgraded,
     /// Removed the hop-by-hop Upgrade/Connection headers before forwarding.
     StrippedUpgrade,
+    /// Removed the client's WebSocket offers (`Sec-WebSocket-Protocol`,
+    /// `Sec-WebSocket-Extensions`) before forwarding the handshake.
+    StrippedHeaders,
     /// Answered the client itself with an error status (in the record).
     Responded,
     /// Refused by policy: a blocked host or protocol.
@@ -121,6 +125,10 @@ pub struct ConnRecord {
     /// starvation checks).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timer_wall_ms: Option<u64>,
+    /// What the origin saw of a WebSocket it accepted: the negotiation,
+    /// the client's frames and its close.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub websocket: Option<WebSocketSeen>,
 }
 
 /// How close an idle timer came to cutting, in scenario time (the
@@ -241,6 +249,7 @@ impl TransactionLog {
                 first_bytes: String::new(),
                 cache_poisoned: None,
                 idle_timer: None,
+                websocket: None,
                 timer_wall_ms: None,
             }),
             version: AtomicU64::new(0),
@@ -572,6 +581,12 @@ impl ConnEntry {
     /// Records how close the node's idle timer came to cutting.
     pub fn note_idle_timer(&self, left: IdleTimerLeft) {
         self.state.changed(|record| record.idle_timer = Some(left));
+    }
+
+    /// Records what the origin saw of the WebSocket on this connection.
+    pub fn note_websocket(&self, update: impl FnOnce(&mut WebSocketSeen)) {
+        self.state
+            .changed(|record| update(record.websocket.get_or_insert_with(Default::default)));
     }
 
     pub fn record(&self) -> ConnRecord {

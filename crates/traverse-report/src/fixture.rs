@@ -27,6 +27,7 @@ fn record(conn: u64, action: Action, status: Option<u16>, detail: &str) -> ConnR
         cache_poisoned: None,
         idle_timer: None,
         timer_wall_ms: None,
+        websocket: None,
     }
 }
 

@@ -90,6 +90,7 @@ fn record(action: Action, status: Option<u16>, detail: &str) -> ConnRecord {
         cache_poisoned: None,
         idle_timer: None,
         timer_wall_ms: None,
+        websocket: None,
     }
 }
 
@@ -148,6 +149,7 @@ fn cells() -> Vec<CellResult> {
                     cache_poisoned: Some("http://victim.test/poison".to_string()),
                     idle_timer: None,
                     timer_wall_ms: None,
+                    websocket: None,
                     ..record(Action::Upgraded, Some(101), "relayed the upgrade")
                 }],
             }],
@@ -317,6 +319,7 @@ fn the_results_schema_lists_every_verdict_category_action_and_protocol() {
         Action::Forwarded,
         Action::Upgraded,
         Action::StrippedUpgrade,
+        Action::StrippedHeaders,
         Action::Responded,
         Action::Blocked,
         Action::IdleCut,

@@ -181,6 +181,7 @@ mod tests {
             cache_poisoned: None,
             idle_timer: None,
             timer_wall_ms: None,
+            websocket: None,
         }
     }
 
