@@ -3,8 +3,10 @@
 # every built-in tunnel over COPIES copies of scenarios/direct.toml, one
 # cell at a time (--jobs 1), in one release run, with each median's ratio
 # to ws's (and to wss's for the TLS ones). Long-polling costs a request
-# per batch of messages, and the ratio shows it.
-# Usage: ci/bench-transports.sh [COPIES]   (default 20)
+# per batch of messages, and the ratio shows it. TUNNELS, a list of tunnel
+# names, runs those instead of every built-in one (ws and wss are added for
+# the ratios): TUNNELS="ws+fragment=1000 ws+text" for the cost of features.
+# Usage: [TUNNELS="..."] ci/bench-transports.sh [COPIES]   (default 20)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 copies=${1:-20}
@@ -14,7 +16,12 @@ trap 'rm -rf "$out"' EXIT
 for i in $(seq "$copies"); do
   sed "s/^description = .*/description = \"direct, copy $i\"/" scenarios/direct.toml > "$out/direct-$i.toml"
 done
-./target/release/traverse run --quiet --jobs 1 --json "$out/results.json" "$out" >/dev/null || [ $? -eq 1 ]
+selected=()
+if [ -n "${TUNNELS:-}" ]; then
+  for tunnel in ws wss $TUNNELS; do selected+=(--tunnel "$tunnel"); done
+fi
+./target/release/traverse run --quiet --jobs 1 "${selected[@]}" --json "$out/results.json" "$out" \
+  >/dev/null || [ $? -eq 1 ]
 python3 - "$out/results.json" <<'PY'
 import json, statistics, sys
 cells = json.load(open(sys.argv[1]))["cells"]

@@ -22,7 +22,8 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use traverse_net::http::{is_websocket_upgrade, strip_hop_by_hop};
 use traverse_net::{Action, BoxedIo, ConnEntry, Protocol, Tasks, hex};
 use traverse_scenario::{
-    Buffering, Masking, OriginFailure, UndeclaredBytes, UpgradePolicy, Vendor, format_duration,
+    Buffering, Keyword as _, Masking, OriginFailure, UndeclaredBytes, UpgradePolicy, Vendor,
+    WebSocketOffers, WebSocketRules, format_duration,
 };
 
 use crate::buffering::{self, ResponsePlan};
@@ -46,6 +47,8 @@ pub(crate) struct HttpPolicy {
     pub inspected: bool,
     /// What happens to client frames after an upgrade.
     pub masking: Masking,
+    /// What it does to the WebSocket features it relays.
+    pub websocket_rules: WebSocketRules,
     /// Whether it reads relayed bytes as new requests (a poisonable cache).
     pub cache: bool,
     /// What it does with bytes after a handshake's headers that no length
@@ -83,6 +86,7 @@ impl HttpPolicy {
             websocket_block: Vec::new(),
             inspected: false,
             masking: Masking::Ignore,
+            websocket_rules: WebSocketRules::default(),
             cache: false,
             undeclared_bytes: UndeclaredBytes::Hold,
             idle,
@@ -169,6 +173,7 @@ pub(crate) async fn forward(
     let mut policy = policy;
     if !rfc6455 {
         policy.masking = Masking::Ignore;
+        policy.websocket_rules = WebSocketRules::default();
     }
     entry.set_protocol(match (wants_websocket, policy.inspected) {
         (true, true) => Protocol::WebsocketTls,
@@ -215,6 +220,9 @@ pub(crate) async fn forward(
         parts.version = http::Version::HTTP_10;
     }
     add_forwarded(&mut parts.headers, policy.scheme);
+    if passes_upgrade {
+        strip_offers(&mut parts.headers, policy.websocket_rules.offers, &entry);
+    }
     if wants_websocket && !passes_upgrade {
         entry.act(
             Action::StrippedUpgrade,
@@ -387,9 +395,56 @@ pub(crate) async fn relay_upgraded(
         &entry,
         policy.idle,
         policy.masking,
+        policy.websocket_rules,
         policy.cache,
     )
     .await;
+}
+
+/// Removes the client's WebSocket offers that `offers` strips, recording
+/// what went: the origin then selects no subprotocol or extension.
+pub(crate) fn strip_offers(
+    headers: &mut http::HeaderMap,
+    offers: WebSocketOffers,
+    entry: &ConnEntry,
+) {
+    let removed: Vec<String> = offers
+        .stripped()
+        .iter()
+        .filter_map(|name| {
+            let values: Vec<String> = headers
+                .get_all(*name)
+                .iter()
+                .map(|value| String::from_utf8_lossy(value.as_bytes()).into_owned())
+                .collect();
+            headers.remove(*name);
+            (!values.is_empty()).then(|| format!("`{}: {}`", canonical(name), values.join(", ")))
+        })
+        .collect();
+    note_stripped(entry, offers, &removed);
+}
+
+/// Records the offers a hop removed (`removed`, each as `` `Name: value` ``).
+pub(crate) fn note_stripped(entry: &ConnEntry, offers: WebSocketOffers, removed: &[String]) {
+    if !removed.is_empty() {
+        entry.act(
+            Action::StrippedHeaders,
+            None,
+            format!(
+                "removed {} from the WebSocket handshake before forwarding (websocket_offers = \"{}\")",
+                removed.join(" and "),
+                offers.keyword()
+            ),
+        );
+    }
+}
+
+/// A WebSocket header's name as RFC 6455 writes it.
+pub(crate) fn canonical(name: &str) -> &'static str {
+    match name {
+        "sec-websocket-protocol" => "Sec-WebSocket-Protocol",
+        _ => "Sec-WebSocket-Extensions",
+    }
 }
 
 /// Bytes the client sent after a WebSocket handshake's headers that no

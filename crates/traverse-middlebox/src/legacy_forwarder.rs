@@ -142,12 +142,31 @@ async fn forward(
     let header = |name: &str| traverse_net::http::header(request.headers, name);
     let upgrade = header("upgrade").is_some();
     let head_request = request.method == Some("HEAD");
-    // Masking rules are RFC 6455's; a hixie-76 stream has no such frames.
-    let masking = if header("sec-websocket-key").is_some() {
-        options.masking
+    // Masking and frame rules are RFC 6455's; a hixie-76 stream has no
+    // such frames.
+    let rfc6455 = header("sec-websocket-key").is_some();
+    let (masking, rules) = if rfc6455 {
+        (options.masking, options.websocket_rules)
     } else {
-        traverse_scenario::Masking::Ignore
+        (traverse_scenario::Masking::Ignore, Default::default())
     };
+    let stripped: Vec<&str> = rules
+        .offers
+        .stripped()
+        .iter()
+        .copied()
+        .filter(|name| header(name).is_some())
+        .collect();
+    let removed: Vec<String> = stripped
+        .iter()
+        .map(|name| {
+            format!(
+                "`{}: {}`",
+                crate::http_proxy::canonical(name),
+                header(name).unwrap_or_default()
+            )
+        })
+        .collect();
     entry.set_protocol(if upgrade {
         Protocol::Websocket
     } else {
@@ -188,7 +207,13 @@ async fn forward(
             return;
         }
     };
-    let mut request_out = head.clone();
+    let names: Vec<Vec<u8>> = stripped
+        .iter()
+        .map(|name| format!("{name}:").into_bytes())
+        .collect();
+    let names: Vec<&[u8]> = names.iter().map(Vec::as_slice).collect();
+    let mut request_out = without_fields(&head, &names);
+    crate::http_proxy::note_stripped(entry, rules.offers, &removed);
     request_out.extend_from_slice(&rest);
     if server.write_all(&request_out).await.is_err() {
         return;
@@ -290,7 +315,7 @@ async fn forward(
             ),
         );
         let idle = relay::idle(options.idle_timeout, options.idle_counts, context);
-        relay::relay_websocket(client, server, entry, idle, masking, false).await;
+        relay::relay_websocket(client, server, entry, idle, masking, rules, false).await;
         return;
     }
     entry.act(

@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use traverse_net::{Action, ConnEntry, Io, PipeEnd, pipe_with, sniff};
-use traverse_scenario::{IdleCounts, Masking, format_duration};
+use traverse_scenario::{IdleCounts, Masking, WebSocketRules, format_duration};
 
 use crate::{Upstream, websocket_frames};
 
@@ -105,9 +105,10 @@ pub(crate) async fn relay_websocket(
     entry: &ConnEntry,
     idle: Idle,
     masking: Masking,
+    rules: WebSocketRules,
     cache: bool,
 ) {
-    let transforms = websocket_frames::transforms(masking, cache, entry);
+    let transforms = websocket_frames::transforms(masking, rules, cache, entry);
     let end = pipe_under(client, server, idle, entry, transforms).await;
     record_end(entry, end, idle, "WebSocket");
 }
@@ -115,11 +116,9 @@ pub(crate) async fn relay_websocket(
 /// Records a relay that the hop itself ended.
 fn record_end(entry: &ConnEntry, end: PipeEnd, idle: Idle, what: &str) {
     match end {
-        PipeEnd::Rejected(reason) => entry.act(
-            Action::Blocked,
-            None,
-            format!("closed the {what} with 1002: {reason} (masking = require)"),
-        ),
+        PipeEnd::Rejected(reason) => {
+            entry.act(Action::Blocked, None, format!("closed the {what} {reason}"))
+        }
         PipeEnd::IdleCut(_) => {
             let Some(limit) = idle else { return };
             let quiet = match limit.counts {

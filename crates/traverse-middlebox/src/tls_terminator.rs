@@ -69,6 +69,7 @@ pub(crate) async fn start(
                     let scheme = if port == TLS_PORT { "https" } else { "http" };
                     let policy = HttpPolicy {
                         masking: options.masking,
+                        websocket_rules: options.websocket_rules,
                         undeclared_bytes: options.undeclared_bytes,
                         vendor: options.vendor,
                         read_timeout: relay::scaled(options.read_limit(), context),

@@ -124,6 +124,7 @@ fn http_policy(
         websocket_block: options.websocket_block.clone(),
         inspected,
         masking: options.masking,
+        websocket_rules: options.websocket_rules,
         cache: options.cache,
         undeclared_bytes: options.undeclared_bytes,
         buffering: options.buffering,

@@ -1,20 +1,27 @@
 //! What HTTP-mode hops can do to a WebSocket's client frames once they
-//! relay it, as transforms on the client's bytes: enforce RFC 6455 masking
+//! relay it, as transforms on the client's bytes: refuse frames and
+//! messages over a size (close with 1009) or with reserved bits set (1002),
+//! enforce RFC 6455 masking
 //! (close with 1002 on an unmasked frame), unmask and mask again with a key
 //! of their own (F5 `WS::masking remask`), or, as a cache that never
 //! understood the Upgrade, read the bytes as new HTTP requests and so be
 //! poisoned by whatever a client can make appear on the wire in clear.
 
+use traverse_net::websocket::{FrameHeader, FrameScanner, header_extension};
 use traverse_net::{ConnEntry, Rejection, Transform};
-use traverse_scenario::Masking;
+use traverse_scenario::{Masking, ReservedBits, WebSocketRules};
 
 /// The transforms a hop applies to a relayed WebSocket's client bytes.
 pub(crate) fn transforms(
     masking: Masking,
+    rules: WebSocketRules,
     cache: bool,
     entry: &ConnEntry,
 ) -> Option<Box<dyn Transform>> {
     let mut chain: Vec<Box<dyn Transform>> = Vec::new();
+    if rules.reads_frames() {
+        chain.push(Box::new(FrameRules::new(rules)));
+    }
     if masking != Masking::Ignore {
         chain.push(Box::new(MaskingRule::new(masking)));
     }
@@ -78,7 +85,8 @@ impl MaskingRule {
         });
         if !masked && self.masking == Masking::Require {
             return Err(Rejection {
-                reason: "the client sent an unmasked frame".to_string(),
+                reason: "with 1002: the client sent an unmasked frame (masking = require)"
+                    .to_string(),
                 reply: close_frame(1002, "client frames must be masked"),
             });
         }
@@ -104,12 +112,91 @@ impl MaskingRule {
     }
 }
 
-/// Bytes of extended length a header has, from its second byte.
-pub(crate) fn header_extension(second: u8) -> usize {
-    match second & 0x7f {
-        126 => 2,
-        127 => 8,
-        _ => 0,
+/// Refuses client frames and messages over the hop's sizes, and frames
+/// with reserved bits, before any of their bytes go upstream.
+pub(crate) struct FrameRules {
+    rules: WebSocketRules,
+    scanner: FrameScanner,
+    /// The bytes of the message under way, its frames added up.
+    message: u64,
+}
+
+impl FrameRules {
+    pub(crate) fn new(rules: WebSocketRules) -> FrameRules {
+        FrameRules {
+            rules,
+            scanner: FrameScanner::default(),
+            message: 0,
+        }
+    }
+
+    /// Why `header` is refused, with the close frame that says so.
+    fn judge(&mut self, header: &FrameHeader) -> Option<Rejection> {
+        let refuse = |code: u16, reason: String, short: &str| Rejection {
+            reason: format!("with {code}: {reason}"),
+            reply: close_frame(code, short),
+        };
+        if header.reserved != 0 && self.rules.reserved_bits == ReservedBits::Reject {
+            return Some(refuse(
+                1002,
+                format!(
+                    "the client sent a frame with reserved bits set (RSV {:#05b})                      (reserved_bits = \"reject\")",
+                    header.reserved >> 4
+                ),
+                "reserved bits set",
+            ));
+        }
+        if header.is_control() {
+            return None;
+        }
+        if let Some(most) = self.rules.max_frame_size
+            && header.length > most as u64
+        {
+            return Some(refuse(
+                1009,
+                format!(
+                    "the client sent a frame of {} bytes, over max_frame_size = {most}",
+                    header.length
+                ),
+                "frame too big",
+            ));
+        }
+        self.message = if header.opcode == traverse_net::websocket::CONTINUATION {
+            self.message + header.length
+        } else {
+            header.length
+        };
+        match self.rules.max_message_size {
+            Some(most) if self.message > most as u64 => Some(refuse(
+                1009,
+                format!(
+                    "the client sent a message of {} bytes or more, over max_message_size = {most}",
+                    self.message
+                ),
+                "message too big",
+            )),
+            _ => None,
+        }
+    }
+}
+
+impl Transform for FrameRules {
+    fn apply(&mut self, input: &[u8], output: &mut Vec<u8>) -> Result<(), Rejection> {
+        let mut refused = None;
+        let mut headers = Vec::new();
+        self.scanner.feed(input, |header| headers.push(header));
+        for header in headers {
+            if refused.is_none() {
+                refused = self.judge(&header);
+            }
+        }
+        match refused {
+            Some(rejection) => Err(rejection),
+            None => {
+                output.extend_from_slice(input);
+                Ok(())
+            }
+        }
     }
 }
 
@@ -330,5 +417,52 @@ mod tests {
         )
         .expect("pass");
         assert_eq!(masked.record().cache_poisoned, None);
+    }
+
+    /// A frame over the cap, a message over the cap in fragments and a
+    /// frame with RSV1 are each refused before any of their bytes go on,
+    /// with the close code RFC 6455 gives for it; what is within the rules
+    /// passes untouched.
+    #[test]
+    fn frame_rules_refuse_what_is_over_their_limits() {
+        let rules = |frame, message, reserved| WebSocketRules {
+            max_frame_size: frame,
+            max_message_size: message,
+            reserved_bits: reserved,
+            ..WebSocketRules::default()
+        };
+        let fragment = |first: u8, length: usize| {
+            let mut out = frame(&vec![7; length], Some([1, 2, 3, 4]));
+            out[0] = first;
+            out
+        };
+        let close_code =
+            |rejection: &Rejection| u16::from_be_bytes([rejection.reply[2], rejection.reply[3]]);
+        let within = [fragment(0x02, 300), fragment(0x80, 300)].concat();
+        let mut cap = FrameRules::new(rules(Some(300), Some(600), ReservedBits::Pass));
+        assert_eq!(run(&mut cap, &within, 7).expect("within"), within);
+
+        let mut cap = FrameRules::new(rules(Some(300), None, ReservedBits::Pass));
+        let refused = run(&mut cap, &fragment(0x82, 301), 5).expect_err("over the frame cap");
+        assert_eq!(close_code(&refused), 1009);
+        assert_eq!(
+            refused.reason,
+            "with 1009: the client sent a frame of 301 bytes, over max_frame_size = 300"
+        );
+
+        let mut cap = FrameRules::new(rules(None, Some(500), ReservedBits::Pass));
+        let refused = run(&mut cap, &within, 64).expect_err("over the message cap");
+        assert_eq!(close_code(&refused), 1009);
+        assert!(
+            refused.reason.contains("a message of 600 bytes"),
+            "{}",
+            refused.reason
+        );
+
+        let mut strict = FrameRules::new(rules(None, None, ReservedBits::Reject));
+        let refused = run(&mut strict, &fragment(0xc2, 3), 64).expect_err("RSV1");
+        assert_eq!(close_code(&refused), 1002);
+        let mut lenient = FrameRules::new(rules(None, None, ReservedBits::Pass));
+        assert!(run(&mut lenient, &fragment(0xc2, 3), 64).is_ok());
     }
 }

@@ -10,6 +10,7 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use traverse_middlebox::HopContext;
+use traverse_net::websocket::FrameSummary;
 use traverse_net::{ActivityClock, ClosedPort, QuietWatch, Tasks, TransactionLog};
 use traverse_pki::Pki;
 use traverse_scenario::address::PROXY_PORT;
@@ -22,6 +23,7 @@ use crate::starvation::{
     Silence, starved_answer, starved_clock, starved_keepalive, starved_silence,
 };
 use crate::verdict::{Category, Failure, NodeLog, Observation, Verdict, judge};
+use crate::websocket_features;
 use crate::{CellResult, CellSpec, Fallback, RunOptions, TunnelSpec};
 
 /// Past this, a cell is stopped whatever it is doing: each probe step has
@@ -162,6 +164,7 @@ async fn run_cell(
         keepalive_lateness,
         transport,
         paused,
+        frames_sent,
     } = gathered;
     if !matches!(outcome, CellOutcome::Passed) {
         settle(&logs).await;
@@ -177,6 +180,14 @@ async fn run_cell(
             records: log.snapshot(),
         })
         .collect();
+    // A pass by the probe's bytes is a pass once the WebSocket's features
+    // crossed the path too.
+    let outcome = match (outcome, &spec.tunnel) {
+        (CellOutcome::Passed, TunnelSpec::Builtin(configured)) => {
+            websocket_features::confirm(configured, frames_sent.as_ref(), &logs).into()
+        }
+        (outcome, _) => outcome,
+    };
     let behind = lateness.since(&mark);
     // What the starvation checks below weigh, for ci/oversubscribe.sh to
     // show beside a cell they left blamed on a node.
@@ -376,6 +387,8 @@ struct Gathered {
     transport: Option<String>,
     /// Whether the probe had begun its idle pause.
     paused: bool,
+    /// The WebSocket frames a built-in WebSocket client sent.
+    frames_sent: Option<FrameSummary>,
 }
 
 /// Builds the topology and probes it. An error is the harness's own
@@ -396,6 +409,7 @@ async fn drive(
         keepalive_lateness,
         transport,
         paused,
+        frames_sent,
     } = gathered;
     let scenario = &spec.scenario;
     let activity = ActivityClock::new();
@@ -526,7 +540,10 @@ async fn drive(
             let keepalive = configured
                 .keepalive
                 .map(|keepalive| keepalive.scaled(options.time_scale));
-            let connected = configured.tunnel.connect(&path, keepalive).await;
+            let connected = configured
+                .tunnel
+                .connect(&path, keepalive, &configured.websocket)
+                .await;
             tracing::debug!(
                 step = "the tunnel handshake",
                 longest_gap_us = deadlock_gap(&plan),
@@ -536,7 +553,13 @@ async fn drive(
             match connected {
                 Ok(connection) => {
                     let stats = connection.keepalives.clone();
+                    let sent = connection.frames_sent.clone();
                     let result = probe(connection, &plan).await;
+                    *frames_sent = sent.map(|sent| {
+                        sent.lock()
+                            .unwrap_or_else(std::sync::PoisonError::into_inner)
+                            .clone()
+                    });
                     // The kernel's probes are not the harness's to count.
                     let sent =
                         keepalive.filter(|keepalive| keepalive.kind != KeepaliveKind::TcpKeepalive);

@@ -162,6 +162,7 @@ impl ExternalCell {
             // read from the probe and the hops' logs.
             outcome: tokio_util::task::AbortOnDropHandle::new(tokio::spawn(async { Ok(()) })),
             keepalives: Default::default(),
+            frames_sent: None,
         }))
     }
 

@@ -14,6 +14,7 @@ mod lateness;
 mod probe;
 mod starvation;
 mod verdict;
+mod websocket_features;
 
 use std::any::Any;
 use std::collections::BTreeMap;

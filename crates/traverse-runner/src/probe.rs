@@ -344,6 +344,7 @@ mod tests {
                 Ok(())
             })),
             keepalives: Default::default(),
+            frames_sent: None,
         }
     }
 

@@ -226,14 +226,37 @@ impl<'f, 'i> Fields<'f, 'i> {
         &mut self,
         key: &str,
     ) -> Result<Option<crate::kinds::ResponseBuffering>, ScenarioError> {
+        self.take_size(
+            key,
+            "\"off\", \"whole\" or a size in quotes, like \"8k\"",
+            crate::kinds::parse_response_buffering,
+        )
+    }
+
+    /// A WebSocket frame or message size: `"64k"`.
+    pub(crate) fn take_frame_size(&mut self, key: &str) -> Result<Option<usize>, ScenarioError> {
+        self.take_size(
+            key,
+            "a size in quotes, like \"64k\"",
+            crate::kinds::parse_frame_size,
+        )
+    }
+
+    /// A size written as a string, read by `parse`; `expected` says what
+    /// the string must be when the value is of another type.
+    fn take_size<T>(
+        &mut self,
+        key: &str,
+        expected: &str,
+        parse: fn(&str) -> Result<T, String>,
+    ) -> Result<Option<T>, ScenarioError> {
         if let Some(value) = self.table.get(key)
             && !matches!(value.get_ref(), DeValue::String(_))
         {
             let error = self.file.error(
                 value.span(),
                 format!(
-                    "`{key}` must be \"off\", \"whole\" or a size in quotes, like \"8k\"; \
-                     found {} `{}`",
+                    "`{key}` must be {expected}; found {} `{}`",
                     value.get_ref().type_str(),
                     self.file.text(value.span())
                 ),
@@ -243,8 +266,8 @@ impl<'f, 'i> Fields<'f, 'i> {
         let Some(text) = self.take::<String>(key)? else {
             return Ok(None);
         };
-        match crate::kinds::parse_response_buffering(text.get_ref()) {
-            Ok(buffering) => Ok(Some(buffering)),
+        match parse(text.get_ref()) {
+            Ok(size) => Ok(Some(size)),
             Err(message) => {
                 self.reject(self.file.error(text.span(), format!("`{key}`: {message}")));
                 Ok(None)

@@ -172,6 +172,7 @@ fn markdown_values(value: &ValueType) -> String {
         ValueType::BufferSize => {
             "`\"off\"` \\| `\"whole\"` \\| a size up to `\"1m\"`, for example `\"8k\"`".to_string()
         }
+        ValueType::FrameSize => "a size up to `\"16m\"`, for example `\"64k\"`".to_string(),
         ValueType::LogicalPorts => "array of `443` and/or `80`".to_string(),
         ValueType::PortNumbers => {
             "array of port numbers from 1 to 65535, each listed once".to_string()

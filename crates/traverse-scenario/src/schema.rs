@@ -260,6 +260,7 @@ fn hop_name(kind: &str) -> Value {
 
 /// `response_buffering`'s values; the 1m cap is the parser's to say.
 const BUFFER_SIZE_PATTERN: &str = "^(?:off|whole|[0-9]+[kKmM]?)$";
+const FRAME_SIZE_PATTERN: &str = "^[0-9]+[kKmM]?$";
 
 /// One option, from its entry in the kind's table.
 fn option(spec: &OptionSpec) -> Value {
@@ -277,6 +278,13 @@ fn option(spec: &OptionSpec) -> Value {
             ),
             "type": "string",
             "pattern": BUFFER_SIZE_PATTERN,
+        }),
+        ValueType::FrameSize => json!({
+            "description": format!(
+                "{text} A size of at most 16m: a number of bytes, or with k or m, like \"64k\"."
+            ),
+            "type": "string",
+            "pattern": FRAME_SIZE_PATTERN,
         }),
         ValueType::LogicalPorts => logical_ports(&text, None),
         ValueType::PortNumbers => json!({

@@ -463,6 +463,7 @@ fn a_transparent_hop_has_its_defaults() {
     assert_eq!(
         Transparent::default(),
         Transparent {
+            websocket_rules: Default::default(),
             upgrade: UpgradePolicy::Strip,
             tls: TlsPolicy::Passthrough,
             http_version: HttpVersion::Http11,
@@ -506,6 +507,7 @@ extended_connect = "translate"
     assert_eq!(
         options,
         Transparent {
+            websocket_rules: Default::default(),
             upgrade: UpgradePolicy::Forward,
             tls: TlsPolicy::Inspect,
             http_version: HttpVersion::Http11,
@@ -911,6 +913,7 @@ fn a_legacy_forwarder_has_its_defaults() {
     assert_eq!(
         LegacyForwarder::default(),
         LegacyForwarder {
+            websocket_rules: Default::default(),
             body: BodyPolicy::DeclaredOnly,
             masking: Masking::Ignore,
             idle_timeout: None,
@@ -937,6 +940,7 @@ x_accel_buffering = false
     assert_eq!(
         options,
         LegacyForwarder {
+            websocket_rules: Default::default(),
             body: BodyPolicy::HoldUntilResponse,
             masking: Masking::Require,
             idle_timeout: Some(Duration::from_secs(75)),

@@ -25,6 +25,11 @@ pub(crate) trait FrameSink: Send {
     fn send(&mut self, data: Bytes) -> BoxFuture<'_, Result<(), TunnelError>>;
     /// Ends the stream in the protocol's own way (an end frame, a Close).
     fn finish(&mut self) -> BoxFuture<'_, Result<(), TunnelError>>;
+    /// The most bytes of the stream one `send` carries: a WebSocket client
+    /// asked for larger messages reads more at once.
+    fn chunk(&self) -> usize {
+        CHUNK
+    }
     /// Sends the protocol's keepalive (a ping, a heartbeat). Only called on
     /// a protocol that has one.
     fn keepalive(&mut self) -> BoxFuture<'_, Result<(), TunnelError>> {
@@ -76,7 +81,7 @@ pub(crate) async fn bridge(
     // The receiving half hears a keepalive; the sending half answers it.
     let (to_answer, mut answers) = mpsc::unbounded_channel();
     let outbound = async {
-        let mut buffer = vec![0_u8; CHUNK];
+        let mut buffer = vec![0_u8; sink.chunk()];
         let mut ticks = keepalives.every.map(|every| {
             let mut ticks = tokio::time::interval_at(Instant::now() + every, every);
             ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
@@ -158,7 +163,8 @@ pub(crate) fn client_connection_driven(
     keepalive: Option<Duration>,
     driver: impl Future<Output = Result<(), TunnelError>> + Send + 'static,
 ) -> Connection {
-    let (stream, tunnel_side) = tokio::io::duplex(64 * 1024);
+    // Room for two of the largest messages, so that one read can fill one.
+    let (stream, tunnel_side) = tokio::io::duplex((64 * 1024).max(sink.chunk() * 2));
     let keepalives = Keepalives {
         every: keepalive,
         stats: Arc::default(),
@@ -181,5 +187,6 @@ pub(crate) fn client_connection_driven(
         stream: Box::new(stream),
         outcome: tokio_util::task::AbortOnDropHandle::new(outcome),
         keepalives: stats,
+        frames_sent: None,
     }
 }

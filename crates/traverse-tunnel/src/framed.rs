@@ -8,8 +8,6 @@
 //! alive through idle timers. Nothing about it is HTTP, so an HTTP-parsing
 //! middlebox must refuse it.
 
-use std::time::Duration;
-
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use futures_util::future::BoxFuture;
 use futures_util::stream::{SplitSink, SplitStream};
@@ -21,7 +19,8 @@ use traverse_scenario::address::{ORIGIN_HOST, PLAIN_PORT, TLS_PORT};
 
 use crate::bridge::{self, CHUNK, FrameSink, FrameSource, Inbound, Keepalives};
 use crate::{
-    Connection, Dialer, KeepaliveKind, Protocol, Security, ServeContext, TunnelError, echo,
+    ClientOptions, Connection, Dialer, KeepaliveKind, Protocol, Security, ServeContext,
+    TunnelError, echo,
 };
 
 /// The framed protocol, as `tcp` and `tls` speak it.
@@ -48,7 +47,7 @@ impl Protocol for Framed {
         mut io: BoxedIo,
         _dialer: Dialer,
         _url: &str,
-        keepalive: Option<Duration>,
+        options: &ClientOptions,
     ) -> Result<Connection, TunnelError> {
         write_frame(&mut io, HELLO)
             .await
@@ -81,7 +80,7 @@ impl Protocol for Framed {
         Ok(bridge::client_connection(
             FramedSink(sink),
             FramedSource(source),
-            keepalive,
+            options.keepalive,
         ))
     }
 

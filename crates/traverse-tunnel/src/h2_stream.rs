@@ -68,7 +68,7 @@ impl Protocol for H2Stream {
         io: BoxedIo,
         _dialer: Dialer,
         url: &str,
-        _keepalive: Option<std::time::Duration>,
+        _options: &crate::ClientOptions,
     ) -> Result<Connection, TunnelError> {
         let mut client = Http2Client::handshake(io).await?;
         let request = Request::post(url)
@@ -545,7 +545,7 @@ pub(crate) mod tests {
                 io,
                 Dialer::nowhere(),
                 &H2Stream.url(Security::TlsVerified),
-                None,
+                &Default::default(),
             )
             .await
     }

@@ -26,7 +26,9 @@ use traverse_scenario::address::ORIGIN_HOST;
 
 use crate::bridge::{self, FrameSink, FrameSource, Inbound, Keepalives};
 use crate::protocol::websocket_url;
-use crate::{Connection, Dialer, Protocol, Security, ServeContext, TunnelError, echo};
+use crate::{
+    ClientOptions, Connection, Dialer, Protocol, Security, ServeContext, TunnelError, echo,
+};
 
 /// The draft-76 WebSocket of 2010.
 #[derive(Debug)]
@@ -43,7 +45,7 @@ impl Protocol for Hixie76 {
         mut io: BoxedIo,
         _dialer: Dialer,
         _url: &str,
-        _keepalive: Option<Duration>,
+        _options: &ClientOptions,
     ) -> Result<Connection, TunnelError> {
         // The handshake writes the URL's host and path itself, as hand-built
         // draft-76 requests did; the URL is always the same.

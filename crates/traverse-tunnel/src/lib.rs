@@ -31,6 +31,7 @@ mod http_client;
 mod keepalive;
 mod long_poll;
 mod origin;
+mod parameters;
 mod protocol;
 mod session;
 mod sse;
@@ -49,10 +50,14 @@ use traverse_scenario::address::{PLAIN_PORT, TLS_PORT};
 pub use dial::{Dialer, ThroughProxy};
 pub use echo::start_echo;
 pub use error::TunnelError;
-pub use keepalive::{Configured, Keepalive, KeepaliveKind, PARAMETERS};
+pub use keepalive::{Keepalive, KeepaliveKind};
 pub use origin::{OriginContext, serve_listener, serve_origin};
-pub use protocol::{AnyProtocol, Protocol, ServeContext};
+pub use parameters::{
+    Configured, PARAMETERS, Parameter, Takes, Value, WebSocketOptions, keepalives,
+};
+pub use protocol::{AnyProtocol, ClientOptions, Protocol, ServeContext};
 pub use session::Sessions;
+pub use websocket::{CLOSE_CHANGED, CLOSE_REASON};
 
 /// How the client protects the bytes on the wire.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -188,6 +193,9 @@ pub struct Connection {
     pub outcome: OutcomeHandle,
     /// What became of the client's keepalives, as the bridge counts them.
     pub keepalives: Arc<KeepaliveStats>,
+    /// The WebSocket frames the client sent, as it built them, for a
+    /// WebSocket tunnel: the origin's count of what arrived must match.
+    pub frames_sent: Option<Arc<std::sync::Mutex<traverse_net::websocket::FrameSummary>>>,
 }
 
 /// The client's keepalives, counted as they go.
@@ -225,11 +233,13 @@ impl Tunnel {
     }
 
     /// Opens the tunnel through the path and hands back its byte stream;
-    /// `keepalive`, in wall time, is how it keeps itself alive.
+    /// `keepalive`, in wall time, is how it keeps itself alive, and
+    /// `websocket` the RFC 6455 features a WebSocket client uses.
     pub async fn connect(
         &self,
         path: &ClientPath,
         keepalive: Option<Keepalive>,
+        websocket: &WebSocketOptions,
     ) -> Result<Connection, TunnelError> {
         let every = |kind| {
             keepalive
@@ -246,7 +256,10 @@ impl Tunnel {
         );
         let io = dialer.dial().await?;
         let url = self.url();
-        let own = self.protocol.keepalive().and_then(every);
+        let options = ClientOptions {
+            keepalive: self.protocol.keepalive().and_then(every),
+            websocket: websocket.clone(),
+        };
         let during = "the tunnel handshake";
         let started = tokio::time::Instant::now();
         let horizon = started + path.step_timeout;
@@ -255,7 +268,7 @@ impl Tunnel {
         }
         let deadlocked = traverse_net::deadlock(path.deadlock.as_ref(), started, horizon);
         tokio::select! {
-            handshake = tokio::time::timeout_at(horizon, self.protocol.connect(io, dialer, &url, own)) => {
+            handshake = tokio::time::timeout_at(horizon, self.protocol.connect(io, dialer, &url, &options)) => {
                 handshake.map_err(|_| TunnelError::Timeout {
                     during: during.to_string(),
                     after: path.step_timeout,

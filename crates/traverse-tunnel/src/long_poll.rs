@@ -42,7 +42,9 @@ use crate::http_client::{
     self, Failed, Lane, MOST_PER_POST, Outgoing, Up, Uplink, Uploader, exchange,
 };
 use crate::session::{self, Down, OpenError, Session, UpError};
-use crate::{Connection, Dialer, Protocol, Security, ServeContext, ThroughProxy, TunnelError};
+use crate::{
+    ClientOptions, Connection, Dialer, Protocol, Security, ServeContext, ThroughProxy, TunnelError,
+};
 
 /// engine.io's long-polling, protocol 4.
 #[derive(Debug)]
@@ -91,7 +93,7 @@ impl Protocol for LongPoll {
         io: BoxedIo,
         dialer: Dialer,
         _url: &str,
-        _keepalive: Option<Duration>,
+        _options: &ClientOptions,
     ) -> Result<Connection, TunnelError> {
         let mut polls = Lane::new(dialer.clone(), Some(io));
         let handshake = Outgoing::get(format!(

@@ -21,7 +21,9 @@ use traverse_scenario::address::ORIGIN_HOST;
 use traverse_scenario::TimeScale;
 
 use crate::session::Sessions;
-use crate::{Connection, Dialer, KeepaliveKind, Security, ThroughProxy, TunnelError};
+use crate::{
+    Connection, Dialer, KeepaliveKind, Security, ThroughProxy, TunnelError, WebSocketOptions,
+};
 
 /// How a tunnel frames bytes end to end: its client and origin halves.
 pub trait Protocol: fmt::Debug + Send + Sync {
@@ -57,18 +59,23 @@ pub trait Protocol: fmt::Debug + Send + Sync {
         Duration::ZERO
     }
 
+    /// Whether the client half uses the WebSocket parameters (`subprotocol`,
+    /// `message`, `fragment`, `text`, `close`): RFC 6455 over HTTP/1.1.
+    fn websocket_features(&self) -> bool {
+        false
+    }
+
     /// The client half: the protocol's handshake over `io`, then the
     /// probe's stream. `dialer` opens further connections the way `io` was
     /// opened, for a protocol that needs more than one (or must re-dial
     /// when a proxy closes one). `url` is [`Protocol::url`] for the tunnel's security;
-    /// `keepalive` is the interval (wall time) of the protocol's own
-    /// keepalive, when the tunnel is named with one.
+    /// `options` are what the tunnel's parameters ask of the client.
     fn connect(
         &self,
         io: BoxedIo,
         dialer: Dialer,
         url: &str,
-        keepalive: Option<Duration>,
+        options: &ClientOptions,
     ) -> impl Future<Output = Result<Connection, TunnelError>> + Send;
 
     /// The origin half for one connection, until it ends. What it did goes
@@ -87,12 +94,13 @@ pub trait AnyProtocol: fmt::Debug + Send + Sync {
     fn alpn(&self) -> &'static [&'static [u8]];
     fn through_proxy(&self) -> ThroughProxy;
     fn holds_requests(&self) -> Duration;
+    fn websocket_features(&self) -> bool;
     fn connect<'a>(
         &'a self,
         io: BoxedIo,
         dialer: Dialer,
         url: &'a str,
-        keepalive: Option<Duration>,
+        options: &'a ClientOptions,
     ) -> BoxFuture<'a, Result<Connection, TunnelError>>;
     fn serve(&self, io: BoxedIo, context: ServeContext) -> BoxFuture<'_, Result<(), TunnelError>>;
 }
@@ -118,19 +126,33 @@ impl<P: Protocol> AnyProtocol for P {
         Protocol::holds_requests(self)
     }
 
+    fn websocket_features(&self) -> bool {
+        Protocol::websocket_features(self)
+    }
+
     fn connect<'a>(
         &'a self,
         io: BoxedIo,
         dialer: Dialer,
         url: &'a str,
-        keepalive: Option<Duration>,
+        options: &'a ClientOptions,
     ) -> BoxFuture<'a, Result<Connection, TunnelError>> {
-        Box::pin(Protocol::connect(self, io, dialer, url, keepalive))
+        Box::pin(Protocol::connect(self, io, dialer, url, options))
     }
 
     fn serve(&self, io: BoxedIo, context: ServeContext) -> BoxFuture<'_, Result<(), TunnelError>> {
         Box::pin(Protocol::serve(self, io, context))
     }
+}
+
+/// What the client half is asked to do, from the tunnel's parameters.
+#[derive(Debug, Clone, Default)]
+pub struct ClientOptions {
+    /// The interval (wall time) of the protocol's own keepalive, when the
+    /// tunnel is named with one.
+    pub keepalive: Option<Duration>,
+    /// The RFC 6455 features a WebSocket client uses.
+    pub websocket: WebSocketOptions,
 }
 
 /// What the origin half of one connection is given.

@@ -35,7 +35,9 @@ use crate::http_client::{
     self, Failed, Lane, MOST_PER_POST, Outgoing, Up, Uplink, Uploader, exchange, from_hyper,
 };
 use crate::session::{self, Down, HeldDown, InFlight, OpenError, Session, Sessions, UpError};
-use crate::{Connection, Dialer, Protocol, Security, ServeContext, ThroughProxy, TunnelError};
+use crate::{
+    ClientOptions, Connection, Dialer, Protocol, Security, ServeContext, ThroughProxy, TunnelError,
+};
 
 /// SignalR's ServerSentEvents transport.
 #[derive(Debug)]
@@ -81,7 +83,7 @@ impl Protocol for ServerSentEvents {
         io: BoxedIo,
         dialer: Dialer,
         _url: &str,
-        _keepalive: Option<Duration>,
+        _options: &ClientOptions,
     ) -> Result<Connection, TunnelError> {
         let mut stream_lane = Lane::new(dialer.clone(), Some(io));
         let negotiate = Outgoing::with_body(

@@ -5,11 +5,23 @@
 //! HTTP/1.1 server (hyper) that answers a request without `Upgrade:
 //! websocket` with `426 Upgrade Required`, as a WebSocket endpoint behind a
 //! header-stripping proxy would.
+//!
+//! The client uses the RFC 6455 features the tunnel's parameters ask for
+//! (a subprotocol it requires, messages of a size, fragments, text, a close
+//! code) and counts the frames it sends. The origin selects the first
+//! subprotocol offered, answers in the kind of message it received, and
+//! records what it saw (the offers, the client's frames as they arrived,
+//! the close code), which the runner holds against the client's count.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::time::Duration;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
 use bytes::Bytes;
 use futures_util::future::BoxFuture;
 use futures_util::stream::{SplitSink, SplitStream};
@@ -19,18 +31,27 @@ use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
-use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig, frame::coding::CloseCode};
+use tokio_tungstenite::tungstenite::protocol::frame::coding::{CloseCode, Data, OpCode};
+use tokio_tungstenite::tungstenite::protocol::frame::{CloseFrame, Frame};
+use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 use tokio_tungstenite::tungstenite::{self, Message, client::IntoClientRequest};
 use traverse_net::http::is_websocket_upgrade;
+use traverse_net::websocket::{self as frames, CloseSeen, FrameScanner, FrameSummary};
 use traverse_net::{Action, BoxedIo, ConnEntry, Io, Protocol as Recognised, Tasks};
 
 use crate::bridge::{self, FrameSink, FrameSource, Inbound, Keepalives};
 use crate::protocol::websocket_url;
 use crate::{
-    Connection, Dialer, KeepaliveKind, Protocol, Security, ServeContext, TunnelError, echo,
+    ClientOptions, Connection, Dialer, KeepaliveKind, Protocol, Security, ServeContext,
+    TunnelError, WebSocketOptions, echo,
 };
+
+/// The reason the client's close frame gives, which the origin must
+/// receive as sent.
+pub const CLOSE_REASON: &str = "traverse: the probe is done";
 
 /// RFC 6455 WebSocket; `masked` says whether the client masks its frames.
 /// The origin half is the same for both: it accepts either.
@@ -48,20 +69,45 @@ impl Protocol for WebSocket {
         Some(KeepaliveKind::Ping)
     }
 
+    fn websocket_features(&self) -> bool {
+        true
+    }
+
     /// Client half: the opening handshake, then the probe's stream as messages.
     async fn connect(
         &self,
         io: BoxedIo,
         _dialer: Dialer,
         url: &str,
-        keepalive: Option<Duration>,
+        options: &ClientOptions,
     ) -> Result<Connection, TunnelError> {
-        let request = url
+        let features = &options.websocket;
+        let mut request = url
             .into_client_request()
             .map_err(|error| TunnelError::Protocol(format!("bad WebSocket URL {url}: {error}")))?;
-        let (socket, _response) = tokio_tungstenite::client_async(request, io)
-            .await
-            .map_err(|error| from_ws(error, "the WebSocket handshake"))?;
+        if let Some(subprotocol) = &features.subprotocol {
+            let value = header::HeaderValue::from_str(subprotocol).map_err(|_| {
+                TunnelError::Protocol(format!("bad subprotocol name {subprotocol:?}"))
+            })?;
+            request
+                .headers_mut()
+                .insert(header::SEC_WEBSOCKET_PROTOCOL, value);
+        }
+        let (socket, _response) =
+            tokio_tungstenite::client_async(request, io)
+                .await
+                .map_err(|error| match error {
+                    tungstenite::Error::Protocol(
+                        tungstenite::error::ProtocolError::SecWebSocketSubProtocolError(why),
+                    ) => TunnelError::Declined {
+                        reason: format!(
+                            "the WebSocket handshake was answered without the subprotocol the \
+                         client requires ({}: {why})",
+                            features.subprotocol.as_deref().unwrap_or_default()
+                        ),
+                    },
+                    error => from_ws(error, "the WebSocket handshake"),
+                })?;
         let socket = if self.masked {
             socket
         } else {
@@ -71,11 +117,19 @@ impl Protocol for WebSocket {
                 .await
         };
         let (sink, source) = socket.split();
-        Ok(bridge::client_connection(
-            WsSink(sink),
-            WsSource(source),
-            keepalive,
-        ))
+        let sent = Arc::new(Mutex::new(FrameSummary::default()));
+        let sink = WsSink {
+            sink,
+            framing: Framing::Client {
+                features: features.clone(),
+                sent: sent.clone(),
+                closing: Arc::default(),
+            },
+        };
+        let source = sink.source(source);
+        let mut connection = bridge::client_connection(sink, source, options.keepalive);
+        connection.frames_sent = Some(sent);
+        Ok(connection)
     }
 
     /// Origin half: an HTTP server that upgrades `/tunnel` (or any path) to
@@ -148,6 +202,18 @@ pub(crate) fn answer(
     opened: &'static str,
 ) -> Response<Full<Bytes>> {
     let key = request.headers().get(header::SEC_WEBSOCKET_KEY).cloned();
+    let offered = |name| {
+        request
+            .headers()
+            .get_all(name)
+            .iter()
+            .map(|value| String::from_utf8_lossy(value.as_bytes()).into_owned())
+            .reduce(|all, next| format!("{all}, {next}"))
+    };
+    let (subprotocols, extensions) = (
+        offered(header::SEC_WEBSOCKET_PROTOCOL),
+        offered(header::SEC_WEBSOCKET_EXTENSIONS),
+    );
     let (true, Some(key)) = (is_websocket_upgrade(request.headers()), key) else {
         entry.set_protocol(Recognised::Http);
         entry.act(
@@ -161,6 +227,17 @@ pub(crate) fn answer(
         );
     };
     entry.set_protocol(Recognised::Websocket);
+    // The origin serves any subprotocol: it selects the first offered, as
+    // a server that speaks the client's would. It supports no extension.
+    let selected = subprotocols
+        .as_deref()
+        .and_then(|offers| offers.split(',').next())
+        .map(str::trim)
+        .and_then(|first| header::HeaderValue::from_str(first).ok());
+    entry.note_websocket(|seen| {
+        seen.subprotocols = subprotocols;
+        seen.extensions = extensions;
+    });
     let accept = derive_accept_key(key.as_bytes());
     let upgrade = hyper::upgrade::on(&mut request);
     tasks.spawn(async move {
@@ -183,6 +260,9 @@ pub(crate) fn answer(
     if let Ok(value) = header::HeaderValue::from_str(&accept) {
         headers.insert(header::SEC_WEBSOCKET_ACCEPT, value);
     }
+    if let Some(selected) = selected {
+        headers.insert(header::SEC_WEBSOCKET_PROTOCOL, selected);
+    }
     response
 }
 
@@ -197,7 +277,12 @@ pub(crate) async fn relay_upgraded(
     status: u16,
     detail: &'static str,
 ) {
-    let socket = WebSocketStream::from_raw_socket(upgraded, Role::Server, Some(lenient())).await;
+    let tapped = Tapped {
+        io: upgraded,
+        scanner: FrameScanner::default(),
+        entry: entry.clone(),
+    };
+    let socket = WebSocketStream::from_raw_socket(tapped, Role::Server, Some(lenient())).await;
     let echo = match echo::connect(target).await {
         Ok(echo) => echo,
         Err(error) => {
@@ -207,14 +292,19 @@ pub(crate) async fn relay_upgraded(
     };
     entry.act(Action::Upgraded, Some(status), detail);
     let (sink, source) = socket.split();
-    if let Err(error) = bridge::bridge(
-        echo,
-        WsSink(sink),
-        WsSource(source),
-        "the echo app",
-        Keepalives::default(),
-    )
-    .await
+    // The origin answers in the kind of message it last received.
+    let text = Arc::new(AtomicBool::new(false));
+    let sink = WsSink {
+        sink,
+        framing: Framing::Mirror(text.clone()),
+    };
+    let source = WsSource {
+        source,
+        closing: Closing::Record(entry.clone()),
+        text,
+    };
+    if let Err(error) =
+        bridge::bridge(echo, sink, source, "the echo app", Keepalives::default()).await
     {
         tracing::debug!(%error, "origin WebSocket relay ended");
     }
@@ -232,23 +322,174 @@ fn plain(status: StatusCode, body: &'static str) -> Response<Full<Bytes>> {
     response
 }
 
-pub(crate) struct WsSink<S>(pub(crate) SplitSink<WebSocketStream<S>, Message>);
-pub(crate) struct WsSource<S>(pub(crate) SplitStream<WebSocketStream<S>>);
+/// How a sending half frames the stream.
+pub(crate) enum Framing {
+    /// The client: messages, fragments and text as its parameters say,
+    /// each frame counted in `sent`.
+    Client {
+        features: WebSocketOptions,
+        sent: Arc<Mutex<FrameSummary>>,
+        /// Set once the client's close is on its way.
+        closing: Arc<AtomicBool>,
+    },
+    /// The origin: one message per piece, text when the client's last
+    /// message was text.
+    Mirror(Arc<AtomicBool>),
+}
+
+/// What a receiving half does with the peer's close frame.
+pub(crate) enum Closing {
+    /// The client: once its close is on its way (`sent`), the origin's
+    /// answer must carry the code it sent. A close before that is the
+    /// peer's own.
+    Expect { code: u16, sent: Arc<AtomicBool> },
+    /// The origin: the code is recorded for the runner to check.
+    Record(ConnEntry),
+}
+
+pub(crate) struct WsSink<S> {
+    pub(crate) sink: SplitSink<WebSocketStream<S>, Message>,
+    pub(crate) framing: Framing,
+}
+
+pub(crate) struct WsSource<S> {
+    pub(crate) source: SplitStream<WebSocketStream<S>>,
+    pub(crate) closing: Closing,
+    /// Whether text messages are the tunnel's (the client's parameter, or
+    /// what the origin last received).
+    pub(crate) text: Arc<AtomicBool>,
+}
+
+impl<S: Io> WsSink<S> {
+    /// A sink with no parameters: binary messages, a plain close.
+    pub(crate) fn plain(sink: SplitSink<WebSocketStream<S>, Message>) -> WsSink<S> {
+        WsSink {
+            sink,
+            framing: Framing::Client {
+                features: WebSocketOptions::default(),
+                sent: Arc::default(),
+                closing: Arc::default(),
+            },
+        }
+    }
+
+    /// The source that goes with this sink's close.
+    pub(crate) fn source(&self, source: SplitStream<WebSocketStream<S>>) -> WsSource<S> {
+        let (closing, text) = match &self.framing {
+            Framing::Client {
+                features, closing, ..
+            } => (
+                Closing::Expect {
+                    code: features.close_code(),
+                    sent: closing.clone(),
+                },
+                features.text,
+            ),
+            Framing::Mirror(text) => (
+                Closing::Expect {
+                    code: crate::parameters::DEFAULT_CLOSE,
+                    sent: Arc::default(),
+                },
+                text.load(Ordering::Relaxed),
+            ),
+        };
+        WsSource {
+            source,
+            closing,
+            text: Arc::new(AtomicBool::new(text)),
+        }
+    }
+
+    async fn send_frames(&mut self, data: Bytes) -> Result<(), tungstenite::Error> {
+        let (text, fragment, sent) = match &self.framing {
+            Framing::Client { features, sent, .. } => {
+                (features.text, features.fragment, Some(sent.clone()))
+            }
+            Framing::Mirror(text) => (text.load(Ordering::Relaxed), None, None),
+        };
+        let (payload, kind) = if text {
+            (Bytes::from(BASE64.encode(&data)), Data::Text)
+        } else {
+            (data, Data::Binary)
+        };
+        let count = |opcode: u8, length: usize| {
+            if let Some(sent) = &sent {
+                lock(sent).count_sent(opcode, length);
+            }
+        };
+        let first_opcode = if text { frames::TEXT } else { frames::BINARY };
+        let fragment = fragment.map(|size| usize::try_from(size).unwrap_or(usize::MAX));
+        match fragment {
+            Some(size) if payload.len() > size => {
+                let pieces = payload.len().div_ceil(size);
+                for index in 0..pieces {
+                    let piece = payload.slice(index * size..payload.len().min((index + 1) * size));
+                    let (opcode, counted) = if index == 0 {
+                        (OpCode::Data(kind), first_opcode)
+                    } else {
+                        (OpCode::Data(Data::Continue), frames::CONTINUATION)
+                    };
+                    count(counted, piece.len());
+                    let last = index + 1 == pieces;
+                    self.sink
+                        .feed(Message::Frame(Frame::message(piece, opcode, last)))
+                        .await?;
+                }
+                self.sink.flush().await
+            }
+            _ => {
+                count(first_opcode, payload.len());
+                let message = if text {
+                    Message::Text(
+                        tungstenite::Utf8Bytes::try_from(payload)
+                            .map_err(|_| tungstenite::Error::Utf8(String::new()))?,
+                    )
+                } else {
+                    Message::Binary(payload)
+                };
+                self.sink.send(message).await
+            }
+        }
+    }
+}
 
 impl<S: Io> FrameSink for WsSink<S> {
     fn send(&mut self, data: Bytes) -> BoxFuture<'_, Result<(), TunnelError>> {
         Box::pin(async move {
-            self.0
-                .send(Message::Binary(data))
+            self.send_frames(data)
                 .await
                 .map_err(|error| from_ws(error, "sending a WebSocket message"))
         })
     }
 
+    fn chunk(&self) -> usize {
+        match &self.framing {
+            Framing::Client { features, .. } => features.message_size(),
+            Framing::Mirror(_) => bridge::CHUNK,
+        }
+    }
+
     fn finish(&mut self) -> BoxFuture<'_, Result<(), TunnelError>> {
         Box::pin(async move {
-            // Sends our Close, or flushes the reply to the peer's Close.
-            match self.0.close().await {
+            // The client closes with its code and reason; the origin's
+            // close answers the client's, which tungstenite has queued.
+            let close = match &self.framing {
+                Framing::Client {
+                    features, closing, ..
+                } => {
+                    closing.store(true, Ordering::Relaxed);
+                    Some(CloseFrame {
+                        code: CloseCode::from(features.close_code()),
+                        reason: CLOSE_REASON.into(),
+                    })
+                }
+                Framing::Mirror(_) => None,
+            };
+            let closed = match close {
+                Some(frame) => self.sink.send(Message::Close(Some(frame))).await,
+                None => self.sink.close().await,
+            };
+            match closed {
                 Ok(())
                 | Err(tungstenite::Error::ConnectionClosed | tungstenite::Error::AlreadyClosed) => {
                     Ok(())
@@ -260,7 +501,7 @@ impl<S: Io> FrameSink for WsSink<S> {
 
     fn keepalive(&mut self) -> BoxFuture<'_, Result<(), TunnelError>> {
         Box::pin(async move {
-            self.0
+            self.sink
                 .send(Message::Ping(Bytes::from_static(b"traverse")))
                 .await
                 .map_err(|error| from_ws(error, "sending a WebSocket ping"))
@@ -272,26 +513,34 @@ impl<S: Io> FrameSource for WsSource<S> {
     fn next(&mut self) -> BoxFuture<'_, Result<Option<Inbound>, TunnelError>> {
         Box::pin(async move {
             loop {
-                match self.0.next().await {
-                    Some(Ok(Message::Binary(data))) => return Ok(Some(Inbound::Data(data))),
+                match self.source.next().await {
+                    Some(Ok(Message::Binary(data))) => {
+                        if let Closing::Record(_) = self.closing {
+                            self.text.store(false, Ordering::Relaxed);
+                        } else if self.text.load(Ordering::Relaxed) {
+                            return Err(TunnelError::Protocol(
+                                "received a binary message where the tunnel sends text".to_string(),
+                            ));
+                        }
+                        return Ok(Some(Inbound::Data(data)));
+                    }
+                    Some(Ok(Message::Text(text))) => {
+                        if let Closing::Record(_) = self.closing {
+                            self.text.store(true, Ordering::Relaxed);
+                        } else if !self.text.load(Ordering::Relaxed) {
+                            return Err(TunnelError::Protocol(
+                                "received a text message where the tunnel sends binary".to_string(),
+                            ));
+                        }
+                        let data = BASE64.decode(text.as_bytes()).map_err(|error| {
+                            TunnelError::Protocol(format!(
+                                "a text message was not the stream in base64: {error}"
+                            ))
+                        })?;
+                        return Ok(Some(Inbound::Data(Bytes::from(data))));
+                    }
                     Some(Ok(Message::Pong(_))) => return Ok(Some(Inbound::Answer)),
-                    Some(Ok(Message::Close(frame))) => {
-                        return match frame {
-                            Some(frame) if frame.code != CloseCode::Normal => {
-                                Err(TunnelError::Protocol(format!(
-                                    "the peer closed the WebSocket with {}: {}",
-                                    u16::from(frame.code),
-                                    frame.reason
-                                )))
-                            }
-                            _ => Ok(None),
-                        };
-                    }
-                    Some(Ok(Message::Text(_))) => {
-                        return Err(TunnelError::Protocol(
-                            "received a text message where the tunnel sends binary".to_string(),
-                        ));
-                    }
+                    Some(Ok(Message::Close(frame))) => return self.closed(frame),
                     // tungstenite answers pings itself, with the pong RFC 6455 asks for.
                     Some(Ok(Message::Ping(_) | Message::Frame(_))) => {}
                     Some(Err(error)) => return Err(from_ws(error, "receiving WebSocket messages")),
@@ -304,4 +553,105 @@ impl<S: Io> FrameSource for WsSource<S> {
             }
         })
     }
+}
+
+impl<S> WsSource<S> {
+    /// The peer's close: the end of the stream, once its code is what this
+    /// side requires or has recorded it.
+    fn closed(&self, frame: Option<CloseFrame>) -> Result<Option<Inbound>, TunnelError> {
+        let code = frame.as_ref().map(|frame| u16::from(frame.code));
+        match &self.closing {
+            Closing::Record(entry) => {
+                let close = frame.map(|frame| CloseSeen {
+                    code: u16::from(frame.code),
+                    reason: frame.reason.to_string(),
+                });
+                entry.note_websocket(|seen| seen.close = close);
+                Ok(None)
+            }
+            Closing::Expect { sent, .. } if !sent.load(Ordering::Relaxed) => match frame {
+                Some(frame) if frame.code != CloseCode::Normal => {
+                    Err(TunnelError::Protocol(format!(
+                        "the peer closed the WebSocket with {}: {}",
+                        u16::from(frame.code),
+                        frame.reason
+                    )))
+                }
+                _ => Ok(None),
+            },
+            Closing::Expect { code: sent, .. } if code == Some(*sent) => Ok(None),
+            Closing::Expect { code: sent, .. } => Err(TunnelError::Protocol(format!(
+                "{CLOSE_CHANGED}: the client closed with {sent}, and the answer came back with {}",
+                match frame {
+                    Some(frame) => format!("{}: {}", u16::from(frame.code), frame.reason),
+                    None => "no code".to_string(),
+                }
+            ))),
+        }
+    }
+}
+
+/// How a detail begins when a close code did not cross the path intact.
+pub const CLOSE_CHANGED: &str = "the WebSocket close code changed";
+
+/// The origin's upgraded connection, with the client's frame headers read
+/// off as they arrive and counted into the connection's record.
+struct Tapped<I> {
+    io: I,
+    scanner: FrameScanner,
+    entry: ConnEntry,
+}
+
+impl<I: AsyncRead + Unpin> AsyncRead for Tapped<I> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        context: &mut Context<'_>,
+        buffer: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let before = buffer.filled().len();
+        let polled = Pin::new(&mut self.io).poll_read(context, buffer);
+        if let Poll::Ready(Ok(())) = polled {
+            let this = &mut *self;
+            let mut found = FrameSummary::default();
+            let mut any = false;
+            this.scanner.feed(&buffer.filled()[before..], |header| {
+                found.count(&header);
+                any = true;
+            });
+            if any {
+                this.entry.note_websocket(|seen| seen.frames.add(&found));
+            }
+        }
+        polled
+    }
+}
+
+impl<I: AsyncWrite + Unpin> AsyncWrite for Tapped<I> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        context: &mut Context<'_>,
+        data: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.io).poll_write(context, data)
+    }
+
+    fn poll_flush(
+        mut self: Pin<&mut Self>,
+        context: &mut Context<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.io).poll_flush(context)
+    }
+
+    fn poll_shutdown(
+        mut self: Pin<&mut Self>,
+        context: &mut Context<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.io).poll_shutdown(context)
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }

@@ -11,7 +11,6 @@
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::time::Duration;
 
 use futures_util::StreamExt as _;
 use http::{Method, Request, Response, StatusCode, Version};
@@ -26,8 +25,10 @@ use traverse_net::{Action, BoxedIo, ConnEntry, Protocol as Recognised, Tasks};
 use crate::bridge::{self, Keepalives};
 use crate::h2_stream::{self, ALPN_H2, Body, Http2Client, StreamSink, StreamSource, from_hyper};
 use crate::protocol::websocket_url;
-use crate::websocket::{self, WsSink, WsSource};
-use crate::{Connection, Dialer, KeepaliveKind, Protocol, Security, ServeContext, TunnelError};
+use crate::websocket::{self, WsSink};
+use crate::{
+    ClientOptions, Connection, Dialer, KeepaliveKind, Protocol, Security, ServeContext, TunnelError,
+};
 
 /// RFC 8441 WebSocket over an HTTP/2 stream, client frames masked.
 #[derive(Debug)]
@@ -60,7 +61,7 @@ impl Protocol for WebSocketH2 {
         io: BoxedIo,
         _dialer: Dialer,
         url: &str,
-        keepalive: Option<Duration>,
+        options: &ClientOptions,
     ) -> Result<Connection, TunnelError> {
         let mut client = Http2Client::handshake(io).await?;
         if !client.extended_connect() {
@@ -97,10 +98,12 @@ impl Protocol for WebSocketH2 {
         let driver = async move { tokio::try_join!(driver, carried).map(|_| ()) };
         let socket = WebSocketStream::from_raw_socket(socket_side, Role::Client, None).await;
         let (sink, source) = socket.split();
+        let sink = WsSink::plain(sink);
+        let source = sink.source(source);
         Ok(bridge::client_connection_driven(
-            WsSink(sink),
-            WsSource(source),
-            keepalive,
+            sink,
+            source,
+            options.keepalive,
             driver,
         ))
     }
@@ -180,6 +183,8 @@ fn answer(
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use futures_util::SinkExt as _;
     use tokio_tungstenite::tungstenite::Message;
 
@@ -192,7 +197,7 @@ mod tests {
                 io,
                 Dialer::nowhere(),
                 &WebSocketH2.url(Security::TlsVerified),
-                None,
+                &Default::default(),
             )
             .await
     }

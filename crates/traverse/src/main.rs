@@ -471,9 +471,10 @@ fn listing() -> String {
     for tunnel in BUILTIN {
         out += &format!("  {:<width$}  {}\n", tunnel.name, tunnel.description);
     }
-    out += "\nTunnel parameters (NAME+PARAMETER=DURATION, like ws+ping=30s; one per tunnel):\n";
-    for (parameter, _, meaning) in traverse_tunnel::PARAMETERS {
-        out += &format!("  {parameter:<13}  {meaning}\n");
+    out += "\nTunnel parameters (NAME+PARAMETER[=VALUE]..., in this order, like ws+ping=30s or \
+            ws+fragment=4096+text; at most one keepalive):\n";
+    for parameter in traverse_tunnel::PARAMETERS {
+        out += &format!("  {:<16}  {}\n", parameter.usage(), parameter.meaning);
     }
     out += "\nFallbacks: fallback(TUNNEL,TUNNEL,...), like fallback(ws,wss), tries each tunnel in \
             order and passes over the first that passes, naming it\n\n";

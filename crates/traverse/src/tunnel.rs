@@ -256,7 +256,11 @@ async fn forward(
         while let Ok((mut stream, _)) = listener.accept().await {
             let (path, tunnel) = (path.clone(), tunnel.clone());
             tasks.spawn(async move {
-                match tunnel.tunnel.connect(&path, tunnel.keepalive).await {
+                match tunnel
+                    .tunnel
+                    .connect(&path, tunnel.keepalive, &tunnel.websocket)
+                    .await
+                {
                     Ok(mut connection) => {
                         let _ = tokio::io::copy_bidirectional(&mut stream, &mut connection.stream)
                             .await;

@@ -99,22 +99,28 @@ impl Buffering {
     }
 }
 
-/// `"8k"`, `"64k"`, `"1m"` or a number of bytes, as nginx writes sizes.
-pub fn parse_size(text: &str) -> Result<usize, String> {
+/// A size as nginx writes it, `"8k"`, `"64k"`, `"1m"` or a number of
+/// bytes, as a number and its unit; `None` for anything else.
+pub(crate) fn size_and_unit(text: &str) -> Option<(usize, usize)> {
     let (digits, unit) = match text.char_indices().last() {
         Some((at, 'k' | 'K')) => (&text[..at], 1024),
         Some((at, 'm' | 'M')) => (&text[..at], 1024 * 1024),
         _ => (text, 1),
     };
-    let number = (!digits.is_empty() && digits.bytes().all(|byte| byte.is_ascii_digit()))
+    (!digits.is_empty() && digits.bytes().all(|byte| byte.is_ascii_digit()))
         .then(|| digits.parse::<usize>().ok())
         .flatten()
-        .ok_or_else(|| {
-            format!(
-                "`{text}` is not \"off\", \"whole\" or a size like \"8k\", \"64k\" or \"4096\" \
-                 (bytes, k or m)"
-            )
-        })?;
+        .map(|number| (number, unit))
+}
+
+/// `"8k"`, `"64k"`, `"1m"` or a number of bytes, as nginx writes sizes.
+pub fn parse_size(text: &str) -> Result<usize, String> {
+    let (number, unit) = size_and_unit(text).ok_or_else(|| {
+        format!(
+            "`{text}` is not \"off\", \"whole\" or a size like \"8k\", \"64k\" or \"4096\" \
+             (bytes, k or m)"
+        )
+    })?;
     match number.checked_mul(unit) {
         Some(0) => Err("a buffer of 0 bytes holds nothing: write \"off\"".to_string()),
         Some(size) if size <= BUFFER_CAP => Ok(size),

@@ -10,6 +10,7 @@ use crate::error::ScenarioError;
 use crate::kinds::{
     Buffering, BufferingLimits, X_ACCEL_BUFFERING, idle_counts_option, response_buffering_option,
     DefaultValue, Kind, KindInfo, OptionReader, OptionSpec, Settings, ValueType, keyword_names,
+    WebSocketRules, websocket_rule_options,
 };
 use crate::model::{Keyword, Masking, IdleCounts};
 
@@ -19,6 +20,8 @@ pub struct LegacyForwarder {
     /// What it does with bytes after the request headers.
     pub body: BodyPolicy,
     pub masking: Masking,
+    /// What it does to the WebSocket features it relays.
+    pub websocket_rules: WebSocketRules,
     pub idle_timeout: Option<Duration>,
     /// Which bytes reset the idle timer.
     pub idle_counts: IdleCounts,
@@ -35,6 +38,7 @@ impl Default for LegacyForwarder {
         LegacyForwarder {
             body: BodyPolicy::DeclaredOnly,
             masking: Masking::Ignore,
+            websocket_rules: WebSocketRules::default(),
             idle_timeout: None,
             idle_counts: IdleCounts::Upstream,
             read_timeout: Duration::from_secs(60),
@@ -65,6 +69,16 @@ impl Keyword for BodyPolicy {
     ];
 }
 
+const WEBSOCKET_RULES: [OptionSpec; 4] = websocket_rule_options(
+    "RFC 6455 WebSockets after a 101",
+    [
+        "websocket_offers = \"strip-subprotocol\"",
+        "max_frame_size = \"64k\"",
+        "max_message_size = \"1m\"",
+        "reserved_bits = \"reject\"",
+    ],
+);
+
 const OPTIONS: &[OptionSpec] = &[
     OptionSpec {
         key: "body",
@@ -84,6 +98,10 @@ const OPTIONS: &[OptionSpec] = &[
         doc: "What it does with client frames after a `101`, as for `tls-terminator`. See [Frame masking](#frame-masking).",
         example: "masking = \"require\"",
     },
+    WEBSOCKET_RULES[0],
+    WEBSOCKET_RULES[1],
+    WEBSOCKET_RULES[2],
+    WEBSOCKET_RULES[3],
     OptionSpec {
         key: "idle_timeout",
         value: ValueType::Duration,
@@ -131,6 +149,7 @@ impl Kind for LegacyForwarder {
         Ok(LegacyForwarder {
             body: reader.keyword("body")?.unwrap_or_default(),
             masking: reader.keyword("masking")?.unwrap_or_default(),
+            websocket_rules: reader.websocket_rules(None)?,
             idle_timeout: reader.duration("idle_timeout")?,
             idle_counts,
             read_timeout: reader
@@ -152,6 +171,7 @@ impl Kind for LegacyForwarder {
         let default = LegacyForwarder::default();
         settings.always("body", self.body.keyword());
         settings.differs("masking", self.masking.keyword(), default.masking.keyword());
+        self.websocket_rules.write(settings);
         settings.duration("idle_timeout", self.idle_timeout);
         settings.differs(
             "idle_counts",

@@ -14,6 +14,7 @@
 #[macro_use]
 mod buffering;
 mod options;
+mod websocket_rules;
 
 use std::ops::Range;
 use std::time::Duration;
@@ -31,6 +32,10 @@ pub use buffering::{
 };
 pub use options::{
     DefaultValue, KindInfo, OptionSpec, ValueType, idle_counts_option, keyword_names,
+};
+pub(crate) use websocket_rules::parse_frame_size;
+pub use websocket_rules::{
+    MOST_FRAME_BYTES, ReservedBits, WebSocketOffers, WebSocketRules, websocket_rule_options,
 };
 
 /// What every middlebox kind is: a table of options, a reader that follows

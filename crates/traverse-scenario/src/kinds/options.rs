@@ -38,7 +38,7 @@ impl KindInfo {
 }
 
 /// One option of a kind.
-#[derive(Debug)]
+#[derive(Debug, Clone, Copy)]
 pub struct OptionSpec {
     pub key: &'static str,
     pub value: ValueType,
@@ -65,6 +65,8 @@ pub enum ValueType {
     Duration,
     /// `"off"`, `"whole"`, or a size in bytes, `k` or `m`: `"8k"`.
     BufferSize,
+    /// A size in bytes, `k` or `m`, up to 16m: `"64k"`.
+    FrameSize,
     /// An array of the topology's logical ports, 443 and/or 80.
     LogicalPorts,
     /// An array of port numbers from 1 to 65535.

@@ -10,7 +10,7 @@ use crate::error::ScenarioError;
 use crate::kinds::{
     Buffering, BufferingLimits, DefaultValue, Kind, KindInfo, OptionReader, OptionSpec, Settings,
     ValueType, X_ACCEL_BUFFERING, idle_counts_option, keyword_names, request_buffering_option,
-    response_buffering_option,
+    response_buffering_option, WebSocketRules, websocket_rule_options,
 };
 use crate::model::{BackendHttp, ExtendedConnect, IdleCounts, Keyword, Masking, UndeclaredBytes};
 
@@ -28,6 +28,8 @@ pub struct TlsTerminator {
     pub ports: Vec<u16>,
     /// What it does with client frames after a WebSocket upgrade.
     pub masking: Masking,
+    /// What it does to the WebSocket features it relays.
+    pub websocket_rules: WebSocketRules,
     pub undeclared_bytes: UndeclaredBytes,
     /// The product whose answers and timeout defaults it takes.
     pub vendor: Vendor,
@@ -190,6 +192,7 @@ impl Default for TlsTerminator {
             idle_counts: IdleCounts::Both,
             ports: PORTS.to_vec(),
             masking: Masking::Ignore,
+            websocket_rules: WebSocketRules::default(),
             undeclared_bytes: UndeclaredBytes::Hold,
             vendor: Vendor::Generic,
             read_timeout: None,
@@ -232,6 +235,16 @@ impl Keyword for Backend {
         ("tls-verify", Backend::TlsVerify),
     ];
 }
+
+const WEBSOCKET_RULES: [OptionSpec; 4] = websocket_rule_options(
+    "http mode with websocket = true",
+    [
+        "websocket = true\nwebsocket_offers = \"strip-subprotocol\"",
+        "websocket = true\nmax_frame_size = \"64k\"",
+        "websocket = true\nmax_message_size = \"1m\"",
+        "websocket = true\nreserved_bits = \"reject\"",
+    ],
+);
 
 const OPTIONS: &[OptionSpec] = &[
     OptionSpec {
@@ -293,6 +306,10 @@ const OPTIONS: &[OptionSpec] = &[
         doc: "What it does with client frames after it passed a WebSocket upgrade (`http` mode with `websocket = true`; set anywhere else it is an error, since it could not act). `\"ignore\"` relays them as they are, as F5's `WS::masking preserve` does. `\"require\"` closes the WebSocket with 1002 on an unmasked client frame, recorded as `blocked`: a load balancer that enforces RFC 6455 masking on clients. `\"remask\"` unmasks every client frame and masks it again with a fresh key of its own, as F5 BIG-IP 12.1+ does with the iRule `WS::masking remask`. See [Frame masking](#frame-masking).",
         example: "websocket = true\nmasking = \"require\"",
     },
+    WEBSOCKET_RULES[0],
+    WEBSOCKET_RULES[1],
+    WEBSOCKET_RULES[2],
+    WEBSOCKET_RULES[3],
     OptionSpec {
         key: "undeclared_bytes",
         value: ValueType::Keyword(keyword_names::<UndeclaredBytes>),
@@ -405,6 +422,7 @@ impl Kind for TlsTerminator {
             idle_counts,
             ports: reader.logical_ports("ports")?.unwrap_or(defaults.ports),
             masking: reader.keyword("masking")?.unwrap_or_default(),
+            websocket_rules: WebSocketRules::default(),
             undeclared_bytes: reader.keyword("undeclared_bytes")?.unwrap_or_default(),
             vendor: reader.keyword("vendor")?.unwrap_or_default(),
             read_timeout: reader.duration("read_timeout")?,
@@ -434,6 +452,14 @@ impl Kind for TlsTerminator {
             _ => None,
         };
         reader.no_effect(masking_at, "masking", why_not)?;
+        let mut options = options;
+        options.websocket_rules = reader.websocket_rules(match (options.mode, options.websocket) {
+            (TerminatorMode::Tcp, _) => {
+                Some("in tcp mode the terminator relays bytes without reading WebSocket")
+            }
+            (_, false) => Some("with `websocket = false` no WebSocket gets through"),
+            _ => None,
+        })?;
         // Undeclared bytes matter only on a WebSocket handshake it passes on.
         let passes_websocket = options.mode == TerminatorMode::Http && options.websocket;
         if options.undeclared_bytes == UndeclaredBytes::Reject {
@@ -463,6 +489,7 @@ impl Kind for TlsTerminator {
         );
         settings.ports("ports", &self.ports, &default.ports);
         settings.differs("masking", self.masking.keyword(), default.masking.keyword());
+        self.websocket_rules.write(settings);
         settings.differs(
             "undeclared_bytes",
             self.undeclared_bytes.keyword(),

@@ -11,7 +11,7 @@ use crate::error::ScenarioError;
 use crate::kinds::{
     Buffering, BufferingLimits, DefaultValue, Kind, KindInfo, OptionReader, OptionSpec, Settings,
     ValueType, X_ACCEL_BUFFERING, idle_counts_option, keyword_names, request_buffering_option,
-    response_buffering_option,
+    WebSocketRules, response_buffering_option, websocket_rule_options,
 };
 use crate::model::{
     BackendHttp, ExtendedConnect, IdleCounts, Keyword, Masking, UndeclaredBytes, UpgradePolicy,
@@ -36,6 +36,8 @@ pub struct Transparent {
     /// Logical ports it intercepts.
     pub ports: Vec<u16>,
     pub masking: Masking,
+    /// What it does to the WebSocket features it relays.
+    pub websocket_rules: WebSocketRules,
     /// A cache that ignores the Upgrade and reads bytes sent after the
     /// handshake as new requests (the W2SP 2011 cache-poisoning setting).
     pub cache: bool,
@@ -62,6 +64,7 @@ impl Default for Transparent {
             websocket_block: Vec::new(),
             ports: PORTS.to_vec(),
             masking: Masking::Ignore,
+            websocket_rules: WebSocketRules::default(),
             cache: false,
             undeclared_bytes: UndeclaredBytes::Hold,
             buffering: Buffering::default(),
@@ -101,6 +104,16 @@ impl Keyword for HttpVersion {
     const KEYWORDS: &'static [(&'static str, Self)] =
         &[("1.0", HttpVersion::Http10), ("1.1", HttpVersion::Http11)];
 }
+
+const WEBSOCKET_RULES: [OptionSpec; 4] = websocket_rule_options(
+    "upgrade = \"forward\" over HTTP/1.1",
+    [
+        "upgrade = \"forward\"\nwebsocket_offers = \"strip-subprotocol\"",
+        "upgrade = \"forward\"\nmax_frame_size = \"64k\"",
+        "upgrade = \"forward\"\nmax_message_size = \"1m\"",
+        "upgrade = \"forward\"\nreserved_bits = \"reject\"",
+    ],
+);
 
 const OPTIONS: &[OptionSpec] = &[
     OptionSpec {
@@ -180,6 +193,10 @@ const OPTIONS: &[OptionSpec] = &[
         doc: "What it does with client frames of a WebSocket it relays (`upgrade = \"forward\"`, plain or inside inspected TLS), as for `tls-terminator`: `\"require\"` closes with 1002 on an unmasked frame (`blocked`), `\"remask\"` masks every frame again with its own key. See [Frame masking](#frame-masking).",
         example: "upgrade = \"forward\"\nmasking = \"remask\"",
     },
+    WEBSOCKET_RULES[0],
+    WEBSOCKET_RULES[1],
+    WEBSOCKET_RULES[2],
+    WEBSOCKET_RULES[3],
     OptionSpec {
         key: "cache",
         value: ValueType::Bool,
@@ -282,6 +299,7 @@ impl Kind for Transparent {
             websocket_block: reader.hosts("websocket_block")?.unwrap_or_default(),
             ports,
             masking: reader.keyword("masking")?.unwrap_or_default(),
+            websocket_rules: WebSocketRules::default(),
             cache: reader.flag("cache")?.unwrap_or(defaults.cache),
             undeclared_bytes: reader.keyword("undeclared_bytes")?.unwrap_or_default(),
             buffering,
@@ -297,6 +315,8 @@ impl Kind for Transparent {
         if options.masking != Masking::Ignore {
             reader.no_effect(masking_at, "masking", why_not)?;
         }
+        let mut options = options;
+        options.websocket_rules = reader.websocket_rules(why_not)?;
         if options.undeclared_bytes == UndeclaredBytes::Reject {
             reader.no_effect(undeclared_at, "undeclared_bytes", why_not)?;
         }
@@ -345,6 +365,7 @@ impl Kind for Transparent {
         settings.hosts("websocket_block", &self.websocket_block);
         settings.ports("ports", &self.ports, &default.ports);
         settings.differs("masking", self.masking.keyword(), default.masking.keyword());
+        self.websocket_rules.write(settings);
         settings.differs("cache", self.cache, default.cache);
         settings.differs(
             "undeclared_bytes",

@@ -240,10 +240,15 @@ fn list_names_every_tunnel_and_every_kind_with_exactly_its_options() {
         stdout.contains(&traverse_scenario::kinds_listing()),
         "`traverse list` does not print the kinds' listing whole:\n{stdout}"
     );
-    for (parameter, _, meaning) in traverse_tunnel::PARAMETERS {
+    for parameter in traverse_tunnel::PARAMETERS {
         assert!(
-            stdout.contains(&format!("  {parameter:<13}  {meaning}")),
-            "`traverse list` lacks the tunnel parameter {parameter}:\n{stdout}"
+            stdout.contains(&format!(
+                "  {:<16}  {}\n",
+                parameter.usage(),
+                parameter.meaning
+            )),
+            "`traverse list` lacks the tunnel parameter {}:\n{stdout}",
+            parameter.name
         );
     }
     assert!(stdout.contains("[client] proxy_auth"), "{stdout}");
@@ -651,8 +656,8 @@ fn a_tunnel_parameter_the_tunnel_does_not_take_exits_2_and_says_what_it_takes() 
     assert_eq!(output.status.code(), Some(2));
     assert_eq!(
         text(&output.stderr).trim(),
-        "error: \"ws+pong=30s\": unknown tunnel parameter `pong`; ws takes ping=DURATION, \
-         tcp-keepalive=DURATION"
+        "error: \"ws+pong=30s\": unknown tunnel parameter `pong`; ws takes subprotocol=NAME, \
+         message=BYTES, fragment=BYTES, text, close=CODE, ping=DURATION, tcp-keepalive=DURATION"
     );
 }
 

@@ -35,3 +35,4 @@ mod starvation;
 mod support;
 mod tls_terminator;
 mod transparent;
+mod websocket_features;
