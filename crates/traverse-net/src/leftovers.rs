@@ -127,6 +127,10 @@ pub struct Reaped {
     pub folders: usize,
 }
 
+/// How many times reaping looks again for programs started while it was
+/// stopping the ones it found: a fork in flight is caught by the next look.
+const STOP_ROUNDS: usize = 8;
+
 /// How long reaping waits for killed programs to be gone (their sockets
 /// closed) before the command goes on.
 const REAP_WAIT: Duration = Duration::from_secs(2);
@@ -136,10 +140,28 @@ const REAP_WAIT: Duration = Duration::from_secs(2);
 /// temporary directory). Anything it cannot read or remove (another
 /// user's) is left alone.
 pub fn reap(folders_in: &[PathBuf]) -> Reaped {
-    let orphans = marked_processes(|mark| {
+    let orphaned = |mark: &str| {
         let owner = mark.split_once('/').map_or(mark, |(owner, _)| owner);
         Owner::from_tag(owner).is_some_and(|owner| !owner.is_alive())
-    });
+    };
+    // A program killed while its parent still runs is restarted by it (a
+    // Squid master starts a new worker): everything found is stopped
+    // first, which no stopped process can start anything past, and found
+    // again until a scan finds nothing new; then all of it is killed.
+    let mut orphans: Vec<Pid> = Vec::new();
+    for _ in 0..STOP_ROUNDS {
+        let found: Vec<Pid> = marked_processes(orphaned)
+            .into_iter()
+            .filter(|pid| !orphans.contains(pid))
+            .collect();
+        if found.is_empty() {
+            break;
+        }
+        for pid in &found {
+            let _ = kill(*pid, Signal::SIGSTOP);
+        }
+        orphans.extend(found);
+    }
     for orphan in &orphans {
         let _ = kill(*orphan, Signal::SIGKILL);
     }
