@@ -347,13 +347,49 @@ async fn the_reference_wss_tunnel_as_processes_agrees_with_its_built_in_self() {
         })
         .collect();
     assert!(scenarios.len() >= 20, "the bundled scenarios are there");
-    let results = traverse_runner::run(
-        traverse_runner::plan(&scenarios, &[builtin, external]),
+    let tunnels = [builtin, external];
+    let mut results = traverse_runner::run(
+        traverse_runner::plan(&scenarios, &tunnels),
         &fewer_programs(),
         |_| {},
     )
     .await
     .expect("run");
+    // A cell the harness could not judge (it was starved: a busy machine)
+    // says nothing to compare. Those pairs run again, twice at most, and
+    // a pair still unjudged fails the test as the machine being too busy.
+    for _ in 0..2 {
+        let unjudged: Vec<&str> = results
+            .chunks(2)
+            .filter(|pair| {
+                pair.iter()
+                    .any(|cell| cell.category == Some(traverse_runner::Category::Harness))
+            })
+            .map(|pair| pair[0].scenario.as_str())
+            .collect();
+        if unjudged.is_empty() {
+            break;
+        }
+        let again: Vec<_> = scenarios
+            .iter()
+            .filter(|scenario| unjudged.contains(&scenario.name.as_str()))
+            .cloned()
+            .collect();
+        let rerun = traverse_runner::run(
+            traverse_runner::plan(&again, &tunnels),
+            &fewer_programs(),
+            |_| {},
+        )
+        .await
+        .expect("run");
+        for cell in rerun {
+            if let Some(earlier) = results.iter_mut().find(|earlier| {
+                (&earlier.scenario, &earlier.tunnel) == (&cell.scenario, &cell.tunnel)
+            }) {
+                *earlier = cell;
+            }
+        }
+    }
     let mut disagreements = Vec::new();
     for pair in results.chunks(2) {
         let (inside, outside) = (&pair[0], &pair[1]);
