@@ -18,6 +18,7 @@
 //! (requests through the dialer, the origin's session table).
 
 mod bridge;
+mod deflate;
 mod dial;
 mod echo;
 mod error;
@@ -53,7 +54,7 @@ pub use error::TunnelError;
 pub use keepalive::{Keepalive, KeepaliveKind};
 pub use origin::{OriginContext, serve_listener, serve_origin};
 pub use parameters::{
-    Configured, PARAMETERS, Parameter, Takes, Value, WebSocketOptions, keepalives,
+    Configured, Deflate, PARAMETERS, Parameter, Takes, Value, WebSocketOptions, keepalives,
 };
 pub use protocol::{AnyProtocol, ClientOptions, Protocol, ServeContext};
 pub use session::Sessions;

@@ -25,6 +25,8 @@ pub enum Value {
     Token,
     /// A WebSocket close code a client may send (1000, 3000–4999, ...).
     Code,
+    /// One of these words.
+    Choice(&'static [&'static str]),
     /// No value: the parameter's presence is the setting.
     Flag,
 }
@@ -37,6 +39,10 @@ impl Value {
             Value::Bytes => "=BYTES",
             Value::Token => "=NAME",
             Value::Code => "=CODE",
+            Value::Choice(words) => match words {
+                ["offer", "require"] => "=offer|require",
+                _ => "=WORD",
+            },
             Value::Flag => "",
         }
     }
@@ -49,6 +55,8 @@ pub enum Takes {
     Keepalive(KeepaliveKind),
     /// RFC 6455 tunnels over HTTP/1.1: `ws`, `wss` and their unmasked twins.
     WebSocket,
+    /// The RFC 6455 tunnels whose client masks its frames: `ws`, `wss`.
+    MaskedWebSocket,
 }
 
 /// One parameter a tunnel name can carry.
@@ -70,6 +78,9 @@ impl Parameter {
         match self.takes {
             Takes::Keepalive(kind) => keepalives(tunnel).contains(&kind),
             Takes::WebSocket => tunnel.protocol.websocket_features(),
+            Takes::MaskedWebSocket => {
+                tunnel.protocol.websocket_features() && tunnel.protocol.masks_frames()
+            }
         }
     }
 }
@@ -93,6 +104,13 @@ pub const PARAMETERS: &[Parameter] = &[
         takes: Takes::WebSocket,
         meaning: "offers this subprotocol (Sec-WebSocket-Protocol) and requires the server to \
                   select it",
+    },
+    Parameter {
+        name: "deflate",
+        value: Value::Choice(&["offer", "require"]),
+        takes: Takes::MaskedWebSocket,
+        meaning: "offers permessage-deflate (RFC 7692) and compresses once agreed; with `require` a \
+                  server that does not agree fails the tunnel (ws, wss)",
     },
     Parameter {
         name: "message",
@@ -156,6 +174,17 @@ pub struct WebSocketOptions {
     pub text: bool,
     /// The close code sent.
     pub close: Option<u16>,
+    /// Whether permessage-deflate is offered, and whether it must be agreed.
+    pub deflate: Option<Deflate>,
+}
+
+/// How a client asks for permessage-deflate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Deflate {
+    /// Offers it, and goes on uncompressed when the server does not agree.
+    Offer,
+    /// Offers it, and fails the tunnel when the server does not agree.
+    Require,
 }
 
 impl WebSocketOptions {
@@ -333,6 +362,20 @@ impl Configured {
                 self.websocket.close = Some(code);
                 code.to_string()
             }
+            Value::Choice(words) => {
+                let word = words.iter().find(|word| **word == value).ok_or_else(|| {
+                    format!(
+                        "`{key}` is one of {}, not \"{}\"",
+                        words.join(", "),
+                        value.escape_debug()
+                    )
+                })?;
+                self.websocket.deflate = Some(match *word {
+                    "require" => Deflate::Require,
+                    _ => Deflate::Offer,
+                });
+                word.to_string()
+            }
             Value::Flag => unreachable!("flags return above"),
         };
         Ok(format!("{key}={written}"))
@@ -414,6 +457,7 @@ fn example(parameter: Parameter) -> String {
         Value::Bytes => "=4096",
         Value::Token => "=mqtt",
         Value::Code => "=4000",
+        Value::Choice(words) => return format!("\"{tunnel}+{}={}\"", parameter.name, words[0]),
         Value::Flag => "",
     };
     format!("\"{tunnel}+{}{value}\"", parameter.name)
@@ -460,7 +504,7 @@ mod tests {
     #[test]
     fn websocket_names_carry_the_features_the_client_uses() {
         let configured = Configured::parse(
-            "wss+subprotocol=mqtt+message=70000+fragment=4096+text+close=4000+ping=30s",
+            "wss+subprotocol=mqtt+deflate=require+message=70000+fragment=4096+text+close=4000+ping=30s",
         )
         .expect("parses");
         assert_eq!(
@@ -471,6 +515,7 @@ mod tests {
                 fragment: Some(4096),
                 text: true,
                 close: Some(4000),
+                deflate: Some(Deflate::Require),
             }
         );
         assert_eq!(configured.keepalive, every(30, KeepaliveKind::Ping));
@@ -491,8 +536,8 @@ mod tests {
         assert_eq!(
             error("ws+pong=30s"),
             "\"ws+pong=30s\": unknown tunnel parameter `pong`; ws takes subprotocol=NAME, \
-             message=BYTES, fragment=BYTES, text, close=CODE, ping=DURATION, \
-             tcp-keepalive=DURATION"
+             deflate=offer|require, message=BYTES, fragment=BYTES, text, close=CODE, \
+             ping=DURATION, tcp-keepalive=DURATION"
         );
         assert_eq!(
             error("hixie76+ping=30s"),
@@ -550,6 +595,14 @@ mod tests {
                  3000–4999), not \"1006\"",
             ),
             ("ws+text=yes", "`text` takes no value"),
+            (
+                "ws+deflate=yes",
+                "`deflate` is one of offer, require, not \"yes\"",
+            ),
+            (
+                "ws+deflate",
+                "`deflate` takes a value: write deflate=offer|require, like \"ws+deflate=offer\"",
+            ),
             ("ws+text+text", "`text` is given twice"),
             (
                 "ws+text+fragment=100",

@@ -65,6 +65,12 @@ pub trait Protocol: fmt::Debug + Send + Sync {
         false
     }
 
+    /// Whether the client masks its RFC 6455 frames, as the RFC asks;
+    /// permessage-deflate is offered only by a client that does.
+    fn masks_frames(&self) -> bool {
+        false
+    }
+
     /// The client half: the protocol's handshake over `io`, then the
     /// probe's stream. `dialer` opens further connections the way `io` was
     /// opened, for a protocol that needs more than one (or must re-dial
@@ -95,6 +101,7 @@ pub trait AnyProtocol: fmt::Debug + Send + Sync {
     fn through_proxy(&self) -> ThroughProxy;
     fn holds_requests(&self) -> Duration;
     fn websocket_features(&self) -> bool;
+    fn masks_frames(&self) -> bool;
     fn connect<'a>(
         &'a self,
         io: BoxedIo,
@@ -128,6 +135,10 @@ impl<P: Protocol> AnyProtocol for P {
 
     fn websocket_features(&self) -> bool {
         Protocol::websocket_features(self)
+    }
+
+    fn masks_frames(&self) -> bool {
+        Protocol::masks_frames(self)
     }
 
     fn connect<'a>(

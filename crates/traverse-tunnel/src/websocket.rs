@@ -43,6 +43,8 @@ use traverse_net::websocket::{self as frames, CloseSeen, FrameScanner, FrameSumm
 use traverse_net::{Action, BoxedIo, ConnEntry, Io, Protocol as Recognised, Tasks};
 
 use crate::bridge::{self, FrameSink, FrameSource, Inbound, Keepalives};
+use crate::deflate;
+use crate::parameters::Deflate;
 use crate::protocol::websocket_url;
 use crate::{
     ClientOptions, Connection, Dialer, KeepaliveKind, Protocol, Security, ServeContext,
@@ -73,6 +75,10 @@ impl Protocol for WebSocket {
         true
     }
 
+    fn masks_frames(&self) -> bool {
+        self.masked
+    }
+
     /// Client half: the opening handshake, then the probe's stream as messages.
     async fn connect(
         &self,
@@ -93,7 +99,13 @@ impl Protocol for WebSocket {
                 .headers_mut()
                 .insert(header::SEC_WEBSOCKET_PROTOCOL, value);
         }
-        let (socket, _response) =
+        if features.deflate.is_some() {
+            request.headers_mut().insert(
+                header::SEC_WEBSOCKET_EXTENSIONS,
+                header::HeaderValue::from_static(deflate::OFFER),
+            );
+        }
+        let (socket, response) =
             tokio_tungstenite::client_async(request, io)
                 .await
                 .map_err(|error| match error {
@@ -108,6 +120,43 @@ impl Protocol for WebSocket {
                     },
                     error => from_ws(error, "the WebSocket handshake"),
                 })?;
+        let agreed = response
+            .headers()
+            .get(header::SEC_WEBSOCKET_EXTENSIONS)
+            .and_then(|value| value.to_str().ok())
+            .filter(|value| deflate::names_deflate(value))
+            .map(str::to_string);
+        let sent = Arc::new(Mutex::new(FrameSummary::default()));
+        let framing = Framing::Client {
+            features: features.clone(),
+            sent: sent.clone(),
+            closing: Arc::default(),
+        };
+        match (features.deflate, agreed) {
+            (Some(Deflate::Require), None) => {
+                return Err(TunnelError::Declined {
+                    reason: "the WebSocket handshake was answered without permessage-deflate, \
+                             which the client requires (Sec-WebSocket-Extensions)"
+                        .to_string(),
+                });
+            }
+            (Some(_), Some(agreed)) => {
+                // Compression decides the frames' sizes: they are counted
+                // as they are written.
+                let tapped = deflate::WriteTap {
+                    io: socket.into_inner(),
+                    scanner: FrameScanner::default(),
+                    sent: sent.clone(),
+                };
+                let (sink, source) = deflate::wrap(tapped, self.masked, &agreed)?.split();
+                let sink = deflate::DeflateSink { sink, framing };
+                let source = sink.source(source);
+                let mut connection = bridge::client_connection(sink, source, options.keepalive);
+                connection.frames_sent = Some(sent);
+                return Ok(connection);
+            }
+            _ => {}
+        }
         let socket = if self.masked {
             socket
         } else {
@@ -117,15 +166,7 @@ impl Protocol for WebSocket {
                 .await
         };
         let (sink, source) = socket.split();
-        let sent = Arc::new(Mutex::new(FrameSummary::default()));
-        let sink = WsSink {
-            sink,
-            framing: Framing::Client {
-                features: features.clone(),
-                sent: sent.clone(),
-                closing: Arc::default(),
-            },
-        };
+        let sink = WsSink { sink, framing };
         let source = sink.source(source);
         let mut connection = bridge::client_connection(sink, source, options.keepalive);
         connection.frames_sent = Some(sent);
@@ -234,6 +275,8 @@ pub(crate) fn answer(
         .and_then(|offers| offers.split(',').next())
         .map(str::trim)
         .and_then(|first| header::HeaderValue::from_str(first).ok());
+    // It agrees to permessage-deflate, as most servers do.
+    let compresses = extensions.as_deref().is_some_and(deflate::names_deflate);
     entry.note_websocket(|seen| {
         seen.subprotocols = subprotocols;
         seen.extensions = extensions;
@@ -245,7 +288,8 @@ pub(crate) fn answer(
             entry.act(Action::ProtocolError, None, "the upgrade never completed");
             return;
         };
-        relay_upgraded(TokioIo::new(upgraded), &entry, target, 101, opened).await;
+        let agreed = compresses.then_some(deflate::AGREED);
+        relay_upgraded(TokioIo::new(upgraded), &entry, target, 101, opened, agreed).await;
     });
     let mut response = plain(StatusCode::SWITCHING_PROTOCOLS, "");
     let headers = response.headers_mut();
@@ -263,26 +307,33 @@ pub(crate) fn answer(
     if let Some(selected) = selected {
         headers.insert(header::SEC_WEBSOCKET_PROTOCOL, selected);
     }
+    if compresses {
+        headers.insert(
+            header::SEC_WEBSOCKET_EXTENSIONS,
+            header::HeaderValue::from_static(deflate::AGREED),
+        );
+    }
     response
 }
 
 /// The origin's half of an open WebSocket, however it was opened (an
 /// HTTP/1.1 upgrade, an HTTP/2 extended CONNECT): RFC 6455 frames on
-/// `upgraded`, relayed to the echo app, recorded as `Upgraded` with
-/// `status` and `detail` once the echo app is reached.
+/// `upgraded`, compressed where the handshake `agreed` on permessage-deflate,
+/// relayed to the echo app, recorded as `Upgraded` with `status` and
+/// `detail` once the echo app is reached.
 pub(crate) async fn relay_upgraded(
     upgraded: impl Io,
     entry: &ConnEntry,
     target: SocketAddr,
     status: u16,
     detail: &'static str,
+    agreed: Option<&str>,
 ) {
     let tapped = Tapped {
         io: upgraded,
         scanner: FrameScanner::default(),
         entry: entry.clone(),
     };
-    let socket = WebSocketStream::from_raw_socket(tapped, Role::Server, Some(lenient())).await;
     let echo = match echo::connect(target).await {
         Ok(echo) => echo,
         Err(error) => {
@@ -290,22 +341,45 @@ pub(crate) async fn relay_upgraded(
             return;
         }
     };
-    entry.act(Action::Upgraded, Some(status), detail);
-    let (sink, source) = socket.split();
     // The origin answers in the kind of message it last received.
     let text = Arc::new(AtomicBool::new(false));
-    let sink = WsSink {
-        sink,
-        framing: Framing::Mirror(text.clone()),
+    let framing = Framing::Mirror(text.clone());
+    let closing = Closing::Record(entry.clone());
+    let relayed = match agreed {
+        Some(agreed) => {
+            // Clients that do not mask frame as servers do (see `lenient`).
+            let socket = match deflate::wrap(tapped, false, agreed) {
+                Ok(socket) => socket,
+                Err(error) => {
+                    entry.act(Action::ProtocolError, None, error.to_string());
+                    return;
+                }
+            };
+            entry.act(Action::Upgraded, Some(status), detail);
+            let (sink, source) = socket.split();
+            let sink = deflate::DeflateSink { sink, framing };
+            let source = deflate::DeflateSource {
+                source,
+                closing,
+                text,
+            };
+            bridge::bridge(echo, sink, source, "the echo app", Keepalives::default()).await
+        }
+        None => {
+            let socket =
+                WebSocketStream::from_raw_socket(tapped, Role::Server, Some(lenient())).await;
+            entry.act(Action::Upgraded, Some(status), detail);
+            let (sink, source) = socket.split();
+            let sink = WsSink { sink, framing };
+            let source = WsSource {
+                source,
+                closing,
+                text,
+            };
+            bridge::bridge(echo, sink, source, "the echo app", Keepalives::default()).await
+        }
     };
-    let source = WsSource {
-        source,
-        closing: Closing::Record(entry.clone()),
-        text,
-    };
-    if let Err(error) =
-        bridge::bridge(echo, sink, source, "the echo app", Keepalives::default()).await
-    {
+    if let Err(error) = relayed {
         tracing::debug!(%error, "origin WebSocket relay ended");
     }
 }
@@ -375,7 +449,112 @@ impl<S: Io> WsSink<S> {
 
     /// The source that goes with this sink's close.
     pub(crate) fn source(&self, source: SplitStream<WebSocketStream<S>>) -> WsSource<S> {
-        let (closing, text) = match &self.framing {
+        let (closing, text) = self.framing.receiving();
+        WsSource {
+            source,
+            closing,
+            text,
+        }
+    }
+
+    async fn send_frames(&mut self, data: Bytes) -> Result<(), tungstenite::Error> {
+        let pieces = self.framing.pieces(data);
+        if let [whole] = &pieces[..] {
+            self.framing.count(whole);
+            let message = if whole.opcode == frames::TEXT {
+                Message::Text(
+                    tungstenite::Utf8Bytes::try_from(whole.payload.clone())
+                        .map_err(|_| tungstenite::Error::Utf8(String::new()))?,
+                )
+            } else {
+                Message::Binary(whole.payload.clone())
+            };
+            return self.sink.send(message).await;
+        }
+        for piece in pieces {
+            self.framing.count(&piece);
+            let opcode = match piece.opcode {
+                frames::TEXT => OpCode::Data(Data::Text),
+                frames::BINARY => OpCode::Data(Data::Binary),
+                _ => OpCode::Data(Data::Continue),
+            };
+            self.sink
+                .feed(Message::Frame(Frame::message(
+                    piece.payload,
+                    opcode,
+                    piece.fin,
+                )))
+                .await?;
+        }
+        self.sink.flush().await
+    }
+}
+
+/// One frame of a message as a sending half builds it.
+pub(crate) struct Piece {
+    /// [`frames::TEXT`], [`frames::BINARY`] or [`frames::CONTINUATION`].
+    pub(crate) opcode: u8,
+    pub(crate) payload: Bytes,
+    pub(crate) fin: bool,
+}
+
+impl Framing {
+    /// The frames one piece of the stream goes in: one message, text
+    /// (base64) or binary, cut into fragments where the client asks.
+    pub(crate) fn pieces(&self, data: Bytes) -> Vec<Piece> {
+        let (text, fragment) = match self {
+            Framing::Client { features, .. } => (features.text, features.fragment),
+            Framing::Mirror(text) => (text.load(Ordering::Relaxed), None),
+        };
+        let (payload, first) = if text {
+            (Bytes::from(BASE64.encode(&data)), frames::TEXT)
+        } else {
+            (data, frames::BINARY)
+        };
+        let size = fragment
+            .map(|size| usize::try_from(size).unwrap_or(usize::MAX))
+            .filter(|size| payload.len() > *size)
+            .unwrap_or(payload.len().max(1));
+        let count = payload.len().div_ceil(size).max(1);
+        (0..count)
+            .map(|index| Piece {
+                opcode: if index == 0 {
+                    first
+                } else {
+                    frames::CONTINUATION
+                },
+                payload: payload.slice(index * size..payload.len().min((index + 1) * size)),
+                fin: index + 1 == count,
+            })
+            .collect()
+    }
+
+    /// Counts a frame the client sends as it builds it.
+    fn count(&self, piece: &Piece) {
+        if let Framing::Client { sent, .. } = self {
+            lock(sent).count_sent(piece.opcode, piece.payload.len());
+        }
+    }
+
+    /// The code and reason this side closes with, `None` for the origin,
+    /// which answers the client's close; the client's is on its way from
+    /// here on.
+    pub(crate) fn close(&self) -> Option<u16> {
+        match self {
+            Framing::Client {
+                features, closing, ..
+            } => {
+                closing.store(true, Ordering::Relaxed);
+                Some(features.close_code())
+            }
+            Framing::Mirror(_) => None,
+        }
+    }
+
+    /// What the receiving half beside this sending half checks of the
+    /// peer's messages and close.
+    pub(crate) fn receiving(&self) -> (Closing, Arc<AtomicBool>) {
+        match self {
             Framing::Client {
                 features, closing, ..
             } => (
@@ -383,72 +562,15 @@ impl<S: Io> WsSink<S> {
                     code: features.close_code(),
                     sent: closing.clone(),
                 },
-                features.text,
+                Arc::new(AtomicBool::new(features.text)),
             ),
             Framing::Mirror(text) => (
                 Closing::Expect {
                     code: crate::parameters::DEFAULT_CLOSE,
                     sent: Arc::default(),
                 },
-                text.load(Ordering::Relaxed),
+                text.clone(),
             ),
-        };
-        WsSource {
-            source,
-            closing,
-            text: Arc::new(AtomicBool::new(text)),
-        }
-    }
-
-    async fn send_frames(&mut self, data: Bytes) -> Result<(), tungstenite::Error> {
-        let (text, fragment, sent) = match &self.framing {
-            Framing::Client { features, sent, .. } => {
-                (features.text, features.fragment, Some(sent.clone()))
-            }
-            Framing::Mirror(text) => (text.load(Ordering::Relaxed), None, None),
-        };
-        let (payload, kind) = if text {
-            (Bytes::from(BASE64.encode(&data)), Data::Text)
-        } else {
-            (data, Data::Binary)
-        };
-        let count = |opcode: u8, length: usize| {
-            if let Some(sent) = &sent {
-                lock(sent).count_sent(opcode, length);
-            }
-        };
-        let first_opcode = if text { frames::TEXT } else { frames::BINARY };
-        let fragment = fragment.map(|size| usize::try_from(size).unwrap_or(usize::MAX));
-        match fragment {
-            Some(size) if payload.len() > size => {
-                let pieces = payload.len().div_ceil(size);
-                for index in 0..pieces {
-                    let piece = payload.slice(index * size..payload.len().min((index + 1) * size));
-                    let (opcode, counted) = if index == 0 {
-                        (OpCode::Data(kind), first_opcode)
-                    } else {
-                        (OpCode::Data(Data::Continue), frames::CONTINUATION)
-                    };
-                    count(counted, piece.len());
-                    let last = index + 1 == pieces;
-                    self.sink
-                        .feed(Message::Frame(Frame::message(piece, opcode, last)))
-                        .await?;
-                }
-                self.sink.flush().await
-            }
-            _ => {
-                count(first_opcode, payload.len());
-                let message = if text {
-                    Message::Text(
-                        tungstenite::Utf8Bytes::try_from(payload)
-                            .map_err(|_| tungstenite::Error::Utf8(String::new()))?,
-                    )
-                } else {
-                    Message::Binary(payload)
-                };
-                self.sink.send(message).await
-            }
         }
     }
 }
@@ -473,18 +595,10 @@ impl<S: Io> FrameSink for WsSink<S> {
         Box::pin(async move {
             // The client closes with its code and reason; the origin's
             // close answers the client's, which tungstenite has queued.
-            let close = match &self.framing {
-                Framing::Client {
-                    features, closing, ..
-                } => {
-                    closing.store(true, Ordering::Relaxed);
-                    Some(CloseFrame {
-                        code: CloseCode::from(features.close_code()),
-                        reason: CLOSE_REASON.into(),
-                    })
-                }
-                Framing::Mirror(_) => None,
-            };
+            let close = self.framing.close().map(|code| CloseFrame {
+                code: CloseCode::from(code),
+                reason: CLOSE_REASON.into(),
+            });
             let closed = match close {
                 Some(frame) => self.sink.send(Message::Close(Some(frame))).await,
                 None => self.sink.close().await,
@@ -512,35 +626,22 @@ impl<S: Io> FrameSink for WsSink<S> {
 impl<S: Io> FrameSource for WsSource<S> {
     fn next(&mut self) -> BoxFuture<'_, Result<Option<Inbound>, TunnelError>> {
         Box::pin(async move {
+            let receiving = Receiving {
+                closing: &self.closing,
+                text: &self.text,
+            };
             loop {
                 match self.source.next().await {
-                    Some(Ok(Message::Binary(data))) => {
-                        if let Closing::Record(_) = self.closing {
-                            self.text.store(false, Ordering::Relaxed);
-                        } else if self.text.load(Ordering::Relaxed) {
-                            return Err(TunnelError::Protocol(
-                                "received a binary message where the tunnel sends text".to_string(),
-                            ));
-                        }
-                        return Ok(Some(Inbound::Data(data)));
-                    }
+                    Some(Ok(Message::Binary(data))) => return receiving.data(false, data),
                     Some(Ok(Message::Text(text))) => {
-                        if let Closing::Record(_) = self.closing {
-                            self.text.store(true, Ordering::Relaxed);
-                        } else if !self.text.load(Ordering::Relaxed) {
-                            return Err(TunnelError::Protocol(
-                                "received a text message where the tunnel sends binary".to_string(),
-                            ));
-                        }
-                        let data = BASE64.decode(text.as_bytes()).map_err(|error| {
-                            TunnelError::Protocol(format!(
-                                "a text message was not the stream in base64: {error}"
-                            ))
-                        })?;
-                        return Ok(Some(Inbound::Data(Bytes::from(data))));
+                        return receiving.data(true, Bytes::from(text));
                     }
                     Some(Ok(Message::Pong(_))) => return Ok(Some(Inbound::Answer)),
-                    Some(Ok(Message::Close(frame))) => return self.closed(frame),
+                    Some(Ok(Message::Close(frame))) => {
+                        return receiving.closed(
+                            frame.map(|frame| (u16::from(frame.code), frame.reason.to_string())),
+                        );
+                    }
                     // tungstenite answers pings itself, with the pong RFC 6455 asks for.
                     Some(Ok(Message::Ping(_) | Message::Frame(_))) => {}
                     Some(Err(error)) => return Err(from_ws(error, "receiving WebSocket messages")),
@@ -555,26 +656,58 @@ impl<S: Io> FrameSource for WsSource<S> {
     }
 }
 
-impl<S> WsSource<S> {
-    /// The peer's close: the end of the stream, once its code is what this
-    /// side requires or has recorded it.
-    fn closed(&self, frame: Option<CloseFrame>) -> Result<Option<Inbound>, TunnelError> {
-        let code = frame.as_ref().map(|frame| u16::from(frame.code));
-        match &self.closing {
+/// What a receiving half makes of the peer's messages, whichever library
+/// read them: text or binary as the tunnel sends it, and the close.
+pub(crate) struct Receiving<'a> {
+    pub(crate) closing: &'a Closing,
+    /// Whether text messages are the tunnel's (the client's parameter, or
+    /// what the origin last received).
+    pub(crate) text: &'a AtomicBool,
+}
+
+impl Receiving<'_> {
+    /// A data message: the stream's bytes, from base64 for text.
+    pub(crate) fn data(&self, text: bool, payload: Bytes) -> Result<Option<Inbound>, TunnelError> {
+        if let Closing::Record(_) = self.closing {
+            self.text.store(text, Ordering::Relaxed);
+        } else if self.text.load(Ordering::Relaxed) != text {
+            let (got, sends) = if text {
+                ("text", "binary")
+            } else {
+                ("binary", "text")
+            };
+            return Err(TunnelError::Protocol(format!(
+                "received a {got} message where the tunnel sends {sends}"
+            )));
+        }
+        if !text {
+            return Ok(Some(Inbound::Data(payload)));
+        }
+        let data = BASE64.decode(&payload).map_err(|error| {
+            TunnelError::Protocol(format!(
+                "a text message was not the stream in base64: {error}"
+            ))
+        })?;
+        Ok(Some(Inbound::Data(Bytes::from(data))))
+    }
+
+    /// The peer's close, as its code and reason: the end of the stream,
+    /// once its code is what this side requires or has recorded it.
+    pub(crate) fn closed(
+        &self,
+        frame: Option<(u16, String)>,
+    ) -> Result<Option<Inbound>, TunnelError> {
+        let code = frame.as_ref().map(|(code, _)| *code);
+        match self.closing {
             Closing::Record(entry) => {
-                let close = frame.map(|frame| CloseSeen {
-                    code: u16::from(frame.code),
-                    reason: frame.reason.to_string(),
-                });
+                let close = frame.map(|(code, reason)| CloseSeen { code, reason });
                 entry.note_websocket(|seen| seen.close = close);
                 Ok(None)
             }
             Closing::Expect { sent, .. } if !sent.load(Ordering::Relaxed) => match frame {
-                Some(frame) if frame.code != CloseCode::Normal => {
+                Some((code, reason)) if code != u16::from(CloseCode::Normal) => {
                     Err(TunnelError::Protocol(format!(
-                        "the peer closed the WebSocket with {}: {}",
-                        u16::from(frame.code),
-                        frame.reason
+                        "the peer closed the WebSocket with {code}: {reason}"
                     )))
                 }
                 _ => Ok(None),
@@ -583,7 +716,7 @@ impl<S> WsSource<S> {
             Closing::Expect { code: sent, .. } => Err(TunnelError::Protocol(format!(
                 "{CLOSE_CHANGED}: the client closed with {sent}, and the answer came back with {}",
                 match frame {
-                    Some(frame) => format!("{}: {}", u16::from(frame.code), frame.reason),
+                    Some((code, reason)) => format!("{code}: {reason}"),
                     None => "no code".to_string(),
                 }
             ))),

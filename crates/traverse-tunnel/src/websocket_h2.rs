@@ -168,8 +168,15 @@ fn answer(
     tasks.spawn(async move {
         match upgrade.await {
             Ok(upgraded) => {
-                websocket::relay_upgraded(TokioIo::new(upgraded), &entry, target, 200, OVER_HTTP2)
-                    .await;
+                websocket::relay_upgraded(
+                    TokioIo::new(upgraded),
+                    &entry,
+                    target,
+                    200,
+                    OVER_HTTP2,
+                    None,
+                )
+                .await;
             }
             Err(error) => entry.act(
                 Action::ProtocolError,

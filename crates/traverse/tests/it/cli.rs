@@ -657,7 +657,8 @@ fn a_tunnel_parameter_the_tunnel_does_not_take_exits_2_and_says_what_it_takes() 
     assert_eq!(
         text(&output.stderr).trim(),
         "error: \"ws+pong=30s\": unknown tunnel parameter `pong`; ws takes subprotocol=NAME, \
-         message=BYTES, fragment=BYTES, text, close=CODE, ping=DURATION, tcp-keepalive=DURATION"
+         deflate=offer|require, message=BYTES, fragment=BYTES, text, close=CODE, ping=DURATION, \
+         tcp-keepalive=DURATION"
     );
 }
 

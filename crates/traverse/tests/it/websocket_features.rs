@@ -30,7 +30,7 @@ fn origin_saw(cell: &CellResult) -> WebSocketSeen {
 #[tokio::test]
 async fn every_feature_passes_on_direct_and_the_origin_saw_it() {
     type Saw = fn(&WebSocketSeen) -> bool;
-    let table: [(&str, &str, Saw); 8] = [
+    let table: [(&str, &str, Saw); 10] = [
         ("ws", "binary messages, closed with 1000", |seen| {
             seen.frames.binary_messages > 0
                 && seen.frames.text_messages == 0
@@ -40,6 +40,28 @@ async fn every_feature_passes_on_direct_and_the_origin_saw_it() {
         ("ws+subprotocol=mqtt", "the subprotocol offered", |seen| {
             seen.subprotocols.as_deref() == Some("mqtt")
         }),
+        (
+            "ws+deflate=offer",
+            "permessage-deflate offered and used",
+            |seen| {
+                seen.extensions
+                    .as_deref()
+                    .is_some_and(|offer| offer.starts_with("permessage-deflate"))
+                    && seen.frames.reserved_bits == seen.frames.binary_messages
+                    && seen.frames.binary_messages > 0
+            },
+        ),
+        (
+            "wss+subprotocol=mqtt+deflate=require+message=70000+text+close=4000",
+            "compressed text in large messages, with a subprotocol and a code",
+            |seen| {
+                seen.subprotocols.as_deref() == Some("mqtt")
+                    && seen.frames.reserved_bits > 0
+                    && seen.frames.text_messages > 0
+                    && seen.frames.length_64 > 0
+                    && seen.close.as_ref().is_some_and(|close| close.code == 4000)
+            },
+        ),
         (
             "ws+message=200",
             "200-byte frames in the 16-bit form",
@@ -194,6 +216,54 @@ async fn a_message_cap_closes_large_messages_however_fragmented() {
             "wss+fragment=4096 pass",
             "wss+message=70000+fragment=4096 fail blocked blame=alb",
         ],
+    )
+    .await;
+}
+
+/// A WAF that strips `Sec-WebSocket-Extensions`: a client that offers
+/// compression goes on without it, one that requires it fails on the WAF.
+#[tokio::test]
+async fn without_the_extensions_header_compression_falls_back_or_fails_as_the_client_asks() {
+    let topology = r#"
+        [[hops]]
+        kind = "tls-terminator"
+        name = "waf"
+        websocket = true
+        websocket_offers = "strip-extensions"
+    "#;
+    let results = run(topology, &["wss+deflate=offer", "wss+deflate=require"]).await;
+    let seen = origin_saw(&results[0]);
+    assert_eq!(seen.extensions, None);
+    assert_eq!(seen.frames.reserved_bits, 0, "{seen:?}");
+    assert_eq!(
+        crate::support::summary(&results[1]),
+        "wss+deflate=require fail refused blame=waf"
+    );
+    assert!(
+        results[1].detail.starts_with(
+            "the WebSocket handshake was answered without permessage-deflate, which the client \
+             requires"
+        ),
+        "{}",
+        results[1].detail
+    );
+}
+
+/// A gateway that validates frames without knowing the negotiated
+/// extensions closes a compressed WebSocket with 1002 on its first
+/// frame; an uncompressed one passes.
+#[tokio::test]
+async fn a_hop_that_rejects_reserved_bits_closes_compressed_websockets() {
+    let topology = r#"
+        [[hops]]
+        kind = "legacy-forwarder"
+        name = "gateway"
+        reserved_bits = "reject"
+    "#;
+    assert_cells(
+        topology,
+        &["ws", "ws+deflate=offer"],
+        &["ws pass", "ws+deflate=offer fail blocked blame=gateway"],
     )
     .await;
 }
