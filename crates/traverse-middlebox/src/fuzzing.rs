@@ -12,12 +12,12 @@
 use traverse_net::fuzzing::block_on;
 use traverse_net::http::chunked_body_len;
 use traverse_net::{Rejection, TransactionLog, Transform};
-use traverse_scenario::Masking;
+use traverse_scenario::{Masking, ReservedBits, WebSocketRules};
 
 use crate::legacy_forwarder::{
     BODY_LIMIT, Body, HEAD_LIMIT, LINE_LIMIT, body_framing, read_body, read_request,
 };
-use crate::websocket_frames::{CacheReader, MaskingRule};
+use crate::websocket_frames::{CacheReader, FrameRules, MaskingRule};
 
 /// `input` as the bytes a client sends a legacy forwarder: its head, then
 /// the body its framing declares and what follows.
@@ -157,6 +157,54 @@ pub fn check_websocket_masking(input: &[u8]) {
     let out = apply(&mut CacheReader::new(entry), stream, stream.len().max(1))
         .expect("a cache passes all");
     assert_eq!(out, stream, "a cache passes every byte on");
+    check_frame_rules(stream, piece, &frames);
+}
+
+/// The frame and message caps and the reserved-bits rule refuse the first
+/// frame that breaks one, however the stream arrives, and pass every byte
+/// of a stream that breaks none.
+fn check_frame_rules(stream: &[u8], piece: usize, frames: &[Frame<'_>]) {
+    let rules = WebSocketRules {
+        max_frame_size: Some(300),
+        max_message_size: Some(600),
+        reserved_bits: ReservedBits::Reject,
+        ..WebSocketRules::default()
+    };
+    let whole = apply(&mut FrameRules::new(rules), stream, stream.len().max(1));
+    let pieces = apply(&mut FrameRules::new(rules), stream, piece);
+    let mut message = 0_u64;
+    let first_broken = frames.iter().position(|frame| {
+        let (first, control) = (frame.header[0], frame.header[0] & 0x08 != 0);
+        if first & 0x70 != 0 {
+            return true;
+        }
+        if control {
+            return false;
+        }
+        message = if first & 0x0f == 0 {
+            message + frame.length
+        } else {
+            frame.length
+        };
+        frame.length > 300 || message > 600
+    });
+    match (whole, pieces, first_broken) {
+        (Ok(whole), Ok(pieces), None) => {
+            assert_eq!(whole, stream, "nothing broken, every byte passes");
+            assert_eq!(pieces, stream, "in pieces too");
+        }
+        (Err(whole), Err(pieces), Some(_)) => {
+            assert_eq!(
+                whole.reply, pieces.reply,
+                "the same refusal however it arrives"
+            );
+            let code = u16::from_be_bytes([whole.reply[2], whole.reply[3]]);
+            assert!(code == 1002 || code == 1009, "closed with {code}");
+        }
+        (whole, pieces, broken) => {
+            panic!("{whole:?} as a whole, {pieces:?} in pieces, first broken frame {broken:?}")
+        }
+    }
 }
 
 fn apply(rule: &mut dyn Transform, input: &[u8], piece: usize) -> Result<Vec<u8>, Rejection> {

@@ -629,7 +629,7 @@ thead th { border-bottom: 2px solid var(--line); white-space: nowrap; }
 .heatmap { border-collapse: separate; border-spacing: 0; }
 .heatmap td, .heatmap th { border: 1px solid #fff; }
 .heatmap thead th { position: sticky; top: 0; z-index: 2; background: #fff; white-space: normal; overflow-wrap: anywhere; vertical-align: bottom; }
-.heatmap td.cell { white-space: normal; min-width: 4.5rem; }
+.heatmap td.cell { white-space: normal; min-width: 4rem; }
 .heatmap th[scope=row] { position: sticky; left: 0; z-index: 1; background: #fff; white-space: nowrap; }
 .heatmap thead th:first-child { left: 0; z-index: 3; }
 @media (max-width: 600px) { .bar { width: 4rem; } .heatmap th[scope=row] { white-space: normal; overflow-wrap: anywhere; min-width: 7rem; max-width: 9rem; } }

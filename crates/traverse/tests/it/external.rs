@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use traverse_runner::{RunOptions, TunnelSpec};
 
-use crate::support::{repo_root, require, signal_and_wait, summary, wait_until};
+use crate::support::{repo_root, require, rerun_unjudged, signal_and_wait, summary, wait_until};
 
 fn definition(name: &str) -> TunnelSpec {
     let path = repo_root().join("tunnels").join(format!("{name}.toml"));
@@ -95,9 +95,10 @@ async fn socketio_gets_the_verdicts_of_the_built_in_fallback_through_the_bundled
     let scenarios = traverse_scenario::load_all(&[repo_root().join("scenarios")])
         .unwrap_or_else(|errors| panic!("{errors:?}"));
     let cells = traverse_runner::plan(&scenarios, &tunnels);
-    let results = traverse_runner::run(cells, &fewer_programs(), |_| {})
+    let mut results = traverse_runner::run(cells, &fewer_programs(), |_| {})
         .await
         .expect("run");
+    rerun_unjudged(&mut results, &scenarios, &tunnels, &fewer_programs()).await;
 
     let mut wrong = Vec::new();
     for scenario in &scenarios {
@@ -355,41 +356,7 @@ async fn the_reference_wss_tunnel_as_processes_agrees_with_its_built_in_self() {
     )
     .await
     .expect("run");
-    // A cell the harness could not judge (it was starved: a busy machine)
-    // says nothing to compare. Those pairs run again, twice at most, and
-    // a pair still unjudged fails the test as the machine being too busy.
-    for _ in 0..2 {
-        let unjudged: Vec<&str> = results
-            .chunks(2)
-            .filter(|pair| {
-                pair.iter()
-                    .any(|cell| cell.category == Some(traverse_runner::Category::Harness))
-            })
-            .map(|pair| pair[0].scenario.as_str())
-            .collect();
-        if unjudged.is_empty() {
-            break;
-        }
-        let again: Vec<_> = scenarios
-            .iter()
-            .filter(|scenario| unjudged.contains(&scenario.name.as_str()))
-            .cloned()
-            .collect();
-        let rerun = traverse_runner::run(
-            traverse_runner::plan(&again, &tunnels),
-            &fewer_programs(),
-            |_| {},
-        )
-        .await
-        .expect("run");
-        for cell in rerun {
-            if let Some(earlier) = results.iter_mut().find(|earlier| {
-                (&earlier.scenario, &earlier.tunnel) == (&cell.scenario, &cell.tunnel)
-            }) {
-                *earlier = cell;
-            }
-        }
-    }
+    rerun_unjudged(&mut results, &scenarios, &tunnels, &fewer_programs()).await;
     let mut disagreements = Vec::new();
     for pair in results.chunks(2) {
         let (inside, outside) = (&pair[0], &pair[1]);

@@ -85,10 +85,10 @@ fn a_run_outside_the_repository_runs_the_built_in_scenarios_and_leaves_nothing()
     );
     assert_eq!(
         stderr,
-        "running the 28 built-in scenarios; `traverse scenarios export DIR` writes them out\n"
+        "running the 30 built-in scenarios; `traverse scenarios export DIR` writes them out\n"
     );
     let names = bundled_names();
-    assert_eq!(names.len(), 28);
+    assert_eq!(names.len(), 30);
     let missing: Vec<&String> = names
         .iter()
         .filter(|name| !stdout.lines().any(|line| line.starts_with(name.as_str())))
@@ -167,7 +167,7 @@ fn export_writes_the_bundled_files_and_will_not_overwrite_without_force() {
     assert_eq!(again.status.code(), Some(2));
     assert_eq!(
         text(&again.stderr),
-        "error: out/aws-alb-idle-timeout.toml and 27 other scenario files already there; \
+        "error: out/aws-alb-idle-timeout.toml and 29 other scenario files already there; \
          nothing was written (`--force` overwrites)\n"
     );
     assert_eq!(
@@ -195,7 +195,7 @@ fn export_writes_the_bundled_files_and_will_not_overwrite_without_force() {
         deadline,
     );
     assert_eq!(validated.status.code(), Some(0));
-    assert_eq!(text(&validated.stdout).lines().count(), 28);
+    assert_eq!(text(&validated.stdout).lines().count(), 30);
 }
 
 #[test]

@@ -234,3 +234,40 @@ impl LoneHop {
         records[0].clone()
     }
 }
+
+/// Runs again, twice at most, the scenarios in which a cell could not be
+/// judged (the harness was starved: a busy machine), for a test that
+/// compares cells: a `harness` cell says nothing to compare. What stays
+/// unjudged is left for the comparison to report.
+pub async fn rerun_unjudged(
+    results: &mut [CellResult],
+    scenarios: &[Scenario],
+    tunnels: &[TunnelSpec],
+    options: &RunOptions,
+) {
+    for _ in 0..2 {
+        let unjudged: Vec<&Scenario> = scenarios
+            .iter()
+            .filter(|scenario| {
+                results.iter().any(|cell| {
+                    cell.scenario == scenario.name
+                        && cell.category == Some(traverse_runner::Category::Harness)
+                })
+            })
+            .collect();
+        if unjudged.is_empty() {
+            return;
+        }
+        let again: Vec<Scenario> = unjudged.into_iter().cloned().collect();
+        let rerun = traverse_runner::run(traverse_runner::plan(&again, tunnels), options, |_| {})
+            .await
+            .expect("run");
+        for cell in rerun {
+            if let Some(earlier) = results.iter_mut().find(|earlier| {
+                (&earlier.scenario, &earlier.tunnel) == (&cell.scenario, &cell.tunnel)
+            }) {
+                *earlier = cell;
+            }
+        }
+    }
+}
