@@ -120,10 +120,7 @@ impl<S: Io> FrameSink for DeflateSink<S> {
     }
 
     fn chunk(&self) -> usize {
-        match &self.framing {
-            Framing::Client { features, .. } => features.message_size(),
-            Framing::Mirror(_) => crate::bridge::CHUNK,
-        }
+        self.framing.chunk()
     }
 
     fn finish(&mut self) -> BoxFuture<'_, Result<(), TunnelError>> {

@@ -33,17 +33,14 @@ pub enum Value {
 
 impl Value {
     /// How the listing writes the value.
-    fn placeholder(self) -> &'static str {
+    fn placeholder(self) -> String {
         match self {
-            Value::Duration => "=DURATION",
-            Value::Bytes => "=BYTES",
-            Value::Token => "=NAME",
-            Value::Code => "=CODE",
-            Value::Choice(words) => match words {
-                ["offer", "require"] => "=offer|require",
-                _ => "=WORD",
-            },
-            Value::Flag => "",
+            Value::Duration => "=DURATION".to_string(),
+            Value::Bytes => "=BYTES".to_string(),
+            Value::Token => "=NAME".to_string(),
+            Value::Code => "=CODE".to_string(),
+            Value::Choice(words) => format!("={}", words.join("|")),
+            Value::Flag => String::new(),
         }
     }
 }

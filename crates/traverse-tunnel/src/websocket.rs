@@ -529,6 +529,14 @@ impl Framing {
             .collect()
     }
 
+    /// The most bytes of the stream in one message.
+    pub(crate) fn chunk(&self) -> usize {
+        match self {
+            Framing::Client { features, .. } => features.message_size(),
+            Framing::Mirror(_) => bridge::CHUNK,
+        }
+    }
+
     /// Counts a frame the client sends as it builds it.
     fn count(&self, piece: &Piece) {
         if let Framing::Client { sent, .. } = self {
@@ -585,10 +593,7 @@ impl<S: Io> FrameSink for WsSink<S> {
     }
 
     fn chunk(&self) -> usize {
-        match &self.framing {
-            Framing::Client { features, .. } => features.message_size(),
-            Framing::Mirror(_) => bridge::CHUNK,
-        }
+        self.framing.chunk()
     }
 
     fn finish(&mut self) -> BoxFuture<'_, Result<(), TunnelError>> {

@@ -174,7 +174,7 @@ mod tests {
             .map(|(name, source)| (name.to_string(), source.to_string()))
             .collect();
         assert_eq!(built_in, on_disk);
-        assert_eq!(BUILT_IN.len(), 28, "the 28 bundled scenarios");
+        assert_eq!(BUILT_IN.len(), 30, "the 30 bundled scenarios");
     }
 
     #[test]
