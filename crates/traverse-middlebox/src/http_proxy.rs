@@ -408,7 +408,7 @@ pub(crate) fn strip_offers(
     offers: WebSocketOffers,
     entry: &ConnEntry,
 ) {
-    let removed: Vec<String> = offers
+    let removed: Vec<(&str, String)> = offers
         .stripped()
         .iter()
         .filter_map(|name| {
@@ -418,29 +418,38 @@ pub(crate) fn strip_offers(
                 .map(|value| String::from_utf8_lossy(value.as_bytes()).into_owned())
                 .collect();
             headers.remove(*name);
-            (!values.is_empty()).then(|| format!("`{}: {}`", canonical(name), values.join(", ")))
+            (!values.is_empty()).then(|| (*name, values.join(", ")))
         })
         .collect();
     note_stripped(entry, offers, &removed);
 }
 
-/// Records the offers a hop removed (`removed`, each as `` `Name: value` ``).
-pub(crate) fn note_stripped(entry: &ConnEntry, offers: WebSocketOffers, removed: &[String]) {
-    if !removed.is_empty() {
-        entry.act(
-            Action::StrippedHeaders,
-            None,
-            format!(
-                "removed {} from the WebSocket handshake before forwarding (websocket_offers = \"{}\")",
-                removed.join(" and "),
-                offers.keyword()
-            ),
-        );
+/// Records the offers a hop removed, each a header's name and its value.
+pub(crate) fn note_stripped(
+    entry: &ConnEntry,
+    offers: WebSocketOffers,
+    removed: &[(&str, String)],
+) {
+    if removed.is_empty() {
+        return;
     }
+    let removed: Vec<String> = removed
+        .iter()
+        .map(|(name, value)| format!("`{}: {value}`", canonical(name)))
+        .collect();
+    entry.act(
+        Action::StrippedHeaders,
+        None,
+        format!(
+            "removed {} from the WebSocket handshake before forwarding (websocket_offers = \"{}\")",
+            removed.join(" and "),
+            offers.keyword()
+        ),
+    );
 }
 
 /// A WebSocket header's name as RFC 6455 writes it.
-pub(crate) fn canonical(name: &str) -> &'static str {
+fn canonical(name: &str) -> &'static str {
     match name {
         "sec-websocket-protocol" => "Sec-WebSocket-Protocol",
         _ => "Sec-WebSocket-Extensions",

@@ -150,22 +150,11 @@ async fn forward(
     } else {
         (traverse_scenario::Masking::Ignore, Default::default())
     };
-    let stripped: Vec<&str> = rules
+    let removed: Vec<(&str, String)> = rules
         .offers
         .stripped()
         .iter()
-        .copied()
-        .filter(|name| header(name).is_some())
-        .collect();
-    let removed: Vec<String> = stripped
-        .iter()
-        .map(|name| {
-            format!(
-                "`{}: {}`",
-                crate::http_proxy::canonical(name),
-                header(name).unwrap_or_default()
-            )
-        })
+        .filter_map(|name| Some((*name, header(name)?.to_string())))
         .collect();
     entry.set_protocol(if upgrade {
         Protocol::Websocket
@@ -207,9 +196,9 @@ async fn forward(
             return;
         }
     };
-    let names: Vec<Vec<u8>> = stripped
+    let names: Vec<Vec<u8>> = removed
         .iter()
-        .map(|name| format!("{name}:").into_bytes())
+        .map(|(name, _)| format!("{name}:").into_bytes())
         .collect();
     let names: Vec<&[u8]> = names.iter().map(Vec::as_slice).collect();
     let mut request_out = without_fields(&head, &names);

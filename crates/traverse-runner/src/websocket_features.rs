@@ -36,8 +36,7 @@ pub(crate) fn confirm(
         let first = seen
             .subprotocols
             .as_deref()
-            .and_then(|offers| offers.split(',').next())
-            .map(str::trim);
+            .map(traverse_net::websocket::first_offer);
         if first != Some(subprotocol.as_str()) {
             return corrupt(format!(
                 "the client offered the subprotocol `{subprotocol}`, and the origin was offered {}",

@@ -2,21 +2,17 @@
 //! tungstenite, which does every handshake here, has no compression and
 //! refuses frames with RSV1 set, so once a handshake has agreed on the
 //! extension both halves hand the upgraded stream to yawc with what was
-//! agreed. The client's own count of its frames is read off the bytes it
-//! writes, since compression decides their sizes.
+//! agreed.
 
-use std::pin::Pin;
+use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
-use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use futures_util::future::BoxFuture;
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use traverse_net::Io;
-use traverse_net::websocket::{self as frames, FrameScanner, FrameSummary};
+use traverse_net::websocket as frames;
 use yawc::close::CloseCode;
 use yawc::{Frame, OpCode, WebSocket};
 
@@ -192,58 +188,6 @@ impl<S: Io> FrameSource for DeflateSource<S> {
                 }
             }
         })
-    }
-}
-
-/// The client's stream after its handshake, with the frames it writes
-/// read off and counted into `sent`.
-pub(crate) struct WriteTap<I> {
-    pub(crate) io: I,
-    pub(crate) scanner: FrameScanner,
-    pub(crate) sent: Arc<Mutex<FrameSummary>>,
-}
-
-impl<I: AsyncRead + Unpin> AsyncRead for WriteTap<I> {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        context: &mut Context<'_>,
-        buffer: &mut ReadBuf<'_>,
-    ) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.io).poll_read(context, buffer)
-    }
-}
-
-impl<I: AsyncWrite + Unpin> AsyncWrite for WriteTap<I> {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        context: &mut Context<'_>,
-        data: &[u8],
-    ) -> Poll<std::io::Result<usize>> {
-        let polled = Pin::new(&mut self.io).poll_write(context, data);
-        if let Poll::Ready(Ok(written)) = polled {
-            let this = &mut *self;
-            let mut sent = this
-                .sent
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            this.scanner
-                .feed(&data[..written], |header| sent.count(&header));
-        }
-        polled
-    }
-
-    fn poll_flush(
-        mut self: Pin<&mut Self>,
-        context: &mut Context<'_>,
-    ) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.io).poll_flush(context)
-    }
-
-    fn poll_shutdown(
-        mut self: Pin<&mut Self>,
-        context: &mut Context<'_>,
-    ) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.io).poll_shutdown(context)
     }
 }
 

@@ -126,13 +126,19 @@ impl Protocol for WebSocket {
             .and_then(|value| value.to_str().ok())
             .filter(|value| deflate::names_deflate(value))
             .map(str::to_string);
+        // Every frame the client sends is counted as it is written: with
+        // compression its sizes are the deflater's, not the sink's.
         let sent = Arc::new(Mutex::new(FrameSummary::default()));
+        let tapped = FrameTap {
+            io: socket.into_inner(),
+            scanner: FrameScanner::default(),
+            counts: Counts::Writes(sent.clone()),
+        };
         let framing = Framing::Client {
             features: features.clone(),
-            sent: sent.clone(),
             closing: Arc::default(),
         };
-        match (features.deflate, agreed) {
+        let mut connection = match (features.deflate, agreed) {
             (Some(Deflate::Require), None) => {
                 return Err(TunnelError::Declined {
                     reason: "the WebSocket handshake was answered without permessage-deflate, \
@@ -141,34 +147,28 @@ impl Protocol for WebSocket {
                 });
             }
             (Some(_), Some(agreed)) => {
-                // Compression decides the frames' sizes: they are counted
-                // as they are written.
-                let tapped = deflate::WriteTap {
-                    io: socket.into_inner(),
-                    scanner: FrameScanner::default(),
-                    sent: sent.clone(),
-                };
                 let (sink, source) = deflate::wrap(tapped, self.masked, &agreed)?.split();
                 let sink = deflate::DeflateSink { sink, framing };
                 let source = sink.source(source);
-                let mut connection = bridge::client_connection(sink, source, options.keepalive);
-                connection.frames_sent = Some(sent);
-                return Ok(connection);
+                bridge::client_connection(sink, source, options.keepalive)
             }
-            _ => {}
-        }
-        let socket = if self.masked {
-            socket
-        } else {
-            // tungstenite masks every client frame; a client that does not is,
-            // on the wire, a server-role endpoint after the handshake.
-            WebSocketStream::from_raw_socket(socket.into_inner(), Role::Server, Some(lenient()))
-                .await
+            _ => {
+                // tungstenite masks every client frame; a client that does
+                // not is, on the wire, a server-role endpoint after the
+                // handshake.
+                let (role, config) = if self.masked {
+                    (Role::Client, None)
+                } else {
+                    (Role::Server, Some(lenient()))
+                };
+                let (sink, source) = WebSocketStream::from_raw_socket(tapped, role, config)
+                    .await
+                    .split();
+                let sink = WsSink { sink, framing };
+                let source = sink.source(source);
+                bridge::client_connection(sink, source, options.keepalive)
+            }
         };
-        let (sink, source) = socket.split();
-        let sink = WsSink { sink, framing };
-        let source = sink.source(source);
-        let mut connection = bridge::client_connection(sink, source, options.keepalive);
         connection.frames_sent = Some(sent);
         Ok(connection)
     }
@@ -272,8 +272,7 @@ pub(crate) fn answer(
     // a server that speaks the client's would. It supports no extension.
     let selected = subprotocols
         .as_deref()
-        .and_then(|offers| offers.split(',').next())
-        .map(str::trim)
+        .map(frames::first_offer)
         .and_then(|first| header::HeaderValue::from_str(first).ok());
     // It agrees to permessage-deflate, as most servers do.
     let compresses = extensions.as_deref().is_some_and(deflate::names_deflate);
@@ -329,10 +328,10 @@ pub(crate) async fn relay_upgraded(
     detail: &'static str,
     agreed: Option<&str>,
 ) {
-    let tapped = Tapped {
+    let tapped = FrameTap {
         io: upgraded,
         scanner: FrameScanner::default(),
-        entry: entry.clone(),
+        counts: Counts::Reads(entry.clone()),
     };
     let echo = match echo::connect(target).await {
         Ok(echo) => echo,
@@ -341,10 +340,10 @@ pub(crate) async fn relay_upgraded(
             return;
         }
     };
-    // The origin answers in the kind of message it last received.
-    let text = Arc::new(AtomicBool::new(false));
-    let framing = Framing::Mirror(text.clone());
-    let closing = Closing::Record(entry.clone());
+    let framing = Framing::Mirror {
+        text: Arc::default(),
+        entry: entry.clone(),
+    };
     let relayed = match agreed {
         Some(agreed) => {
             // Clients that do not mask frame as servers do (see `lenient`).
@@ -358,11 +357,7 @@ pub(crate) async fn relay_upgraded(
             entry.act(Action::Upgraded, Some(status), detail);
             let (sink, source) = socket.split();
             let sink = deflate::DeflateSink { sink, framing };
-            let source = deflate::DeflateSource {
-                source,
-                closing,
-                text,
-            };
+            let source = sink.source(source);
             bridge::bridge(echo, sink, source, "the echo app", Keepalives::default()).await
         }
         None => {
@@ -371,11 +366,7 @@ pub(crate) async fn relay_upgraded(
             entry.act(Action::Upgraded, Some(status), detail);
             let (sink, source) = socket.split();
             let sink = WsSink { sink, framing };
-            let source = WsSource {
-                source,
-                closing,
-                text,
-            };
+            let source = sink.source(source);
             bridge::bridge(echo, sink, source, "the echo app", Keepalives::default()).await
         }
     };
@@ -398,17 +389,19 @@ fn plain(status: StatusCode, body: &'static str) -> Response<Full<Bytes>> {
 
 /// How a sending half frames the stream.
 pub(crate) enum Framing {
-    /// The client: messages, fragments and text as its parameters say,
-    /// each frame counted in `sent`.
+    /// The client: messages, fragments and text as its parameters say.
     Client {
         features: WebSocketOptions,
-        sent: Arc<Mutex<FrameSummary>>,
         /// Set once the client's close is on its way.
         closing: Arc<AtomicBool>,
     },
     /// The origin: one message per piece, text when the client's last
-    /// message was text.
-    Mirror(Arc<AtomicBool>),
+    /// message was (`text`, which its receiving half sets), the client's
+    /// close recorded in `entry`.
+    Mirror {
+        text: Arc<AtomicBool>,
+        entry: ConnEntry,
+    },
 }
 
 /// What a receiving half does with the peer's close frame.
@@ -441,7 +434,6 @@ impl<S: Io> WsSink<S> {
             sink,
             framing: Framing::Client {
                 features: WebSocketOptions::default(),
-                sent: Arc::default(),
                 closing: Arc::default(),
             },
         }
@@ -460,7 +452,6 @@ impl<S: Io> WsSink<S> {
     async fn send_frames(&mut self, data: Bytes) -> Result<(), tungstenite::Error> {
         let pieces = self.framing.pieces(data);
         if let [whole] = &pieces[..] {
-            self.framing.count(whole);
             let message = if whole.opcode == frames::TEXT {
                 Message::Text(
                     tungstenite::Utf8Bytes::try_from(whole.payload.clone())
@@ -472,7 +463,6 @@ impl<S: Io> WsSink<S> {
             return self.sink.send(message).await;
         }
         for piece in pieces {
-            self.framing.count(&piece);
             let opcode = match piece.opcode {
                 frames::TEXT => OpCode::Data(Data::Text),
                 frames::BINARY => OpCode::Data(Data::Binary),
@@ -504,7 +494,7 @@ impl Framing {
     pub(crate) fn pieces(&self, data: Bytes) -> Vec<Piece> {
         let (text, fragment) = match self {
             Framing::Client { features, .. } => (features.text, features.fragment),
-            Framing::Mirror(text) => (text.load(Ordering::Relaxed), None),
+            Framing::Mirror { text, .. } => (text.load(Ordering::Relaxed), None),
         };
         let (payload, first) = if text {
             (Bytes::from(BASE64.encode(&data)), frames::TEXT)
@@ -533,14 +523,7 @@ impl Framing {
     pub(crate) fn chunk(&self) -> usize {
         match self {
             Framing::Client { features, .. } => features.message_size(),
-            Framing::Mirror(_) => bridge::CHUNK,
-        }
-    }
-
-    /// Counts a frame the client sends as it builds it.
-    fn count(&self, piece: &Piece) {
-        if let Framing::Client { sent, .. } = self {
-            lock(sent).count_sent(piece.opcode, piece.payload.len());
+            Framing::Mirror { .. } => bridge::CHUNK,
         }
     }
 
@@ -555,7 +538,7 @@ impl Framing {
                 closing.store(true, Ordering::Relaxed);
                 Some(features.close_code())
             }
-            Framing::Mirror(_) => None,
+            Framing::Mirror { .. } => None,
         }
     }
 
@@ -572,13 +555,7 @@ impl Framing {
                 },
                 Arc::new(AtomicBool::new(features.text)),
             ),
-            Framing::Mirror(text) => (
-                Closing::Expect {
-                    code: crate::parameters::DEFAULT_CLOSE,
-                    sent: Arc::default(),
-                },
-                text.clone(),
-            ),
+            Framing::Mirror { text, entry } => (Closing::Record(entry.clone()), text.clone()),
         }
     }
 }
@@ -732,15 +709,44 @@ impl Receiving<'_> {
 /// How a detail begins when a close code did not cross the path intact.
 pub const CLOSE_CHANGED: &str = "the WebSocket close code changed";
 
-/// The origin's upgraded connection, with the client's frame headers read
-/// off as they arrive and counted into the connection's record.
-struct Tapped<I> {
-    io: I,
-    scanner: FrameScanner,
-    entry: ConnEntry,
+/// A WebSocket's stream with the frame headers going one way read off
+/// and counted: what the origin receives, into its record, or what the
+/// client sends, into its own count.
+pub(crate) struct FrameTap<I> {
+    pub(crate) io: I,
+    pub(crate) scanner: FrameScanner,
+    pub(crate) counts: Counts,
 }
 
-impl<I: AsyncRead + Unpin> AsyncRead for Tapped<I> {
+/// Which way a [`FrameTap`] counts, and where to.
+pub(crate) enum Counts {
+    Reads(ConnEntry),
+    Writes(Arc<Mutex<FrameSummary>>),
+}
+
+impl<I> FrameTap<I> {
+    fn count(&mut self, bytes: &[u8]) {
+        match &self.counts {
+            Counts::Reads(entry) => {
+                let mut found = FrameSummary::default();
+                let mut any = false;
+                self.scanner.feed(bytes, |header| {
+                    found.count(&header);
+                    any = true;
+                });
+                if any {
+                    entry.note_websocket(|seen| seen.frames.add(&found));
+                }
+            }
+            Counts::Writes(sent) => {
+                let mut sent = lock(sent);
+                self.scanner.feed(bytes, |header| sent.count(&header));
+            }
+        }
+    }
+}
+
+impl<I: AsyncRead + Unpin> AsyncRead for FrameTap<I> {
     fn poll_read(
         mut self: Pin<&mut Self>,
         context: &mut Context<'_>,
@@ -748,29 +754,25 @@ impl<I: AsyncRead + Unpin> AsyncRead for Tapped<I> {
     ) -> Poll<std::io::Result<()>> {
         let before = buffer.filled().len();
         let polled = Pin::new(&mut self.io).poll_read(context, buffer);
-        if let Poll::Ready(Ok(())) = polled {
-            let this = &mut *self;
-            let mut found = FrameSummary::default();
-            let mut any = false;
-            this.scanner.feed(&buffer.filled()[before..], |header| {
-                found.count(&header);
-                any = true;
-            });
-            if any {
-                this.entry.note_websocket(|seen| seen.frames.add(&found));
-            }
+        if let (Poll::Ready(Ok(())), Counts::Reads(_)) = (&polled, &self.counts) {
+            self.count(&buffer.filled()[before..]);
         }
         polled
     }
 }
 
-impl<I: AsyncWrite + Unpin> AsyncWrite for Tapped<I> {
+impl<I: AsyncWrite + Unpin> AsyncWrite for FrameTap<I> {
     fn poll_write(
         mut self: Pin<&mut Self>,
         context: &mut Context<'_>,
         data: &[u8],
     ) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.io).poll_write(context, data)
+        let polled = Pin::new(&mut self.io).poll_write(context, data);
+        if let (Poll::Ready(Ok(written)), Counts::Writes(_)) = (&polled, &self.counts) {
+            let written = *written;
+            self.count(&data[..written]);
+        }
+        polled
     }
 
     fn poll_flush(
